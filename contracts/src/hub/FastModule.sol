@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {MatchingBase} from "./MatchingBase.sol";
+import {PocoStorage} from "../libs/PocoStorage.sol";
+import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
+
+/// @title The fast path for trust <= 1: one transaction per task result.
+/// @notice matchOrdersFast runs every classic matching rule, then commits the deal's settlement
+/// fields as one hash (160 bits, sharing the slot with the done-bits of the first 96 tasks).
+/// The worker passes those fields back with its result; the hub checks them against the hash
+/// and settles: the sponsor pays (not the requester), task indexes are absolute
+/// ([botFirst, botFirst + botSize), as in the classic path), and timeouts refund the sponsor
+/// after the same final deadline as the classic path.
+contract FastModule is MatchingBase {
+    uint256 private constant INLINE_TASKS = 96;
+    uint256 private constant INLINE_MASK = (1 << 96) - 1;
+
+    function selectors() external pure returns (bytes4[] memory s) {
+        s = new bytes4[](5);
+        s[0] = this.matchOrdersFast.selector;
+        s[1] = this.sponsorMatchOrdersFast.selector;
+        s[2] = this.pushResultFast.selector;
+        s[3] = this.claimFast.selector;
+        s[4] = this.viewTaskFast.selector;
+    }
+
+    // ------------------------------------------------------------------ matching
+
+    function matchOrdersFast(
+        Orders.AppOrder calldata appOrder,
+        Orders.DatasetOrder calldata datasetOrder,
+        Orders.WorkerpoolOrder calldata workerpoolOrder,
+        Orders.RequestOrder calldata requestOrder
+    ) external returns (bytes32) {
+        return _matchFast(appOrder, datasetOrder, workerpoolOrder, requestOrder, requestOrder.requester);
+    }
+
+    function sponsorMatchOrdersFast(
+        Orders.AppOrder calldata appOrder,
+        Orders.DatasetOrder calldata datasetOrder,
+        Orders.WorkerpoolOrder calldata workerpoolOrder,
+        Orders.RequestOrder calldata requestOrder
+    ) external returns (bytes32 dealid) {
+        dealid = _matchFast(appOrder, datasetOrder, workerpoolOrder, requestOrder, msg.sender);
+        emit DealSponsored(dealid, msg.sender);
+    }
+
+    function _matchFast(
+        Orders.AppOrder calldata appOrder,
+        Orders.DatasetOrder calldata datasetOrder,
+        Orders.WorkerpoolOrder calldata workerpoolOrder,
+        Orders.RequestOrder calldata requestOrder,
+        address sponsor
+    ) private returns (bytes32) {
+        if (requestOrder.trust > 1) revert TrustAboveOne(requestOrder.trust);
+        Match memory m = _match(appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor);
+        uint256 workerpoolPrice = workerpoolOrder.workerpoolprice;
+        FastDeal memory deal = FastDeal({
+            appOwner: m.appOwner,
+            appPrice: appOrder.appprice,
+            datasetOwner: m.datasetOwner,
+            datasetPrice: m.datasetPrice,
+            workerpoolOwner: m.workerpoolOwner,
+            workerpoolPrice: workerpoolPrice,
+            workerReward: workerpoolPrice * (100 - m.schedulerRewardRatio) / 100,
+            sponsor: sponsor,
+            callback: requestOrder.callback,
+            tag: m.tag,
+            startTime: block.timestamp,
+            timeref: m.timeref,
+            botFirst: m.botFirst,
+            botSize: m.volume
+        });
+        PocoStorage.get().fastDeals[m.dealid] = _commitment(deal);
+        emit SchedulerNoticeFast(
+            workerpoolOrder.workerpool,
+            m.dealid,
+            appOrder.app,
+            datasetOrder.dataset,
+            requestOrder.category,
+            requestOrder.beneficiary,
+            requestOrder.params,
+            deal
+        );
+        emit OrdersMatched(m.dealid, m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash, m.volume);
+        return m.dealid;
+    }
+
+    function _commitment(FastDeal memory deal) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode(deal))) & ~INLINE_MASK;
+    }
+
+    // ------------------------------------------------------------------ push
+
+    /// @notice Settles task `idx` of a fast deal with its result, in one transaction.
+    /// @param deal the deal's settlement fields, as emitted by SchedulerNoticeFast.
+    /// @param resultDigest the result digest (keccak256 of resultsCallback with a callback).
+    /// @param authorizationSign the scheduler's (or TEE broker's) signature over worker|taskid|enclave.
+    /// @param enclaveSign with an enclave: its signature over worker|taskid|resultDigest.
+    function pushResultFast(
+        FastDeal calldata deal,
+        bytes32 dealid,
+        uint256 idx,
+        bytes32 resultDigest,
+        bytes calldata results,
+        bytes calldata resultsCallback,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) external {
+        bytes32 taskid = _settle(deal, dealid, idx);
+        if (block.timestamp >= deal.startTime + PocoStorage.CONTRIBUTION_DEADLINE_RATIO * deal.timeref) {
+            revert PushDeadlinePassed(dealid, deal.startTime + PocoStorage.CONTRIBUTION_DEADLINE_RATIO * deal.timeref);
+        }
+        if (uint256(deal.tag) & 1 == 1 && enclaveChallenge == address(0)) revert EnclaveChallengeRequired();
+        if (deal.callback != address(0) || resultsCallback.length != 0) {
+            if (keccak256(resultsCallback) != resultDigest) revert CallbackMismatch();
+        }
+        _checkAuthorization(
+            deal.workerpoolOwner,
+            msg.sender,
+            taskid,
+            enclaveChallenge,
+            authorizationSign,
+            keccak256(abi.encodePacked(msg.sender, taskid, resultDigest)),
+            enclaveSign
+        );
+
+        uint256 workerpoolPrice = deal.workerpoolPrice;
+        _seize(deal.sponsor, deal.appPrice + deal.datasetPrice + workerpoolPrice, taskid);
+        _reward(deal.appOwner, deal.appPrice, taskid);
+        if (deal.datasetPrice != 0) _reward(deal.datasetOwner, deal.datasetPrice, taskid);
+        _reward(msg.sender, deal.workerReward, taskid);
+        uint256 kittyShare = _takeKittyShare(taskid);
+        _unlockAndReward(
+            deal.workerpoolOwner,
+            workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100,
+            workerpoolPrice - deal.workerReward + kittyShare,
+            taskid
+        );
+        emit ResultPushedFast(dealid, idx, msg.sender, resultDigest, results);
+        _callback(deal.callback, taskid, resultsCallback);
+    }
+
+    // ------------------------------------------------------------------ claim
+
+    /// @notice After the final deadline, refunds the sponsor for an unsettled task and moves the
+    /// scheduler's stake for it to the kitty.
+    function claimFast(FastDeal calldata deal, bytes32 dealid, uint256 idx) external {
+        bytes32 taskid = _settle(deal, dealid, idx);
+        uint256 finalDeadline = deal.startTime + PocoStorage.FINAL_DEADLINE_RATIO * deal.timeref;
+        if (block.timestamp < finalDeadline) revert FinalDeadlineNotReached(taskid, finalDeadline);
+        PocoStorage.get().tasks[taskid].packed = 4; // FAILED, for viewTaskFast
+        uint256 workerpoolPrice = deal.workerpoolPrice;
+        _unlock(deal.sponsor, deal.appPrice + deal.datasetPrice + workerpoolPrice);
+        uint256 poolStake = workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100;
+        _seize(deal.workerpoolOwner, poolStake, taskid);
+        _feedKitty(poolStake, taskid);
+        emit TaskClaimed(taskid);
+    }
+
+    /// @notice Status of a fast-path task: 0 pending (UNSET), 3 COMPLETED, 4 FAILED (claimed).
+    function viewTaskFast(FastDeal calldata deal, bytes32 dealid, uint256 idx) external view returns (uint8) {
+        PocoStorage.Layout storage l = PocoStorage.get();
+        (uint256 slot, uint256 rel) = _locate(l, deal, dealid, idx);
+        bool done = rel < INLINE_TASKS
+            ? slot & (1 << rel) != 0
+            : l.fastDone[dealid][(rel - INLINE_TASKS) >> 8] & (1 << ((rel - INLINE_TASKS) & 0xff)) != 0;
+        if (!done) return 0;
+        return l.tasks[keccak256(abi.encodePacked(dealid, idx))].packed == 4 ? 4 : 3;
+    }
+
+    /// The deal's slot after checking the fields against its commitment, and the task's index
+    /// relative to the deal's first task.
+    function _locate(PocoStorage.Layout storage l, FastDeal calldata deal, bytes32 dealid, uint256 idx)
+        private
+        view
+        returns (uint256 slot, uint256 rel)
+    {
+        slot = l.fastDeals[dealid];
+        if (slot == 0) revert UnknownFastDeal(dealid);
+        if (slot & ~INLINE_MASK != uint256(keccak256(abi.encode(deal))) & ~INLINE_MASK) {
+            revert FastDealMismatch(dealid);
+        }
+        if (idx < deal.botFirst || idx >= deal.botFirst + deal.botSize) revert TaskIndexOutOfRange(dealid, idx);
+        rel = idx - deal.botFirst;
+    }
+
+    /// Checks the deal fields against the commitment and marks task `idx` settled.
+    function _settle(FastDeal calldata deal, bytes32 dealid, uint256 idx) private returns (bytes32 taskid) {
+        PocoStorage.Layout storage l = PocoStorage.get();
+        (uint256 slot, uint256 rel) = _locate(l, deal, dealid, idx);
+        if (rel < INLINE_TASKS) {
+            uint256 bit = 1 << rel;
+            if (slot & bit != 0) revert TaskAlreadySettled(dealid, idx);
+            l.fastDeals[dealid] = slot | bit;
+        } else {
+            rel -= INLINE_TASKS;
+            uint256 word = l.fastDone[dealid][rel >> 8];
+            uint256 bit = 1 << (rel & 0xff);
+            if (word & bit != 0) revert TaskAlreadySettled(dealid, idx);
+            l.fastDone[dealid][rel >> 8] = word | bit;
+        }
+        taskid = keccak256(abi.encodePacked(dealid, idx));
+    }
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {PocoStorage} from "../libs/PocoStorage.sol";
+import {IPocoErrors} from "../interfaces/IPocoErrors.sol";
+import {IPocoEvents} from "../interfaces/IPocoEvents.sol";
+
+interface IModule {
+    function selectors() external pure returns (bytes4[] memory);
+}
+
+/// @title The hub: the one address clients use. It holds the storage and routes each call by
+/// selector to the module that implements it (a minimal diamond).
+contract Hub is IPocoErrors, IPocoEvents {
+    event ModuleSet(bytes4 indexed selector, address module);
+
+    struct Config {
+        address owner;
+        address token;
+        address appRegistry;
+        address datasetRegistry;
+        address workerpoolRegistry;
+        uint256 callbackgas;
+    }
+
+    constructor(Config memory config, address[] memory modules) {
+        if (
+            config.owner == address(0) || config.token == address(0) || config.appRegistry == address(0)
+                || config.datasetRegistry == address(0) || config.workerpoolRegistry == address(0)
+        ) revert ZeroAddress();
+        PocoStorage.Layout storage l = PocoStorage.get();
+        l.owner = config.owner;
+        l.token = config.token;
+        l.appRegistry = config.appRegistry;
+        l.datasetRegistry = config.datasetRegistry;
+        l.workerpoolRegistry = config.workerpoolRegistry;
+        l.callbackgas = config.callbackgas;
+        l.name = "Staked RLC";
+        l.symbol = "SRLC";
+        l.domainSeparator = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("iExecODB"),
+                keccak256("5.0.0"),
+                block.chainid,
+                address(this)
+            )
+        );
+        emit OwnershipTransferred(address(0), config.owner);
+        for (uint256 i = 0; i < modules.length; ++i) {
+            _install(modules[i]);
+        }
+    }
+
+    /// @notice Installs (or upgrades) every function of `module`. Owner only.
+    function setModule(address module) external {
+        address o = PocoStorage.get().owner;
+        if (msg.sender != o) revert NotHubOwner(msg.sender, o);
+        _install(module);
+    }
+
+    /// @notice The module serving `selector` (zero if none).
+    function moduleOf(bytes4 selector) external view returns (address) {
+        return PocoStorage.get().modules[selector];
+    }
+
+    function _install(address module) private {
+        bytes4[] memory s = IModule(module).selectors();
+        mapping(bytes4 => address) storage m = PocoStorage.get().modules;
+        for (uint256 i = 0; i < s.length; ++i) {
+            m[s[i]] = module;
+            emit ModuleSet(s[i], module);
+        }
+    }
+
+    fallback() external {
+        address module = PocoStorage.get().modules[msg.sig];
+        if (module == address(0)) revert UnknownFunction(msg.sig);
+        assembly ("memory-safe") {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), module, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            switch ok
+            case 0 { revert(0, returndatasize()) }
+            default { return(0, returndatasize()) }
+        }
+    }
+}

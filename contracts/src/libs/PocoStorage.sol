@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IexecLibCore_v5} from "./IexecLibCore_v5.sol";
+
+/// @title The hub's storage, shared by every module behind the hub address.
+/// @notice One ERC-7201 namespace. Records are packed to keep matching and settlement cheap;
+/// the view functions expand them into the PoCo interface structures.
+library PocoStorage {
+    /// keccak256(abi.encode(uint256(keccak256("poco.storage.hub")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 internal constant SLOT = 0xa8395040508cec780b72b7eef305f639b1f200ca7cb05d81e256702f73e2c500;
+
+    // ---- Protocol constants (PoCo) ----
+    uint256 internal constant CONTRIBUTION_DEADLINE_RATIO = 7;
+    uint256 internal constant REVEAL_DEADLINE_RATIO = 2;
+    uint256 internal constant FINAL_DEADLINE_RATIO = 10;
+    uint256 internal constant WORKERPOOL_STAKE_RATIO = 30;
+    uint256 internal constant KITTY_RATIO = 10;
+    uint256 internal constant KITTY_MIN = 1e9;
+    address internal constant KITTY_ADDRESS = 0x99c2268479b93fDe36232351229815DF80837e23;
+    uint256 internal constant GROUPMEMBER_PURPOSE = 4;
+
+    /// Free and frozen balance of one account in one slot (RLC has 9 decimals: 2^128 is ample).
+    struct Account {
+        uint128 balance;
+        uint128 frozen;
+    }
+
+    /// A classic deal, packed. Optional fields are written only when they differ from the
+    /// common case (no dataset, beneficiary and sponsor = requester, no callback, no tag).
+    struct DealRecord {
+        uint256 app; // app | appPrice << 160
+        uint256 appOwner; // appOwner | workerpoolPrice << 160
+        uint256 workerpool; // workerpool | workerStake << 160
+        uint256 pool; // workerpoolOwner | startTime << 160 | category << 200 | ratio << 216 | trust << 224
+        uint256 requester; // requester | botFirst << 160 | botSize << 200 | flags << 240
+        uint256 dataset; // dataset | datasetPrice << 160
+        address datasetOwner;
+        address beneficiary;
+        address sponsor;
+        address callback;
+        bytes32 tag;
+        string params;
+    }
+
+    uint256 internal constant FLAG_BENEFICIARY = 1; // beneficiary stored (differs from requester)
+    uint256 internal constant FLAG_SPONSOR = 2; // sponsor stored (differs from requester)
+
+    /// A classic task, packed: status | idx << 8 | timeref << 56 | revealDeadline << 96
+    /// | revealCounter << 136 | winnerCounter << 160 | contributorCount << 184 | resultsTimestamp << 208
+    struct TaskRecord {
+        uint256 packed;
+        bytes32 dealid;
+        bytes32 consensusValue;
+        uint256 total; // sum of the groups' weights (the PoCo total minus its initial 1)
+        bytes32 resultDigest;
+        bytes results;
+        bytes resultsCallback;
+    }
+
+    struct ContributionRecord {
+        bytes32 resultHash;
+        bytes32 resultSeal;
+        address enclaveChallenge;
+    }
+
+    struct Layout {
+        // configuration
+        address owner;
+        address token;
+        address appRegistry;
+        address datasetRegistry;
+        address workerpoolRegistry;
+        address teebroker;
+        uint256 callbackgas;
+        bytes32 domainSeparator;
+        string name;
+        string symbol;
+        // escrow
+        uint256 totalSupply;
+        mapping(address => Account) accounts;
+        mapping(address => mapping(address => uint256)) allowances;
+        // orders
+        mapping(bytes32 => address) presigned;
+        mapping(bytes32 => uint256) consumed;
+        // classic deals and tasks
+        mapping(bytes32 => DealRecord) deals;
+        mapping(bytes32 => TaskRecord) tasks;
+        mapping(bytes32 => mapping(address => ContributionRecord)) contributions;
+        // contributors of a task: worker | status << 160 | weight << 168
+        mapping(bytes32 => mapping(uint256 => uint256)) contributors;
+        // consensus groups: weight product | count << 224
+        mapping(bytes32 => mapping(bytes32 => uint256)) groups;
+        mapping(address => uint256) workerScores;
+        IexecLibCore_v5.Category[] categories;
+        // fast path: commitment (upper 160 bits) | done bits of the first 96 tasks
+        mapping(bytes32 => uint256) fastDeals;
+        mapping(bytes32 => mapping(uint256 => uint256)) fastDone;
+        // module routing
+        mapping(bytes4 => address) modules;
+    }
+
+    function get() internal pure returns (Layout storage l) {
+        bytes32 slot = SLOT;
+        assembly ("memory-safe") {
+            l.slot := slot
+        }
+    }
+}
