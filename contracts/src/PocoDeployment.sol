@@ -9,7 +9,6 @@ import {Hub} from "./hub/Hub.sol";
 import {EscrowModule} from "./hub/EscrowModule.sol";
 import {OrderModule} from "./hub/OrderModule.sol";
 import {TaskModule} from "./hub/TaskModule.sol";
-import {FastModule} from "./hub/FastModule.sol";
 import {ViewModule} from "./hub/ViewModule.sol";
 import {IPoco} from "./interfaces/IPoco.sol";
 
@@ -32,12 +31,11 @@ library PocoDeployment {
         d.appRegistry = new AppRegistry();
         d.datasetRegistry = new DatasetRegistry();
         d.workerpoolRegistry = new WorkerpoolRegistry();
-        address[] memory modules = new address[](5);
+        address[] memory modules = new address[](4);
         modules[0] = address(new EscrowModule());
         modules[1] = address(new OrderModule());
         modules[2] = address(new TaskModule());
-        modules[3] = address(new FastModule());
-        modules[4] = address(new ViewModule());
+        modules[3] = address(new ViewModule());
         d.hub = IPoco(
             address(
                 new Hub(

@@ -247,6 +247,7 @@ contract EscrowModule is HubBase {
         catid = l.categories.length;
         if (catid > type(uint16).max) revert AmountTooLarge(catid);
         l.categories.push(IexecLibCore_v5.Category(name_, description, workClockTimeRef));
+        l.timerefs[catid] = workClockTimeRef;
         emit CreateCategory(catid, name_, description, workClockTimeRef);
     }
 

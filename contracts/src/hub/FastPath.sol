@@ -5,25 +5,17 @@ import {MatchingBase} from "./MatchingBase.sol";
 import {PocoStorage} from "../libs/PocoStorage.sol";
 import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
 
-/// @title The fast path for trust <= 1: one transaction per task result.
+/// @title The fast path for trust <= 1: one transaction per task result (served by the hub itself,
+/// without a module hop).
 /// @notice matchOrdersFast runs every classic matching rule, then commits the deal's settlement
 /// fields as one hash (160 bits, sharing the slot with the done-bits of the first 96 tasks).
 /// The worker passes those fields back with its result; the hub checks them against the hash
 /// and settles: the sponsor pays (not the requester), task indexes are absolute
 /// ([botFirst, botFirst + botSize), as in the classic path), and timeouts refund the sponsor
 /// after the same final deadline as the classic path.
-contract FastModule is MatchingBase {
+abstract contract FastPath is MatchingBase {
     uint256 private constant INLINE_TASKS = 96;
     uint256 private constant INLINE_MASK = (1 << 96) - 1;
-
-    function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](5);
-        s[0] = this.matchOrdersFast.selector;
-        s[1] = this.sponsorMatchOrdersFast.selector;
-        s[2] = this.pushResultFast.selector;
-        s[3] = this.claimFast.selector;
-        s[4] = this.viewTaskFast.selector;
-    }
 
     // ------------------------------------------------------------------ matching
 
@@ -87,6 +79,28 @@ contract FastModule is MatchingBase {
         return m.dealid;
     }
 
+    function _debitFrozen(address account, uint256 amount) private {
+        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
+        uint256 frozen = a.frozen;
+        if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
+        unchecked {
+            a.frozen = uint128(frozen - amount);
+        }
+    }
+
+    /// Credits `amount` to the free balance, of which `unfrozen` comes from the account's own
+    /// frozen balance (the scheduler's stake); the rest comes from the hub's pot.
+    function _credit(address account, uint256 amount, uint256 unfrozen) private {
+        if (amount == 0) return;
+        PocoStorage.Account memory a = PocoStorage.get().accounts[account];
+        if (a.frozen < unfrozen) revert InsufficientFrozenBalance(account, a.frozen, unfrozen);
+        unchecked {
+            a.frozen -= uint128(unfrozen);
+        }
+        a.balance += uint128(amount);
+        PocoStorage.get().accounts[account] = a;
+    }
+
     function _commitment(FastDeal memory deal) private pure returns (uint256) {
         return uint256(keccak256(abi.encode(deal))) & ~INLINE_MASK;
     }
@@ -127,17 +141,17 @@ contract FastModule is MatchingBase {
             enclaveSign
         );
 
+        // Settlement. Only ResultPushedFast is emitted: each account's share follows from the deal
+        // terms announced by SchedulerNoticeFast, so the per-account escrow events of the classic
+        // path are left out to keep a push cheap.
         uint256 workerpoolPrice = deal.workerpoolPrice;
-        _seize(deal.sponsor, deal.appPrice + deal.datasetPrice + workerpoolPrice, taskid);
-        _reward(deal.appOwner, deal.appPrice, taskid);
-        if (deal.datasetPrice != 0) _reward(deal.datasetOwner, deal.datasetPrice, taskid);
-        _reward(msg.sender, deal.workerReward, taskid);
-        uint256 kittyShare = _takeKittyShare(taskid);
-        _unlockAndReward(
-            deal.workerpoolOwner,
-            workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100,
-            workerpoolPrice - deal.workerReward + kittyShare,
-            taskid
+        _debitFrozen(deal.sponsor, deal.appPrice + deal.datasetPrice + workerpoolPrice);
+        _credit(deal.appOwner, deal.appPrice, 0);
+        if (deal.datasetPrice != 0) _credit(deal.datasetOwner, deal.datasetPrice, 0);
+        _credit(msg.sender, deal.workerReward, 0);
+        uint256 poolStake = workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100;
+        _credit(
+            deal.workerpoolOwner, workerpoolPrice - deal.workerReward + _takeKittyShare(taskid) + poolStake, poolStake
         );
         emit ResultPushedFast(dealid, idx, msg.sender, resultDigest, results);
         _callback(deal.callback, taskid, resultsCallback);

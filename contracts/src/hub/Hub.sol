@@ -2,17 +2,21 @@
 pragma solidity ^0.8.24;
 
 import {PocoStorage} from "../libs/PocoStorage.sol";
-import {IPocoErrors} from "../interfaces/IPocoErrors.sol";
-import {IPocoEvents} from "../interfaces/IPocoEvents.sol";
+import {FastPath} from "./FastPath.sol";
+import {ClassicMatch} from "./ClassicMatch.sol";
 
 interface IModule {
     function selectors() external pure returns (bytes4[] memory);
 }
 
-/// @title The hub: the one address clients use. It holds the storage and routes each call by
-/// selector to the module that implements it (a minimal diamond).
-contract Hub is IPocoErrors, IPocoEvents {
+/// @title The hub: the one address clients use. It holds the storage, serves the fast path
+/// itself, and routes every other call by selector to the module that implements it (a minimal
+/// diamond).
+contract Hub is FastPath, ClassicMatch {
     event ModuleSet(bytes4 indexed selector, address module);
+
+    uint256 private immutable CACHED_CHAIN_ID;
+    bytes32 private immutable CACHED_DOMAIN_SEPARATOR;
 
     struct Config {
         address owner;
@@ -46,6 +50,8 @@ contract Hub is IPocoErrors, IPocoEvents {
                 address(this)
             )
         );
+        CACHED_CHAIN_ID = block.chainid;
+        CACHED_DOMAIN_SEPARATOR = l.domainSeparator;
         emit OwnershipTransferred(address(0), config.owner);
         for (uint256 i = 0; i < modules.length; ++i) {
             _install(modules[i]);
@@ -59,8 +65,16 @@ contract Hub is IPocoErrors, IPocoEvents {
         _install(module);
     }
 
-    /// @notice The module serving `selector` (zero if none).
+    /// @notice The module serving `selector`: the hub itself for the fast path and routing,
+    /// zero if none.
     function moduleOf(bytes4 selector) external view returns (address) {
+        if (
+            selector == this.matchOrdersFast.selector || selector == this.sponsorMatchOrdersFast.selector
+                || selector == this.pushResultFast.selector || selector == this.claimFast.selector
+                || selector == this.viewTaskFast.selector || selector == this.setModule.selector
+                || selector == this.moduleOf.selector || selector == this.matchOrders.selector
+                || selector == this.sponsorMatchOrders.selector
+        ) return address(this);
         return PocoStorage.get().modules[selector];
     }
 
@@ -71,6 +85,10 @@ contract Hub is IPocoErrors, IPocoEvents {
             m[s[i]] = module;
             emit ModuleSet(s[i], module);
         }
+    }
+
+    function _domainSeparator() internal view override returns (bytes32) {
+        return block.chainid == CACHED_CHAIN_ID ? CACHED_DOMAIN_SEPARATOR : PocoStorage.get().domainSeparator;
     }
 
     fallback() external {

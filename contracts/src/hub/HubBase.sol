@@ -75,14 +75,9 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         }
         a.balance += uint128(unlocked + rewarded);
         PocoStorage.get().accounts[account] = a;
-        if (unlocked != 0) {
-            emit Transfer(address(this), account, unlocked);
-            emit Unlock(account, unlocked);
-        }
-        if (rewarded != 0) {
-            emit Transfer(address(this), account, rewarded);
-            emit Reward(account, rewarded, ref);
-        }
+        if (unlocked + rewarded != 0) emit Transfer(address(this), account, unlocked + rewarded);
+        if (unlocked != 0) emit Unlock(account, unlocked);
+        if (rewarded != 0) emit Reward(account, rewarded, ref);
     }
 
     /// The kitty's share paid to a scheduler on success: 10 % of the kitty, at least 1 RLC,
@@ -218,7 +213,8 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
 
     function _timeref(uint256 category) internal view returns (uint256) {
         PocoStorage.Layout storage l = PocoStorage.get();
-        if (category >= l.categories.length) revert UnknownCategory(category, l.categories.length);
-        return l.categories[category].workClockTimeRef;
+        uint256 timeref = l.timerefs[category];
+        if (timeref == 0) revert UnknownCategory(category, l.categories.length);
+        return timeref;
     }
 }

@@ -4,7 +4,7 @@ pragma solidity ^0.8.24;
 import {HubBase} from "./HubBase.sol";
 import {PocoStorage} from "../libs/PocoStorage.sol";
 import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
-import {IAssetRegistry, IWorkerpoolPolicy} from "../interfaces/IExternal.sol";
+import {IAssetRegistry, IWorkerpoolTerms} from "../interfaces/IExternal.sol";
 
 /// @title The matching rules shared by the classic path and the fast path.
 /// @notice Checks run in the PoCo order (category, trust, prices, tags, identities,
@@ -47,7 +47,6 @@ abstract contract MatchingBase is HubBase {
         _checkRestrictions(appOrder, datasetOrder, workerpoolOrder, requestOrder);
         _authenticate(m, appOrder, datasetOrder, workerpoolOrder, requestOrder);
         _consume(m, appOrder.volume, datasetOrder, workerpoolOrder.volume, requestOrder.volume);
-        (m.workerStakeRatio, m.schedulerRewardRatio) = IWorkerpoolPolicy(workerpoolOrder.workerpool).viewPolicies();
         m.datasetPrice = datasetOrder.dataset == address(0) ? 0 : datasetOrder.datasetprice;
         uint256 workerpoolPrice = workerpoolOrder.workerpoolprice;
         _lock(payer, (appOrder.appprice + m.datasetPrice + workerpoolPrice) * m.volume);
@@ -62,7 +61,7 @@ abstract contract MatchingBase is HubBase {
         Orders.RequestOrder calldata requestOrder
     ) internal view returns (uint256 volume) {
         PocoStorage.Layout storage l = PocoStorage.get();
-        bytes32 ds = l.domainSeparator;
+        bytes32 ds = _domainSeparator();
         volume = _remaining(l, Orders.toTypedDataHash(ds, requestOrder.hash()), requestOrder.volume);
         volume = _min(volume, _remaining(l, Orders.toTypedDataHash(ds, appOrder.hash()), appOrder.volume));
         volume = _min(volume, _remaining(l, Orders.toTypedDataHash(ds, workerpoolOrder.hash()), workerpoolOrder.volume));
@@ -149,7 +148,7 @@ abstract contract MatchingBase is HubBase {
         Orders.RequestOrder calldata requestOrder
     ) private view {
         PocoStorage.Layout storage l = PocoStorage.get();
-        bytes32 ds = l.domainSeparator;
+        bytes32 ds = _domainSeparator();
 
         m.appOwner = IAssetRegistry(l.appRegistry).ownerOfAsset(appOrder.app);
         if (m.appOwner == address(0)) revert AppNotRegistered(appOrder.app);
@@ -165,7 +164,8 @@ abstract contract MatchingBase is HubBase {
             }
         }
 
-        m.workerpoolOwner = IAssetRegistry(l.workerpoolRegistry).ownerOfAsset(workerpoolOrder.workerpool);
+        (m.workerpoolOwner, m.workerStakeRatio, m.schedulerRewardRatio) =
+            IWorkerpoolTerms(l.workerpoolRegistry).workerpoolTerms(workerpoolOrder.workerpool);
         if (m.workerpoolOwner == address(0)) revert WorkerpoolNotRegistered(workerpoolOrder.workerpool);
         m.workerpoolHash = Orders.toTypedDataHash(ds, workerpoolOrder.hash());
         if (!_isOrderAuthentic(m.workerpoolOwner, m.workerpoolHash, workerpoolOrder.sign)) {
@@ -219,6 +219,11 @@ abstract contract MatchingBase is HubBase {
         returns (uint256)
     {
         return _sub0(volume, l.consumed[orderHash]);
+    }
+
+    /// The EIP-712 domain separator (the hub caches it in code; modules read storage).
+    function _domainSeparator() internal view virtual returns (bytes32) {
+        return PocoStorage.get().domainSeparator;
     }
 
     function _sub0(uint256 a, uint256 b) private pure returns (uint256) {

@@ -12,7 +12,7 @@ contract TaskModule is HubBase {
     using Packing for Packing.Task;
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](10);
+        s = new bytes4[](12);
         s[0] = this.initialize.selector;
         s[1] = this.contribute.selector;
         s[2] = this.reveal.selector;
@@ -23,6 +23,8 @@ contract TaskModule is HubBase {
         s[7] = this.initializeArray.selector;
         s[8] = this.claimArray.selector;
         s[9] = this.initializeAndClaimArray.selector;
+        s[10] = this.revealAndFinalize.selector;
+        s[11] = this.initializeAndContribute.selector;
     }
 
     // ------------------------------------------------------------------ initialize
@@ -56,7 +58,7 @@ contract TaskModule is HubBase {
         taskid = keccak256(abi.encodePacked(dealid, idx));
         PocoStorage.TaskRecord storage t = l.tasks[taskid];
         if (t.packed != 0) revert TaskAlreadyInitialized(taskid);
-        uint256 timeref = l.categories[d.pool.category()].workClockTimeRef;
+        uint256 timeref = l.timerefs[d.pool.category()];
         t.packed = Packing.ACTIVE | idx << 8 | timeref << 56;
         t.dealid = dealid;
         emit TaskInitialize(taskid, d.workerpool.addr());
@@ -72,6 +74,32 @@ contract TaskModule is HubBase {
         bytes calldata enclaveSign,
         bytes calldata authorizationSign
     ) external {
+        _contribute(taskid, resultHash, resultSeal, enclaveChallenge, enclaveSign, authorizationSign);
+    }
+
+    /// @notice initialize followed by contribute, in one transaction: the first worker of a
+    /// task can start it itself instead of waiting for (and paying for) a separate initialize.
+    function initializeAndContribute(
+        bytes32 dealid,
+        uint256 idx,
+        bytes32 resultHash,
+        bytes32 resultSeal,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) external returns (bytes32 taskid) {
+        taskid = _initialize(dealid, idx);
+        _contribute(taskid, resultHash, resultSeal, enclaveChallenge, enclaveSign, authorizationSign);
+    }
+
+    function _contribute(
+        bytes32 taskid,
+        bytes32 resultHash,
+        bytes32 resultSeal,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) private {
         PocoStorage.Layout storage l = PocoStorage.get();
         PocoStorage.TaskRecord storage t = l.tasks[taskid];
         Packing.Task memory task = t.packed.unpack();
@@ -83,8 +111,6 @@ contract TaskModule is HubBase {
             if (block.timestamp >= deadline) revert ContributionDeadlinePassed(taskid, deadline);
         }
         if (resultHash == 0) revert InvalidResultHash();
-        PocoStorage.ContributionRecord storage c = l.contributions[taskid][msg.sender];
-        if (c.resultHash != 0) revert AlreadyContributed(taskid, msg.sender);
         if (pool.tee() && enclaveChallenge == address(0)) revert EnclaveChallengeRequired();
         _checkAuthorization(
             pool.addr(),
@@ -95,38 +121,84 @@ contract TaskModule is HubBase {
             keccak256(abi.encodePacked(resultHash, resultSeal)),
             enclaveSign
         );
-        c.resultHash = resultHash;
-        c.resultSeal = resultSeal;
-        if (enclaveChallenge != address(0)) c.enclaveChallenge = enclaveChallenge;
+        if (enclaveChallenge != address(0)) l.enclaves[taskid][msg.sender] = enclaveChallenge;
 
-        // Credibility of the worker: w = max(score / 3, 3) - 1, recorded as floor(log2(w)).
+        // The value's id (a new one for a hash nobody voted yet).
+        mapping(uint256 => bytes32) storage values = l.values[taskid];
+        uint256 id = 0;
+        while (id < task.valueCount && values[id] != resultHash) ++id;
+        if (id == task.valueCount) {
+            if (id == Packing.MAX_VALUES) revert AmountTooLarge(id);
+            values[id] = resultHash;
+            task.valueCount += 1;
+        }
+
+        // Credibility odds of the worker: w = max(score / 3, 3) - 1 (capped to 16 bits).
         uint256 w = l.workerScores[msg.sender] / 3;
         w = (w < 3 ? 3 : w) - 1;
-        l.contributors[taskid][task.count] = Packing.contributor(msg.sender, Packing.CONTRIBUTED, _log2(w));
+        if (w > Packing.MAX_W) w = Packing.MAX_W;
+
+        // Each value's group is the product of its voters' w; total is the sum of the groups
+        // (the PoCo total minus its initial 1). Rejected votes no longer count.
+        (uint256 group, uint256 total, uint256 voters) = _groups(l, taskid, task, id, msg.sender);
+        total = total - group + (group == 0 ? w : group * w);
+        group = group == 0 ? w : group * w;
+        voters += 1;
+
+        l.contributors[taskid][task.count] = Packing.contributor(msg.sender, Packing.CONTRIBUTED, id, w, resultSeal);
         task.count += 1;
         _lock(msg.sender, d.workerpool.high());
         emit TaskContribute(taskid, msg.sender, resultHash);
 
-        // The group of this value multiplies its weight by w; consensus when its likelihood
-        // group / (1 + total) exceeds 1 - 1/trust.
-        uint256 group = l.groups[taskid][resultHash];
-        uint256 weight = group & Packing.MASK224;
-        uint256 voters = (group >> 224) + 1;
-        uint256 newWeight = (weight == 0 ? 1 : weight) * w;
-        if (newWeight > Packing.MASK224) revert AmountTooLarge(newWeight);
-        l.groups[taskid][resultHash] = newWeight | voters << 224;
-        uint256 total = t.total + newWeight - weight;
-        t.total = total;
+        // Consensus when the value's likelihood group / (1 + total) exceeds 1 - 1/trust.
         uint256 trust = pool.trust();
-        if (newWeight * trust > (total + 1) * (trust - 1)) {
+        if (group * trust > (total + 1) * (trust - 1)) {
             task.status = Packing.REVEALING;
             task.revealDeadline = block.timestamp + PocoStorage.REVEAL_DEADLINE_RATIO * task.timeref;
             task.revealCounter = 0;
             task.winnerCounter = voters;
-            t.consensusValue = resultHash;
+            task.consensusId = id;
+            task.hasConsensus = true;
             emit TaskConsensus(taskid, resultHash);
         }
         t.packed = task.pack();
+    }
+
+    /// One pass over the contributors: rejects a second contribution of `worker`, and returns
+    /// the group of value `id`, the sum of all groups and the number of voters of `id`.
+    function _groups(PocoStorage.Layout storage l, bytes32 taskid, Packing.Task memory task, uint256 id, address worker)
+        private
+        view
+        returns (uint256 group, uint256 total, uint256 voters)
+    {
+        uint256[] memory products = new uint256[](task.valueCount);
+        mapping(uint256 => uint256) storage entries = l.contributors[taskid];
+        for (uint256 i = 0; i < task.count; ++i) {
+            uint256 entry = entries[i];
+            if (entry.addr() == worker) revert AlreadyContributed(taskid, worker);
+            if (entry.entryStatus() == Packing.REJECTED) continue;
+            uint256 v = entry.entryValue();
+            uint256 p = products[v];
+            products[v] = p == 0 ? entry.entryW() : p * entry.entryW();
+            if (v == id) ++voters;
+        }
+        for (uint256 v = 0; v < products.length; ++v) {
+            total += products[v];
+        }
+        group = products[id];
+    }
+
+    /// Position of `worker` among the task's contributors, or max uint when absent.
+    function _indexOf(PocoStorage.Layout storage l, bytes32 taskid, uint256 count, address worker)
+        private
+        view
+        returns (uint256)
+    {
+        mapping(uint256 => uint256) storage entries = l.contributors[taskid];
+        for (uint256 i = 0; i < count; ++i) {
+            if (entries[i].addr() == worker) return i;
+        }
+        return type(uint256).max;
     }
 
     // ------------------------------------------------------------------ reveal
@@ -137,27 +209,20 @@ contract TaskModule is HubBase {
         Packing.Task memory task = t.packed.unpack();
         if (task.status != Packing.REVEALING) revert TaskNotRevealing(taskid, uint8(task.status));
         if (block.timestamp >= task.revealDeadline) revert RevealDeadlinePassed(taskid, task.revealDeadline);
-        PocoStorage.ContributionRecord storage c = l.contributions[taskid][msg.sender];
-        bytes32 resultHash = c.resultHash;
-        if (resultHash == 0) revert NotAContributor(taskid, msg.sender);
-        if (resultHash != t.consensusValue) revert NotInConsensus(taskid, msg.sender);
-        if (
-            resultHash != keccak256(abi.encodePacked(taskid, resultDigest))
-                || c.resultSeal != keccak256(abi.encodePacked(msg.sender, taskid, resultDigest))
-        ) revert RevealMismatch(taskid, msg.sender);
-
-        mapping(uint256 => uint256) storage entries = l.contributors[taskid];
-        for (uint256 i = 0; i < task.count; ++i) {
-            uint256 entry = entries[i];
-            if (entry.addr() == msg.sender) {
-                if (entry.entryStatus() != Packing.CONTRIBUTED) revert NotInConsensus(taskid, msg.sender);
-                entries[i] = entry.withStatus(Packing.PROVED);
-                break;
-            }
+        uint256 i = _indexOf(l, taskid, task.count, msg.sender);
+        if (i == type(uint256).max) revert NotAContributor(taskid, msg.sender);
+        uint256 entry = l.contributors[taskid][i];
+        if (entry.entryStatus() != Packing.CONTRIBUTED || entry.entryValue() != task.consensusId) {
+            revert NotInConsensus(taskid, msg.sender);
         }
+        if (
+            l.values[taskid][task.consensusId] != keccak256(abi.encodePacked(taskid, resultDigest))
+                || !entry.sealMatches(keccak256(abi.encodePacked(msg.sender, taskid, resultDigest)))
+        ) revert RevealMismatch(taskid, msg.sender);
+        l.contributors[taskid][i] = entry.withStatus(Packing.PROVED);
         task.revealCounter += 1;
         t.packed = task.pack();
-        if (t.resultDigest != resultDigest) t.resultDigest = resultDigest;
+        if (task.revealCounter == 1) t.resultDigest = resultDigest;
         emit TaskReveal(taskid, msg.sender, resultDigest);
     }
 
@@ -174,21 +239,19 @@ contract TaskModule is HubBase {
         if (block.timestamp < task.revealDeadline) revert RevealDeadlineNotReached(taskid, task.revealDeadline);
         if (task.revealCounter != 0) revert RevealHappened(task.revealCounter);
 
-        bytes32 value = t.consensusValue;
+        // Everyone who voted the unrevealed value is rejected, which empties its group.
         mapping(uint256 => uint256) storage entries = l.contributors[taskid];
         for (uint256 i = 0; i < task.count; ++i) {
             uint256 entry = entries[i];
-            if (entry.entryStatus() == Packing.CONTRIBUTED && l.contributions[taskid][entry.addr()].resultHash == value)
-            {
+            if (entry.entryStatus() == Packing.CONTRIBUTED && entry.entryValue() == task.consensusId) {
                 entries[i] = entry.withStatus(Packing.REJECTED);
             }
         }
-        t.total -= l.groups[taskid][value] & Packing.MASK224;
-        delete l.groups[taskid][value];
-        delete t.consensusValue;
         task.status = Packing.ACTIVE;
         task.revealDeadline = 0;
         task.winnerCounter = 0;
+        task.consensusId = 0;
+        task.hasConsensus = false;
         t.packed = task.pack();
         emit TaskReopen(taskid);
     }
@@ -199,24 +262,82 @@ contract TaskModule is HubBase {
         PocoStorage.Layout storage l = PocoStorage.get();
         PocoStorage.TaskRecord storage t = l.tasks[taskid];
         Packing.Task memory task = t.packed.unpack();
-        if (task.status != Packing.REVEALING) revert TaskNotRevealing(taskid, uint8(task.status));
-        PocoStorage.DealRecord storage d = l.deals[t.dealid];
-        uint256 pool = d.pool;
-        if (msg.sender != pool.addr()) revert NotScheduler(msg.sender, pool.addr());
-        _requireBeforeFinalDeadline(taskid, pool, task.timeref);
+        (PocoStorage.DealRecord storage d, uint256 pool) = _schedulerTask(l, t, task, taskid);
         if (
             task.revealCounter != task.winnerCounter
                 && (task.revealCounter == 0 || block.timestamp < task.revealDeadline)
         ) revert RevealsPending(task.revealCounter, task.winnerCounter);
-        address callback = d.callback;
-        _checkCallbackData(callback, resultsCallback, t.resultDigest);
+        _complete(t, task, d, pool, taskid, t.resultDigest, results, resultsCallback);
+    }
 
+    /// @notice The scheduler reveals the consensus digest for every voter at once and finalizes:
+    /// each voter of the consensus whose seal matches the digest is proved, exactly as if it had
+    /// revealed; the others are treated as non-revealers. Saves one transaction per worker.
+    function revealAndFinalize(
+        bytes32 taskid,
+        bytes32 resultDigest,
+        bytes calldata results,
+        bytes calldata resultsCallback
+    ) external {
+        PocoStorage.Layout storage l = PocoStorage.get();
+        PocoStorage.TaskRecord storage t = l.tasks[taskid];
+        Packing.Task memory task = t.packed.unpack();
+        (PocoStorage.DealRecord storage d, uint256 pool) = _schedulerTask(l, t, task, taskid);
+        if (l.values[taskid][task.consensusId] != keccak256(abi.encodePacked(taskid, resultDigest))) {
+            revert RevealMismatch(taskid, msg.sender);
+        }
+        mapping(uint256 => uint256) storage entries = l.contributors[taskid];
+        uint256 proved;
+        for (uint256 i = 0; i < task.count; ++i) {
+            uint256 entry = entries[i];
+            uint256 status = entry.entryStatus();
+            if (
+                status == Packing.CONTRIBUTED && entry.entryValue() == task.consensusId
+                    && entry.sealMatches(keccak256(abi.encodePacked(entry.addr(), taskid, resultDigest)))
+            ) {
+                entries[i] = entry.withStatus(Packing.PROVED);
+                emit TaskReveal(taskid, entry.addr(), resultDigest);
+                status = Packing.PROVED;
+            }
+            if (status == Packing.PROVED) ++proved;
+        }
+        if (proved == 0) revert RevealsPending(0, task.winnerCounter);
+        task.revealCounter = proved;
+        if (t.resultDigest != resultDigest) t.resultDigest = resultDigest;
+        _complete(t, task, d, pool, taskid, resultDigest, results, resultsCallback);
+    }
+
+    /// A REVEALING task of the caller's pool, before its final deadline.
+    function _schedulerTask(
+        PocoStorage.Layout storage l,
+        PocoStorage.TaskRecord storage t,
+        Packing.Task memory task,
+        bytes32 taskid
+    ) private view returns (PocoStorage.DealRecord storage d, uint256 pool) {
+        if (task.status != Packing.REVEALING) revert TaskNotRevealing(taskid, uint8(task.status));
+        d = l.deals[t.dealid];
+        pool = d.pool;
+        if (msg.sender != pool.addr()) revert NotScheduler(msg.sender, pool.addr());
+        _requireBeforeFinalDeadline(taskid, pool, task.timeref);
+    }
+
+    function _complete(
+        PocoStorage.TaskRecord storage t,
+        Packing.Task memory task,
+        PocoStorage.DealRecord storage d,
+        uint256 pool,
+        bytes32 taskid,
+        bytes32 digest,
+        bytes calldata results,
+        bytes calldata resultsCallback
+    ) private {
+        address callback = d.callback;
+        _checkCallbackData(callback, resultsCallback, digest);
         task.status = Packing.COMPLETED;
         task.resultsTimestamp = block.timestamp;
         t.packed = task.pack();
         t.results = results;
         if (resultsCallback.length != 0) t.resultsCallback = resultsCallback;
-
         (uint256 poolStake, uint256 kittyShare) = _successWork(d, taskid);
         _distributeRewards(d, pool, taskid, task.count, poolStake, kittyShare);
         emit TaskFinalize(taskid, results);
@@ -303,19 +424,18 @@ contract TaskModule is HubBase {
         PocoStorage.Layout storage l = PocoStorage.get();
         PocoStorage.TaskRecord storage t = l.tasks[p.taskid];
         Packing.Task memory task = t.packed.unpack();
-        PocoStorage.ContributionRecord storage c = l.contributions[p.taskid][msg.sender];
-        c.resultHash = p.resultHash;
-        c.resultSeal = p.resultSeal;
-        if (enclaveChallenge != address(0)) c.enclaveChallenge = enclaveChallenge;
-        l.contributors[p.taskid][0] = Packing.contributor(msg.sender, Packing.PROVED, 0);
+        if (enclaveChallenge != address(0)) l.enclaves[p.taskid][msg.sender] = enclaveChallenge;
+        l.values[p.taskid][0] = p.resultHash;
+        l.contributors[p.taskid][0] = Packing.contributor(msg.sender, Packing.PROVED, 0, 0, p.resultSeal);
         task.status = Packing.COMPLETED;
         task.count = 1;
+        task.valueCount = 1;
+        task.hasConsensus = true;
         task.revealCounter = 1;
         task.winnerCounter = 1;
         task.revealDeadline = block.timestamp + PocoStorage.REVEAL_DEADLINE_RATIO * task.timeref;
         task.resultsTimestamp = block.timestamp;
         t.packed = task.pack();
-        t.consensusValue = p.resultHash;
         t.resultDigest = p.resultDigest;
         t.results = results;
         if (resultsCallback.length != 0) t.resultsCallback = resultsCallback;
@@ -432,12 +552,5 @@ contract TaskModule is HubBase {
             }
         }
         _unlockAndReward(pool.addr(), poolStake, totalReward - paid + kittyShare, taskid);
-    }
-
-    function _log2(uint256 x) private pure returns (uint256 r) {
-        while (x > 1) {
-            x >>= 1;
-            ++r;
-        }
     }
 }

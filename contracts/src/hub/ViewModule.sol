@@ -105,7 +105,7 @@ contract ViewModule is HubBase {
             task.finalDeadline = start + PocoStorage.FINAL_DEADLINE_RATIO * p.timeref;
         }
         task.revealDeadline = p.revealDeadline;
-        task.consensusValue = t.consensusValue;
+        if (p.hasConsensus) task.consensusValue = l.values[taskid][p.consensusId];
         task.revealCounter = p.revealCounter;
         task.winnerCounter = p.winnerCounter;
         task.contributors = new address[](p.count);
@@ -120,16 +120,16 @@ contract ViewModule is HubBase {
 
     function viewContribution(bytes32 taskid, address worker) external view returns (Core.Contribution memory c) {
         PocoStorage.Layout storage l = PocoStorage.get();
-        PocoStorage.ContributionRecord storage r = l.contributions[taskid][worker];
-        if (r.resultHash == 0) return c;
-        c.resultHash = r.resultHash;
-        c.resultSeal = r.resultSeal;
-        c.enclaveChallenge = r.enclaveChallenge;
         uint256 count = l.tasks[taskid].packed.unpack().count;
         for (uint256 i = 0; i < count; ++i) {
             uint256 entry = l.contributors[taskid][i];
             if (entry.addr() == worker) {
                 c.status = Core.ContributionStatusEnum(entry.entryStatus());
+                c.resultHash = l.values[taskid][entry.entryValue()];
+                // Only the low 72 bits of the seal are kept on chain: ample for the reveal check,
+                // which needs a commitment nobody can guess before the digest is known.
+                c.resultSeal = entry.entrySeal();
+                c.enclaveChallenge = l.enclaves[taskid][worker];
                 c.weight = entry.entryWeight();
                 break;
             }

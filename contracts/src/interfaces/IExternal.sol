@@ -23,9 +23,12 @@ interface IAssetRegistry {
     function ownerOfAsset(address asset) external view returns (address owner);
 }
 
-/// @notice What the hub asks of a workerpool at match time.
-interface IWorkerpoolPolicy {
-    function viewPolicies() external view returns (uint256 workerStakeRatio, uint256 schedulerRewardRatio);
+/// @notice What the hub asks of the workerpool registry at match time, in one call.
+interface IWorkerpoolTerms {
+    function workerpoolTerms(address workerpool)
+        external
+        view
+        returns (address owner, uint256 workerStakeRatio, uint256 schedulerRewardRatio);
 }
 
 /// @notice The receiving side of `approveAndCall`.

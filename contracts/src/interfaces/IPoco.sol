@@ -112,6 +112,15 @@ interface IPoco is IPocoErrors, IPocoEvents {
         bytes calldata enclaveSign,
         bytes calldata authorizationSign
     ) external;
+    function initializeAndContribute(
+        bytes32 dealid,
+        uint256 idx,
+        bytes32 resultHash,
+        bytes32 resultSeal,
+        address enclaveChallenge,
+        bytes calldata enclaveSign,
+        bytes calldata authorizationSign
+    ) external returns (bytes32);
     function reveal(bytes32 taskid, bytes32 resultDigest) external;
     function reopen(bytes32 taskid) external;
     function finalize(bytes32 taskid, bytes calldata results, bytes calldata resultsCallback) external;
@@ -123,6 +132,12 @@ interface IPoco is IPocoErrors, IPocoEvents {
         address enclaveChallenge,
         bytes calldata enclaveSign,
         bytes calldata authorizationSign
+    ) external;
+    function revealAndFinalize(
+        bytes32 taskid,
+        bytes32 resultDigest,
+        bytes calldata results,
+        bytes calldata resultsCallback
     ) external;
     function claim(bytes32 taskid) external;
     function initializeArray(bytes32[] calldata dealids, uint256[] calldata idxs) external returns (bool);

@@ -32,7 +32,10 @@ library Packing {
         uint256 revealCounter;
         uint256 winnerCounter;
         uint256 count;
+        uint256 valueCount;
+        uint256 consensusId;
         uint256 resultsTimestamp;
+        bool hasConsensus;
     }
 
     function unpack(uint256 p) internal pure returns (Task memory t) {
@@ -40,15 +43,19 @@ library Packing {
         t.idx = (p >> 8) & MASK48;
         t.timeref = (p >> 56) & MASK40;
         t.revealDeadline = (p >> 96) & MASK40;
-        t.revealCounter = (p >> 136) & MASK24;
-        t.winnerCounter = (p >> 160) & MASK24;
-        t.count = (p >> 184) & MASK24;
-        t.resultsTimestamp = (p >> 208) & MASK40;
+        t.revealCounter = (p >> 136) & MASK16;
+        t.winnerCounter = (p >> 152) & MASK16;
+        t.count = (p >> 168) & MASK16;
+        t.valueCount = (p >> 184) & 0xff;
+        t.consensusId = (p >> 192) & 0xff;
+        t.resultsTimestamp = (p >> 200) & MASK40;
+        t.hasConsensus = (p >> 240) & 1 == 1;
     }
 
     function pack(Task memory t) internal pure returns (uint256) {
         return t.status | t.idx << 8 | t.timeref << 56 | t.revealDeadline << 96 | t.revealCounter << 136
-            | t.winnerCounter << 160 | t.count << 184 | t.resultsTimestamp << 208;
+            | t.winnerCounter << 152 | t.count << 168 | t.valueCount << 184 | t.consensusId << 192 | t.resultsTimestamp
+            << 200 | (t.hasConsensus ? uint256(1) << 240 : 0);
     }
 
     // ---- deal fields ----
@@ -96,20 +103,51 @@ library Packing {
         return (requester >> 240) & PocoStorage.FLAG_BENEFICIARY != 0 ? d.beneficiary : address(uint160(requester));
     }
 
-    // ---- contributor entries: worker | status << 160 | weight << 168 ----
-    function contributor(address worker, uint256 status, uint256 weight) internal pure returns (uint256) {
-        return uint160(worker) | status << 160 | weight << 168;
+    // ---- contributor word: worker | status << 160 | valueId << 162 | w << 168 | seal72 << 184 ----
+    uint256 internal constant MAX_VALUES = 64;
+    uint256 internal constant MAX_W = 0xffff;
+    uint256 internal constant MASK72 = (1 << 72) - 1;
+
+    function contributor(address worker, uint256 status, uint256 valueId, uint256 w, bytes32 seal)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint160(worker) | status << 160 | valueId << 162 | w << 168 | (uint256(seal) & MASK72) << 184;
     }
 
     function entryStatus(uint256 entry) internal pure returns (uint256) {
-        return (entry >> 160) & 0xff;
+        return (entry >> 160) & 3;
     }
 
-    function entryWeight(uint256 entry) internal pure returns (uint256) {
-        return (entry >> 168) & 0xff;
+    function entryValue(uint256 entry) internal pure returns (uint256) {
+        return (entry >> 162) & 0x3f;
+    }
+
+    /// The credibility odds w the vote was weighed with.
+    function entryW(uint256 entry) internal pure returns (uint256) {
+        return (entry >> 168) & MAX_W;
+    }
+
+    /// The PoCo contribution weight: floor(log2(w)).
+    function entryWeight(uint256 entry) internal pure returns (uint256 r) {
+        uint256 w = entryW(entry);
+        while (w > 1) {
+            w >>= 1;
+            ++r;
+        }
+    }
+
+    /// The low 72 bits of the result seal.
+    function entrySeal(uint256 entry) internal pure returns (bytes32) {
+        return bytes32(entry >> 184);
+    }
+
+    function sealMatches(uint256 entry, bytes32 seal) internal pure returns (bool) {
+        return entry >> 184 == uint256(seal) & MASK72;
     }
 
     function withStatus(uint256 entry, uint256 status) internal pure returns (uint256) {
-        return (entry & ~(uint256(0xff) << 160)) | status << 160;
+        return (entry & ~(uint256(3) << 160)) | status << 160;
     }
 }

@@ -46,23 +46,21 @@ library PocoStorage {
     uint256 internal constant FLAG_BENEFICIARY = 1; // beneficiary stored (differs from requester)
     uint256 internal constant FLAG_SPONSOR = 2; // sponsor stored (differs from requester)
 
-    /// A classic task, packed: status | idx << 8 | timeref << 56 | revealDeadline << 96
-    /// | revealCounter << 136 | winnerCounter << 160 | contributorCount << 184 | resultsTimestamp << 208
+    /// A classic task. `packed` holds: status | idx << 8 | timeref << 56 | revealDeadline << 96
+    /// | revealCounter << 136 | winnerCounter << 152 | contributorCount << 168 | valueCount << 184
+    /// | consensusId << 192 | resultsTimestamp << 200 | hasConsensus << 240 (see Packing).
     struct TaskRecord {
         uint256 packed;
         bytes32 dealid;
-        bytes32 consensusValue;
-        uint256 total; // sum of the groups' weights (the PoCo total minus its initial 1)
         bytes32 resultDigest;
         bytes results;
         bytes resultsCallback;
     }
 
-    struct ContributionRecord {
-        bytes32 resultHash;
-        bytes32 resultSeal;
-        address enclaveChallenge;
-    }
+    // A contributor of a task is one word (see Packing): worker | status << 160 | valueId << 162
+    // | w << 168 | seal72 << 184, where w is the worker's credibility odds at contribution time
+    // and seal72 the low 72 bits of its result seal. Consensus groups are products of w over
+    // the voters of a value, recomputed from these words instead of being stored.
 
     struct Layout {
         // configuration
@@ -86,11 +84,10 @@ library PocoStorage {
         // classic deals and tasks
         mapping(bytes32 => DealRecord) deals;
         mapping(bytes32 => TaskRecord) tasks;
-        mapping(bytes32 => mapping(address => ContributionRecord)) contributions;
-        // contributors of a task: worker | status << 160 | weight << 168
         mapping(bytes32 => mapping(uint256 => uint256)) contributors;
-        // consensus groups: weight product | count << 224
-        mapping(bytes32 => mapping(bytes32 => uint256)) groups;
+        // distinct result hashes voted on a task, by value id
+        mapping(bytes32 => mapping(uint256 => bytes32)) values;
+        mapping(bytes32 => mapping(address => address)) enclaves;
         mapping(address => uint256) workerScores;
         IexecLibCore_v5.Category[] categories;
         // fast path: commitment (upper 160 bits) | done bits of the first 96 tasks
@@ -98,6 +95,8 @@ library PocoStorage {
         mapping(bytes32 => mapping(uint256 => uint256)) fastDone;
         // module routing
         mapping(bytes4 => address) modules;
+        // workClockTimeRef of each category (0 = no such category), read in one access
+        mapping(uint256 => uint256) timerefs;
     }
 
     function get() internal pure returns (Layout storage l) {

@@ -1,0 +1,96 @@
+//! Conversions between the protocol types of `poco-types` and the ABI structures.
+
+use crate::bindings::hub::IexecLibOrders_v5 as abi;
+use poco_types::{SignedAppOrder, SignedDatasetOrder, SignedRequestOrder, SignedWorkerpoolOrder};
+
+impl From<&SignedAppOrder> for abi::AppOrder {
+    fn from(s: &SignedAppOrder) -> Self {
+        let o = &s.order;
+        Self {
+            app: o.app,
+            appprice: o.appprice,
+            volume: o.volume,
+            tag: o.tag,
+            datasetrestrict: o.datasetrestrict,
+            workerpoolrestrict: o.workerpoolrestrict,
+            requesterrestrict: o.requesterrestrict,
+            salt: o.salt,
+            sign: s.sign.clone(),
+        }
+    }
+}
+
+impl From<&SignedDatasetOrder> for abi::DatasetOrder {
+    fn from(s: &SignedDatasetOrder) -> Self {
+        let o = &s.order;
+        Self {
+            dataset: o.dataset,
+            datasetprice: o.datasetprice,
+            volume: o.volume,
+            tag: o.tag,
+            apprestrict: o.apprestrict,
+            workerpoolrestrict: o.workerpoolrestrict,
+            requesterrestrict: o.requesterrestrict,
+            salt: o.salt,
+            sign: s.sign.clone(),
+        }
+    }
+}
+
+impl From<&SignedWorkerpoolOrder> for abi::WorkerpoolOrder {
+    fn from(s: &SignedWorkerpoolOrder) -> Self {
+        let o = &s.order;
+        Self {
+            workerpool: o.workerpool,
+            workerpoolprice: o.workerpoolprice,
+            volume: o.volume,
+            tag: o.tag,
+            category: o.category,
+            trust: o.trust,
+            apprestrict: o.apprestrict,
+            datasetrestrict: o.datasetrestrict,
+            requesterrestrict: o.requesterrestrict,
+            salt: o.salt,
+            sign: s.sign.clone(),
+        }
+    }
+}
+
+impl From<&SignedRequestOrder> for abi::RequestOrder {
+    fn from(s: &SignedRequestOrder) -> Self {
+        let o = &s.order;
+        Self {
+            app: o.app,
+            appmaxprice: o.appmaxprice,
+            dataset: o.dataset,
+            datasetmaxprice: o.datasetmaxprice,
+            workerpool: o.workerpool,
+            workerpoolmaxprice: o.workerpoolmaxprice,
+            requester: o.requester,
+            volume: o.volume,
+            tag: o.tag,
+            category: o.category,
+            trust: o.trust,
+            beneficiary: o.beneficiary,
+            callback: o.callback,
+            params: o.params.clone(),
+            salt: o.salt,
+            sign: s.sign.clone(),
+        }
+    }
+}
+
+/// The ABI form of "no dataset": every field zero.
+pub fn no_dataset() -> abi::DatasetOrder {
+    abi::DatasetOrder {
+        dataset: Default::default(),
+        datasetprice: Default::default(),
+        volume: Default::default(),
+        tag: Default::default(),
+        apprestrict: Default::default(),
+        workerpoolrestrict: Default::default(),
+        requesterrestrict: Default::default(),
+        salt: Default::default(),
+        sign: Default::default(),
+    }
+}
