@@ -1,0 +1,53 @@
+# poco: every command the README names. Tools are pinned in package.json (npm ci).
+FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
+ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+export POCO_ANVIL ?= $(ANVIL)
+
+.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime clean
+
+## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
+setup: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+## build: compile the contracts and the Rust workspace
+build: setup
+	cd contracts && $(FORGE) build --sizes
+	cargo build --workspace
+
+## artifacts: re-export the ABIs and bytecode the Rust crates embed (commit the result)
+artifacts: setup
+	cd contracts && $(FORGE) build --skip test --skip script
+	node tools/export-artifacts.js
+
+## check-artifacts: fail when contracts/artifacts/ does not match the sources
+check-artifacts: setup
+	cd contracts && $(FORGE) build --skip test --skip script
+	node tools/export-artifacts.js --check
+
+## test: the whole test suite (what CI runs)
+test: lint check-artifacts test-contracts test-rust
+
+test-contracts: setup
+	cd contracts && $(FORGE) test
+
+test-rust: setup
+	cargo test --workspace
+
+lint: setup
+	cd contracts && $(FORGE) fmt --check
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## demo: a local chain, a poco deployment and a first task end to end
+demo: setup
+	cargo run -q -p poco-chain --example first_task
+
+## bench-gas: gas per call and per task on anvil (table on stdout, JSON in target/bench/gas.json)
+bench-gas: setup
+	cargo run -q -p poco-chain --example bench_gas -- --out target/bench/gas.json
+
+clean:
+	cargo clean
+	rm -rf contracts/out contracts/cache contracts/out-bench
