@@ -101,7 +101,7 @@ contract EscrowModule is HubBase {
         uint256 free = a.balance;
         if (free < amount) revert InsufficientFreeBalance(msg.sender, free, amount);
         unchecked {
-            a.balance = uint128(free - amount);
+            a.balance = uint96(free - amount);
             l.totalSupply -= amount;
         }
         emit Transfer(msg.sender, address(0), amount);
@@ -115,9 +115,9 @@ contract EscrowModule is HubBase {
     function _mint(address to, uint256 amount) private {
         PocoStorage.Layout storage l = PocoStorage.get();
         uint256 supply = l.totalSupply + amount;
-        if (supply > type(uint128).max) revert AmountTooLarge(amount);
+        if (supply > type(uint96).max) revert AmountTooLarge(amount);
         l.totalSupply = supply;
-        l.accounts[to].balance += uint128(amount);
+        l.accounts[to].balance += uint96(amount);
         emit Transfer(address(0), to, amount);
     }
 
@@ -172,9 +172,9 @@ contract EscrowModule is HubBase {
         uint256 free = l.accounts[from].balance;
         if (free < amount) revert InsufficientFreeBalance(from, free, amount);
         unchecked {
-            l.accounts[from].balance = uint128(free - amount);
+            l.accounts[from].balance = uint96(free - amount);
         }
-        l.accounts[to].balance += uint128(amount);
+        l.accounts[to].balance += uint96(amount);
         emit Transfer(from, to, amount);
     }
 

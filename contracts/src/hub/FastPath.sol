@@ -84,7 +84,7 @@ abstract contract FastPath is MatchingBase {
         uint256 frozen = a.frozen;
         if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
         unchecked {
-            a.frozen = uint128(frozen - amount);
+            a.frozen = uint96(frozen - amount);
         }
     }
 
@@ -95,9 +95,9 @@ abstract contract FastPath is MatchingBase {
         PocoStorage.Account memory a = PocoStorage.get().accounts[account];
         if (a.frozen < unfrozen) revert InsufficientFrozenBalance(account, a.frozen, unfrozen);
         unchecked {
-            a.frozen -= uint128(unfrozen);
+            a.frozen -= uint96(unfrozen);
         }
-        a.balance += uint128(amount);
+        a.balance += uint96(amount);
         PocoStorage.get().accounts[account] = a;
     }
 

@@ -26,9 +26,9 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         PocoStorage.Account memory a = PocoStorage.get().accounts[account];
         if (a.balance < amount) revert InsufficientFreeBalance(account, a.balance, amount);
         unchecked {
-            a.balance -= uint128(amount);
+            a.balance -= uint96(amount);
         }
-        a.frozen += uint128(amount);
+        a.frozen += uint96(amount);
         PocoStorage.get().accounts[account] = a;
         emit Transfer(account, address(this), amount);
         emit Lock(account, amount);
@@ -39,8 +39,8 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         PocoStorage.Account memory a = PocoStorage.get().accounts[account];
         if (a.frozen < amount) revert InsufficientFrozenBalance(account, a.frozen, amount);
         unchecked {
-            a.frozen -= uint128(amount);
-            a.balance += uint128(amount);
+            a.frozen -= uint96(amount);
+            a.balance += uint96(amount);
         }
         PocoStorage.get().accounts[account] = a;
         emit Transfer(address(this), account, amount);
@@ -53,7 +53,7 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         uint256 frozen = a.frozen;
         if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
         unchecked {
-            a.frozen = uint128(frozen - amount);
+            a.frozen = uint96(frozen - amount);
         }
         emit Seize(account, amount, ref);
     }
@@ -61,7 +61,7 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     function _reward(address account, uint256 amount, bytes32 ref) internal {
         if (amount == 0) return;
         PocoStorage.Account storage a = PocoStorage.get().accounts[account];
-        a.balance += uint128(amount);
+        a.balance += uint96(amount);
         emit Transfer(address(this), account, amount);
         emit Reward(account, amount, ref);
     }
@@ -71,9 +71,9 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         PocoStorage.Account memory a = PocoStorage.get().accounts[account];
         if (a.frozen < unlocked) revert InsufficientFrozenBalance(account, a.frozen, unlocked);
         unchecked {
-            a.frozen -= uint128(unlocked);
+            a.frozen -= uint96(unlocked);
         }
-        a.balance += uint128(unlocked + rewarded);
+        a.balance += uint96(unlocked + rewarded);
         PocoStorage.get().accounts[account] = a;
         if (unlocked + rewarded != 0) emit Transfer(address(this), account, unlocked + rewarded);
         if (unlocked != 0) emit Unlock(account, unlocked);
@@ -90,7 +90,7 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
         if (share < PocoStorage.KITTY_MIN) share = PocoStorage.KITTY_MIN;
         if (share > frozen) share = frozen;
         unchecked {
-            kitty.frozen = uint128(frozen - share);
+            kitty.frozen = uint96(frozen - share);
         }
         emit Seize(PocoStorage.KITTY_ADDRESS, share, ref);
     }
@@ -98,7 +98,7 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     /// A failed task's pool stake goes to the kitty (no token moves: it is already in the hub).
     function _feedKitty(uint256 amount, bytes32 ref) internal {
         if (amount == 0) return;
-        PocoStorage.get().accounts[PocoStorage.KITTY_ADDRESS].frozen += uint128(amount);
+        PocoStorage.get().accounts[PocoStorage.KITTY_ADDRESS].frozen += uint96(amount);
         emit Reward(PocoStorage.KITTY_ADDRESS, amount, ref);
         emit Lock(PocoStorage.KITTY_ADDRESS, amount);
     }

@@ -134,7 +134,7 @@ contract TaskModule is HubBase {
         }
 
         // Credibility odds of the worker: w = max(score / 3, 3) - 1 (capped to 16 bits).
-        uint256 w = l.workerScores[msg.sender] / 3;
+        uint256 w = uint256(l.accounts[msg.sender].score) / 3;
         w = (w < 3 ? 3 : w) - 1;
         if (w > Packing.MAX_W) w = Packing.MAX_W;
 
@@ -537,17 +537,26 @@ contract TaskModule is HubBase {
         for (uint256 i = 0; i < count; ++i) {
             uint256 entry = entries[i];
             address worker = entry.addr();
+            // Stake, payment and score of a worker change with one write of its account.
+            PocoStorage.Account memory a = l.accounts[worker];
+            if (a.frozen < workerStake) revert InsufficientFrozenBalance(worker, a.frozen, workerStake);
+            unchecked {
+                a.frozen -= uint96(workerStake);
+            }
             if (entry.entryStatus() == Packing.PROVED) {
                 uint256 share = workersReward * entry.entryWeight() / totalWeight;
                 paid += share;
-                _unlockAndReward(worker, workerStake, share, taskid);
-                if (count > 1) {
-                    l.workerScores[worker] += 1;
-                    emit AccurateContribution(worker, taskid);
-                }
+                a.balance += uint96(workerStake + share);
+                if (count > 1) a.score += 1;
+                l.accounts[worker] = a;
+                emit Transfer(address(this), worker, workerStake + share);
+                emit Unlock(worker, workerStake);
+                if (share != 0) emit Reward(worker, share, taskid);
+                if (count > 1) emit AccurateContribution(worker, taskid);
             } else {
-                _seize(worker, workerStake, taskid);
-                l.workerScores[worker] = l.workerScores[worker] * 2 / 3;
+                a.score = uint64(uint256(a.score) * 2 / 3);
+                l.accounts[worker] = a;
+                emit Seize(worker, workerStake, taskid);
                 emit FaultyContribution(worker, taskid);
             }
         }

@@ -137,7 +137,7 @@ contract ViewModule is HubBase {
     }
 
     function viewScore(address worker) external view returns (uint256) {
-        return PocoStorage.get().workerScores[worker];
+        return PocoStorage.get().accounts[worker].score;
     }
 
     /// @notice The callback data of a completed task (ERC-1154 pull side).

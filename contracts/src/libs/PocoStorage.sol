@@ -20,10 +20,13 @@ library PocoStorage {
     address internal constant KITTY_ADDRESS = 0x99c2268479b93fDe36232351229815DF80837e23;
     uint256 internal constant GROUPMEMBER_PURPOSE = 4;
 
-    /// Free and frozen balance of one account in one slot (RLC has 9 decimals: 2^128 is ample).
+    /// Free and frozen balance and the worker score of one account, in one slot, so that a
+    /// settlement updates all three with one write (RLC has 9 decimals and 87M supply: 2^96 is
+    /// ample, and the escrow's total supply is capped to it at mint).
     struct Account {
-        uint128 balance;
-        uint128 frozen;
+        uint96 balance;
+        uint96 frozen;
+        uint64 score;
     }
 
     /// A classic deal, packed. Optional fields are written only when they differ from the
@@ -88,7 +91,6 @@ library PocoStorage {
         // distinct result hashes voted on a task, by value id
         mapping(bytes32 => mapping(uint256 => bytes32)) values;
         mapping(bytes32 => mapping(address => address)) enclaves;
-        mapping(address => uint256) workerScores;
         IexecLibCore_v5.Category[] categories;
         // fast path: commitment (upper 160 bits) | done bits of the first 96 tasks
         mapping(bytes32 => uint256) fastDeals;
