@@ -48,6 +48,10 @@ demo: setup
 bench-gas: setup
 	cargo run -q -p poco-chain --example bench_gas -- --out target/bench/gas.json
 
+## bench-runtime: one CPU-bound example app as WASM against the same C code built natively
+bench-runtime:
+	cargo run -q --release -p poco-runtime --example bench_native_vs_wasm
+
 clean:
 	cargo clean
 	rm -rf contracts/out contracts/cache contracts/out-bench

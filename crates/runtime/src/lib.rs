@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod args;
+mod error;
+mod executor;
+mod logs;
+mod request;
+mod result;
+mod wasm;
+
+pub use self::{
+    args::{split_args, ArgsError},
+    error::{Error, Result},
+    executor::{BoxFuture, ExecutionOutput, ExecutionStats, Executor, NoopExecutor},
+    logs::{Logs, DEFAULT_LOG_TAIL_BYTES},
+    request::{
+        AppSource, BagOfTasks, Dataset, ExecutionRequest, Limits, TaskWorkspace, COMPUTED_JSON,
+        DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, IEXEC_IN, IEXEC_OUT,
+    },
+    result::{callback_digest, output_digest, ComputedJson, TaskResult},
+    wasm::{
+        WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,
+        DEFAULT_TABLE_ELEMENTS,
+    },
+};

@@ -1,0 +1,6 @@
+//! Integration tests: real wasmtime, real modules (the example apps from
+//! `apps/` and tiny WAT modules).
+
+mod apps;
+mod common;
+mod sandbox;
