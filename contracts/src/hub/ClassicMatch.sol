@@ -36,7 +36,7 @@ abstract contract ClassicMatch is MatchingBase {
         Orders.RequestOrder calldata requestOrder,
         address sponsor
     ) private returns (bytes32) {
-        Match memory m = _match(appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor);
+        Match memory m = _match(appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor, true);
         _storeDeal(m, appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor);
         emit SchedulerNotice(workerpoolOrder.workerpool, m.dealid);
         emit OrdersMatched(m.dealid, m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash, m.volume);

@@ -46,7 +46,7 @@ abstract contract FastPath is MatchingBase {
         address sponsor
     ) private returns (bytes32) {
         if (requestOrder.trust > 1) revert TrustAboveOne(requestOrder.trust);
-        Match memory m = _match(appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor);
+        Match memory m = _match(appOrder, datasetOrder, workerpoolOrder, requestOrder, sponsor, false);
         uint256 workerpoolPrice = workerpoolOrder.workerpoolprice;
         FastDeal memory deal = FastDeal({
             appOwner: m.appOwner,
@@ -62,9 +62,16 @@ abstract contract FastPath is MatchingBase {
             startTime: block.timestamp,
             timeref: m.timeref,
             botFirst: m.botFirst,
-            botSize: m.volume
+            botSize: m.volume,
+            requestHash: m.requestHash
         });
-        PocoStorage.get().fastDeals[m.dealid] = _commitment(deal);
+        if (m.botFirst == 0 && m.volume == requestOrder.volume && m.volume <= INLINE_TASKS) {
+            // The deal takes the whole request: its commitment shares the request's word.
+            PocoStorage.get().consumed[m.requestHash] =
+                PocoStorage.FAST_DEAL_FLAG | (uint256(keccak256(abi.encode(deal))) >> 129) << 128 | m.volume << 96;
+        } else {
+            PocoStorage.get().fastDeals[m.dealid] = _commitment(deal);
+        }
         emit SchedulerNoticeFast(
             workerpoolOrder.workerpool,
             m.dealid,
@@ -80,25 +87,20 @@ abstract contract FastPath is MatchingBase {
     }
 
     function _debitFrozen(address account, uint256 amount) private {
-        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
-        uint256 frozen = a.frozen;
+        uint256 word = _loadAccount(account);
+        uint256 frozen = _frozenOf(word);
         if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
-        unchecked {
-            a.frozen = uint96(frozen - amount);
-        }
+        _storeAccount(account, word - (amount << 96));
     }
 
     /// Credits `amount` to the free balance, of which `unfrozen` comes from the account's own
     /// frozen balance (the scheduler's stake); the rest comes from the hub's pot.
     function _credit(address account, uint256 amount, uint256 unfrozen) private {
         if (amount == 0) return;
-        PocoStorage.Account memory a = PocoStorage.get().accounts[account];
-        if (a.frozen < unfrozen) revert InsufficientFrozenBalance(account, a.frozen, unfrozen);
-        unchecked {
-            a.frozen -= uint96(unfrozen);
-        }
-        a.balance += uint96(amount);
-        PocoStorage.get().accounts[account] = a;
+        uint256 word = _loadAccount(account);
+        uint256 frozen = _frozenOf(word);
+        if (frozen < unfrozen) revert InsufficientFrozenBalance(account, frozen, unfrozen);
+        _storeAccount(account, word - (unfrozen << 96) + amount);
     }
 
     function _commitment(FastDeal memory deal) private pure returns (uint256) {
@@ -177,7 +179,7 @@ abstract contract FastPath is MatchingBase {
     /// @notice Status of a fast-path task: 0 pending (UNSET), 3 COMPLETED, 4 FAILED (claimed).
     function viewTaskFast(FastDeal calldata deal, bytes32 dealid, uint256 idx) external view returns (uint8) {
         PocoStorage.Layout storage l = PocoStorage.get();
-        (uint256 slot, uint256 rel) = _locate(l, deal, dealid, idx);
+        (uint256 slot,, uint256 rel) = _locate(l, deal, dealid, idx);
         bool done = rel < INLINE_TASKS
             ? slot & (1 << rel) != 0
             : l.fastDone[dealid][(rel - INLINE_TASKS) >> 8] & (1 << ((rel - INLINE_TASKS) & 0xff)) != 0;
@@ -185,30 +187,40 @@ abstract contract FastPath is MatchingBase {
         return l.tasks[keccak256(abi.encodePacked(dealid, idx))].packed == 4 ? 4 : 3;
     }
 
-    /// The deal's slot after checking the fields against its commitment, and the task's index
-    /// relative to the deal's first task.
+    /// The deal's word after checking the fields against its commitment, whether that word is
+    /// the request's `consumed` word, and the task's index relative to the deal's first task.
     function _locate(PocoStorage.Layout storage l, FastDeal calldata deal, bytes32 dealid, uint256 idx)
         private
         view
-        returns (uint256 slot, uint256 rel)
+        returns (uint256 slot, bool inRequest, uint256 rel)
     {
-        slot = l.fastDeals[dealid];
-        if (slot == 0) revert UnknownFastDeal(dealid);
-        if (slot & ~INLINE_MASK != uint256(keccak256(abi.encode(deal))) & ~INLINE_MASK) {
-            revert FastDealMismatch(dealid);
-        }
         if (idx < deal.botFirst || idx >= deal.botFirst + deal.botSize) revert TaskIndexOutOfRange(dealid, idx);
         rel = idx - deal.botFirst;
+        bytes32 h = keccak256(abi.encode(deal));
+        if (deal.botFirst == 0 && deal.botSize <= INLINE_TASKS) {
+            slot = l.consumed[deal.requestHash];
+            if (
+                slot & PocoStorage.FAST_DEAL_FLAG != 0
+                    && keccak256(abi.encodePacked(deal.requestHash, uint256(0))) == dealid
+            ) {
+                if ((slot >> 128) & ((1 << 127) - 1) != uint256(h) >> 129) revert FastDealMismatch(dealid);
+                return (slot, true, rel);
+            }
+        }
+        slot = l.fastDeals[dealid];
+        if (slot == 0) revert UnknownFastDeal(dealid);
+        if (slot & ~INLINE_MASK != uint256(h) & ~INLINE_MASK) revert FastDealMismatch(dealid);
     }
 
     /// Checks the deal fields against the commitment and marks task `idx` settled.
     function _settle(FastDeal calldata deal, bytes32 dealid, uint256 idx) private returns (bytes32 taskid) {
         PocoStorage.Layout storage l = PocoStorage.get();
-        (uint256 slot, uint256 rel) = _locate(l, deal, dealid, idx);
+        (uint256 slot, bool inRequest, uint256 rel) = _locate(l, deal, dealid, idx);
         if (rel < INLINE_TASKS) {
             uint256 bit = 1 << rel;
             if (slot & bit != 0) revert TaskAlreadySettled(dealid, idx);
-            l.fastDeals[dealid] = slot | bit;
+            if (inRequest) l.consumed[deal.requestHash] = slot | bit;
+            else l.fastDeals[dealid] = slot | bit;
         } else {
             rel -= INLINE_TASKS;
             uint256 word = l.fastDone[dealid][rel >> 8];

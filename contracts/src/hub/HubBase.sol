@@ -22,59 +22,76 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     // reward: hub's pot -> free         (Transfer(hub, a), Reward)
 
     function _lock(address account, uint256 amount) internal {
-        if (amount == 0) return;
-        PocoStorage.Account memory a = PocoStorage.get().accounts[account];
-        if (a.balance < amount) revert InsufficientFreeBalance(account, a.balance, amount);
-        unchecked {
-            a.balance -= uint96(amount);
+        _lock(account, amount, true);
+    }
+
+    // Accounts are one word: balance | frozen << 96 | score << 192 (PocoStorage.Account). No
+    // field can wrap: every balance and frozen amount is at most the escrow's total supply,
+    // which minting caps below 2^96, so only the subtractions need checking.
+    uint256 internal constant BALANCE_MASK = (1 << 96) - 1;
+
+    function _loadAccount(address account) internal view returns (uint256 word) {
+        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
+        assembly ("memory-safe") {
+            word := sload(a.slot)
         }
-        a.frozen += uint96(amount);
-        PocoStorage.get().accounts[account] = a;
-        emit Transfer(account, address(this), amount);
+    }
+
+    function _storeAccount(address account, uint256 word) internal {
+        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
+        assembly ("memory-safe") {
+            sstore(a.slot, word)
+        }
+    }
+
+    function _frozenOf(uint256 word) internal pure returns (uint256) {
+        return (word >> 96) & BALANCE_MASK;
+    }
+
+    /// Locks without the ERC-20 Transfer event when `transferEvent` is false (the fast path,
+    /// whose events carry the amounts).
+    function _lock(address account, uint256 amount, bool transferEvent) internal {
+        if (amount == 0) return;
+        uint256 word = _loadAccount(account);
+        uint256 free = word & BALANCE_MASK;
+        if (free < amount) revert InsufficientFreeBalance(account, free, amount);
+        _storeAccount(account, word - amount + (amount << 96));
+        if (transferEvent) emit Transfer(account, address(this), amount);
         emit Lock(account, amount);
     }
 
     function _unlock(address account, uint256 amount) internal {
         if (amount == 0) return;
-        PocoStorage.Account memory a = PocoStorage.get().accounts[account];
-        if (a.frozen < amount) revert InsufficientFrozenBalance(account, a.frozen, amount);
-        unchecked {
-            a.frozen -= uint96(amount);
-            a.balance += uint96(amount);
-        }
-        PocoStorage.get().accounts[account] = a;
+        uint256 word = _loadAccount(account);
+        uint256 frozen = _frozenOf(word);
+        if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
+        _storeAccount(account, word - (amount << 96) + amount);
         emit Transfer(address(this), account, amount);
         emit Unlock(account, amount);
     }
 
     function _seize(address account, uint256 amount, bytes32 ref) internal {
         if (amount == 0) return;
-        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
-        uint256 frozen = a.frozen;
+        uint256 word = _loadAccount(account);
+        uint256 frozen = _frozenOf(word);
         if (frozen < amount) revert InsufficientFrozenBalance(account, frozen, amount);
-        unchecked {
-            a.frozen = uint96(frozen - amount);
-        }
+        _storeAccount(account, word - (amount << 96));
         emit Seize(account, amount, ref);
     }
 
     function _reward(address account, uint256 amount, bytes32 ref) internal {
         if (amount == 0) return;
-        PocoStorage.Account storage a = PocoStorage.get().accounts[account];
-        a.balance += uint96(amount);
+        _storeAccount(account, _loadAccount(account) + amount);
         emit Transfer(address(this), account, amount);
         emit Reward(account, amount, ref);
     }
 
     /// Unlocks `unlocked` and rewards `rewarded` to one account with a single storage write.
     function _unlockAndReward(address account, uint256 unlocked, uint256 rewarded, bytes32 ref) internal {
-        PocoStorage.Account memory a = PocoStorage.get().accounts[account];
-        if (a.frozen < unlocked) revert InsufficientFrozenBalance(account, a.frozen, unlocked);
-        unchecked {
-            a.frozen -= uint96(unlocked);
-        }
-        a.balance += uint96(unlocked + rewarded);
-        PocoStorage.get().accounts[account] = a;
+        uint256 word = _loadAccount(account);
+        uint256 frozen = _frozenOf(word);
+        if (frozen < unlocked) revert InsufficientFrozenBalance(account, frozen, unlocked);
+        _storeAccount(account, word - (unlocked << 96) + unlocked + rewarded);
         if (unlocked + rewarded != 0) emit Transfer(address(this), account, unlocked + rewarded);
         if (unlocked != 0) emit Unlock(account, unlocked);
         if (rewarded != 0) emit Reward(account, rewarded, ref);
@@ -83,22 +100,20 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     /// The kitty's share paid to a scheduler on success: 10 % of the kitty, at least 1 RLC,
     /// at most what the kitty holds. Seized from the kitty here; the caller rewards it.
     function _takeKittyShare(bytes32 ref) internal returns (uint256 share) {
-        PocoStorage.Account storage kitty = PocoStorage.get().accounts[PocoStorage.KITTY_ADDRESS];
-        uint256 frozen = kitty.frozen;
+        uint256 word = _loadAccount(PocoStorage.KITTY_ADDRESS);
+        uint256 frozen = _frozenOf(word);
         if (frozen == 0) return 0;
         share = frozen * PocoStorage.KITTY_RATIO / 100;
         if (share < PocoStorage.KITTY_MIN) share = PocoStorage.KITTY_MIN;
         if (share > frozen) share = frozen;
-        unchecked {
-            kitty.frozen = uint96(frozen - share);
-        }
+        _storeAccount(PocoStorage.KITTY_ADDRESS, word - (share << 96));
         emit Seize(PocoStorage.KITTY_ADDRESS, share, ref);
     }
 
     /// A failed task's pool stake goes to the kitty (no token moves: it is already in the hub).
     function _feedKitty(uint256 amount, bytes32 ref) internal {
         if (amount == 0) return;
-        PocoStorage.get().accounts[PocoStorage.KITTY_ADDRESS].frozen += uint96(amount);
+        _storeAccount(PocoStorage.KITTY_ADDRESS, _loadAccount(PocoStorage.KITTY_ADDRESS) + (amount << 96));
         emit Reward(PocoStorage.KITTY_ADDRESS, amount, ref);
         emit Lock(PocoStorage.KITTY_ADDRESS, amount);
     }

@@ -41,7 +41,8 @@ abstract contract MatchingBase is HubBase {
         Orders.DatasetOrder calldata datasetOrder,
         Orders.WorkerpoolOrder calldata workerpoolOrder,
         Orders.RequestOrder calldata requestOrder,
-        address payer
+        address payer,
+        bool transferEvents
     ) internal returns (Match memory m) {
         (m.tag, m.timeref) = _checkCompatibility(appOrder, datasetOrder, workerpoolOrder, requestOrder);
         _checkRestrictions(appOrder, datasetOrder, workerpoolOrder, requestOrder);
@@ -49,8 +50,8 @@ abstract contract MatchingBase is HubBase {
         _consume(m, appOrder.volume, datasetOrder, workerpoolOrder.volume, requestOrder.volume);
         m.datasetPrice = datasetOrder.dataset == address(0) ? 0 : datasetOrder.datasetprice;
         uint256 workerpoolPrice = workerpoolOrder.workerpoolprice;
-        _lock(payer, (appOrder.appprice + m.datasetPrice + workerpoolPrice) * m.volume);
-        _lock(m.workerpoolOwner, workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100 * m.volume);
+        _lock(payer, (appOrder.appprice + m.datasetPrice + workerpoolPrice) * m.volume, transferEvents);
+        _lock(m.workerpoolOwner, workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100 * m.volume, transferEvents);
     }
 
     /// The volume a match would have (0 when any order is exhausted or closed).
@@ -186,7 +187,7 @@ abstract contract MatchingBase is HubBase {
         uint256 requestVolume
     ) private {
         PocoStorage.Layout storage l = PocoStorage.get();
-        uint256 requestConsumed = l.consumed[m.requestHash];
+        uint256 requestConsumed = PocoStorage.consumedOf(l.consumed[m.requestHash]);
         uint256 appConsumed = l.consumed[m.appHash];
         uint256 workerpoolConsumed = l.consumed[m.workerpoolHash];
         uint256 volume = _min(
@@ -218,7 +219,7 @@ abstract contract MatchingBase is HubBase {
         view
         returns (uint256)
     {
-        return _sub0(volume, l.consumed[orderHash]);
+        return _sub0(volume, PocoStorage.consumedOf(l.consumed[orderHash]));
     }
 
     /// The EIP-712 domain separator (the hub caches it in code; modules read storage).

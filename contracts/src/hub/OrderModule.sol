@@ -91,7 +91,9 @@ contract OrderModule is MatchingBase {
             PocoStorage.get().presigned[orderHash] = owner_;
             emit SignedRequestOrder(orderHash);
         } else {
-            PocoStorage.get().consumed[orderHash] = op.order.volume;
+            // A request consumed whole by a fast deal is closed already and keeps that deal.
+            uint256 word = PocoStorage.get().consumed[orderHash];
+            if (word & PocoStorage.FAST_DEAL_FLAG == 0) PocoStorage.get().consumed[orderHash] = op.order.volume;
             emit ClosedRequestOrder(orderHash);
         }
     }

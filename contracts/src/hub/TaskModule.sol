@@ -134,7 +134,7 @@ contract TaskModule is HubBase {
         }
 
         // Credibility odds of the worker: w = max(score / 3, 3) - 1 (capped to 16 bits).
-        uint256 w = uint256(l.accounts[msg.sender].score) / 3;
+        uint256 w = (_loadAccount(msg.sender) >> 192) / 3;
         w = (w < 3 ? 3 : w) - 1;
         if (w > Packing.MAX_W) w = Packing.MAX_W;
 
@@ -538,24 +538,25 @@ contract TaskModule is HubBase {
             uint256 entry = entries[i];
             address worker = entry.addr();
             // Stake, payment and score of a worker change with one write of its account.
-            PocoStorage.Account memory a = l.accounts[worker];
-            if (a.frozen < workerStake) revert InsufficientFrozenBalance(worker, a.frozen, workerStake);
-            unchecked {
-                a.frozen -= uint96(workerStake);
+            uint256 word = _loadAccount(worker);
+            if (_frozenOf(word) < workerStake) {
+                revert InsufficientFrozenBalance(worker, _frozenOf(word), workerStake);
             }
+            word -= workerStake << 96;
             if (entry.entryStatus() == Packing.PROVED) {
                 uint256 share = workersReward * entry.entryWeight() / totalWeight;
                 paid += share;
-                a.balance += uint96(workerStake + share);
-                if (count > 1) a.score += 1;
-                l.accounts[worker] = a;
+                word += workerStake + share;
+                if (count > 1 && word >> 192 < type(uint64).max) word += 1 << 192;
+                _storeAccount(worker, word);
                 emit Transfer(address(this), worker, workerStake + share);
                 emit Unlock(worker, workerStake);
                 if (share != 0) emit Reward(worker, share, taskid);
                 if (count > 1) emit AccurateContribution(worker, taskid);
             } else {
-                a.score = uint64(uint256(a.score) * 2 / 3);
-                l.accounts[worker] = a;
+                uint256 score = word >> 192;
+                word = (word & ((1 << 192) - 1)) | (score * 2 / 3) << 192;
+                _storeAccount(worker, word);
                 emit Seize(worker, workerStake, taskid);
                 emit FaultyContribution(worker, taskid);
             }

@@ -148,7 +148,7 @@ contract ViewModule is HubBase {
     }
 
     function viewConsumed(bytes32 id) external view returns (uint256) {
-        return PocoStorage.get().consumed[id];
+        return PocoStorage.consumedOf(PocoStorage.get().consumed[id]);
     }
 
     function viewPresigned(bytes32 id) external view returns (address) {

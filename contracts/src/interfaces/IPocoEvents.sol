@@ -80,5 +80,6 @@ interface IPocoEvents {
         uint256 timeref;
         uint256 botFirst;
         uint256 botSize;
+        bytes32 requestHash;
     }
 }

@@ -46,6 +46,15 @@ library PocoStorage {
         string params;
     }
 
+    /// A request order's `consumed` word can also hold the fast deal that consumed it whole
+    /// (volume <= 96): FAST_DEAL_FLAG | commitment (127 bits) << 128 | volume << 96 | done bits.
+    /// This saves the deal its own storage slot. `consumedOf` reads the volume either way.
+    uint256 internal constant FAST_DEAL_FLAG = 1 << 255;
+
+    function consumedOf(uint256 word) internal pure returns (uint256) {
+        return word & FAST_DEAL_FLAG == 0 ? word : (word >> 96) & 0xffffffff;
+    }
+
     uint256 internal constant FLAG_BENEFICIARY = 1; // beneficiary stored (differs from requester)
     uint256 internal constant FLAG_SPONSOR = 2; // sponsor stored (differs from requester)
 
