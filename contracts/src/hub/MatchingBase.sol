@@ -227,8 +227,11 @@ abstract contract MatchingBase is HubBase {
         return PocoStorage.get().domainSeparator;
     }
 
-    function _sub0(uint256 a, uint256 b) private pure returns (uint256) {
-        return a > b ? a - b : 0;
+    /// What is left of an order of `volume` after `consumed` (volumes count up to
+    /// PocoStorage.MAX_VOLUME).
+    function _sub0(uint256 volume, uint256 consumed) private pure returns (uint256) {
+        volume = PocoStorage.effectiveVolume(volume);
+        return volume > consumed ? volume - consumed : 0;
     }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {

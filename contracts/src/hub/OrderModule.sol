@@ -52,7 +52,7 @@ contract OrderModule is MatchingBase {
             PocoStorage.get().presigned[orderHash] = owner_;
             emit SignedAppOrder(orderHash);
         } else {
-            PocoStorage.get().consumed[orderHash] = op.order.volume;
+            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
             emit ClosedAppOrder(orderHash);
         }
     }
@@ -65,7 +65,7 @@ contract OrderModule is MatchingBase {
             PocoStorage.get().presigned[orderHash] = owner_;
             emit SignedDatasetOrder(orderHash);
         } else {
-            PocoStorage.get().consumed[orderHash] = op.order.volume;
+            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
             emit ClosedDatasetOrder(orderHash);
         }
     }
@@ -78,7 +78,7 @@ contract OrderModule is MatchingBase {
             PocoStorage.get().presigned[orderHash] = owner_;
             emit SignedWorkerpoolOrder(orderHash);
         } else {
-            PocoStorage.get().consumed[orderHash] = op.order.volume;
+            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
             emit ClosedWorkerpoolOrder(orderHash);
         }
     }
@@ -93,7 +93,9 @@ contract OrderModule is MatchingBase {
         } else {
             // A request consumed whole by a fast deal is closed already and keeps that deal.
             uint256 word = PocoStorage.get().consumed[orderHash];
-            if (word & PocoStorage.FAST_DEAL_FLAG == 0) PocoStorage.get().consumed[orderHash] = op.order.volume;
+            if (word & PocoStorage.FAST_DEAL_FLAG == 0) {
+                PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
+            }
             emit ClosedRequestOrder(orderHash);
         }
     }

@@ -55,6 +55,14 @@ library PocoStorage {
         return word & FAST_DEAL_FLAG == 0 ? word : (word >> 96) & 0xffffffff;
     }
 
+    /// Order volumes count up to 2^255 - 1 ("unlimited" orders stay unlimited in practice), so
+    /// a plain consumed count never has FAST_DEAL_FLAG set.
+    uint256 internal constant MAX_VOLUME = FAST_DEAL_FLAG - 1;
+
+    function effectiveVolume(uint256 volume) internal pure returns (uint256) {
+        return volume > MAX_VOLUME ? MAX_VOLUME : volume;
+    }
+
     uint256 internal constant FLAG_BENEFICIARY = 1; // beneficiary stored (differs from requester)
     uint256 internal constant FLAG_SPONSOR = 2; // sponsor stored (differs from requester)
 
