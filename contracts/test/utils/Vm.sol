@@ -52,6 +52,13 @@ interface Vm {
     function stopBroadcast() external;
     function getNonce(address account) external view returns (uint64 nonce);
     function targetContract(address newTargetedContract) external;
+    function store(address target, bytes32 slot, bytes32 value) external;
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+    function chainId(uint256 newChainId) external;
+    function createDir(string calldata path, bool recursive) external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
+    function parseJsonBytes32Array(string calldata json, string calldata key) external pure returns (bytes32[] memory);
+    function keyExistsJson(string calldata json, string calldata key) external view returns (bool);
 
     struct Gas {
         uint64 gasLimit;
@@ -101,6 +108,26 @@ abstract contract Test {
 
     function assertEq(string memory a, string memory b, string memory message) internal pure {
         if (keccak256(bytes(a)) != keccak256(bytes(b))) fail(string.concat(message, ": '", a, "' != '", b, "'"));
+    }
+
+    function assertEq(bool a, bool b, string memory message) internal pure {
+        if (a != b) fail(string.concat(message, a ? ": true != false" : ": false != true"));
+    }
+
+    function assertNotEq(address a, address b, string memory message) internal pure {
+        if (a == b) fail(message);
+    }
+
+    function assertNotEq(bytes32 a, bytes32 b, string memory message) internal pure {
+        if (a == b) fail(message);
+    }
+
+    function assertLt(uint256 a, uint256 b, string memory message) internal pure {
+        if (a >= b) fail(string.concat(message, ": ", _u(a), " >= ", _u(b)));
+    }
+
+    function assertGe(uint256 a, uint256 b, string memory message) internal pure {
+        if (a < b) fail(string.concat(message, ": ", _u(a), " < ", _u(b)));
     }
 
     function assertLe(uint256 a, uint256 b, string memory message) internal pure {
