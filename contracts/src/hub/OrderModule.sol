@@ -45,58 +45,71 @@ contract OrderModule is MatchingBase {
     // ------------------------------------------------------------------ presign / close
 
     function manageAppOrder(Orders.AppOrderOperation calldata op) external {
-        address owner_ = _assetOwner(PocoStorage.get().appRegistry, op.order.app);
-        bytes32 orderHash = _orderHash(op.order.hash());
-        _authorizeOperation(owner_, op.hash(), op.sign);
-        if (op.operation == Orders.OrderOperationEnum.SIGN) {
-            PocoStorage.get().presigned[orderHash] = owner_;
-            emit SignedAppOrder(orderHash);
-        } else {
-            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
-            emit ClosedAppOrder(orderHash);
-        }
+        (bytes32 h, bool signed) = _manage(
+            _assetOwner(PocoStorage.get().appRegistry, op.order.app),
+            op.order.hash(),
+            op.hash(),
+            op.operation,
+            op.order.volume,
+            op.sign
+        );
+        if (signed) emit SignedAppOrder(h);
+        else emit ClosedAppOrder(h);
     }
 
     function manageDatasetOrder(Orders.DatasetOrderOperation calldata op) external {
-        address owner_ = _assetOwner(PocoStorage.get().datasetRegistry, op.order.dataset);
-        bytes32 orderHash = _orderHash(op.order.hash());
-        _authorizeOperation(owner_, op.hash(), op.sign);
-        if (op.operation == Orders.OrderOperationEnum.SIGN) {
-            PocoStorage.get().presigned[orderHash] = owner_;
-            emit SignedDatasetOrder(orderHash);
-        } else {
-            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
-            emit ClosedDatasetOrder(orderHash);
-        }
+        (bytes32 h, bool signed) = _manage(
+            _assetOwner(PocoStorage.get().datasetRegistry, op.order.dataset),
+            op.order.hash(),
+            op.hash(),
+            op.operation,
+            op.order.volume,
+            op.sign
+        );
+        if (signed) emit SignedDatasetOrder(h);
+        else emit ClosedDatasetOrder(h);
     }
 
     function manageWorkerpoolOrder(Orders.WorkerpoolOrderOperation calldata op) external {
-        address owner_ = _assetOwner(PocoStorage.get().workerpoolRegistry, op.order.workerpool);
-        bytes32 orderHash = _orderHash(op.order.hash());
-        _authorizeOperation(owner_, op.hash(), op.sign);
-        if (op.operation == Orders.OrderOperationEnum.SIGN) {
-            PocoStorage.get().presigned[orderHash] = owner_;
-            emit SignedWorkerpoolOrder(orderHash);
-        } else {
-            PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
-            emit ClosedWorkerpoolOrder(orderHash);
-        }
+        (bytes32 h, bool signed) = _manage(
+            _assetOwner(PocoStorage.get().workerpoolRegistry, op.order.workerpool),
+            op.order.hash(),
+            op.hash(),
+            op.operation,
+            op.order.volume,
+            op.sign
+        );
+        if (signed) emit SignedWorkerpoolOrder(h);
+        else emit ClosedWorkerpoolOrder(h);
     }
 
     function manageRequestOrder(Orders.RequestOrderOperation calldata op) external {
-        address owner_ = op.order.requester;
-        bytes32 orderHash = _orderHash(op.order.hash());
-        _authorizeOperation(owner_, op.hash(), op.sign);
-        if (op.operation == Orders.OrderOperationEnum.SIGN) {
-            PocoStorage.get().presigned[orderHash] = owner_;
-            emit SignedRequestOrder(orderHash);
-        } else {
-            // A request consumed whole by a fast deal is closed already and keeps that deal.
-            uint256 word = PocoStorage.get().consumed[orderHash];
-            if (word & PocoStorage.FAST_DEAL_FLAG == 0) {
-                PocoStorage.get().consumed[orderHash] = PocoStorage.effectiveVolume(op.order.volume);
-            }
-            emit ClosedRequestOrder(orderHash);
+        (bytes32 h, bool signed) =
+            _manage(op.order.requester, op.order.hash(), op.hash(), op.operation, op.order.volume, op.sign);
+        if (signed) emit SignedRequestOrder(h);
+        else emit ClosedRequestOrder(h);
+    }
+
+    /// SIGN presigns the order for its owner; CLOSE exhausts its volume. The owner calls, or
+    /// anyone relays the owner's signature over the operation. Returns the order hash and
+    /// whether the operation was SIGN.
+    function _manage(
+        address owner_,
+        bytes32 orderStructHash,
+        bytes32 operationStructHash,
+        Orders.OrderOperationEnum operation,
+        uint256 volume,
+        bytes calldata sign
+    ) private returns (bytes32 orderHash, bool signed) {
+        orderHash = _orderHash(orderStructHash);
+        _authorizeOperation(owner_, operationStructHash, sign);
+        signed = operation == Orders.OrderOperationEnum.SIGN;
+        PocoStorage.Layout storage l = PocoStorage.get();
+        if (signed) {
+            l.presigned[orderHash] = owner_;
+        } else if (l.consumed[orderHash] & PocoStorage.FAST_DEAL_FLAG == 0) {
+            // (a request consumed whole by a fast deal is closed already and keeps that deal)
+            l.consumed[orderHash] = PocoStorage.effectiveVolume(volume);
         }
     }
 

@@ -9,33 +9,11 @@ import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
 import {App} from "../registries/App.sol";
 import {Dataset} from "../registries/Dataset.sol";
 import {Workerpool} from "../registries/Workerpool.sol";
+import {IPoco} from "../interfaces/IPoco.sol";
 
 /// @title Read-only views of the PoCo interface: deals, tasks, contributions, configuration.
 contract ViewModule is HubBase {
     using Packing for uint256;
-
-    struct AppInfo {
-        address owner;
-        string m_appName;
-        string m_appType;
-        bytes m_appMultiaddr;
-        bytes32 m_appChecksum;
-        bytes m_appMREnclave;
-    }
-
-    struct DatasetInfo {
-        address owner;
-        string m_datasetName;
-        bytes m_datasetMultiaddr;
-        bytes32 m_datasetChecksum;
-    }
-
-    struct WorkerpoolInfo {
-        address owner;
-        string m_workerpoolDescription;
-        uint256 m_workerStakeRatioPolicy;
-        uint256 m_schedulerRewardRatioPolicy;
-    }
 
     function selectors() external pure returns (bytes4[] memory s) {
         s = new bytes4[](28);
@@ -233,20 +211,21 @@ contract ViewModule is HubBase {
 
     // ------------------------------------------------------------------ assets
 
-    function viewApp(address app) external view returns (AppInfo memory) {
+    function viewApp(address app) external view returns (IPoco.AppInfo memory) {
         App a = App(app);
-        return
-            AppInfo(a.owner(), a.m_appName(), a.m_appType(), a.m_appMultiaddr(), a.m_appChecksum(), a.m_appMREnclave());
+        return IPoco.AppInfo(
+            a.owner(), a.m_appName(), a.m_appType(), a.m_appMultiaddr(), a.m_appChecksum(), a.m_appMREnclave()
+        );
     }
 
-    function viewDataset(address dataset) external view returns (DatasetInfo memory) {
+    function viewDataset(address dataset) external view returns (IPoco.DatasetInfo memory) {
         Dataset d = Dataset(dataset);
-        return DatasetInfo(d.owner(), d.m_datasetName(), d.m_datasetMultiaddr(), d.m_datasetChecksum());
+        return IPoco.DatasetInfo(d.owner(), d.m_datasetName(), d.m_datasetMultiaddr(), d.m_datasetChecksum());
     }
 
-    function viewWorkerpool(address workerpool) external view returns (WorkerpoolInfo memory) {
+    function viewWorkerpool(address workerpool) external view returns (IPoco.WorkerpoolInfo memory) {
         Workerpool w = Workerpool(workerpool);
         (uint256 stakeRatio, uint256 rewardRatio) = w.viewPolicies();
-        return WorkerpoolInfo(w.owner(), w.m_workerpoolDescription(), stakeRatio, rewardRatio);
+        return IPoco.WorkerpoolInfo(w.owner(), w.m_workerpoolDescription(), stakeRatio, rewardRatio);
     }
 }

@@ -12,19 +12,14 @@
 use std::collections::BTreeMap;
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, Bytes, B256, U256},
-    providers::{Provider, ProviderBuilder},
+    providers::Provider,
     rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
 use eyre::{bail, Result, WrapErr};
-use poco_chain::{
-    bindings::{app::AppRegistry, hub::IPoco, rlc::RLC, workerpool::WorkerpoolRegistry},
-    convert::no_dataset,
-    deploy_poco, devchain,
-};
+use poco_chain::{bindings::hub::IPoco, convert::no_dataset, devchain::DevPoco};
 use poco_types::{
     result_hash, result_seal, task_id, AppOrder, Domain, Order as _, RequestOrder, SignedAppOrder,
     SignedRequestOrder, SignedWorkerpoolOrder, WorkerAuthorization, WorkerpoolOrder,
@@ -55,74 +50,37 @@ async fn main() -> Result<()> {
         .skip_while(|a| a != "--out")
         .nth(1)
         .unwrap_or_else(|| "target/bench/gas.json".into());
-    let anvil = devchain::spawn_anvil(None)?;
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    for k in &keys[1..] {
-        wallet.register_signer(k.clone());
-    }
-    let provider = ProviderBuilder::new()
-        .wallet(wallet)
-        .connect_http(anvil.endpoint_url());
-    let owner = keys[0].address();
-    let poco = deploy_poco(&provider, owner, None).await?;
+    let dev = DevPoco::start().await?;
+    let provider = dev.provider.clone();
+    let poco = dev.deployment;
     let chain_id = provider.get_chain_id().await?;
-
-    let app_owner = keys[1].clone();
-    let scheduler = keys[2].clone();
-    let requester = keys[3].clone();
-    let workers: Vec<PrivateKeySigner> = keys[4..8].to_vec();
+    let app_owner = dev.keys[1].clone();
+    let scheduler = dev.keys[2].clone();
+    let requester = dev.keys[3].clone();
+    let workers: Vec<PrivateKeySigner> = dev.keys[4..8].to_vec();
 
     // Fund every actor with 10,000 RLC deposited in the hub.
-    let rlc = RLC::new(poco.token, &provider);
-    let hub = IPoco::new(poco.hub, &provider);
-    let amount = U256::from(10_000u64) * U256::from(1_000_000_000u64);
-    for actor in [&app_owner, &scheduler, &requester]
+    let actors: Vec<Address> = [&app_owner, &scheduler, &requester]
         .into_iter()
         .chain(workers.iter())
-    {
-        let a = actor.address();
-        rlc.transfer(a, amount)
-            .from(owner)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        rlc.approve(poco.hub, amount)
-            .from(a)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        hub.deposit(amount)
-            .from(a)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-    }
-    let app = AppRegistry::new(poco.app_registry, &provider);
-    let created = app
-        .createApp(
+        .map(|k| k.address())
+        .collect();
+    dev.fund(
+        &actors,
+        U256::from(10_000u64) * U256::from(1_000_000_000u64),
+    )
+    .await?;
+    let app_address = dev
+        .create_app(
             app_owner.address(),
-            "hello".into(),
-            "WASM".into(),
-            Bytes::from_static(b"file:///hello.wasm"),
+            "hello",
+            "file:///hello.wasm",
             B256::repeat_byte(7),
-            Bytes::new(),
         )
-        .from(app_owner.address());
-    let app_address = created.call().await?;
-    ok(created.send().await?.get_receipt().await?, "createApp")?;
-    let pools = WorkerpoolRegistry::new(poco.workerpool_registry, &provider);
-    let created = pools
-        .createWorkerpool(scheduler.address(), "bench pool".into())
-        .from(scheduler.address());
-    let pool_address = created.call().await?;
-    ok(
-        created.send().await?.get_receipt().await?,
-        "createWorkerpool",
-    )?;
+        .await?;
+    let pool_address = dev
+        .create_workerpool(scheduler.address(), "bench pool")
+        .await?;
 
     let mut bench = Bench {
         provider,
@@ -259,6 +217,45 @@ impl<P: Provider + Clone> Bench<P> {
 
     fn hub(&self) -> IPoco::IPocoInstance<&P> {
         IPoco::new(self.hub, &self.provider)
+    }
+
+    /// A contribution of `digest` by `worker`; with `init`, through initializeAndContribute.
+    async fn contribute(
+        &self,
+        init: Option<B256>,
+        taskid: B256,
+        worker: Address,
+        digest: B256,
+    ) -> Result<TransactionReceipt> {
+        let hub = self.hub();
+        let (hash, seal, auth) = (
+            result_hash(taskid, digest),
+            result_seal(worker, taskid, digest),
+            self.authorization(worker, taskid),
+        );
+        let sent = match init {
+            Some(dealid) => {
+                hub.initializeAndContribute(
+                    dealid,
+                    U256::ZERO,
+                    hash,
+                    seal,
+                    Address::ZERO,
+                    Bytes::new(),
+                    auth,
+                )
+                .from(worker)
+                .send()
+                .await?
+            }
+            None => {
+                hub.contribute(taskid, hash, seal, Address::ZERO, Bytes::new(), auth)
+                    .from(worker)
+                    .send()
+                    .await?
+            }
+        };
+        ok(sent.get_receipt().await?, "contribute")
     }
 
     fn authorization(&self, worker: Address, taskid: B256) -> Bytes {
@@ -411,24 +408,9 @@ impl<P: Provider + Clone> Bench<P> {
         let mut first = 0;
         if reveal_and_finalize {
             // The first worker starts the task itself (initializeAndContribute).
-            let worker = self.workers[0].address();
-            let receipt = ok(
-                hub.initializeAndContribute(
-                    dealid,
-                    U256::ZERO,
-                    result_hash(taskid, digest),
-                    result_seal(worker, taskid, digest),
-                    Address::ZERO,
-                    Bytes::new(),
-                    self.authorization(worker, taskid),
-                )
-                .from(worker)
-                .send()
-                .await?
-                .get_receipt()
-                .await?,
-                "initializeAndContribute",
-            )?;
+            let receipt = self
+                .contribute(Some(dealid), taskid, self.workers[0].address(), digest)
+                .await?;
             gas.insert("2 initializeAndContribute #1".into(), receipt.gas_used);
             first = 1;
         } else {
@@ -445,23 +427,7 @@ impl<P: Provider + Clone> Bench<P> {
         }
         for (i, w) in self.workers[first..3].iter().enumerate() {
             let i = i + first;
-            let worker = w.address();
-            let receipt = ok(
-                hub.contribute(
-                    taskid,
-                    result_hash(taskid, digest),
-                    result_seal(worker, taskid, digest),
-                    Address::ZERO,
-                    Bytes::new(),
-                    self.authorization(worker, taskid),
-                )
-                .from(worker)
-                .send()
-                .await?
-                .get_receipt()
-                .await?,
-                "contribute",
-            )?;
+            let receipt = self.contribute(None, taskid, w.address(), digest).await?;
             gas.insert(format!("3 contribute #{}", i + 1), receipt.gas_used);
         }
         if reveal_and_finalize {

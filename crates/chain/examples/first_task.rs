@@ -5,18 +5,12 @@
 //! `cargo run -p poco-chain --example first_task` (or `make demo`).
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{utils::format_units, Address, Bytes, B256, U256},
-    providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::Provider,
     sol_types::SolEvent,
 };
 use eyre::{ensure, Result, WrapErr};
-use poco_chain::{
-    bindings::{app::AppRegistry, hub::IPoco, rlc::RLC, workerpool::WorkerpoolRegistry},
-    convert::no_dataset,
-    deploy_poco, devchain,
-};
+use poco_chain::{bindings::hub::IPoco, convert::no_dataset, devchain::DevPoco};
 use poco_types::{
     sha256_digest, task_id, AppOrder, Domain, Order as _, RequestOrder, ResultLink,
     WorkerAuthorization, WorkerpoolOrder,
@@ -26,73 +20,37 @@ const NRLC: u64 = 1_000_000_000;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let anvil = devchain::spawn_anvil(None).wrap_err("starting the local chain")?;
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    for k in &keys[1..] {
-        wallet.register_signer(k.clone());
-    }
-    let provider = ProviderBuilder::new()
-        .wallet(wallet)
-        .connect_http(anvil.endpoint_url());
-    let (deployer, app_owner, scheduler, requester, worker) =
-        (&keys[0], &keys[1], &keys[2], &keys[3], &keys[4]);
+    let dev = DevPoco::start()
+        .await
+        .wrap_err("starting a local chain with poco")?;
+    let (provider, poco) = (&dev.provider, dev.deployment);
+    let (app_owner, scheduler, requester, worker) =
+        (&dev.keys[1], &dev.keys[2], &dev.keys[3], &dev.keys[4]);
     println!(
         "local chain   {} (chain id {})",
-        anvil.endpoint(),
-        anvil.chain_id()
+        dev.anvil.endpoint(),
+        dev.anvil.chain_id()
     );
-
-    let poco = deploy_poco(&provider, deployer.address(), None).await?;
     println!("hub           {}", poco.hub);
     println!("RLC           {}", poco.token);
 
-    let rlc = RLC::new(poco.token, &provider);
-    let hub = IPoco::new(poco.hub, &provider);
-    let amount = U256::from(1_000 * NRLC);
-    for actor in [app_owner, scheduler, requester, worker] {
-        let a = actor.address();
-        rlc.transfer(a, amount)
-            .from(deployer.address())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        rlc.approve(poco.hub, amount)
-            .from(a)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        hub.deposit(amount)
-            .from(a)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-    }
+    let hub = dev.hub();
+    let actors = [app_owner, scheduler, requester, worker].map(|k| k.address());
+    dev.fund(&actors, U256::from(1_000 * NRLC)).await?;
     println!("funded        app owner, scheduler, requester and worker with 1000 RLC each");
 
-    let apps = AppRegistry::new(poco.app_registry, &provider);
     let wasm = b"(module)"; // the app's bytes; its sha256 is the on-chain checksum
-    let create = apps
-        .createApp(
+    let app = dev
+        .create_app(
             app_owner.address(),
-            "hello".into(),
-            "WASM".into(),
-            Bytes::from_static(b"file:///apps/hello/hello.wasm"),
+            "hello",
+            "file:///apps/hello/hello.wasm",
             sha256_digest(wasm),
-            Bytes::new(),
         )
-        .from(app_owner.address());
-    let app = create.call().await?;
-    create.send().await?.get_receipt().await?;
-    let pools = WorkerpoolRegistry::new(poco.workerpool_registry, &provider);
-    let create = pools
-        .createWorkerpool(scheduler.address(), "demo pool".into())
-        .from(scheduler.address());
-    let pool = create.call().await?;
-    create.send().await?.get_receipt().await?;
+        .await?;
+    let pool = dev
+        .create_workerpool(scheduler.address(), "demo pool")
+        .await?;
     println!("app           {app}\nworkerpool    {pool}");
 
     let domain = Domain::new(provider.get_chain_id().await?, poco.hub);

@@ -3,9 +3,18 @@
 
 use std::path::PathBuf;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::{
+    network::{EthereumWallet, ReceiptResponse},
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, Bytes, B256, U256},
+    providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
 
-use crate::{Error, Result};
+use crate::{
+    bindings::{app::AppRegistry, hub::IPoco, rlc::RLC, workerpool::WorkerpoolRegistry},
+    deploy_poco, Deployment, Error, Result,
+};
 
 /// Environment variable naming the anvil binary to use.
 pub const ANVIL_ENV: &str = "POCO_ANVIL";
@@ -49,4 +58,125 @@ pub fn spawn_anvil(block_time: Option<u64>) -> Result<AnvilInstance> {
         anvil = anvil.block_time(seconds);
     }
     anvil.try_spawn().map_err(|e| Error::Anvil(e.to_string()))
+}
+
+/// A local chain with poco deployed: anvil, a provider whose wallet holds anvil's default
+/// accounts (the first one deployed poco and holds the RLC supply), and the deployment.
+pub struct DevPoco {
+    /// The running anvil (stopped when dropped).
+    pub anvil: AnvilInstance,
+    /// Sends transactions from any of `keys` (choose with `.from(address)`).
+    pub provider: DynProvider,
+    /// anvil's default accounts.
+    pub keys: Vec<PrivateKeySigner>,
+    /// The deployed contracts.
+    pub deployment: Deployment,
+}
+
+impl DevPoco {
+    /// Starts anvil (one block per transaction) and deploys poco from its first account.
+    pub async fn start() -> Result<Self> {
+        let anvil = spawn_anvil(None)?;
+        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
+        let mut wallet = EthereumWallet::new(keys[0].clone());
+        for k in &keys[1..] {
+            wallet.register_signer(k.clone());
+        }
+        let provider = ProviderBuilder::new()
+            .wallet(wallet)
+            .connect_http(anvil.endpoint_url())
+            .erased();
+        let deployment = deploy_poco(&provider, keys[0].address(), None).await?;
+        Ok(Self {
+            anvil,
+            provider,
+            keys,
+            deployment,
+        })
+    }
+
+    /// The hub, bound to this chain.
+    pub fn hub(&self) -> IPoco::IPocoInstance<&DynProvider> {
+        IPoco::new(self.deployment.hub, &self.provider)
+    }
+
+    /// Gives each account `amount` nRLC from the deployer and deposits it in the hub.
+    pub async fn fund(&self, accounts: &[Address], amount: U256) -> Result<()> {
+        let rlc = RLC::new(self.deployment.token, &self.provider);
+        let hub = self.hub();
+        for &account in accounts {
+            confirm(
+                rlc.transfer(account, amount)
+                    .from(self.keys[0].address())
+                    .send()
+                    .await,
+                "RLC transfer",
+            )
+            .await?;
+            confirm(
+                rlc.approve(self.deployment.hub, amount)
+                    .from(account)
+                    .send()
+                    .await,
+                "RLC approve",
+            )
+            .await?;
+            confirm(hub.deposit(amount).from(account).send().await, "deposit").await?;
+        }
+        Ok(())
+    }
+
+    /// Registers a WASM app owned by `owner` and returns its address.
+    pub async fn create_app(
+        &self,
+        owner: Address,
+        name: &str,
+        multiaddr: &str,
+        checksum: B256,
+    ) -> Result<Address> {
+        let apps = AppRegistry::new(self.deployment.app_registry, &self.provider);
+        let call = apps
+            .createApp(
+                owner,
+                name.into(),
+                "WASM".into(),
+                Bytes::copy_from_slice(multiaddr.as_bytes()),
+                checksum,
+                Bytes::new(),
+            )
+            .from(owner);
+        let app = call.call().await.map_err(Error::rpc)?;
+        confirm(call.send().await, "createApp").await?;
+        Ok(app)
+    }
+
+    /// Registers a workerpool owned (scheduled) by `owner` and returns its address.
+    pub async fn create_workerpool(&self, owner: Address, description: &str) -> Result<Address> {
+        let pools = WorkerpoolRegistry::new(self.deployment.workerpool_registry, &self.provider);
+        let call = pools
+            .createWorkerpool(owner, description.into())
+            .from(owner);
+        let pool = call.call().await.map_err(Error::rpc)?;
+        confirm(call.send().await, "createWorkerpool").await?;
+        Ok(pool)
+    }
+}
+
+/// Waits for a sent transaction and fails when it reverted.
+pub async fn confirm<N: alloy::network::Network>(
+    sent: std::result::Result<PendingTransactionBuilder<N>, alloy::contract::Error>,
+    what: &str,
+) -> Result<N::ReceiptResponse> {
+    let receipt = sent
+        .map_err(Error::rpc)?
+        .get_receipt()
+        .await
+        .map_err(Error::rpc)?;
+    if !receipt.status() {
+        return Err(Error::Reverted {
+            what: what.into(),
+            tx_hash: receipt.transaction_hash().to_string(),
+        });
+    }
+    Ok(receipt)
 }

@@ -2,17 +2,11 @@
 //! contracts (domain separator, order hashes, deal and task ids, result hash and seal).
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, Bytes, B256, U256},
-    providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::Provider,
     sol_types::SolEvent,
 };
-use poco_chain::{
-    bindings::{app::AppRegistry, hub::IPoco, rlc::RLC, workerpool::WorkerpoolRegistry},
-    convert::no_dataset,
-    deploy_poco, devchain,
-};
+use poco_chain::{bindings::hub::IPoco, convert::no_dataset, devchain::DevPoco};
 use poco_types::{
     deal_id, result_hash, result_seal, task_id, AppOrder, Category, Domain, Order as _,
     RequestOrder, WorkerAuthorization, WorkerpoolOrder,
@@ -20,19 +14,16 @@ use poco_types::{
 
 #[tokio::test]
 async fn deploys_and_agrees_with_the_rust_protocol_types() -> eyre::Result<()> {
-    let anvil = devchain::spawn_anvil(None)?;
-    let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-    let mut wallet = EthereumWallet::new(keys[0].clone());
-    for k in &keys[1..] {
-        wallet.register_signer(k.clone());
-    }
-    let provider = ProviderBuilder::new()
-        .wallet(wallet)
-        .connect_http(anvil.endpoint_url());
-    let (owner, app_owner, scheduler, requester, worker) =
-        (&keys[0], &keys[1], &keys[2], &keys[3], &keys[4]);
-    let poco = deploy_poco(&provider, owner.address(), None).await?;
-    let hub = IPoco::new(poco.hub, &provider);
+    let dev = DevPoco::start().await?;
+    let (provider, poco) = (&dev.provider, dev.deployment);
+    let (owner, app_owner, scheduler, requester, worker) = (
+        &dev.keys[0],
+        &dev.keys[1],
+        &dev.keys[2],
+        &dev.keys[3],
+        &dev.keys[4],
+    );
+    let hub = dev.hub();
 
     // Configuration as deployed.
     assert_eq!(hub.owner().call().await?, owner.address());
@@ -55,47 +46,17 @@ async fn deploys_and_agrees_with_the_rust_protocol_types() -> eyre::Result<()> {
     );
 
     // Fund, register, sign in Rust, match on chain.
-    let rlc = RLC::new(poco.token, &provider);
-    let amount = U256::from(100_000_000_000u64);
-    for actor in [scheduler, requester, worker] {
-        rlc.transfer(actor.address(), amount)
-            .from(owner.address())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        rlc.approve(poco.hub, amount)
-            .from(actor.address())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        hub.deposit(amount)
-            .from(actor.address())
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-    }
-    let apps = AppRegistry::new(poco.app_registry, &provider);
-    let create = apps
-        .createApp(
+    let actors = [scheduler, requester, worker].map(|k| k.address());
+    dev.fund(&actors, U256::from(100_000_000_000u64)).await?;
+    let app = dev
+        .create_app(
             app_owner.address(),
-            "app".into(),
-            "WASM".into(),
-            Bytes::from_static(b"file:///app.wasm"),
+            "app",
+            "file:///app.wasm",
             B256::repeat_byte(1),
-            Bytes::new(),
         )
-        .from(app_owner.address());
-    let app = create.call().await?;
-    create.send().await?.get_receipt().await?;
-    let pools = WorkerpoolRegistry::new(poco.workerpool_registry, &provider);
-    let create = pools
-        .createWorkerpool(scheduler.address(), "pool".into())
-        .from(scheduler.address());
-    let pool = create.call().await?;
-    create.send().await?.get_receipt().await?;
+        .await?;
+    let pool = dev.create_workerpool(scheduler.address(), "pool").await?;
 
     let app_order = AppOrder {
         app,
