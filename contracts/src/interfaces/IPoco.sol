@@ -144,6 +144,8 @@ interface IPoco is IPocoErrors, IPocoEvents {
     function claimArray(bytes32[] calldata taskids) external returns (bool);
     function initializeAndClaimArray(bytes32[] calldata dealids, uint256[] calldata idxs) external returns (bool);
     function viewTask(bytes32 taskid) external view returns (Core.Task memory);
+    /// @dev `resultSeal` holds the low 72 bits of the worker's seal (upper bits zero): the hub keeps
+    /// only what the reveal check needs (see contracts/README.md, "Storage").
     function viewContribution(bytes32 taskid, address worker) external view returns (Core.Contribution memory);
     function viewScore(address worker) external view returns (uint256);
     function resultFor(bytes32 id) external view returns (bytes memory);

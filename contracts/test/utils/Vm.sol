@@ -51,7 +51,6 @@ interface Vm {
     function startBroadcast(uint256 privateKey) external;
     function stopBroadcast() external;
     function getNonce(address account) external view returns (uint64 nonce);
-    function targetContract(address newTargetedContract) external;
     function store(address target, bytes32 slot, bytes32 value) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function chainId(uint256 newChainId) external;
