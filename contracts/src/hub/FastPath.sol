@@ -65,12 +65,12 @@ abstract contract FastPath is MatchingBase {
             botSize: m.volume,
             requestHash: m.requestHash
         });
+        uint256 h = uint256(keccak256(abi.encode(deal)));
         if (m.botFirst == 0 && m.volume == requestOrder.volume && m.volume <= INLINE_TASKS) {
             // The deal takes the whole request: its commitment shares the request's word.
-            PocoStorage.get().consumed[m.requestHash] =
-                PocoStorage.FAST_DEAL_FLAG | (uint256(keccak256(abi.encode(deal))) >> 129) << 128 | m.volume << 96;
+            PocoStorage.get().consumed[m.requestHash] = PocoStorage.FAST_DEAL_FLAG | (h >> 129) << 128 | m.volume << 96;
         } else {
-            PocoStorage.get().fastDeals[m.dealid] = _commitment(deal);
+            PocoStorage.get().fastDeals[m.dealid] = h & ~INLINE_MASK;
         }
         emit SchedulerNoticeFast(
             workerpoolOrder.workerpool,
@@ -101,10 +101,6 @@ abstract contract FastPath is MatchingBase {
         uint256 frozen = _frozenOf(word);
         if (frozen < unfrozen) revert InsufficientFrozenBalance(account, frozen, unfrozen);
         _storeAccount(account, word - (unfrozen << 96) + amount);
-    }
-
-    function _commitment(FastDeal memory deal) private pure returns (uint256) {
-        return uint256(keccak256(abi.encode(deal))) & ~INLINE_MASK;
     }
 
     // ------------------------------------------------------------------ push

@@ -158,6 +158,11 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     /// Order authenticity: presigned by `account`, or signed by it.
     function _isOrderAuthentic(address account, bytes32 orderHash, bytes calldata sig) internal view returns (bool) {
         if (sig.length != 0 && _isValidSignature(account, orderHash, sig)) return true;
+        return _isPresigned(account, orderHash);
+    }
+
+    /// True if `account` presigned `orderHash` on chain (manage*Order SIGN).
+    function _isPresigned(address account, bytes32 orderHash) internal view returns (bool) {
         return account != address(0) && PocoStorage.get().presigned[orderHash] == account;
     }
 

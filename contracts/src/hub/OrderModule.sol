@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {MatchingBase} from "./MatchingBase.sol";
 import {PocoStorage} from "../libs/PocoStorage.sol";
 import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
+import {IAssetRegistry} from "../interfaces/IExternal.sol";
 
 /// @title Orders: presigning and closing, signature checks, deal volume.
 contract OrderModule is MatchingBase {
@@ -39,7 +40,7 @@ contract OrderModule is MatchingBase {
 
     /// @notice True if `hash` was presigned on chain by `account`.
     function verifyPresignature(address account, bytes32 hash) external view returns (bool) {
-        return account != address(0) && PocoStorage.get().presigned[hash] == account;
+        return _isPresigned(account, hash);
     }
 
     // ------------------------------------------------------------------ presign / close
@@ -118,8 +119,7 @@ contract OrderModule is MatchingBase {
     }
 
     function _assetOwner(address registry, address asset) private view returns (address) {
-        (bool ok, bytes memory ret) = registry.staticcall(abi.encodeWithSignature("ownerOfAsset(address)", asset));
-        return ok && ret.length == 32 ? abi.decode(ret, (address)) : address(0);
+        return IAssetRegistry(registry).ownerOfAsset(asset);
     }
 
     /// The owner calls, or anyone relays the owner's signature over the operation.

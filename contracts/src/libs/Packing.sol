@@ -8,7 +8,6 @@ library Packing {
     uint256 internal constant MASK7 = 0x7f;
     uint256 internal constant MASK16 = 0xffff;
     uint256 internal constant MASK24 = 0xffffff;
-    uint256 internal constant MASK32 = 0xffffffff;
     uint256 internal constant MASK40 = 0xffffffffff;
     uint256 internal constant MASK48 = 0xffffffffffff;
     uint256 internal constant MASK224 = (1 << 224) - 1;
