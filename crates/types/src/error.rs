@@ -52,6 +52,17 @@ pub enum Error {
     /// The signer backend failed.
     #[error("signing failed: {0}; check that the wallet is unlocked and holds a secp256k1 key")]
     Signer(#[source] alloy_signer::Error),
+    /// An RLC amount could not be parsed.
+    #[error(
+        "invalid amount {input:?}: {reason}; write an integer number of nRLC (\"500\") or a \
+         number of RLC with up to 9 decimals (\"1.5 RLC\")"
+    )]
+    Amount {
+        /// The text that was given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A tag string could not be parsed.
     #[error(
         "invalid tag {input:?}: {reason}; write a comma-separated list of tee, scone, gramine, \

@@ -11,6 +11,7 @@ pub mod result;
 mod serde_util;
 pub mod signature;
 pub mod tag;
+pub mod units;
 
 pub use category::{
     Category, CONTRIBUTION_DEADLINE_RATIO, DEFAULT_CATEGORIES, FINAL_DEADLINE_RATIO,
@@ -33,6 +34,7 @@ pub use result::{
     WorkerAuthorization,
 };
 pub use tag::Tag;
+pub use units::{format_rlc, parse_rlc, NRLC_PER_RLC};
 
 /// Re-exports of the primitive types used in this crate's API.
 pub mod primitives {
