@@ -20,6 +20,7 @@ pub mod hub_constructor {
 pub mod rlc {
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         RLC,
         "../../contracts/artifacts/RLC.json"
     );
@@ -29,11 +30,13 @@ pub mod rlc {
 pub mod app {
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         AppRegistry,
         "../../contracts/artifacts/AppRegistry.json"
     );
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         App,
         "../../contracts/artifacts/App.json"
     );
@@ -43,11 +46,13 @@ pub mod app {
 pub mod dataset {
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         DatasetRegistry,
         "../../contracts/artifacts/DatasetRegistry.json"
     );
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         Dataset,
         "../../contracts/artifacts/Dataset.json"
     );
@@ -57,12 +62,28 @@ pub mod dataset {
 pub mod workerpool {
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         WorkerpoolRegistry,
         "../../contracts/artifacts/WorkerpoolRegistry.json"
     );
     alloy::sol!(
         #[sol(rpc)]
+        #[derive(Debug)]
         Workerpool,
         "../../contracts/artifacts/Workerpool.json"
     );
+}
+
+/// What the three asset registries have in common (ERC-721 enumeration).
+pub mod registry {
+    alloy::sol! {
+        #[sol(rpc)]
+        #[derive(Debug)]
+        interface IAssetRegistry {
+            function balanceOf(address owner) external view returns (uint256);
+            function tokenOfOwnerByIndex(address owner, uint256 index) external view returns (uint256);
+            function totalSupply() external view returns (uint256);
+            function isRegistered(address asset) external view returns (bool);
+        }
+    }
 }

@@ -94,3 +94,78 @@ pub fn no_dataset() -> abi::DatasetOrder {
         sign: Default::default(),
     }
 }
+
+/// Any of the four signed orders, for operations that take one of each kind.
+#[derive(Clone, Debug)]
+pub enum AnySignedOrder {
+    /// An app order.
+    App(SignedAppOrder),
+    /// A dataset order.
+    Dataset(SignedDatasetOrder),
+    /// A workerpool order.
+    Workerpool(SignedWorkerpoolOrder),
+    /// A request order.
+    Request(SignedRequestOrder),
+}
+
+impl AnySignedOrder {
+    /// The order's EIP-712 hash (its id on chain).
+    pub fn order_hash(&self, domain: &poco_types::Domain) -> alloy::primitives::B256 {
+        match self {
+            Self::App(o) => o.order_hash(domain),
+            Self::Dataset(o) => o.order_hash(domain),
+            Self::Workerpool(o) => o.order_hash(domain),
+            Self::Request(o) => o.order_hash(domain),
+        }
+    }
+
+    /// The order's volume.
+    pub fn volume(&self) -> alloy::primitives::U256 {
+        match self {
+            Self::App(o) => o.order.volume,
+            Self::Dataset(o) => o.order.volume,
+            Self::Workerpool(o) => o.order.volume,
+            Self::Request(o) => o.order.volume,
+        }
+    }
+
+    /// The `manage*Order` call that applies `operation` to this order, sent by its owner.
+    pub(crate) fn manage<P: alloy::providers::Provider>(
+        &self,
+        hub: &crate::bindings::hub::IPoco::IPocoInstance<P>,
+        operation: poco_types::OrderOperation,
+    ) -> alloy::rpc::types::TransactionRequest {
+        let operation = operation as u8;
+        let sign = alloy::primitives::Bytes::new();
+        match self {
+            Self::App(o) => hub
+                .manageAppOrder(abi::AppOrderOperation {
+                    order: o.into(),
+                    operation,
+                    sign,
+                })
+                .into_transaction_request(),
+            Self::Dataset(o) => hub
+                .manageDatasetOrder(abi::DatasetOrderOperation {
+                    order: o.into(),
+                    operation,
+                    sign,
+                })
+                .into_transaction_request(),
+            Self::Workerpool(o) => hub
+                .manageWorkerpoolOrder(abi::WorkerpoolOrderOperation {
+                    order: o.into(),
+                    operation,
+                    sign,
+                })
+                .into_transaction_request(),
+            Self::Request(o) => hub
+                .manageRequestOrder(abi::RequestOrderOperation {
+                    order: o.into(),
+                    operation,
+                    sign,
+                })
+                .into_transaction_request(),
+        }
+    }
+}

@@ -93,6 +93,7 @@ pub async fn deploy_poco<P: Provider>(
             return Err(Error::Reverted {
                 what: format!("createCategory({})", category.name),
                 tx_hash: receipt.transaction_hash.to_string(),
+                reason: None,
             });
         }
     }
@@ -127,6 +128,7 @@ async fn deploy<P: Provider>(
         return Err(Error::Reverted {
             what: format!("deploy {}", artifact.name()),
             tx_hash: receipt.transaction_hash.to_string(),
+            reason: None,
         });
     }
     receipt

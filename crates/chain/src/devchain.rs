@@ -176,6 +176,7 @@ pub async fn confirm<N: alloy::network::Network>(
         return Err(Error::Reverted {
             what: what.into(),
             tx_hash: receipt.transaction_hash().to_string(),
+            reason: None,
         });
     }
     Ok(receipt)

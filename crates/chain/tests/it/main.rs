@@ -1,6 +1,8 @@
 //! poco-chain against a real anvil: deployment, and the Rust protocol types agreeing with the
 //! contracts (domain separator, order hashes, deal and task ids, result hash and seal).
 
+mod client;
+
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
     providers::Provider,

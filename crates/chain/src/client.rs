@@ -1,0 +1,497 @@
+//! A typed client of one poco deployment over any JSON-RPC URL.
+//!
+//! [`PocoClient`] reads the hub and sends transactions from one wallet with:
+//! - **nonce management**: nonces are handed out under a lock from the larger of the last one
+//!   used and the node's pending count, so concurrent sends never collide and a transaction sent
+//!   elsewhere from the same account is taken into account;
+//! - **gas estimation**: every transaction is estimated first, which also turns a revert into an
+//!   error before anything is sent, and gets a 20 % margin;
+//! - **retries on transient errors**: rate limiting (HTTP 429), unavailability (503) and refused
+//!   or reset connections are retried with back-off by the transport;
+//! - **readable reverts**: revert data is decoded into [`Revert`], which names the broken rule.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{
+        client::ClientBuilder,
+        types::{TransactionReceipt, TransactionRequest},
+    },
+    signers::local::PrivateKeySigner,
+    transports::{
+        layers::{RateLimitRetryPolicy, RetryBackoffLayer, RetryPolicy},
+        RpcError, TransportError, TransportErrorKind,
+    },
+};
+use poco_types::Domain;
+use tokio::sync::Mutex;
+
+use crate::{
+    bindings::{
+        app::AppRegistry, dataset::DatasetRegistry, hub::IPoco, rlc::RLC,
+        workerpool::WorkerpoolRegistry,
+    },
+    Deployment, Error, Result, Revert,
+};
+
+/// Gas margin added to estimates, in percent.
+const GAS_MARGIN_PERCENT: u64 = 20;
+
+/// How a [`PocoClient`] reaches the chain.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The hub address.
+    pub hub: Address,
+    /// Blocks to wait on top of the one including a transaction before it counts as done.
+    pub confirmations: u64,
+    /// How long to wait for a transaction to be mined.
+    pub receipt_timeout: Duration,
+    /// Retries of a request that failed for a transient reason.
+    pub max_retries: u32,
+}
+
+impl ClientConfig {
+    /// A configuration with one confirmation (the including block), a 2-minute receipt
+    /// timeout and 5 retries.
+    pub fn new(rpc_url: impl Into<String>, hub: Address) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            hub,
+            confirmations: 1,
+            receipt_timeout: Duration::from_secs(120),
+            max_retries: 5,
+        }
+    }
+}
+
+/// Retries what the rate-limit policy retries, and connections that failed or were reset.
+#[derive(Debug, Clone, Copy)]
+struct TransientPolicy;
+
+impl RetryPolicy for TransientPolicy {
+    fn should_retry(&self, error: &TransportError) -> bool {
+        RateLimitRetryPolicy::default().should_retry(error) || is_connection_error(error)
+    }
+
+    fn backoff_hint(&self, error: &TransportError) -> Option<Duration> {
+        RateLimitRetryPolicy::default().backoff_hint(error)
+    }
+}
+
+fn is_connection_error(error: &TransportError) -> bool {
+    match error {
+        RpcError::Transport(TransportErrorKind::Custom(e)) => {
+            let text = format!("{e:?}").to_ascii_lowercase();
+            ["connect", "connection reset", "broken pipe", "timed out"]
+                .iter()
+                .any(|needle| text.contains(needle))
+        }
+        _ => false,
+    }
+}
+
+/// Why a transport failed, in a few words.
+fn unreachable_reason(e: &TransportError, retries: u32) -> String {
+    let text = e.to_string();
+    if text.contains("error sending request") || is_connection_error(e) {
+        format!("no connection after {retries} retries")
+    } else {
+        text
+    }
+}
+
+struct Inner {
+    provider: DynProvider,
+    config: ClientConfig,
+    signer: Option<PrivateKeySigner>,
+    deployment: Deployment,
+    chain_id: u64,
+    next_nonce: Mutex<Option<u64>>,
+}
+
+/// A client of one poco deployment (cheap to clone).
+#[derive(Clone)]
+pub struct PocoClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PocoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PocoClient")
+            .field("rpc_url", &self.inner.config.rpc_url)
+            .field("chain_id", &self.inner.chain_id)
+            .field("deployment", &self.inner.deployment)
+            .field("sender", &self.inner.signer.as_ref().map(|s| s.address()))
+            .finish()
+    }
+}
+
+impl PocoClient {
+    /// Connects to the hub at `config.hub`; transactions are sent from `signer`'s account (a
+    /// client without a signer only reads). Fails when the endpoint is unreachable or no hub is
+    /// deployed at that address.
+    pub async fn connect(config: ClientConfig, signer: Option<PrivateKeySigner>) -> Result<Self> {
+        let url: alloy::transports::http::reqwest::Url =
+            config.rpc_url.parse().map_err(|e| Error::Unreachable {
+                url: config.rpc_url.clone(),
+                reason: format!("not a valid URL ({e})"),
+            })?;
+        let client = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new_with_policy(
+                config.max_retries,
+                200,
+                u64::MAX,
+                TransientPolicy,
+            ))
+            .http(url);
+        let provider = match signer.clone() {
+            Some(signer) => ProviderBuilder::new()
+                .wallet(EthereumWallet::new(signer))
+                .connect_client(client)
+                .erased(),
+            None => ProviderBuilder::new().connect_client(client).erased(),
+        };
+        let unreachable = |e: TransportError| Error::Unreachable {
+            url: config.rpc_url.clone(),
+            reason: unreachable_reason(&e, config.max_retries),
+        };
+        let chain_id = provider.get_chain_id().await.map_err(unreachable)?;
+        let code = provider
+            .get_code_at(config.hub)
+            .await
+            .map_err(unreachable)?;
+        if code.is_empty() {
+            return Err(Error::NotAContract(config.hub));
+        }
+        let hub = IPoco::new(config.hub, &provider);
+        let read = |what: &'static str| move |e| Error::call(what, e);
+        let deployment = Deployment {
+            hub: config.hub,
+            token: hub.token().call().await.map_err(read("token()"))?,
+            app_registry: hub
+                .appregistry()
+                .call()
+                .await
+                .map_err(read("appregistry()"))?,
+            dataset_registry: hub
+                .datasetregistry()
+                .call()
+                .await
+                .map_err(read("datasetregistry()"))?,
+            workerpool_registry: hub
+                .workerpoolregistry()
+                .call()
+                .await
+                .map_err(read("workerpoolregistry()"))?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                provider,
+                config,
+                signer,
+                deployment,
+                chain_id,
+                next_nonce: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The provider (with the wallet, when there is one).
+    pub fn provider(&self) -> &DynProvider {
+        &self.inner.provider
+    }
+
+    /// The JSON-RPC URL.
+    pub fn rpc_url(&self) -> &str {
+        &self.inner.config.rpc_url
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    /// The deployment's addresses.
+    pub fn deployment(&self) -> &Deployment {
+        &self.inner.deployment
+    }
+
+    /// The EIP-712 domain orders are signed for.
+    pub fn domain(&self) -> Domain {
+        Domain::new(self.inner.chain_id, self.inner.deployment.hub)
+    }
+
+    /// The account transactions are sent from.
+    pub fn sender(&self) -> Result<Address> {
+        self.signer().map(|s| s.address()).ok_or(Error::NoWallet)
+    }
+
+    /// The wallet transactions are sent from (and orders can be signed with).
+    pub fn signer(&self) -> Option<&PrivateKeySigner> {
+        self.inner.signer.as_ref()
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> IPoco::IPocoInstance<&DynProvider> {
+        IPoco::new(self.inner.deployment.hub, &self.inner.provider)
+    }
+
+    /// The RLC token.
+    pub fn token(&self) -> RLC::RLCInstance<&DynProvider> {
+        RLC::new(self.inner.deployment.token, &self.inner.provider)
+    }
+
+    /// The app registry.
+    pub fn apps(&self) -> AppRegistry::AppRegistryInstance<&DynProvider> {
+        AppRegistry::new(self.inner.deployment.app_registry, &self.inner.provider)
+    }
+
+    /// The dataset registry.
+    pub fn datasets(&self) -> DatasetRegistry::DatasetRegistryInstance<&DynProvider> {
+        DatasetRegistry::new(self.inner.deployment.dataset_registry, &self.inner.provider)
+    }
+
+    /// The workerpool registry.
+    pub fn workerpools(&self) -> WorkerpoolRegistry::WorkerpoolRegistryInstance<&DynProvider> {
+        WorkerpoolRegistry::new(
+            self.inner.deployment.workerpool_registry,
+            &self.inner.provider,
+        )
+    }
+
+    /// The latest block's timestamp.
+    pub async fn now(&self) -> Result<u64> {
+        let block = self
+            .inner
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| self.rpc(e))?
+            .ok_or_else(|| Error::Rpc("the node returned no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// Sends a transaction from the client's wallet and waits until it is mined with the
+    /// configured confirmations. `what` names it in errors (`"deposit"`,
+    /// `"matchOrders"`). A transaction that would revert is not sent: the estimate fails
+    /// with the decoded [`Revert`].
+    pub async fn send(
+        &self,
+        tx: impl Into<TransactionRequest>,
+        what: &str,
+    ) -> Result<TransactionReceipt> {
+        let from = self.sender()?;
+        let mut tx: TransactionRequest = tx.into();
+        tx.set_from(from);
+        let estimate = self
+            .inner
+            .provider
+            .estimate_gas(tx.clone())
+            .await
+            .map_err(|e| self.tx_error(e, what, from))?;
+        tx.set_gas_limit(estimate + estimate * GAS_MARGIN_PERCENT / 100);
+
+        let pending = {
+            let mut next = self.inner.next_nonce.lock().await;
+            let pending_count = self
+                .inner
+                .provider
+                .get_transaction_count(from)
+                .pending()
+                .await
+                .map_err(|e| self.rpc(e))?;
+            let nonce = next.map_or(pending_count, |n| n.max(pending_count));
+            tx.set_nonce(nonce);
+            let sent = self
+                .inner
+                .provider
+                .send_transaction(tx.clone())
+                .await
+                .map_err(|e| self.tx_error(e, what, from))?;
+            *next = Some(nonce + 1);
+            sent
+        };
+        let tx_hash = *pending.tx_hash();
+        let receipt = pending
+            .with_required_confirmations(self.inner.config.confirmations.max(1))
+            .with_timeout(Some(self.inner.config.receipt_timeout))
+            .get_receipt()
+            .await
+            .map_err(|e| match e {
+                alloy::providers::PendingTransactionError::TxWatcher(_) => Error::Timeout {
+                    what: what.into(),
+                    tx_hash,
+                    waited: self.inner.config.receipt_timeout,
+                },
+                other => Error::Rpc(format!("waiting for {what} ({tx_hash}): {other}")),
+            })?;
+        if !receipt.status() {
+            // Replay the call at the block that included it to learn why it failed.
+            let reason = match receipt.block_number {
+                Some(block) => match self.inner.provider.call(tx).block(block.into()).await {
+                    Err(e) => e.as_error_resp().and_then(|p| p.as_revert_data()),
+                    Ok(_) => None,
+                },
+                None => None,
+            };
+            return Err(Error::Reverted {
+                what: what.into(),
+                tx_hash: tx_hash.to_string(),
+                reason: reason.map(|data| Box::new(Revert::decode(&data))),
+            });
+        }
+        Ok(receipt)
+    }
+
+    fn rpc(&self, e: TransportError) -> Error {
+        if e.is_transport_error() {
+            Error::Unreachable {
+                url: self.inner.config.rpc_url.clone(),
+                reason: unreachable_reason(&e, self.inner.config.max_retries),
+            }
+        } else {
+            Error::Rpc(e.to_string())
+        }
+    }
+
+    fn tx_error(&self, e: TransportError, what: &str, from: Address) -> Error {
+        if let Some(payload) = e.as_error_resp() {
+            if let Some(data) = payload.as_revert_data() {
+                return Error::Revert {
+                    what: what.into(),
+                    reason: Box::new(Revert::decode(&data)),
+                };
+            }
+            let message = payload.message.to_ascii_lowercase();
+            if message.contains("insufficient funds") {
+                return Error::GasFunds {
+                    account: from,
+                    what: what.into(),
+                };
+            }
+            if message.contains("revert") {
+                return Error::Revert {
+                    what: what.into(),
+                    reason: Box::new(Revert::Message(payload.message.to_string())),
+                };
+            }
+        }
+        self.rpc(e)
+    }
+
+    /// The free and locked (frozen) balances of an account in the hub, in nRLC.
+    pub async fn account(&self, account: Address) -> Result<(U256, U256)> {
+        let hub = self.hub();
+        let free = hub
+            .balanceOf(account)
+            .call()
+            .await
+            .map_err(|e| Error::call("balanceOf", e))?;
+        let frozen = hub
+            .frozenOf(account)
+            .call()
+            .await
+            .map_err(|e| Error::call("frozenOf", e))?;
+        Ok((free, frozen))
+    }
+
+    /// The RLC held by a wallet (outside the hub), in nRLC.
+    pub async fn wallet_rlc(&self, account: Address) -> Result<U256> {
+        self.token()
+            .balanceOf(account)
+            .call()
+            .await
+            .map_err(|e| Error::call("RLC balanceOf", e))
+    }
+
+    /// Moves `amount` nRLC from the wallet into its hub account, in one transaction
+    /// (`approveAndCall` on the token).
+    pub async fn deposit(&self, amount: U256) -> Result<TransactionReceipt> {
+        let token = self.token();
+        let call = token.approveAndCall(self.inner.deployment.hub, amount, Bytes::new());
+        self.send(call.into_transaction_request(), "deposit").await
+    }
+
+    /// Moves `amount` nRLC from the hub account back to the wallet.
+    pub async fn withdraw(&self, amount: U256) -> Result<TransactionReceipt> {
+        let hub = self.hub();
+        let call = hub.withdraw(amount);
+        self.send(call.into_transaction_request(), "withdraw").await
+    }
+
+    /// Registers an app owned by the sender; returns its address.
+    pub async fn create_app(&self, app: &AppSpec) -> Result<Address> {
+        let owner = self.sender()?;
+        let apps = self.apps();
+        let call = apps.createApp(
+            owner,
+            app.name.clone(),
+            app.kind.clone(),
+            Bytes::copy_from_slice(app.multiaddr.as_bytes()),
+            app.checksum,
+            app.mrenclave.clone(),
+        );
+        let address = call.call().await.map_err(|e| Error::call("createApp", e))?;
+        self.send(call.into_transaction_request(), "createApp")
+            .await?;
+        Ok(address)
+    }
+
+    /// Registers a dataset owned by the sender; returns its address.
+    pub async fn create_dataset(
+        &self,
+        name: &str,
+        multiaddr: &str,
+        checksum: B256,
+    ) -> Result<Address> {
+        let owner = self.sender()?;
+        let datasets = self.datasets();
+        let call = datasets.createDataset(
+            owner,
+            name.into(),
+            Bytes::copy_from_slice(multiaddr.as_bytes()),
+            checksum,
+        );
+        let address = call
+            .call()
+            .await
+            .map_err(|e| Error::call("createDataset", e))?;
+        self.send(call.into_transaction_request(), "createDataset")
+            .await?;
+        Ok(address)
+    }
+
+    /// Registers a workerpool owned (scheduled) by the sender; returns its address.
+    pub async fn create_workerpool(&self, description: &str) -> Result<Address> {
+        let owner = self.sender()?;
+        let pools = self.workerpools();
+        let call = pools.createWorkerpool(owner, description.into());
+        let address = call
+            .call()
+            .await
+            .map_err(|e| Error::call("createWorkerpool", e))?;
+        self.send(call.into_transaction_request(), "createWorkerpool")
+            .await?;
+        Ok(address)
+    }
+}
+
+/// What registers an app.
+#[derive(Clone, Debug)]
+pub struct AppSpec {
+    /// Its name.
+    pub name: String,
+    /// Its type: `WASM` for poco's runtime (iExec apps are `DOCKER`).
+    pub kind: String,
+    /// Where the module is (`https://...`, `file://...`).
+    pub multiaddr: String,
+    /// The sha256 of the module's bytes.
+    pub checksum: B256,
+    /// The TEE enclave measurement (empty for standard apps).
+    pub mrenclave: Bytes,
+}

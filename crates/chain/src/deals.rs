@@ -1,0 +1,275 @@
+//! Orders and deals through a [`PocoClient`]: matching, cancelling, reading deals and tasks,
+//! claiming refunds.
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    rpc::types::TransactionReceipt,
+    sol_types::SolEvent,
+};
+use poco_types::{
+    task_id, Category, OrderOperation, SignedAppOrder, SignedDatasetOrder, SignedRequestOrder,
+    SignedWorkerpoolOrder,
+};
+use serde::Serialize;
+
+use crate::{
+    bindings::hub::{IPoco, IexecLibCore_v5 as core},
+    convert::{no_dataset, AnySignedOrder},
+    Error, PocoClient, Result,
+};
+
+/// The deal a match created.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedDeal {
+    /// The deal id.
+    pub dealid: B256,
+    /// The number of tasks.
+    pub volume: U256,
+    /// The index of the first task.
+    pub first_task: U256,
+    /// The task ids, in order.
+    pub tasks: Vec<B256>,
+    /// The matching transaction.
+    pub tx_hash: B256,
+    /// Gas used by the match.
+    pub gas_used: u64,
+}
+
+/// A task's state as the hub holds it, with its id and deadlines.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    /// The task id.
+    pub taskid: B256,
+    /// The index of the task in its deal.
+    pub idx: U256,
+    /// `UNSET` (not initialized), `ACTIVE`, `REVEALING`, `COMPLETED`, `FAILED`.
+    pub status: &'static str,
+    /// The contribution deadline (unix seconds; 0 until initialized).
+    pub contribution_deadline: U256,
+    /// The final deadline (unix seconds): after it, the requester can claim a refund.
+    pub final_deadline: U256,
+    /// The workers that contributed.
+    pub contributors: Vec<Address>,
+    /// The result digest (zero until completed).
+    pub result_digest: B256,
+    /// The result link as pushed on finalize (UTF-8 JSON in poco and iExec).
+    pub results: String,
+}
+
+/// The name of a task status.
+pub fn task_status_name(status: u8) -> &'static str {
+    match status {
+        0 => "UNSET",
+        1 => "ACTIVE",
+        2 => "REVEALING",
+        3 => "COMPLETED",
+        4 => "FAILED",
+        _ => "UNKNOWN",
+    }
+}
+
+impl PocoClient {
+    /// Matches four orders (`dataset` is `None` for an app without a dataset), from the
+    /// sender's account, and returns the deal.
+    pub async fn match_orders(
+        &self,
+        app: &SignedAppOrder,
+        dataset: Option<&SignedDatasetOrder>,
+        workerpool: &SignedWorkerpoolOrder,
+        request: &SignedRequestOrder,
+    ) -> Result<MatchedDeal> {
+        let hub = self.hub();
+        let dataset = dataset.map(Into::into).unwrap_or_else(no_dataset);
+        let call = hub.matchOrders(app.into(), dataset, workerpool.into(), request.into());
+        let receipt = self
+            .send(call.into_transaction_request(), "matchOrders")
+            .await?;
+        let matched = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter(|log| log.address() == self.deployment().hub)
+            .find_map(|log| IPoco::OrdersMatched::decode_log(&log.inner).ok())
+            .ok_or_else(|| Error::Rpc("the match transaction emitted no OrdersMatched".into()))?;
+        let deal = self.deal(matched.dealid).await?;
+        Ok(MatchedDeal {
+            dealid: matched.dealid,
+            volume: matched.volume,
+            first_task: deal.botFirst,
+            tasks: task_ids(matched.dealid, deal.botFirst, matched.volume),
+            tx_hash: receipt.transaction_hash,
+            gas_used: receipt.gas_used,
+        })
+    }
+
+    /// A classic deal as the hub holds it; fails when the hub has no such deal.
+    pub async fn deal(&self, dealid: B256) -> Result<core::Deal> {
+        let deal = self
+            .hub()
+            .viewDeal(dealid)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewDeal", e))?;
+        if deal.requester == Address::ZERO {
+            return Err(Error::UnknownDeal(dealid));
+        }
+        Ok(deal)
+    }
+
+    /// A task: its state, or `UNSET` with the deadlines it will have when it is not initialized
+    /// yet (`deal` and `idx` name it then).
+    pub async fn task(&self, taskid: B256) -> Result<core::Task> {
+        self.hub()
+            .viewTask(taskid)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewTask", e))
+    }
+
+    /// Every task of a deal, in order.
+    pub async fn deal_tasks(&self, dealid: B256, deal: &core::Deal) -> Result<Vec<TaskView>> {
+        let final_deadline = self.uninitialized_final_deadline(deal).await?;
+        let mut views = Vec::new();
+        for (i, taskid) in task_ids(dealid, deal.botFirst, deal.botSize)
+            .into_iter()
+            .enumerate()
+        {
+            let task = self.task(taskid).await?;
+            let initialized = task.status != 0;
+            views.push(TaskView {
+                taskid,
+                idx: deal.botFirst + U256::from(i),
+                status: task_status_name(task.status),
+                contribution_deadline: task.contributionDeadline,
+                final_deadline: if initialized {
+                    task.finalDeadline
+                } else {
+                    final_deadline
+                },
+                contributors: task.contributors,
+                result_digest: task.resultDigest,
+                results: String::from_utf8_lossy(&task.results).into_owned(),
+            });
+        }
+        Ok(views)
+    }
+
+    /// The final deadline of the deal's tasks that are not initialized: start time plus the
+    /// final deadline ratio times the category's reference time.
+    pub async fn uninitialized_final_deadline(&self, deal: &core::Deal) -> Result<U256> {
+        let category = self
+            .hub()
+            .viewCategory(deal.category)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewCategory", e))?;
+        Ok(deal.startTime
+            + category.workClockTimeRef * U256::from(poco_types::FINAL_DEADLINE_RATIO))
+    }
+
+    /// Claims the refund of every task of the deal that is past its final deadline and not
+    /// completed (initializing those nobody initialized). Returns the claimed task ids; fails
+    /// when there is nothing to claim yet.
+    pub async fn claim_deal(&self, dealid: B256) -> Result<Vec<B256>> {
+        let deal = self.deal(dealid).await?;
+        let tasks = self.deal_tasks(dealid, &deal).await?;
+        let now = U256::from(self.now().await?);
+        let mut to_initialize = Vec::new();
+        let mut to_claim = Vec::new();
+        let mut earliest: Option<U256> = None;
+        for task in &tasks {
+            if matches!(task.status, "COMPLETED" | "FAILED") {
+                continue;
+            }
+            if task.final_deadline > now {
+                earliest =
+                    Some(earliest.map_or(task.final_deadline, |e| e.min(task.final_deadline)));
+                continue;
+            }
+            if task.status == "UNSET" {
+                to_initialize.push(task.idx);
+            } else {
+                to_claim.push(task.taskid);
+            }
+        }
+        if to_initialize.is_empty() && to_claim.is_empty() {
+            return Err(Error::NothingToClaim {
+                dealid,
+                next_deadline: earliest,
+            });
+        }
+        let mut claimed = Vec::new();
+        let hub = self.hub();
+        if !to_initialize.is_empty() {
+            let call = hub
+                .initializeAndClaimArray(vec![dealid; to_initialize.len()], to_initialize.clone());
+            self.send(call.into_transaction_request(), "initializeAndClaimArray")
+                .await?;
+            claimed.extend(to_initialize.iter().map(|idx| task_id(dealid, *idx)));
+        }
+        if !to_claim.is_empty() {
+            let call = hub.claimArray(to_claim.clone());
+            self.send(call.into_transaction_request(), "claimArray")
+                .await?;
+            claimed.extend(to_claim);
+        }
+        Ok(claimed)
+    }
+
+    /// Claims the refund of one initialized task past its final deadline.
+    pub async fn claim_task(&self, taskid: B256) -> Result<TransactionReceipt> {
+        let hub = self.hub();
+        let call = hub.claim(taskid);
+        self.send(call.into_transaction_request(), "claim").await
+    }
+
+    /// Cancels an order on chain (its whole volume becomes consumed); sent by the owner.
+    pub async fn cancel_order(&self, order: &AnySignedOrder) -> Result<TransactionReceipt> {
+        let hub = self.hub();
+        let tx = order.manage(&hub, OrderOperation::Close);
+        self.send(tx, "cancel order").await
+    }
+
+    /// The volume of an order already used (or cancelled).
+    pub async fn consumed(&self, order_hash: B256) -> Result<U256> {
+        self.hub()
+            .viewConsumed(order_hash)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewConsumed", e))
+    }
+
+    /// A category of the hub.
+    pub async fn category(&self, index: U256) -> Result<Category> {
+        let c = self
+            .hub()
+            .viewCategory(index)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewCategory", e))?;
+        Ok(Category {
+            name: c.name,
+            description: c.description,
+            work_clock_time_ref: c.workClockTimeRef.saturating_to(),
+        })
+    }
+
+    /// The number of categories.
+    pub async fn category_count(&self) -> Result<U256> {
+        self.hub()
+            .countCategory()
+            .call()
+            .await
+            .map_err(|e| Error::call("countCategory", e))
+    }
+}
+
+/// The ids of `count` tasks of a deal starting at `first`.
+pub fn task_ids(dealid: B256, first: U256, count: U256) -> Vec<B256> {
+    let count: u64 = count.saturating_to();
+    (0..count)
+        .map(|i| task_id(dealid, first + U256::from(i)))
+        .collect()
+}
