@@ -1,0 +1,421 @@
+//! `poco app`, `poco dataset`, `poco workerpool`: the assets of the three registries.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use clap::{Args, Subcommand};
+use eyre::{bail, eyre, Result, WrapErr};
+use poco_chain::{
+    bindings::{registry::IAssetRegistry, workerpool::Workerpool},
+    AppSpec, PocoClient,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    context::Context,
+    files,
+    hints::{Explain, ExplainCall},
+};
+
+/// The three kinds of assets.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    App,
+    Dataset,
+    Workerpool,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::Dataset => "dataset",
+            Self::Workerpool => "workerpool",
+        }
+    }
+
+    fn registry(self, client: &PocoClient) -> Address {
+        let d = client.deployment();
+        match self {
+            Self::App => d.app_registry,
+            Self::Dataset => d.dataset_registry,
+            Self::Workerpool => d.workerpool_registry,
+        }
+    }
+}
+
+/// Which asset `show` is about.
+#[derive(Args, Debug)]
+pub(crate) struct ShowArgs {
+    /// The asset's address, or its index among the owner's assets [default: the last one this
+    /// project deployed (deployed.json)].
+    asset: Option<String>,
+    /// The owner whose assets an index counts [default: the selected wallet].
+    #[arg(long, value_name = "ADDRESS")]
+    user: Option<Address>,
+}
+
+/// Whose assets `count` counts.
+#[derive(Args, Debug)]
+pub(crate) struct CountArgs {
+    /// The owner [default: the selected wallet].
+    #[arg(long, value_name = "ADDRESS")]
+    user: Option<Address>,
+}
+
+/// The module and where it is, for `app deploy` and `dataset deploy`.
+#[derive(Args, Debug)]
+pub(crate) struct ContentArgs {
+    /// A local file: its sha256 becomes the checksum and, without --multiaddr, its file://
+    /// URL the location.
+    #[arg(long, value_name = "PATH", conflicts_with = "checksum")]
+    file: Option<PathBuf>,
+    /// Where workers fetch it (https://..., file://...).
+    #[arg(long, value_name = "URL")]
+    multiaddr: Option<String>,
+    /// The sha256 of its bytes (0x + 64 hex digits).
+    #[arg(long, value_name = "HASH", requires = "multiaddr")]
+    checksum: Option<B256>,
+}
+
+impl ContentArgs {
+    fn resolve(&self, what: &str) -> Result<(String, B256)> {
+        if let Some(path) = &self.file {
+            let bytes = std::fs::read(path)
+                .wrap_err_with(|| format!("cannot read the {what} file {}", path.display()))?;
+            let checksum = poco_types::sha256_digest(&bytes);
+            let multiaddr = match &self.multiaddr {
+                Some(m) => m.clone(),
+                None => file_url(path)?,
+            };
+            return Ok((multiaddr, checksum));
+        }
+        match (&self.multiaddr, self.checksum) {
+            (Some(m), Some(c)) => Ok((m.clone(), c)),
+            _ => bail!(
+                "say what the {what} is: --file PATH, or --multiaddr URL with --checksum SHA256"
+            ),
+        }
+    }
+}
+
+fn file_url(path: &Path) -> Result<String> {
+    let absolute = std::fs::canonicalize(path)
+        .wrap_err_with(|| format!("cannot resolve {}", path.display()))?;
+    Ok(format!("file://{}", absolute.display()))
+}
+
+/// `poco app ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum AppCommand {
+    /// Register an app owned by the wallet; prints its address.
+    Deploy {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        content: ContentArgs,
+        /// Its type: WASM (poco's runtime) or DOCKER (iExec's).
+        #[arg(long = "type", default_value = "WASM", value_name = "TYPE")]
+        kind: String,
+    },
+    /// Show an app.
+    Show(ShowArgs),
+    /// Count the apps of an owner.
+    Count(CountArgs),
+}
+
+/// `poco dataset ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum DatasetCommand {
+    /// Register a dataset owned by the wallet; prints its address.
+    Deploy {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        content: ContentArgs,
+    },
+    /// Show a dataset.
+    Show(ShowArgs),
+    /// Count the datasets of an owner.
+    Count(CountArgs),
+}
+
+/// `poco workerpool ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum WorkerpoolCommand {
+    /// Register a workerpool scheduled by the wallet; prints its address.
+    Deploy {
+        /// Its description.
+        #[arg(long)]
+        description: String,
+    },
+    /// Show a workerpool.
+    Show(ShowArgs),
+    /// Count the workerpools of an owner.
+    Count(CountArgs),
+    /// Change the pool's policy for deals to come (owner only).
+    SetPolicy {
+        /// The workerpool [default: the last one this project deployed].
+        #[arg(long, value_name = "ADDRESS")]
+        workerpool: Option<Address>,
+        /// The stake a worker puts on each contribution, in percent of the workerpool price.
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u64).range(0..=100))]
+        worker_stake_ratio: u64,
+        /// The scheduler's share of the workerpool price, in percent (the workers share the
+        /// rest).
+        #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u64).range(0..=100))]
+        scheduler_reward_ratio: u64,
+    },
+}
+
+impl AppCommand {
+    /// Runs the command.
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::Deploy {
+                name,
+                content,
+                kind,
+            } => {
+                let (multiaddr, checksum) = content.resolve("app")?;
+                let client = ctx.sender().await?;
+                let spec = AppSpec {
+                    name: name.clone(),
+                    kind,
+                    multiaddr: multiaddr.clone(),
+                    checksum,
+                    mrenclave: Bytes::new(),
+                };
+                let app = ctx
+                    .out
+                    .wait(format!("deploying app {name}"), client.create_app(&spec))
+                    .await
+                    .explain(&client)?;
+                files::record_deployed("app", client.chain_id(), app)?;
+                Ok(
+                    json!({ "address": app, "name": name, "multiaddr": multiaddr, "checksum": checksum }),
+                )
+            }
+            Self::Show(args) => show(ctx, Kind::App, args).await,
+            Self::Count(args) => count(ctx, Kind::App, args).await,
+        }
+    }
+}
+
+impl DatasetCommand {
+    /// Runs the command.
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::Deploy { name, content } => {
+                let (multiaddr, checksum) = content.resolve("dataset")?;
+                let client = ctx.sender().await?;
+                let dataset = ctx
+                    .out
+                    .wait(
+                        format!("deploying dataset {name}"),
+                        client.create_dataset(&name, &multiaddr, checksum),
+                    )
+                    .await
+                    .explain(&client)?;
+                files::record_deployed("dataset", client.chain_id(), dataset)?;
+                Ok(
+                    json!({ "address": dataset, "name": name, "multiaddr": multiaddr, "checksum": checksum }),
+                )
+            }
+            Self::Show(args) => show(ctx, Kind::Dataset, args).await,
+            Self::Count(args) => count(ctx, Kind::Dataset, args).await,
+        }
+    }
+}
+
+impl WorkerpoolCommand {
+    /// Runs the command.
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::Deploy { description } => {
+                let client = ctx.sender().await?;
+                let pool = ctx
+                    .out
+                    .wait(
+                        "deploying workerpool",
+                        client.create_workerpool(&description),
+                    )
+                    .await
+                    .explain(&client)?;
+                files::record_deployed("workerpool", client.chain_id(), pool)?;
+                Ok(json!({ "address": pool, "description": description }))
+            }
+            Self::Show(args) => show(ctx, Kind::Workerpool, args).await,
+            Self::Count(args) => count(ctx, Kind::Workerpool, args).await,
+            Self::SetPolicy {
+                workerpool,
+                worker_stake_ratio,
+                scheduler_reward_ratio,
+            } => {
+                let client = ctx.sender().await?;
+                let pool = match workerpool {
+                    Some(pool) => pool,
+                    None => {
+                        files::last_deployed("workerpool", client.chain_id())?.ok_or_else(|| {
+                            eyre!(
+                                "no workerpool given and none in deployed.json; pass --workerpool"
+                            )
+                        })?
+                    }
+                };
+                let info = client
+                    .hub()
+                    .viewWorkerpool(pool)
+                    .call()
+                    .await
+                    .explain_call("viewWorkerpool", &client)?;
+                let me = client.sender()?;
+                if info.owner != me {
+                    bail!(
+                        "only the owner {} of workerpool {pool} may change its policy, and the \
+                         wallet is {me}",
+                        info.owner
+                    );
+                }
+                let contract = Workerpool::new(pool, client.provider());
+                let call = contract.changePolicy(
+                    U256::from(worker_stake_ratio),
+                    U256::from(scheduler_reward_ratio),
+                );
+                let receipt = ctx
+                    .out
+                    .wait(
+                        "changing the policy",
+                        client.send(call.into_transaction_request(), "changePolicy"),
+                    )
+                    .await
+                    .explain(&client)?;
+                Ok(json!({
+                    "workerpool": pool,
+                    "workerStakeRatio": worker_stake_ratio,
+                    "schedulerRewardRatio": scheduler_reward_ratio,
+                    "tx": receipt.transaction_hash,
+                }))
+            }
+        }
+    }
+}
+
+async fn owner_of_index(
+    ctx: &Context,
+    client: &PocoClient,
+    kind: Kind,
+    user: Option<Address>,
+    index: U256,
+) -> Result<Address> {
+    let owner = match user {
+        Some(u) => u,
+        None => ctx.wallet_address()?,
+    };
+    let registry = IAssetRegistry::new(kind.registry(client), client.provider());
+    let count = registry
+        .balanceOf(owner)
+        .call()
+        .await
+        .explain_call("balanceOf", client)?;
+    if index >= count {
+        bail!(
+            "{owner} has {count} {}s, so there is no index {index}; indexes start at 0",
+            kind.name()
+        );
+    }
+    let id = registry
+        .tokenOfOwnerByIndex(owner, index)
+        .call()
+        .await
+        .explain_call("tokenOfOwnerByIndex", client)?;
+    Ok(Address::from_word(B256::from(id)))
+}
+
+async fn show(ctx: &Context, kind: Kind, args: ShowArgs) -> Result<Value> {
+    let client = ctx.reader().await?;
+    let address = match args.asset.as_deref() {
+        Some(text) if text.starts_with("0x") => text
+            .parse::<Address>()
+            .map_err(|e| eyre!("{text:?} is not an address ({e})"))?,
+        Some(text) => {
+            let index: U256 = text.parse().map_err(|_| {
+                eyre!("{text:?} is neither an address (0x...) nor an index (0, 1, ...)")
+            })?;
+            owner_of_index(ctx, &client, kind, args.user, index).await?
+        }
+        None => files::last_deployed(kind.name(), client.chain_id())?.ok_or_else(|| {
+            eyre!(
+                "which {0}? give its address or index (none in deployed.json)",
+                kind.name()
+            )
+        })?,
+    };
+    let registry = IAssetRegistry::new(kind.registry(&client), client.provider());
+    let registered = registry
+        .isRegistered(address)
+        .call()
+        .await
+        .explain_call("isRegistered", &client)?;
+    if !registered {
+        bail!(
+            "{address} is not a registered {} of this hub; check the address and the chain",
+            kind.name()
+        );
+    }
+    let hub = client.hub();
+    Ok(match kind {
+        Kind::App => {
+            let a = hub
+                .viewApp(address)
+                .call()
+                .await
+                .explain_call("viewApp", &client)?;
+            json!({
+                "address": address, "owner": a.owner, "name": a.m_appName, "type": a.m_appType,
+                "multiaddr": String::from_utf8_lossy(&a.m_appMultiaddr), "checksum": a.m_appChecksum,
+                "mrenclave": String::from_utf8_lossy(&a.m_appMREnclave),
+            })
+        }
+        Kind::Dataset => {
+            let d = hub
+                .viewDataset(address)
+                .call()
+                .await
+                .explain_call("viewDataset", &client)?;
+            json!({
+                "address": address, "owner": d.owner, "name": d.m_datasetName,
+                "multiaddr": String::from_utf8_lossy(&d.m_datasetMultiaddr), "checksum": d.m_datasetChecksum,
+            })
+        }
+        Kind::Workerpool => {
+            let w = hub
+                .viewWorkerpool(address)
+                .call()
+                .await
+                .explain_call("viewWorkerpool", &client)?;
+            json!({
+                "address": address, "owner": w.owner, "description": w.m_workerpoolDescription,
+                "workerStakeRatio": w.m_workerStakeRatioPolicy.to_string(),
+                "schedulerRewardRatio": w.m_schedulerRewardRatioPolicy.to_string(),
+            })
+        }
+    })
+}
+
+async fn count(ctx: &Context, kind: Kind, args: CountArgs) -> Result<Value> {
+    let owner = match args.user {
+        Some(u) => u,
+        None => ctx.wallet_address()?,
+    };
+    let client = ctx.reader().await?;
+    let registry = IAssetRegistry::new(kind.registry(&client), client.provider());
+    let count = registry
+        .balanceOf(owner)
+        .call()
+        .await
+        .explain_call("balanceOf", &client)?;
+    Ok(json!({ "owner": owner, "count": count.to_string() }))
+}

@@ -1,0 +1,27 @@
+//! The commands, one module per group.
+
+pub(crate) mod account;
+pub(crate) mod assets;
+pub(crate) mod deal;
+pub(crate) mod devnet;
+pub(crate) mod info;
+pub(crate) mod order;
+pub(crate) mod wallet;
+
+use alloy::primitives::U256;
+use eyre::Result;
+use serde_json::Value;
+
+/// An nRLC amount as the JSON output carries it: a decimal string.
+pub(crate) fn amount(value: U256) -> Value {
+    Value::String(value.to_string())
+}
+
+/// Parses `<AMOUNT> [UNIT]` as given on the command line (`5`, `5 RLC`, `1.5RLC`).
+pub(crate) fn parse_amount(amount: &str, unit: Option<&str>) -> Result<U256> {
+    let text = match unit {
+        Some(unit) => format!("{amount} {unit}"),
+        None => amount.to_string(),
+    };
+    Ok(poco_types::parse_rlc(&text)?)
+}

@@ -1,0 +1,126 @@
+//! `poco`: the command-line tool of the poco marketplace.
+
+mod commands;
+mod config;
+mod context;
+mod files;
+mod hints;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::{Context, GlobalOpts};
+
+/// poco: a decentralized marketplace for computing. Requesters buy task executions from
+/// workerpools and pay in RLC; app and dataset owners are paid per use. Orders are signed with
+/// EIP-712 and matched on chain by the hub.
+///
+/// Start with `poco devnet start`: a local chain with poco deployed, funded named accounts
+/// (use them with --account NAME) and a chain configuration every other command reads.
+#[derive(Parser, Debug)]
+#[command(
+    name = "poco",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Environment:\n  POCO_HOME             poco's folder: chain.json, the devnet's state [default: ~/.poco]\n  \
+                  POCO_WALLET_PASSWORD  the keystore password (else --password-file, else a prompt)\n  \
+                  POCO_PRIVATE_KEY      a raw private key instead of a keystore (automation)\n  \
+                  POCO_LOG              log filter on stderr, e.g. debug or poco_chain=trace"
+)]
+struct Cli {
+    #[command(flatten)]
+    opts: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// A local chain with poco deployed: start, stop, status, advance-time.
+    #[command(subcommand)]
+    Devnet(commands::devnet::DevnetCommand),
+    /// Wallets (Ethereum V3 keystores): create, import, show, send-rlc, send-ether.
+    #[command(subcommand)]
+    Wallet(commands::wallet::WalletCommand),
+    /// Your poco account (RLC held by the hub for stakes and payments): deposit, withdraw,
+    /// show.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
+    /// Applications: deploy, show, count.
+    #[command(subcommand)]
+    App(commands::assets::AppCommand),
+    /// Datasets: deploy, show, count.
+    #[command(subcommand)]
+    Dataset(commands::assets::DatasetCommand),
+    /// Workerpools: deploy, show, count, set-policy.
+    #[command(subcommand)]
+    Workerpool(commands::assets::WorkerpoolCommand),
+    /// Orders: init (templates in iexec.json), sign (into orders.json), show, cancel, fill.
+    #[command(subcommand)]
+    Order(commands::order::OrderCommand),
+    /// Deals: show, claim.
+    #[command(subcommand)]
+    Deal(commands::deal::DealCommand),
+    /// Tasks: show, claim.
+    #[command(subcommand)]
+    Task(commands::deal::TaskCommand),
+    /// Categories (time limits of tasks): show, count, create.
+    #[command(subcommand)]
+    Category(commands::info::CategoryCommand),
+    /// The chain and the poco deployment in use.
+    Info,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("POCO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .without_time()
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = Context::new(cli.opts);
+    let json = ctx.opts.json;
+    match runtime.block_on(run(&ctx, cli.command)) {
+        Ok(value) => {
+            ctx.out.print(&value);
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let message = format!("{error:#}");
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "error": message }));
+            }
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(ctx: &Context, command: Command) -> eyre::Result<serde_json::Value> {
+    match command {
+        Command::Devnet(c) => c.run(ctx).await,
+        Command::Wallet(c) => c.run(ctx).await,
+        Command::Account(c) => c.run(ctx).await,
+        Command::App(c) => c.run(ctx).await,
+        Command::Dataset(c) => c.run(ctx).await,
+        Command::Workerpool(c) => c.run(ctx).await,
+        Command::Order(c) => c.run(ctx).await,
+        Command::Deal(c) => c.run(ctx).await,
+        Command::Task(c) => c.run(ctx).await,
+        Command::Category(c) => c.run(ctx).await,
+        Command::Info => commands::info::info(ctx).await,
+    }
+}
