@@ -40,9 +40,9 @@ lint: setup
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## demo: a local chain, a poco deployment and a first task end to end
+## demo: a devnet, the requester's flow through the poco CLI, and a first task end to end
 demo: setup
-	cargo run -q -p poco-chain --example first_task
+	scripts/demo.sh
 
 ## bench-gas: gas per call and per task on anvil (table on stdout, JSON in target/bench/gas.json)
 bench-gas: setup
