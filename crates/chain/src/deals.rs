@@ -104,6 +104,44 @@ impl PocoClient {
         })
     }
 
+    /// Matches four orders on the fast path (trust ≤ 1, one transaction per task to settle),
+    /// from the sender's account; returns the deal with the fast deal's settlement fields.
+    pub async fn match_orders_fast(
+        &self,
+        app: &SignedAppOrder,
+        dataset: Option<&SignedDatasetOrder>,
+        workerpool: &SignedWorkerpoolOrder,
+        request: &SignedRequestOrder,
+    ) -> Result<(MatchedDeal, IPoco::FastDeal)> {
+        let hub = self.hub();
+        let dataset = dataset.map(Into::into).unwrap_or_else(no_dataset);
+        let call = hub.matchOrdersFast(app.into(), dataset, workerpool.into(), request.into());
+        let receipt = self
+            .send(call.into_transaction_request(), "matchOrdersFast")
+            .await?;
+        let notice = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter(|log| log.address() == self.deployment().hub)
+            .find_map(|log| IPoco::SchedulerNoticeFast::decode_log(&log.inner).ok())
+            .ok_or_else(|| {
+                Error::Rpc("the match transaction emitted no SchedulerNoticeFast".into())
+            })?;
+        let deal = notice.data.deal;
+        Ok((
+            MatchedDeal {
+                dealid: notice.data.dealid,
+                volume: deal.botSize,
+                first_task: deal.botFirst,
+                tasks: task_ids(notice.data.dealid, deal.botFirst, deal.botSize),
+                tx_hash: receipt.transaction_hash,
+                gas_used: receipt.gas_used,
+            },
+            deal,
+        ))
+    }
+
     /// A classic deal as the hub holds it; fails when the hub has no such deal.
     pub async fn deal(&self, dealid: B256) -> Result<core::Deal> {
         let deal = self

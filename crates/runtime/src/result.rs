@@ -417,6 +417,51 @@ fn write_archive(base: &Path, entries: &[Entry], dest: &Path) -> Result<B256> {
     Ok(digest)
 }
 
+/// Extracts a result archive into `dest` and computes its result digest, as the worker did:
+/// what a requester runs to check a downloaded result against the on-chain digest. Entries
+/// that would land outside `dest` are refused.
+pub fn archive_digest(archive: &[u8], dest: &Path) -> Result<B256> {
+    let invalid = |reason: String| Error::InvalidRequest { reason };
+    let mut zip = zip::ZipArchive::new(io::Cursor::new(archive))
+        .map_err(|e| invalid(format!("the result archive is not a zip file: {e}")))?;
+    fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| invalid(format!("unreadable result archive entry: {e}")))?;
+        let rel = entry.enclosed_name().ok_or_else(|| {
+            invalid(format!(
+                "the result archive entry {:?} points outside its folder",
+                entry.name()
+            ))
+        })?;
+        let path = dest.join(rel);
+        if entry.is_dir() {
+            fs::create_dir_all(&path).map_err(|e| Error::io("cannot create", &path, e))?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        let mut out = File::create(&path).map_err(|e| Error::io("cannot write", &path, e))?;
+        io::copy(&mut entry, &mut out).map_err(|e| Error::io("cannot extract", &path, e))?;
+    }
+    let computed_path = dest.join(COMPUTED_JSON);
+    let text = fs::read(&computed_path)
+        .map_err(|_| invalid("the result archive has no computed.json".into()))?;
+    let computed: ComputedJson = serde_json::from_slice(&text)
+        .map_err(|e| invalid(format!("the archive's computed.json is invalid: {e}")))?;
+    if let Some(hex) = computed.callback_data.as_deref() {
+        let bytes = parse_callback(hex).map_err(|p| invalid(format!("{p:?}")))?;
+        return Ok(callback_digest(&bytes));
+    }
+    let raw = computed.deterministic_output_path.ok_or_else(|| {
+        invalid("the archive's computed.json names no deterministic-output-path".into())
+    })?;
+    let rel = resolve_output_path(&raw).map_err(|p| invalid(format!("{p:?}")))?;
+    output_digest(&dest.join(rel))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

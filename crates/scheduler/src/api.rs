@@ -1,0 +1,207 @@
+//! The scheduler's HTTP API, shared by the server, the worker and `poco run`.
+//!
+//! | method and path | who | what |
+//! |---|---|---|
+//! | `GET /challenge?address=0x..` | worker | a one-time challenge to sign |
+//! | `POST /login` | worker | [`LoginRequest`] → [`LoginResponse`] (a bearer token) |
+//! | `POST /workers/register` | worker | [`Registration`]: cores, memory, tags, slots |
+//! | `GET /work?wait=SECONDS` | worker | long poll: an [`Assignment`], or `204` when none came |
+//! | `POST /heartbeat` | worker | keeps the worker's leases alive |
+//! | `POST /replicates/{taskid}` | worker | [`Report`] of a replicate |
+//! | `GET /replicates` | worker | its replicates in flight (to resume after a restart) |
+//! | `GET /tasks/{taskid}` | anyone | [`TaskInfo`]: state, replicas, failure reason, result link |
+//! | `GET /workerpoolorder` | anyone | the pool's published signed order, if any |
+//! | `GET /health`, `GET /metrics` | operators | liveness, Prometheus counters |
+//! | `/store/...` | workers, requesters | the pool's result store (poco-store) |
+//!
+//! Errors are `{"error": "..."}` with a 4xx or 5xx status.
+
+use alloy::primitives::{Address, Bytes, B256};
+use serde::{Deserialize, Serialize};
+
+/// `GET /challenge` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Challenge {
+    /// The text to sign (EIP-191 personal message).
+    pub challenge: String,
+}
+
+/// `POST /login` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The worker's address.
+    pub address: Address,
+    /// The challenge it got.
+    pub challenge: String,
+    /// Its personal signature of the challenge.
+    pub signature: Bytes,
+}
+
+/// `POST /login` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// The bearer token for the other worker calls.
+    pub token: String,
+    /// Seconds the token stays valid.
+    pub expires_in: u64,
+}
+
+/// `POST /workers/register` body: what the worker offers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Registration {
+    /// CPU cores.
+    pub cores: u32,
+    /// Memory, in bytes.
+    pub memory_bytes: u64,
+    /// The tags it can serve (tee, gpu, ...), as the bytes32 bitmap.
+    pub tags: B256,
+    /// How many tasks it runs at once.
+    pub slots: u32,
+}
+
+/// How a worker settles a replicate on chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A fast deal (trust ≤ 1): `pushResultFast`, one transaction.
+    Fast,
+    /// A classic deal of trust 1: `contributeAndFinalize`, one transaction.
+    ContributeAndFinalize,
+    /// A replicated task: `contribute` (stake locked); the scheduler reveals and finalizes.
+    Contribute,
+}
+
+/// The app of a task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppRef {
+    /// Its address.
+    pub address: Address,
+    /// Where its module is.
+    pub multiaddr: String,
+    /// The sha256 of its module.
+    pub checksum: B256,
+    /// Its type (`WASM`).
+    pub kind: String,
+}
+
+/// The dataset of a task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DatasetRef {
+    /// Its address.
+    pub address: Address,
+    /// Where its file is.
+    pub multiaddr: String,
+    /// The sha256 of its file.
+    pub checksum: B256,
+}
+
+/// A replicate handed to a worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The task.
+    pub taskid: B256,
+    /// Its deal.
+    pub dealid: B256,
+    /// Its index in the deal.
+    pub idx: u64,
+    /// How to settle it.
+    pub mode: Mode,
+    /// The app.
+    pub app: AppRef,
+    /// The dataset, if any.
+    pub dataset: Option<DatasetRef>,
+    /// The deal's params (JSON with `iexec_args`, `iexec_input_files`, ...).
+    pub params: String,
+    /// The deal's first task index.
+    pub bot_first: u64,
+    /// The deal's number of tasks.
+    pub bot_size: u64,
+    /// The category's reference time: the app's time limit, in seconds.
+    pub max_execution_time: u64,
+    /// The deal's start time (unix seconds): the deterministic clock of the app.
+    pub start_time: u64,
+    /// Until when the result can be contributed or pushed (unix seconds).
+    pub deadline: u64,
+    /// The scheduler's authorization of this worker for this task.
+    pub authorization: Bytes,
+    /// The fast deal, ABI-encoded, for `pushResultFast` ([`Mode::Fast`] only).
+    pub fast_deal: Option<Bytes>,
+    /// The deal's callback contract (zero for none).
+    pub callback: Address,
+    /// The base URL of the pool's result store.
+    pub store_url: String,
+}
+
+/// What happened to a replicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicateState {
+    /// Handed out, not reported yet.
+    Assigned,
+    /// Contributed on chain (replicated tasks); waiting for consensus.
+    Contributed,
+    /// Settled by the worker (fast push or contributeAndFinalize).
+    Done,
+    /// The worker could not produce or settle a result.
+    Failed,
+    /// The worker stopped answering; the replicate went to another worker.
+    Lost,
+}
+
+/// `POST /replicates/{taskid}` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// The new state: `contributed`, `done` or `failed`.
+    pub state: ReplicateState,
+    /// The result digest.
+    pub result_digest: Option<B256>,
+    /// Where the result archive is (the link to write on chain).
+    pub location: Option<String>,
+    /// The callback data, if the app produced some.
+    pub callback_data: Option<Bytes>,
+    /// The settling transaction.
+    pub tx: Option<B256>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether the failure is the app's (time limit, memory cap, bad checksum, no result):
+    /// another worker would fail the same way.
+    pub app_fault: bool,
+}
+
+/// One replicate in [`TaskInfo`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicateInfo {
+    /// The worker.
+    pub worker: Address,
+    /// Its state.
+    pub state: ReplicateState,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// `GET /tasks/{taskid}` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// The task.
+    pub taskid: B256,
+    /// Its deal.
+    pub dealid: B256,
+    /// `PENDING` (not initialized), `ACTIVE`, `REVEALING`, `COMPLETED`, `FAILED` (given up
+    /// off chain: see `failure`; the requester claims after the final deadline), `CLAIMED`.
+    pub status: String,
+    /// The replicas needed now.
+    pub replicas_needed: u64,
+    /// The replicates handed out.
+    pub replicas: Vec<ReplicateInfo>,
+    /// Why the pool gave up the task.
+    pub failure: Option<String>,
+    /// The result link written on chain, once completed.
+    pub results: Option<String>,
+}
+
+/// An error body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    pub error: String,
+}

@@ -1,0 +1,498 @@
+//! The scheduler's state: deals, tasks, replicates, workers, sessions and the chain cursor, in
+//! SQLite (a file by default) or PostgreSQL, through sqlx's `Any` driver. Every statement uses
+//! `$n` placeholders, which both accept.
+
+use sqlx::{any::AnyPoolOptions, AnyPool, Row};
+
+use crate::{Error, Result};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS deals (
+        dealid TEXT PRIMARY KEY,
+        fast BIGINT NOT NULL,
+        app TEXT NOT NULL,
+        dataset TEXT NOT NULL,
+        params TEXT NOT NULL,
+        trust BIGINT NOT NULL,
+        bot_first BIGINT NOT NULL,
+        bot_size BIGINT NOT NULL,
+        start_time BIGINT NOT NULL,
+        timeref BIGINT NOT NULL,
+        callback TEXT NOT NULL,
+        fast_deal TEXT NOT NULL,
+        seq BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS tasks (
+        taskid TEXT PRIMARY KEY,
+        dealid TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        replicas_needed BIGINT NOT NULL,
+        deadline BIGINT NOT NULL,
+        failure TEXT,
+        results TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status)",
+    "CREATE TABLE IF NOT EXISTS replicates (
+        taskid TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        state TEXT NOT NULL,
+        lease_until BIGINT NOT NULL,
+        result_digest TEXT,
+        location TEXT,
+        callback_data TEXT,
+        error TEXT,
+        app_fault BIGINT NOT NULL,
+        PRIMARY KEY (taskid, worker)
+    )",
+    "CREATE INDEX IF NOT EXISTS replicates_worker ON replicates (worker, state)",
+    "CREATE TABLE IF NOT EXISTS workers (
+        address TEXT PRIMARY KEY,
+        cores BIGINT NOT NULL,
+        memory_bytes BIGINT NOT NULL,
+        tags TEXT NOT NULL,
+        slots BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS sessions (
+        token TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        expires BIGINT NOT NULL
+    )",
+];
+
+/// The database.
+#[derive(Clone, Debug)]
+pub(crate) struct Db {
+    pool: AnyPool,
+}
+
+/// A deal as the scheduler keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct DealRow {
+    pub(crate) dealid: String,
+    pub(crate) fast: bool,
+    pub(crate) app: String,
+    pub(crate) dataset: String,
+    pub(crate) params: String,
+    pub(crate) trust: i64,
+    pub(crate) bot_first: i64,
+    pub(crate) bot_size: i64,
+    pub(crate) start_time: i64,
+    pub(crate) timeref: i64,
+    pub(crate) callback: String,
+    /// The ABI-encoded fast deal (hex), empty for classic deals.
+    pub(crate) fast_deal: String,
+}
+
+/// A task as the scheduler keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskRow {
+    pub(crate) taskid: String,
+    pub(crate) dealid: String,
+    pub(crate) idx: i64,
+    pub(crate) status: String,
+    pub(crate) replicas_needed: i64,
+    pub(crate) deadline: i64,
+    pub(crate) failure: Option<String>,
+    pub(crate) results: Option<String>,
+}
+
+/// A replicate as the scheduler keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplicateRow {
+    pub(crate) taskid: String,
+    pub(crate) worker: String,
+    pub(crate) state: String,
+    pub(crate) result_digest: Option<String>,
+    pub(crate) location: Option<String>,
+    pub(crate) callback_data: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) app_fault: bool,
+}
+
+fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
+    Ok(TaskRow {
+        taskid: row.try_get("taskid")?,
+        dealid: row.try_get("dealid")?,
+        idx: row.try_get("idx")?,
+        status: row.try_get("status")?,
+        replicas_needed: row.try_get("replicas_needed")?,
+        deadline: row.try_get("deadline")?,
+        failure: row.try_get("failure")?,
+        results: row.try_get("results")?,
+    })
+}
+
+fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
+    Ok(ReplicateRow {
+        taskid: row.try_get("taskid")?,
+        worker: row.try_get("worker")?,
+        state: row.try_get("state")?,
+        result_digest: row.try_get("result_digest")?,
+        location: row.try_get("location")?,
+        callback_data: row.try_get("callback_data")?,
+        error: row.try_get("error")?,
+        app_fault: row.try_get::<i64, _>("app_fault")? != 0,
+    })
+}
+
+impl Db {
+    /// Opens (creating it if needed) the database at `url`: `sqlite://path?mode=rwc`,
+    /// `sqlite::memory:` or `postgres://...`.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if url.starts_with("sqlite") { 1 } else { 8 })
+            .connect(url)
+            .await
+            .map_err(|e| Error::Database(format!("cannot open {url}: {e}")))?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await?;
+        }
+        Ok(Self { pool })
+    }
+
+    /// A value of the `meta` table.
+    pub(crate) async fn meta(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Sets a value of the `meta` table.
+    pub(crate) async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a deal and its tasks (nothing when it is already known); returns whether it
+    /// was new.
+    pub(crate) async fn insert_deal(
+        &self,
+        deal: &DealRow,
+        tasks: &[(String, i64)],
+        status: &str,
+        replicas: i64,
+        deadline: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query("SELECT COUNT(*) AS n FROM deals")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        let inserted = sqlx::query(
+            "INSERT INTO deals (dealid, fast, app, dataset, params, trust, bot_first, bot_size,
+                start_time, timeref, callback, fast_deal, seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (dealid) DO NOTHING",
+        )
+        .bind(&deal.dealid)
+        .bind(i64::from(deal.fast))
+        .bind(&deal.app)
+        .bind(&deal.dataset)
+        .bind(&deal.params)
+        .bind(deal.trust)
+        .bind(deal.bot_first)
+        .bind(deal.bot_size)
+        .bind(deal.start_time)
+        .bind(deal.timeref)
+        .bind(&deal.callback)
+        .bind(&deal.fast_deal)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            for (taskid, idx) in tasks {
+                sqlx::query(
+                    "INSERT INTO tasks (taskid, dealid, idx, status, replicas_needed, deadline)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (taskid) DO NOTHING",
+                )
+                .bind(taskid)
+                .bind(&deal.dealid)
+                .bind(*idx)
+                .bind(status)
+                .bind(replicas)
+                .bind(deadline)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// A deal.
+    pub(crate) async fn deal(&self, dealid: &str) -> Result<Option<DealRow>> {
+        let row = sqlx::query("SELECT * FROM deals WHERE dealid = $1")
+            .bind(dealid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> Result<DealRow> {
+            Ok(DealRow {
+                dealid: r.try_get("dealid")?,
+                fast: r.try_get::<i64, _>("fast")? != 0,
+                app: r.try_get("app")?,
+                dataset: r.try_get("dataset")?,
+                params: r.try_get("params")?,
+                trust: r.try_get("trust")?,
+                bot_first: r.try_get("bot_first")?,
+                bot_size: r.try_get("bot_size")?,
+                start_time: r.try_get("start_time")?,
+                timeref: r.try_get("timeref")?,
+                callback: r.try_get("callback")?,
+                fast_deal: r.try_get("fast_deal")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// A task.
+    pub(crate) async fn task(&self, taskid: &str) -> Result<Option<TaskRow>> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE taskid = $1")
+            .bind(taskid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task).transpose()
+    }
+
+    /// Tasks in one of `statuses`.
+    pub(crate) async fn tasks_in(&self, statuses: &[&str]) -> Result<Vec<TaskRow>> {
+        let list = statuses
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM tasks WHERE status IN ({list}) ORDER BY dealid, idx"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task).collect()
+    }
+
+    /// Sets a task's status (and failure reason or result link when given).
+    pub(crate) async fn set_task_status(
+        &self,
+        taskid: &str,
+        status: &str,
+        failure: Option<&str>,
+        results: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET status = $2, failure = COALESCE($3, failure),
+                results = COALESCE($4, results) WHERE taskid = $1",
+        )
+        .bind(taskid)
+        .bind(status)
+        .bind(failure)
+        .bind(results)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Raises the replicas a task needs.
+    pub(crate) async fn set_replicas_needed(&self, taskid: &str, replicas: i64) -> Result<()> {
+        sqlx::query("UPDATE tasks SET replicas_needed = $2 WHERE taskid = $1")
+            .bind(taskid)
+            .bind(replicas)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The next task `worker` may take: ACTIVE, before its deadline, needing more replicas
+    /// than it has live ones, and not held by this worker already (a worker whose replicate
+    /// was lost or failed for its own reasons may take the task again; not after an app
+    /// fault).
+    pub(crate) async fn next_task_for(&self, worker: &str, now: i64) -> Result<Option<TaskRow>> {
+        let row = sqlx::query(
+            "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
+             WHERE t.status = 'ACTIVE' AND t.deadline > $2
+               AND (SELECT COUNT(*) FROM replicates r WHERE r.taskid = t.taskid
+                    AND r.state IN ('assigned', 'contributed', 'done')) < t.replicas_needed
+               AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid
+                    AND r.worker = $1 AND (r.state IN ('assigned', 'contributed', 'done')
+                    OR r.app_fault = 1))
+             ORDER BY d.seq, t.idx LIMIT 1",
+        )
+        .bind(worker)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task).transpose()
+    }
+
+    /// Hands a replicate of `taskid` to `worker` until `lease_until`.
+    pub(crate) async fn assign(&self, taskid: &str, worker: &str, lease_until: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO replicates (taskid, worker, state, lease_until, app_fault)
+             VALUES ($1, $2, 'assigned', $3, 0)
+             ON CONFLICT (taskid, worker) DO UPDATE SET state = 'assigned',
+                lease_until = excluded.lease_until, error = NULL",
+        )
+        .bind(taskid)
+        .bind(worker)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The replicates of a task.
+    pub(crate) async fn replicates(&self, taskid: &str) -> Result<Vec<ReplicateRow>> {
+        let rows = sqlx::query("SELECT * FROM replicates WHERE taskid = $1 ORDER BY worker")
+            .bind(taskid)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(replicate).collect()
+    }
+
+    /// The replicates a worker holds that are not settled.
+    pub(crate) async fn worker_replicates(&self, worker: &str) -> Result<Vec<ReplicateRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM replicates WHERE worker = $1 AND state = 'assigned' ORDER BY taskid",
+        )
+        .bind(worker)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(replicate).collect()
+    }
+
+    /// Records a worker's report on its replicate; false when it holds none for the task.
+    pub(crate) async fn report(
+        &self,
+        taskid: &str,
+        worker: &str,
+        r: &ReplicateRow,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE replicates SET state = $3, result_digest = $4, location = $5,
+                callback_data = $6, error = $7, app_fault = $8
+             WHERE taskid = $1 AND worker = $2 AND state IN ('assigned', 'lost')",
+        )
+        .bind(taskid)
+        .bind(worker)
+        .bind(&r.state)
+        .bind(&r.result_digest)
+        .bind(&r.location)
+        .bind(&r.callback_data)
+        .bind(&r.error)
+        .bind(i64::from(r.app_fault))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Extends the leases of a worker's assigned replicates and records it as seen.
+    pub(crate) async fn heartbeat(&self, worker: &str, now: i64, lease_until: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE replicates SET lease_until = $2 WHERE worker = $1 AND state = 'assigned'",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("UPDATE workers SET last_seen = $2 WHERE address = $1")
+            .bind(worker)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the replicates whose lease ended as lost; returns how many.
+    pub(crate) async fn expire_leases(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE replicates SET state = 'lost' WHERE state = 'assigned' AND lease_until < $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Records a worker's registration.
+    pub(crate) async fn register(
+        &self,
+        worker: &str,
+        cores: i64,
+        memory: i64,
+        tags: &str,
+        slots: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (address) DO UPDATE SET cores = excluded.cores,
+                memory_bytes = excluded.memory_bytes, tags = excluded.tags,
+                slots = excluded.slots, last_seen = excluded.last_seen",
+        )
+        .bind(worker)
+        .bind(cores)
+        .bind(memory)
+        .bind(tags)
+        .bind(slots)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The number of workers seen since `since`.
+    pub(crate) async fn live_workers(&self, since: i64) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen >= $1")
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Stores a session token.
+    pub(crate) async fn add_session(&self, token: &str, worker: &str, expires: i64) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token, worker, expires) VALUES ($1, $2, $3)")
+            .bind(token)
+            .bind(worker)
+            .bind(expires)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The worker of a live session.
+    pub(crate) async fn session(&self, token: &str, now: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT worker FROM sessions WHERE token = $1 AND expires > $2")
+            .bind(token)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("worker")).transpose()?)
+    }
+
+    /// Counts tasks by status, for `/metrics`.
+    pub(crate) async fn task_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+}

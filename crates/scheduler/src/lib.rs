@@ -1,0 +1,148 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+mod client;
+mod db;
+mod engine;
+mod error;
+mod http;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    signers::local::PrivateKeySigner,
+};
+use poco_chain::{ClientConfig, PocoClient};
+use tokio::net::TcpListener;
+
+pub use client::SchedulerClient;
+pub use error::{Error, Result};
+
+/// What the scheduler publishes as its workerpool order.
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    /// Price per task, in nRLC.
+    pub price: U256,
+    /// Number of tasks the order offers.
+    pub volume: U256,
+    /// The category.
+    pub category: U256,
+    /// The highest trust the pool accepts.
+    pub trust: U256,
+    /// The tags it serves.
+    pub tag: B256,
+    /// An `orders.json`-shaped file to write the signed order into (`poco run` reads it).
+    pub orders_file: Option<PathBuf>,
+}
+
+/// The scheduler's configuration.
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    /// JSON-RPC URL of the chain.
+    pub rpc_url: String,
+    /// The hub.
+    pub hub: Address,
+    /// The workerpool this scheduler runs (owned by `signer`).
+    pub workerpool: Address,
+    /// The database: `sqlite://path?mode=rwc` or `postgres://...`.
+    pub database_url: String,
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// The base URL workers and requesters reach the API at [default: http://<listen>].
+    pub public_url: Option<String>,
+    /// Where the pool's result store keeps archives (a folder; served under `/store`).
+    pub store_dir: PathBuf,
+    /// Blocks a log must be under before it counts.
+    pub confirmations: u64,
+    /// How often the chain is polled and tasks driven.
+    pub poll_interval: Duration,
+    /// How long a worker keeps a replicate without a heartbeat.
+    pub lease: Duration,
+    /// Replicates failed by the app itself (time limit, memory, checksum) before the task is
+    /// given up.
+    pub app_fault_limit: u32,
+    /// The first block to read on a fresh database [default: the current block].
+    pub start_block: Option<u64>,
+    /// The workerpool order to publish, if any.
+    pub publish: Option<PublishConfig>,
+}
+
+impl SchedulerConfig {
+    /// Defaults: SQLite file `scheduler.db` in `store_dir`'s parent is not assumed; the
+    /// caller sets the paths. 1 confirmation, 1 s polling, 30 s leases, 2 app faults.
+    pub fn new(rpc_url: impl Into<String>, hub: Address, workerpool: Address) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            hub,
+            workerpool,
+            database_url: "sqlite://scheduler.db?mode=rwc".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            public_url: None,
+            store_dir: PathBuf::from("results"),
+            confirmations: 0,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            app_fault_limit: 2,
+            start_block: None,
+            publish: None,
+        }
+    }
+}
+
+/// A running scheduler: its address, and a handle that stops it when dropped or aborted.
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The base URL of the API.
+    pub url: String,
+    /// The engine and server tasks.
+    pub task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the scheduler: opens the database, checks the chain and the workerpool, binds the
+/// API, then drives the pool until the returned task is aborted or fails.
+pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<Running> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut chain = ClientConfig::new(config.rpc_url.clone(), config.hub);
+    chain.confirmations = 1;
+    let client = PocoClient::connect(chain, Some(signer.clone())).await?;
+    let owner = client
+        .hub()
+        .viewWorkerpool(config.workerpool)
+        .call()
+        .await
+        .map_err(|e| poco_chain::Error::call("viewWorkerpool", e))?
+        .owner;
+    if owner != signer.address() {
+        return Err(Error::Config(format!(
+            "workerpool {} is owned by {owner}, but the scheduler's wallet is {}; run the \
+             scheduler with the owner's wallet",
+            config.workerpool,
+            signer.address()
+        )));
+    }
+    let db = db::Db::open(&config.database_url).await?;
+    let shared = Arc::new(engine::Shared::new(config, client, signer, db, url.clone()).await?);
+    let router = http::router(shared.clone())?;
+    let engine = engine::run(shared.clone());
+    let task = tokio::spawn(async move {
+        let server = async { axum::serve(listener, router).await.map_err(Error::Serve) };
+        tokio::select! {
+            r = server => r,
+            r = engine => r,
+        }
+    });
+    Ok(Running { addr, url, task })
+}

@@ -1,0 +1,350 @@
+//! End to end against real anvil, SQLite and wasmtime: a scheduler and workers in this process,
+//! requesters matching deals on chain, results downloaded and checked against the chain.
+
+mod scenarios;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
+use poco_chain::{devchain::DevPoco, AppSpec, ClientConfig, MatchedDeal, PocoClient};
+use poco_runtime::{Executor, WasmConfig, WasmExecutor};
+use poco_scheduler::{SchedulerClient, SchedulerConfig};
+use poco_types::{
+    AppOrder, Order as _, RequestOrder, SignedAppOrder, SignedWorkerpoolOrder, WorkerpoolOrder,
+    NRLC_PER_RLC,
+};
+use poco_worker::WorkerConfig;
+use tempfile::TempDir;
+
+const RLC: u64 = NRLC_PER_RLC;
+
+/// anvil's accounts as the scenarios use them.
+const ADMIN: usize = 0;
+const APP_OWNER: usize = 1;
+const SCHEDULER: usize = 2;
+const REQUESTER: usize = 3;
+const FIRST_WORKER: usize = 4;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+/// A chain with poco, a workerpool, its scheduler and a requester.
+struct Pool {
+    dev: DevPoco,
+    dir: TempDir,
+    pool: Address,
+    scheduler: Option<poco_scheduler::Running>,
+    scheduler_url: String,
+    workers: Vec<tokio::task::JoinHandle<poco_worker::Result<()>>>,
+    requester: PocoClient,
+    salt: u8,
+}
+
+fn client(
+    dev: &DevPoco,
+    key: usize,
+) -> impl std::future::Future<Output = poco_chain::Result<PocoClient>> + '_ {
+    PocoClient::connect(
+        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
+        Some(dev.keys[key].clone()),
+    )
+}
+
+impl Pool {
+    async fn start() -> eyre::Result<Self> {
+        let dev = DevPoco::start().await?;
+        let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
+        dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
+        let pool = dev
+            .create_workerpool(dev.keys[SCHEDULER].address(), "e2e pool")
+            .await?;
+        let requester = client(&dev, REQUESTER).await?;
+        let mut this = Self {
+            dev,
+            dir: tempfile::tempdir()?,
+            pool,
+            scheduler: None,
+            scheduler_url: String::new(),
+            workers: Vec::new(),
+            requester,
+            salt: 0,
+        };
+        this.start_scheduler(None).await?;
+        Ok(this)
+    }
+
+    fn scheduler_config(&self, listen: Option<std::net::SocketAddr>) -> SchedulerConfig {
+        let mut config = SchedulerConfig::new(
+            self.dev.anvil.endpoint(),
+            self.dev.deployment.hub,
+            self.pool,
+        );
+        config.database_url = format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("scheduler.db").display()
+        );
+        config.listen = listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+        config.store_dir = self.dir.path().join("store");
+        config.poll_interval = Duration::from_millis(100);
+        config.lease = Duration::from_secs(3);
+        config.start_block = Some(0);
+        config
+    }
+
+    /// Starts (or restarts, on the same port and database) the scheduler.
+    async fn start_scheduler(&mut self, listen: Option<std::net::SocketAddr>) -> eyre::Result<()> {
+        let config = self.scheduler_config(listen);
+        let running = poco_scheduler::start(config, self.dev.keys[SCHEDULER].clone()).await?;
+        self.scheduler_url = running.url.clone();
+        self.scheduler = Some(running);
+        Ok(())
+    }
+
+    fn stop_scheduler(&mut self) -> std::net::SocketAddr {
+        let running = self.scheduler.take().expect("a running scheduler");
+        let addr = running.addr;
+        running.task.abort();
+        addr
+    }
+
+    fn worker_config(&self, n: usize, executor: Arc<dyn Executor>) -> WorkerConfig {
+        let mut config = WorkerConfig::new(
+            self.scheduler_url.clone(),
+            self.dev.anvil.endpoint(),
+            self.dev.deployment.hub,
+            self.dir.path().join(format!("worker{n}")),
+            executor,
+        );
+        config.slots = 2;
+        config.heartbeat = Duration::from_millis(500);
+        config.poll_wait = Duration::from_secs(2);
+        config
+    }
+
+    /// Starts worker `n` (anvil account FIRST_WORKER + n) with `executor`.
+    fn start_worker_with(&mut self, n: usize, executor: Arc<dyn Executor>) -> usize {
+        let config = self.worker_config(n, executor);
+        let key = self.dev.keys[FIRST_WORKER + n].clone();
+        self.workers
+            .push(tokio::spawn(poco_worker::run(config, key)));
+        self.workers.len() - 1
+    }
+
+    fn start_worker(&mut self, n: usize) -> usize {
+        self.start_worker_with(n, wasm())
+    }
+
+    fn worker_address(&self, n: usize) -> Address {
+        self.dev.keys[FIRST_WORKER + n].address()
+    }
+
+    fn next_salt(&mut self) -> B256 {
+        self.salt += 1;
+        B256::repeat_byte(self.salt)
+    }
+
+    /// Registers an app from a module file.
+    async fn app(&self, file: &str) -> eyre::Result<Address> {
+        let path = repo(file);
+        let bytes = std::fs::read(&path)?;
+        self.app_with(
+            &format!("file://{}", path.display()),
+            poco_types::sha256_digest(&bytes),
+        )
+        .await
+    }
+
+    async fn app_with(&self, multiaddr: &str, checksum: B256) -> eyre::Result<Address> {
+        let owner = client(&self.dev, APP_OWNER).await?;
+        Ok(owner
+            .create_app(&AppSpec {
+                name: format!("app-{multiaddr}-{checksum}"),
+                kind: "WASM".into(),
+                multiaddr: multiaddr.into(),
+                checksum,
+                mrenclave: Default::default(),
+            })
+            .await?)
+    }
+
+    async fn orders(
+        &mut self,
+        app: Address,
+        trust: u64,
+        volume: u64,
+        params: &str,
+        category: u64,
+    ) -> eyre::Result<(
+        SignedAppOrder,
+        SignedWorkerpoolOrder,
+        poco_types::SignedRequestOrder,
+    )> {
+        let domain = self.requester.domain();
+        let app_order = AppOrder {
+            app,
+            appprice: U256::from(RLC),
+            volume: U256::from(1_000u64),
+            salt: self.next_salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[APP_OWNER])?;
+        let pool_order = WorkerpoolOrder {
+            workerpool: self.pool,
+            workerpoolprice: U256::from(2 * RLC),
+            volume: U256::from(1_000u64),
+            category: U256::from(category),
+            trust: U256::from(100u64),
+            salt: self.next_salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[SCHEDULER])?;
+        let request = RequestOrder {
+            app,
+            appmaxprice: U256::from(RLC),
+            workerpoolmaxprice: U256::from(2 * RLC),
+            requester: self.dev.keys[REQUESTER].address(),
+            volume: U256::from(volume),
+            category: U256::from(category),
+            trust: U256::from(trust),
+            beneficiary: self.dev.keys[REQUESTER].address(),
+            params: params.into(),
+            salt: self.next_salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[REQUESTER])?;
+        Ok((app_order, pool_order, request))
+    }
+
+    /// A classic deal.
+    async fn deal(
+        &mut self,
+        app: Address,
+        trust: u64,
+        volume: u64,
+        params: &str,
+    ) -> eyre::Result<MatchedDeal> {
+        let (a, w, r) = self.orders(app, trust, volume, params, 0).await?;
+        Ok(self.requester.match_orders(&a, None, &w, &r).await?)
+    }
+
+    /// A fast deal.
+    async fn fast_deal(
+        &mut self,
+        app: Address,
+        volume: u64,
+        params: &str,
+    ) -> eyre::Result<MatchedDeal> {
+        let (a, w, r) = self.orders(app, 1, volume, params, 0).await?;
+        Ok(self.requester.match_orders_fast(&a, None, &w, &r).await?.0)
+    }
+
+    /// Waits until the scheduler says every task of `deal` is in a final state.
+    async fn wait_final(
+        &self,
+        deal: &MatchedDeal,
+        timeout: Duration,
+    ) -> eyre::Result<Vec<poco_scheduler::api::TaskInfo>> {
+        let client = SchedulerClient::new(&self.scheduler_url)?;
+        let started = std::time::Instant::now();
+        loop {
+            let mut infos = Vec::new();
+            for taskid in &deal.tasks {
+                match client.task(*taskid).await {
+                    Ok(info) => infos.push(info),
+                    Err(_) => break,
+                }
+            }
+            if infos.len() == deal.tasks.len()
+                && infos.iter().all(|i| {
+                    matches!(
+                        i.status.as_str(),
+                        "COMPLETED" | "FAILED" | "EXPIRED" | "CLAIMED"
+                    )
+                })
+            {
+                return Ok(infos);
+            }
+            if started.elapsed() > timeout {
+                eyre::bail!(
+                    "deal {} not final after {timeout:?}: {infos:#?}",
+                    deal.dealid
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Downloads a completed task's result from its on-chain link and checks it against the
+    /// on-chain digest; returns the extracted folder.
+    async fn result(&self, link: &str, digest: B256) -> eyre::Result<PathBuf> {
+        let link = poco_types::ResultLink::from_bytes(link.as_bytes())?;
+        let bytes = poco_store::StoreClient::new(&self.scheduler_url)?
+            .download(&link.location)
+            .await?;
+        let dest = tempfile::tempdir()?.keep();
+        let actual = poco_runtime::archive_digest(&bytes, &dest)?;
+        eyre::ensure!(
+            actual == digest,
+            "downloaded result digest {actual} != on-chain {digest}"
+        );
+        Ok(dest)
+    }
+
+    /// The result digest of task `i` of a deal, from the chain: the task's for a classic
+    /// deal, the `ResultPushedFast` event's for a fast one.
+    async fn onchain_digest(&self, deal: &MatchedDeal, i: usize) -> eyre::Result<B256> {
+        use alloy::{rpc::types::Filter, sol_types::SolEvent};
+        use poco_chain::bindings::hub::IPoco;
+        let task = self.requester.task(deal.tasks[i]).await?;
+        if task.status == 3 {
+            return Ok(task.resultDigest);
+        }
+        let filter = Filter::new()
+            .address(self.dev.deployment.hub)
+            .event_signature(IPoco::ResultPushedFast::SIGNATURE_HASH)
+            .topic1(deal.dealid)
+            .from_block(0);
+        let idx = deal.first_task + U256::from(i);
+        for log in self.dev.provider.get_logs(&filter).await? {
+            let e = IPoco::ResultPushedFast::decode_log(&log.inner)?;
+            if e.idx == idx {
+                return Ok(e.resultDigest);
+            }
+        }
+        eyre::bail!("task {i} of deal {} has no result on chain", deal.dealid)
+    }
+
+    /// Moves the chain's clock.
+    async fn advance(&self, seconds: u64) -> eyre::Result<()> {
+        use alloy::providers::ext::AnvilApi;
+        self.dev.provider.anvil_increase_time(seconds).await?;
+        self.dev.provider.evm_mine(None).await?;
+        Ok(())
+    }
+
+    async fn balance(&self, who: Address) -> eyre::Result<(U256, U256)> {
+        Ok(self.requester.account(who).await?)
+    }
+
+    async fn score(&self, who: Address) -> eyre::Result<U256> {
+        Ok(self.requester.hub().viewScore(who).call().await?)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+fn wasm() -> Arc<dyn Executor> {
+    Arc::new(WasmExecutor::new(WasmConfig::default()).expect("wasm executor"))
+}
