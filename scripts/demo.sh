@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The first job on a fresh machine, through the `poco` command: a devnet, deposits, an app, a
-# dataset and a workerpool, the four orders, a deal of two tasks, the claim of their refund after
-# the deadline (no workerpool runs them yet), a withdrawal; then a task completed end to end on
-# the fast path by the `first_task` example.
+# The first job on a fresh machine, through the `poco` command:
+# 1. a devnet; the order workflow by hand: deposits, an app, a dataset and a workerpool, the four
+#    orders, a deal of two tasks that no pool runs, the refund claimed after the deadline, a
+#    withdrawal;
+# 2. a workerpool at work: a scheduler and three workers, then `poco run` of a trust-1 task (fast
+#    path) and of a replicated task (trust 3: two workers must agree), both results printed.
 #
-# Everything lives under target/demo (POCO_HOME and the project folder); the devnet is stopped at
-# the end.
+# Everything lives under target/demo (POCO_HOME and the project folder); the devnet, the
+# scheduler and the workers are stopped at the end.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,7 +19,13 @@ rm -rf "$project" && mkdir -p "$project" "$POCO_HOME"
 cd "$project"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-trap '"$poco" devnet stop >/dev/null 2>&1 || true' EXIT
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$poco" devnet stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
 step "poco devnet start: anvil, poco deployed, named accounts funded"
 "$poco" devnet start --port 0 --fresh
@@ -63,12 +71,37 @@ step "no workerpool runs the tasks yet: after the final deadline the requester c
 "$poco" devnet advance-time 3001
 "$poco" deal claim "$dealid" --account requester
 "$poco" deal show "$dealid"
-"$poco" account withdraw "50 RLC" --account requester
+"$poco" account withdraw "10 RLC" --account requester
 "$poco" wallet show --account requester
 
-step "poco devnet stop: the state is saved; poco devnet start resumes it"
-"$poco" devnet stop
+step "a workerpool at work: the scheduler publishes its order, three workers stake and sign in"
+for w in worker1 worker2 worker3; do "$poco" account deposit "100 RLC" --account "$w" >/dev/null; done
+logs="$root/target/demo/logs"; mkdir -p "$logs"
+# The workerpool deployed above (deployed.json), scheduled by its owner.
+"$poco" --json scheduler --account scheduler --listen 127.0.0.1:0 --publish-price "0.1 RLC" \
+  --poll-interval-ms 200 > "$logs/scheduler.json" 2> "$logs/scheduler.log" &
+pids+=($!)
+until [ -s "$logs/scheduler.json" ]; do
+  kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/scheduler.log"; exit 1; }
+  sleep 0.2
+done
+api="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).scheduler)' "$logs/scheduler.json")"
+echo "scheduler $api (log: $logs/scheduler.log)"
+for i in 1 2 3; do
+  "$poco" --json worker --account "worker$i" --scheduler "$api" --slots 2 > /dev/null 2> "$logs/worker$i.log" &
+  pids+=($!)
+done
+sleep 1
 
-step "a task completed end to end on the fast path (cargo run -p poco-chain --example first_task)"
-cd "$root"
-cargo run -q -p poco-chain --example first_task
+step "poco run: hello, trust 1 (one worker, fast path: one transaction settles the task)"
+"$poco" run "$root/apps/hello/hello.wasm" --args "hello from poco" --account requester
+
+step "poco run: pi, trust 3 (replicated: two workers must return the same bytes)"
+"$poco" run "$root/apps/pi/pi.wasm" --args "42 2000000" --trust 3 --account requester
+
+step "who was paid"
+for who in requester scheduler worker1 worker2 worker3; do
+  printf '%-10s ' "$who"; "$poco" --json account show --account "$who" | node -e '
+    let s = ""; process.stdin.on("data", d => s += d).on("end", () => {
+      const a = JSON.parse(s); console.log(`free ${a.free / 1e9} RLC, locked ${a.locked / 1e9} RLC`); });'
+done

@@ -142,6 +142,42 @@ impl PocoClient {
         ))
     }
 
+    /// The result pushed on the fast path for a task: its deal, index, digest and result link
+    /// (`ResultPushedFast` logs; `dealid` narrows the search to one deal).
+    pub async fn fast_result(
+        &self,
+        taskid: B256,
+        dealid: Option<B256>,
+    ) -> Result<Option<(B256, U256, B256, String)>> {
+        use alloy::{providers::Provider, rpc::types::Filter};
+        let mut filter = Filter::new()
+            .address(self.deployment().hub)
+            .event_signature(IPoco::ResultPushedFast::SIGNATURE_HASH)
+            .from_block(0);
+        if let Some(dealid) = dealid {
+            filter = filter.topic1(dealid);
+        }
+        let logs = self
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(Error::rpc)?;
+        for log in logs {
+            let Ok(e) = IPoco::ResultPushedFast::decode_log(&log.inner) else {
+                continue;
+            };
+            if task_id(e.dealid, e.idx) == taskid {
+                return Ok(Some((
+                    e.dealid,
+                    e.idx,
+                    e.resultDigest,
+                    String::from_utf8_lossy(&e.results).into_owned(),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
     /// A classic deal as the hub holds it; fails when the hub has no such deal.
     pub async fn deal(&self, dealid: B256) -> Result<core::Deal> {
         let deal = self

@@ -97,3 +97,47 @@ pub(crate) fn save_order_templates(templates: Map<String, Value>) -> Result<()> 
     order.extend(templates);
     write(IEXEC_JSON, &iexec)
 }
+
+/// The local order files `poco run` picks orders from: `./orders.json`, then every
+/// `$POCO_HOME/orders/*.json` (where schedulers and `poco run` publish).
+pub(crate) fn local_order_files() -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    if Path::new(ORDERS_JSON).is_file() {
+        files.push(std::path::PathBuf::from(ORDERS_JSON));
+    }
+    let dir = crate::config::poco_home()?.join("orders");
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut found: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// The orders of a chain in one order file (empty when unreadable).
+pub(crate) fn orders_in(path: &Path, chain_id: u64) -> ChainOrders {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<OrdersFile>(&text).ok())
+        .and_then(|file| file.get(&chain_id).cloned())
+        .unwrap_or_default()
+}
+
+/// Writes the orders of a chain into an order file of `$POCO_HOME/orders/`.
+pub(crate) fn publish_orders(name: &str, chain_id: u64, orders: ChainOrders) -> Result<()> {
+    let dir = crate::config::poco_home()?.join("orders");
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{name}.json"));
+    let mut file: OrdersFile = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    file.insert(chain_id, orders);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&file)? + "\n")
+        .wrap_err_with(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).wrap_err_with(|| format!("cannot write {}", path.display()))
+}

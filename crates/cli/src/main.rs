@@ -72,15 +72,26 @@ enum Command {
     Category(commands::info::CategoryCommand),
     /// The chain and the poco deployment in use.
     Info,
+    /// Run an app: find orders, match, follow the tasks, download and check the results.
+    Run(commands::run::RunArgs),
+    /// Run a workerpool's scheduler (its owner's wallet) until Ctrl-C.
+    Scheduler(commands::services::SchedulerArgs),
+    /// Run a worker for a scheduler until Ctrl-C.
+    Worker(commands::services::WorkerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Services log what they do; commands only their warnings.
+    let default_level = match cli.command {
+        Command::Scheduler(_) | Command::Worker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("POCO_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .without_time()
         .init();
@@ -122,5 +133,8 @@ async fn run(ctx: &Context, command: Command) -> eyre::Result<serde_json::Value>
         Command::Task(c) => c.run(ctx).await,
         Command::Category(c) => c.run(ctx).await,
         Command::Info => commands::info::info(ctx).await,
+        Command::Run(c) => c.run(ctx).await,
+        Command::Scheduler(c) => c.run(ctx).await,
+        Command::Worker(c) => c.run(ctx).await,
     }
 }

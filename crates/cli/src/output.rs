@@ -63,6 +63,18 @@ impl Output {
         }
     }
 
+    /// Prints a long-running service's start record: one line of JSON with `--json` (so a
+    /// supervisor can read it before the service ends), the text form otherwise.
+    pub(crate) fn print_line(&self, value: &Value) {
+        if self.json {
+            let mut value = value.clone();
+            checksum_addresses(&mut value);
+            println!("{value}");
+        } else {
+            self.print(value);
+        }
+    }
+
     /// Runs `work` with a spinner saying `message` on stderr (shown on a terminal only, and
     /// not with `--json`).
     pub(crate) async fn wait<T>(

@@ -43,6 +43,13 @@ pub(crate) enum TaskCommand {
         /// Wait until the task is completed, failed or past its final deadline.
         #[arg(long)]
         watch: bool,
+        /// Download the result into a folder [default: ./results/<taskid>] and check it
+        /// against the digest certified on chain.
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        download: Option<Option<std::path::PathBuf>>,
+        /// The deal of a fast-path task (narrows the search for its result).
+        #[arg(long, value_name = "DEALID")]
+        deal: Option<B256>,
     },
     /// Get the refund of a task past its final deadline and not completed.
     Claim {
@@ -174,10 +181,37 @@ impl TaskCommand {
     /// Runs the command.
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
         match self {
-            Self::Show { taskid, watch } => {
+            Self::Show {
+                taskid,
+                watch,
+                download,
+                deal,
+            } => {
                 let client = ctx.reader().await?;
-                let what = format!("watching task {taskid}");
-                show(ctx, watch, what, || task_view(&client, taskid)).await
+                let classic = client.task(taskid).await.explain(&client)?.status != 0;
+                let mut value = if classic {
+                    let what = format!("watching task {taskid}");
+                    show(ctx, watch, what, || task_view(&client, taskid)).await?
+                } else {
+                    match client.fast_result(taskid, deal).await.explain(&client)? {
+                        Some((dealid, idx, digest, results)) => json!({
+                            "taskid": taskid, "dealid": dealid, "idx": idx.to_string(),
+                            "status": "COMPLETED", "fastPath": true,
+                            "resultDigest": digest, "results": results,
+                        }),
+                        // Neither initialized nor pushed: the classic message explains.
+                        None => task_view(&client, taskid).await?.0,
+                    }
+                };
+                if let Some(dir) = download {
+                    let dir = dir.unwrap_or_else(|| {
+                        std::path::PathBuf::from("results").join(format!("{taskid:x}"))
+                    });
+                    let (digest, link) = super::run::onchain_result(&client, taskid, deal).await?;
+                    super::run::download(&client, &link, digest, &dir).await?;
+                    value["downloaded"] = json!(dir);
+                }
+                Ok(value)
             }
             Self::Claim { taskid } => {
                 let client = ctx.sender().await?;

@@ -6,6 +6,8 @@ pub(crate) mod deal;
 pub(crate) mod devnet;
 pub(crate) mod info;
 pub(crate) mod order;
+pub(crate) mod run;
+pub(crate) mod services;
 pub(crate) mod wallet;
 
 use alloy::primitives::U256;

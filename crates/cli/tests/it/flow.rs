@@ -280,3 +280,115 @@ fn named(devnet: &Value, name: &str) -> Value {
 fn alloy_u256(n: u64) -> alloy::primitives::U256 {
     alloy::primitives::U256::from(n)
 }
+
+/// Kills a background `poco` service when dropped.
+struct Service(std::process::Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line a service prints on stdout (its `--json` start record).
+fn first_line(child: &mut std::process::Child) -> Value {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a start line");
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+}
+
+#[test]
+fn poco_run_with_a_scheduler_and_a_worker() {
+    let poco = Poco::new();
+    poco.json(&["devnet", "start", "--port", "0"]);
+    poco.json(&["account", "deposit", "10 RLC", "--account", "requester"]);
+    poco.json(&["account", "deposit", "10 RLC", "--account", "scheduler"]);
+    poco.json(&["account", "deposit", "10 RLC", "--account", "worker1"]);
+    poco.json(&[
+        "workerpool",
+        "deploy",
+        "--description",
+        "pool",
+        "--account",
+        "scheduler",
+    ]);
+
+    let mut scheduler = poco
+        .command(&[
+            "--json",
+            "scheduler",
+            "--account",
+            "scheduler",
+            "--listen",
+            "127.0.0.1:0",
+            "--publish-price",
+            "0.1 RLC",
+            "--poll-interval-ms",
+            "100",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the scheduler");
+    let started = first_line(&mut scheduler);
+    let _scheduler = Service(scheduler);
+    let api = text(&started, "scheduler");
+    let worker = poco
+        .command(&[
+            "--json",
+            "worker",
+            "--account",
+            "worker1",
+            "--scheduler",
+            &api,
+            "--slots",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker");
+    let _worker = Service(worker);
+
+    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
+    let run = poco.json(&[
+        "run",
+        wasm,
+        "--args",
+        "from the binary",
+        "--account",
+        "requester",
+    ]);
+    assert_eq!(run["fast"], true);
+    let result = &run["results"][0];
+    assert_eq!(result["status"], "COMPLETED", "{run}");
+    let folder = poco.project().join(text(result, "folder"));
+    let output = std::fs::read_to_string(folder.join("result.txt")).expect("result.txt");
+    assert!(output.contains("from the binary"), "{output}");
+
+    // Any task's result can be fetched again and checked.
+    let taskid = text(result, "taskid");
+    let dealid = text(&run, "dealid");
+    let shown = poco.json(&[
+        "task",
+        "show",
+        &taskid,
+        "--deal",
+        &dealid,
+        "--download",
+        "again",
+    ]);
+    assert_eq!(shown["status"], "COMPLETED");
+    assert_eq!(shown["resultDigest"], result["resultDigest"]);
+    let again = std::fs::read_to_string(poco.project().join("again/result.txt")).unwrap();
+    assert_eq!(again, output);
+
+    // Not enough money: refused before anything is sent, with the fix.
+    let err = poco.error(&["run", wasm, "--volume", "1000", "--account", "requester"]);
+    assert!(err.contains("poco account deposit"), "{err}");
+}

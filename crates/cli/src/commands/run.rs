@@ -1,0 +1,525 @@
+//! `poco run`: a requester's one command. It finds the orders (deploying and publishing the
+//! app itself when given a module file on a devnet), signs the request, matches, follows the
+//! tasks, downloads each result and checks it against the digest on chain.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::{Address, Bytes, B256, U256};
+use clap::Args;
+use eyre::{bail, eyre, Result, WrapErr};
+use poco_chain::{bindings::app::AppRegistry, AppSpec, PocoClient};
+use poco_scheduler::SchedulerClient;
+use poco_types::{
+    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, RequestOrder, SignedAppOrder,
+    SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
+};
+use serde_json::{json, Value};
+
+use crate::{
+    context::Context,
+    files,
+    hints::{Explain, ExplainCall},
+};
+
+/// `poco run`
+#[derive(Args, Debug)]
+pub(crate) struct RunArgs {
+    /// The app: a WASM module file (deployed and published on a devnet) or an app address.
+    app: String,
+    /// The app's arguments (`iexec_args`).
+    #[arg(long, default_value = "")]
+    args: String,
+    /// A dataset to run on.
+    #[arg(long, value_name = "ADDRESS")]
+    dataset: Option<Address>,
+    /// Input files, comma-separated URLs (`iexec_input_files`; `#sha256=<hex>` is checked).
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    input_files: Vec<String>,
+    /// The trust asked: 1 runs once (fast path), more replicates the task until the votes
+    /// reach 1 − 1/trust.
+    #[arg(long, default_value_t = 1)]
+    trust: u64,
+    /// The category [default: the lowest one a workerpool order offers].
+    #[arg(long)]
+    category: Option<u64>,
+    /// The number of tasks (a bag of tasks: IEXEC_BOT_* tell each its index).
+    #[arg(long, default_value_t = 1)]
+    volume: u64,
+    /// A contract to receive the result (`callback-data`).
+    #[arg(long, value_name = "ADDRESS")]
+    callback: Option<Address>,
+    /// Only this workerpool.
+    #[arg(long, value_name = "ADDRESS")]
+    workerpool: Option<Address>,
+    /// Where results go [default: ./results/<dealid>/].
+    #[arg(long, value_name = "PATH")]
+    out: Option<PathBuf>,
+    /// Match and print the deal without following it.
+    #[arg(long)]
+    no_watch: bool,
+}
+
+/// The orders of the local order files, with the scheduler URL of each workerpool order.
+struct LocalOrders {
+    apps: Vec<SignedAppOrder>,
+    datasets: Vec<SignedDatasetOrder>,
+    pools: Vec<(SignedWorkerpoolOrder, Option<String>)>,
+}
+
+fn local_orders(chain_id: u64) -> Result<LocalOrders> {
+    let mut all = LocalOrders {
+        apps: Vec::new(),
+        datasets: Vec::new(),
+        pools: Vec::new(),
+    };
+    for path in files::local_order_files()? {
+        let orders = files::orders_in(&path, chain_id);
+        let api = orders
+            .other
+            .get("workerpoolApi")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        all.apps.extend(orders.apporder);
+        all.datasets.extend(orders.datasetorder);
+        if let Some(pool) = orders.workerpoolorder {
+            all.pools.push((pool, api));
+        }
+    }
+    Ok(all)
+}
+
+async fn remaining<O: poco_types::Order>(
+    client: &PocoClient,
+    order: &SignedOrder<O>,
+) -> Result<U256> {
+    let consumed = client
+        .consumed(order.order_hash(&client.domain()))
+        .await
+        .explain(client)?;
+    Ok(order_volume(order).saturating_sub(consumed))
+}
+
+fn order_volume<O: poco_types::Order>(order: &SignedOrder<O>) -> U256 {
+    serde_json::to_value(&order.order)
+        .ok()
+        .and_then(|v| {
+            v.get("volume")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+        })
+        .unwrap_or_default()
+}
+
+/// The app to run: an address, or a module deployed (once) and published on a devnet.
+async fn app_order(
+    ctx: &Context,
+    client: &PocoClient,
+    app: &str,
+    local: &LocalOrders,
+    volume: U256,
+) -> Result<SignedAppOrder> {
+    let me = client.sender()?;
+    let address = if let Ok(address) = app.parse::<Address>() {
+        address
+    } else {
+        let path = Path::new(app);
+        if !path.is_file() {
+            bail!("{app:?} is neither an app address nor a WASM module file");
+        }
+        if client.chain_id() != 31337 {
+            bail!(
+                "deploying an app from a file is for devnets; on chain {}, deploy it with `poco \
+                 app deploy` and publish an app order",
+                client.chain_id()
+            );
+        }
+        let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {app}"))?;
+        let absolute = std::fs::canonicalize(path)?;
+        let spec = AppSpec {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "app".into()),
+            kind: "WASM".into(),
+            multiaddr: format!("file://{}", absolute.display()),
+            checksum: poco_types::sha256_digest(&bytes),
+            mrenclave: Bytes::new(),
+        };
+        let registry = AppRegistry::new(client.deployment().app_registry, client.provider());
+        let predicted = registry
+            .predictApp(
+                me,
+                spec.name.clone(),
+                spec.kind.clone(),
+                Bytes::copy_from_slice(spec.multiaddr.as_bytes()),
+                spec.checksum,
+                Bytes::new(),
+            )
+            .call()
+            .await
+            .explain_call("predictApp", client)?;
+        let known = registry
+            .isRegistered(predicted)
+            .call()
+            .await
+            .explain_call("isRegistered", client)?;
+        if known {
+            predicted
+        } else {
+            let app = ctx
+                .out
+                .wait(format!("deploying {}", spec.name), client.create_app(&spec))
+                .await
+                .explain(client)?;
+            eprintln!("deployed app {app} from {}", path.display());
+            app
+        }
+    };
+    for order in local.apps.iter().filter(|o| o.order.app == address) {
+        if remaining(client, order).await? >= volume {
+            return Ok(order.clone());
+        }
+    }
+    let owner = client
+        .hub()
+        .viewApp(address)
+        .call()
+        .await
+        .explain_call("viewApp", client)?
+        .owner;
+    if owner == Address::ZERO {
+        bail!("{address} is not a registered app");
+    }
+    if owner != me {
+        bail!(
+            "no app order for {address} in the local order files; ask its owner {owner} to \
+             publish one (orders.json or $POCO_HOME/orders/)"
+        );
+    }
+    // The wallet owns the app: publish a free order for it.
+    let signer = client.signer().ok_or_else(|| eyre!("no wallet"))?;
+    let order = AppOrder {
+        app: address,
+        volume: U256::from(1_000_000u64),
+        salt: B256::from(rand::random::<[u8; 32]>()),
+        ..Default::default()
+    }
+    .sign(&client.domain(), signer)?;
+    files::publish_orders(
+        &format!("app-{address:x}"),
+        client.chain_id(),
+        ChainOrders {
+            apporder: Some(order.clone()),
+            ..Default::default()
+        },
+    )?;
+    Ok(order)
+}
+
+impl RunArgs {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        if self.volume == 0 {
+            bail!("--volume must be at least 1");
+        }
+        let client = ctx.sender().await?;
+        let me = client.sender()?;
+        let volume = U256::from(self.volume);
+        let local = local_orders(client.chain_id())?;
+        let app = app_order(ctx, &client, &self.app, &local, volume).await?;
+
+        let dataset = match self.dataset {
+            None => None,
+            Some(address) => {
+                let mut found = None;
+                for order in local.datasets.iter().filter(|o| o.order.dataset == address) {
+                    if remaining(&client, order).await? >= volume {
+                        found = Some(order.clone());
+                        break;
+                    }
+                }
+                Some(found.ok_or_else(|| {
+                    eyre!("no dataset order for {address} with {volume} tasks left in the local order files; ask the dataset owner to publish one")
+                })?)
+            }
+        };
+
+        // The cheapest compatible workerpool order, in the lowest category offered.
+        let tag = app.order.tag | dataset.as_ref().map(|d| d.order.tag).unwrap_or_default();
+        let mut best: Option<(SignedWorkerpoolOrder, Option<String>)> = None;
+        for (order, api) in &local.pools {
+            let o = &order.order;
+            let fits = o.trust >= U256::from(self.trust)
+                && self.category.is_none_or(|c| o.category == U256::from(c))
+                && self.workerpool.is_none_or(|w| o.workerpool == w)
+                && (o.tag & tag) == tag
+                && remaining(&client, order).await? >= volume;
+            let better = best.as_ref().is_none_or(|(b, _)| {
+                (o.category, o.workerpoolprice) < (b.order.category, b.order.workerpoolprice)
+            });
+            if fits && better {
+                best = Some((order.clone(), api.clone()));
+            }
+        }
+        let (pool, api) = best.ok_or_else(|| {
+            eyre!(
+                "no workerpool order offers trust {} for {volume} tasks{} in the local order \
+                 files; start a pool with `poco scheduler --publish-price ...`, or put a signed \
+                 workerpool order in orders.json",
+                self.trust,
+                self.category
+                    .map(|c| format!(" in category {c}"))
+                    .unwrap_or_default()
+            )
+        })?;
+
+        let mut params = DealParams::with_args(self.args.clone());
+        if !self.input_files.is_empty() {
+            params.iexec_input_files = Some(self.input_files.clone());
+        }
+        let price = app.order.appprice
+            + dataset
+                .as_ref()
+                .map(|d| d.order.datasetprice)
+                .unwrap_or_default()
+            + pool.order.workerpoolprice;
+        let cost = price * volume;
+        let (free, _) = client.account(me).await.explain(&client)?;
+        if free < cost {
+            bail!(
+                "the run costs {} ({} per task × {volume}) and account {me} has {} free; \
+                 deposit at least {} more with `poco account deposit \"{}\"`",
+                format_rlc(cost),
+                format_rlc(price),
+                format_rlc(free),
+                format_rlc(cost - free),
+                format_rlc(cost - free)
+            );
+        }
+        let request = RequestOrder {
+            app: app.order.app,
+            appmaxprice: app.order.appprice,
+            dataset: dataset
+                .as_ref()
+                .map(|d| d.order.dataset)
+                .unwrap_or_default(),
+            datasetmaxprice: dataset
+                .as_ref()
+                .map(|d| d.order.datasetprice)
+                .unwrap_or_default(),
+            workerpool: pool.order.workerpool,
+            workerpoolmaxprice: pool.order.workerpoolprice,
+            requester: me,
+            volume,
+            tag,
+            category: pool.order.category,
+            trust: U256::from(self.trust),
+            beneficiary: me,
+            callback: self.callback.unwrap_or_default(),
+            params: params.to_json_string(),
+            salt: B256::from(rand::random::<[u8; 32]>()),
+        }
+        .sign(
+            &client.domain(),
+            client.signer().ok_or_else(|| eyre!("no wallet"))?,
+        )?;
+
+        let fast = self.trust <= 1;
+        let deal = if fast {
+            ctx.out
+                .wait(
+                    "matching (fast path)",
+                    client.match_orders_fast(&app, dataset.as_ref(), &pool, &request),
+                )
+                .await
+                .explain(&client)?
+                .0
+        } else {
+            ctx.out
+                .wait(
+                    "matching",
+                    client.match_orders(&app, dataset.as_ref(), &pool, &request),
+                )
+                .await
+                .explain(&client)?
+        };
+        eprintln!(
+            "deal {} with workerpool {} ({} task{}, {} each)",
+            deal.dealid,
+            pool.order.workerpool,
+            deal.tasks.len(),
+            if deal.tasks.len() == 1 { "" } else { "s" },
+            format_rlc(price)
+        );
+        let mut out = json!({
+            "dealid": deal.dealid,
+            "app": app.order.app,
+            "workerpool": pool.order.workerpool,
+            "trust": self.trust,
+            "fast": fast,
+            "tasks": deal.tasks,
+        });
+        if self.no_watch {
+            return Ok(out);
+        }
+        let api = api.ok_or_else(|| eyre!("the workerpool order does not say where its scheduler is; follow the deal with `poco deal show {} --watch`", deal.dealid))?;
+        let folder = self
+            .out
+            .unwrap_or_else(|| PathBuf::from("results").join(format!("{:x}", deal.dealid)));
+        let results = follow(ctx, &client, &api, &deal.tasks, deal.dealid, fast, &folder).await?;
+        out["results"] = Value::Array(results);
+        Ok(out)
+    }
+}
+
+/// Follows the tasks at their scheduler until each is completed or given up, then downloads
+/// and checks every result.
+async fn follow(
+    ctx: &Context,
+    client: &PocoClient,
+    api: &str,
+    tasks: &[B256],
+    dealid: B256,
+    fast: bool,
+    folder: &Path,
+) -> Result<Vec<Value>> {
+    let scheduler = SchedulerClient::new(api)?;
+    let bar = if ctx.opts.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar = indicatif::ProgressBar::new(tasks.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    };
+    bar.set_message("running");
+    let started = Instant::now();
+    let mut outcomes: Vec<Option<poco_scheduler::api::TaskInfo>> = vec![None; tasks.len()];
+    let deal_deadline = {
+        let now = client.now().await.explain(client)?;
+        now + 3600
+    };
+    loop {
+        for (i, taskid) in tasks.iter().enumerate() {
+            if outcomes[i].is_some() {
+                continue;
+            }
+            if let Ok(info) = scheduler.task(*taskid).await {
+                if matches!(
+                    info.status.as_str(),
+                    "COMPLETED" | "FAILED" | "EXPIRED" | "CLAIMED"
+                ) {
+                    outcomes[i] = Some(info);
+                    bar.inc(1);
+                }
+            }
+        }
+        if outcomes.iter().all(Option::is_some) {
+            break;
+        }
+        if client.now().await.explain(client)? > deal_deadline {
+            bar.finish_and_clear();
+            bail!("the tasks did not finish within an hour; follow them with `poco deal show {dealid} --watch`");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bar.finish_and_clear();
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    let mut results = Vec::new();
+    for (taskid, info) in tasks.iter().zip(outcomes.into_iter().flatten()) {
+        if info.status != "COMPLETED" {
+            let reason = info.failure.clone().unwrap_or_else(|| info.status.clone());
+            eprintln!("task {taskid} failed: {reason}; claim the refund after its final deadline with `poco deal claim {dealid}`");
+            results.push(json!({ "taskid": taskid, "status": info.status, "failure": reason }));
+            continue;
+        }
+        let dir = folder.join(format!("{taskid:x}"));
+        let (digest, link) = onchain_result(client, *taskid, fast.then_some(dealid)).await?;
+        download(client, &link, digest, &dir).await?;
+        results.push(json!({ "taskid": taskid, "status": "COMPLETED", "resultDigest": digest, "folder": dir }));
+        print_result(ctx, &dir);
+    }
+    Ok(results)
+}
+
+fn print_result(ctx: &Context, dir: &Path) {
+    if ctx.opts.json {
+        return;
+    }
+    let text = std::fs::read_to_string(dir.join("result.txt"))
+        .ok()
+        .filter(|t| t.len() <= 4096);
+    match text {
+        Some(text) => eprintln!(
+            "── {} ──\n{}",
+            dir.join("result.txt").display(),
+            text.trim_end()
+        ),
+        None => eprintln!("result in {}", dir.display()),
+    }
+}
+
+/// The digest and result link of a completed task, from the chain.
+pub(crate) async fn onchain_result(
+    client: &PocoClient,
+    taskid: B256,
+    fast_deal: Option<B256>,
+) -> Result<(B256, String)> {
+    let task = client.task(taskid).await.explain(client)?;
+    if task.status == 3 {
+        return Ok((
+            task.resultDigest,
+            String::from_utf8_lossy(&task.results).into_owned(),
+        ));
+    }
+    match client
+        .fast_result(taskid, fast_deal)
+        .await
+        .explain(client)?
+    {
+        Some((_, _, digest, link)) => Ok((digest, link)),
+        None => bail!(
+            "task {taskid} has no result on chain yet (status {})",
+            poco_chain::task_status_name(task.status)
+        ),
+    }
+}
+
+/// Downloads a result from its link into `dir` and checks it against the on-chain digest.
+pub(crate) async fn download(
+    _client: &PocoClient,
+    link: &str,
+    digest: B256,
+    dir: &Path,
+) -> Result<()> {
+    let link = poco_types::ResultLink::from_bytes(link.as_bytes())
+        .map_err(|e| eyre!("the on-chain result link is unreadable: {e}"))?;
+    let (base, _) = link.location.split_once("/results/").ok_or_else(|| {
+        eyre!(
+            "the result location {} is not a poco store URL",
+            link.location
+        )
+    })?;
+    let bytes = poco_store::StoreClient::new(base)?
+        .download(&link.location)
+        .await
+        .map_err(|e| eyre!("cannot download the result at {}: {e}", link.location))?;
+    let _ = std::fs::remove_dir_all(dir);
+    let actual = poco_runtime::archive_digest(&bytes, dir).map_err(|e| eyre!("{e}"))?;
+    if actual != digest {
+        bail!(
+            "the result at {} has digest {actual}, but the chain certified {digest}: it is not the \
+             certified result (do not trust it)",
+            link.location
+        );
+    }
+    std::fs::write(dir.with_extension("zip"), &bytes).ok();
+    Ok(())
+}
