@@ -57,6 +57,9 @@ pub(crate) struct RunArgs {
     /// Where results go [default: ./results/<dealid>/].
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
+    /// Follow the tasks until their results are downloaded (the default; iExec's flag).
+    #[arg(long, conflicts_with = "no_watch")]
+    watch: bool,
     /// Match and print the deal without following it.
     #[arg(long)]
     no_watch: bool,
