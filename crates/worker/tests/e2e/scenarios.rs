@@ -311,3 +311,39 @@ async fn a_bag_of_fifty_tasks_completes_with_every_result_downloadable() -> eyre
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_worker_finishes_what_it_had_in_flight() -> eyre::Result<()> {
+    let mut pool = Pool::start().await?;
+    let app = pool.app("apps/pi/pi.wasm").await?;
+    let first = pool.start_worker(0);
+    let deal = pool
+        .deal(app, 1, 1, r#"{"iexec_args":"9 300000000"}"#)
+        .await?;
+    let scheduler = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
+    let started = std::time::Instant::now();
+    while !scheduler
+        .task(deal.tasks[0])
+        .await
+        .is_ok_and(|i| !i.replicas.is_empty())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never assigned"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Stopped mid-task and started again within its lease: it resumes the same replicate.
+    pool.workers[first].abort();
+    pool.start_worker(0);
+    let infos = pool.wait_final(&deal, Duration::from_secs(120)).await?;
+    assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
+    assert_eq!(infos[0].replicas.len(), 1, "{infos:#?}");
+    assert_eq!(
+        infos[0].replicas[0].state,
+        poco_scheduler::api::ReplicateState::Done
+    );
+    let task = pool.requester.task(deal.tasks[0]).await?;
+    assert_eq!(task.contributors, vec![pool.worker_address(0)]);
+    Ok(())
+}
