@@ -44,6 +44,7 @@ struct Pool {
     workers: Vec<tokio::task::JoinHandle<poco_worker::Result<()>>>,
     requester: PocoClient,
     salt: u8,
+    database_url: Option<String>,
 }
 
 fn client(
@@ -58,6 +59,11 @@ fn client(
 
 impl Pool {
     async fn start() -> eyre::Result<Self> {
+        Self::start_with_database(None).await
+    }
+
+    /// A pool whose scheduler keeps its state at `database_url` (default: a SQLite file).
+    async fn start_with_database(database_url: Option<String>) -> eyre::Result<Self> {
         let dev = DevPoco::start().await?;
         let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
         dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
@@ -74,6 +80,7 @@ impl Pool {
             workers: Vec::new(),
             requester,
             salt: 0,
+            database_url,
         };
         this.start_scheduler(None).await?;
         Ok(this)
@@ -85,10 +92,12 @@ impl Pool {
             self.dev.deployment.hub,
             self.pool,
         );
-        config.database_url = format!(
-            "sqlite://{}?mode=rwc",
-            self.dir.path().join("scheduler.db").display()
-        );
+        config.database_url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.dir.path().join("scheduler.db").display()
+            )
+        });
         config.listen = listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         config.store_dir = self.dir.path().join("store");
         config.poll_interval = Duration::from_millis(100);
@@ -106,10 +115,12 @@ impl Pool {
         Ok(())
     }
 
-    fn stop_scheduler(&mut self) -> std::net::SocketAddr {
-        let running = self.scheduler.take().expect("a running scheduler");
+    /// Kills the scheduler (its task aborted, its port released).
+    async fn stop_scheduler(&mut self) -> std::net::SocketAddr {
+        let mut running = self.scheduler.take().expect("a running scheduler");
         let addr = running.addr;
         running.task.abort();
+        let _ = (&mut running.task).await;
         addr
     }
 

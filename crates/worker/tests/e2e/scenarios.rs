@@ -190,7 +190,7 @@ async fn a_restarted_scheduler_finalizes_every_task_exactly_once() -> eyre::Resu
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let addr = pool.stop_scheduler();
+    let addr = pool.stop_scheduler().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     pool.start_scheduler(Some(addr)).await?;
 
@@ -346,4 +346,71 @@ async fn a_restarted_worker_finishes_what_it_had_in_flight() -> eyre::Result<()>
     let task = pool.requester.task(deal.tasks[0]).await?;
     assert_eq!(task.contributors, vec![pool.worker_address(0)]);
     Ok(())
+}
+
+/// The scheduler on PostgreSQL: a fresh database on the server at `POCO_TEST_POSTGRES_URL`
+/// (e.g. `postgres://poco:poco@127.0.0.1/poco`, a user allowed to create databases). Without it
+/// the test is skipped, except in CI (`CI` set), where it must run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_scheduler_runs_on_postgresql() -> eyre::Result<()> {
+    use sqlx::Connection;
+    let Ok(server) = std::env::var("POCO_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide PostgreSQL in POCO_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: set POCO_TEST_POSTGRES_URL to run the scheduler on PostgreSQL");
+        return Ok(());
+    };
+    let name = format!("poco_e2e_{}", alloy::primitives::hex::encode(rand_bytes()));
+    let mut admin = sqlx::PgConnection::connect(&server).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let (base, _) = server.rsplit_once('/').expect("a database in the URL");
+    let url = format!("{base}/{name}");
+
+    let outcome = async {
+        let mut pool = Pool::start_with_database(Some(url.clone())).await?;
+        pool.start_worker(0);
+        let app = pool.app("apps/hello/hello.wasm").await?;
+        let fast = pool
+            .fast_deal(app, 3, r#"{"iexec_args":"on postgres"}"#)
+            .await?;
+        let classic = pool
+            .deal(app, 1, 2, r#"{"iexec_args":"on postgres"}"#)
+            .await?;
+        for deal in [&fast, &classic] {
+            let infos = pool.wait_final(deal, Duration::from_secs(60)).await?;
+            assert!(infos.iter().all(|i| i.status == "COMPLETED"), "{infos:#?}");
+        }
+        // A restart reads the state back from PostgreSQL.
+        let addr = pool.stop_scheduler().await;
+        pool.start_scheduler(Some(addr)).await?;
+        let infos = pool.wait_final(&classic, Duration::from_secs(30)).await?;
+        assert!(infos.iter().all(|i| i.status == "COMPLETED"), "{infos:#?}");
+        // The state is in PostgreSQL indeed.
+        let mut db = sqlx::PgConnection::connect(&url).await?;
+        let (completed,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM tasks WHERE status = 'COMPLETED'")
+                .fetch_one(&mut db)
+                .await?;
+        assert_eq!(completed, 5);
+        db.close().await?;
+        eyre::Ok(())
+    }
+    .await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    outcome
+}
+
+fn rand_bytes() -> [u8; 6] {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut out = [0u8; 6];
+    out.copy_from_slice(&nanos.to_le_bytes()[..6]);
+    out
 }
