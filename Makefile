@@ -3,7 +3,7 @@ FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export POCO_ANVIL ?= $(ANVIL)
 
-.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime clean
+.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -51,6 +51,10 @@ bench-gas: setup
 ## bench-runtime: one CPU-bound example app as WASM against the same C code built natively
 bench-runtime:
 	cargo run -q --release -p poco-runtime --example bench_native_vs_wasm
+
+## bench-e2e: match-to-result latency (1 s blocks), tasks/s of a 200-task deal on 4 workers, WASM vs native (JSON in target/bench/e2e.json)
+bench-e2e: setup
+	cargo run -q --release -p poco-worker --example bench_e2e -- --out target/bench/e2e.json
 
 clean:
 	cargo clean

@@ -143,8 +143,26 @@ impl Db {
     /// `sqlite::memory:` or `postgres://...`.
     pub(crate) async fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite");
         let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite") { 1 } else { 8 })
+            .max_connections(if sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers do not wait for the writer. synchronous = NORMAL: no
+                        // fsync per commit (a power cut may lose the last commits; the chain
+                        // is the source of truth and a restart reads it again from the cursor).
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 5000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await
             .map_err(|e| Error::Database(format!("cannot open {url}: {e}")))?;
@@ -281,6 +299,32 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(task).collect()
+    }
+
+    /// The tasks the engine has to look at: those revealing, and the active ones with a
+    /// contributed or failed replicate (the others wait for workers).
+    pub(crate) async fn tasks_to_drive(&self) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT t.* FROM tasks t WHERE t.status = 'REVEALING'
+             OR (t.status = 'ACTIVE' AND EXISTS (SELECT 1 FROM replicates r
+                 WHERE r.taskid = t.taskid AND r.state IN ('contributed', 'failed')))
+             ORDER BY t.dealid, t.idx",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task).collect()
+    }
+
+    /// Marks the active tasks whose deadline passed as expired; returns how many.
+    pub(crate) async fn expire_tasks(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE tasks SET status = 'EXPIRED', failure = 'the contribution deadline passed'
+             WHERE status = 'ACTIVE' AND deadline <= $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Sets a task's status (and failure reason or result link when given).

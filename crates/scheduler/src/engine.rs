@@ -520,22 +520,11 @@ async fn initialize(shared: &Shared) -> Result<()> {
 /// Replicated tasks: more replicas when the votes disagree, reveal and finalize on consensus,
 /// reopen when nobody can reveal; any task: give up when the app fails; expire overdue ones.
 async fn drive(shared: &Shared, now: i64) -> Result<()> {
-    for task in shared.db.tasks_in(&["ACTIVE", "REVEALING"]).await? {
+    shared.db.expire_tasks(now).await?;
+    for task in shared.db.tasks_to_drive().await? {
         let replicates = shared.db.replicates(&task.taskid).await?;
         let taskid: B256 = task.taskid.parse().unwrap_or_default();
         if task.status == "ACTIVE" {
-            if now >= task.deadline {
-                shared
-                    .db
-                    .set_task_status(
-                        &task.taskid,
-                        "EXPIRED",
-                        Some("the contribution deadline passed"),
-                        None,
-                    )
-                    .await?;
-                continue;
-            }
             let faults: Vec<_> = replicates
                 .iter()
                 .filter(|r| r.state == "failed" && r.app_fault)
