@@ -353,6 +353,31 @@ impl_order!(WorkerpoolOrder, WorkerpoolOrderOperation, Workerpool);
 impl_order!(RequestOrder, RequestOrderOperation, Request);
 
 impl RequestOrder {
+    /// A request of `requester` (also the beneficiary) for one task that accepts exactly what
+    /// the offered orders ask: their prices, the workerpool's category and workerpool, and the
+    /// app's and dataset's tags. Set the volume, trust, params and salt on the result.
+    pub fn matching(
+        app: &AppOrder,
+        dataset: Option<&DatasetOrder>,
+        workerpool: &WorkerpoolOrder,
+        requester: Address,
+    ) -> Self {
+        Self {
+            app: app.app,
+            appmaxprice: app.appprice,
+            dataset: dataset.map(|d| d.dataset).unwrap_or_default(),
+            datasetmaxprice: dataset.map(|d| d.datasetprice).unwrap_or_default(),
+            workerpool: workerpool.workerpool,
+            workerpoolmaxprice: workerpool.workerpoolprice,
+            requester,
+            volume: U256::from(1u64),
+            tag: app.tag | dataset.map(|d| d.tag).unwrap_or_default(),
+            category: workerpool.category,
+            beneficiary: requester,
+            ..Default::default()
+        }
+    }
+
     /// Parses `params` as [`crate::DealParams`].
     pub fn deal_params(&self) -> Result<crate::DealParams> {
         crate::DealParams::parse(&self.params)

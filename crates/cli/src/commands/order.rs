@@ -428,27 +428,16 @@ async fn fill(ctx: &Context, params: Option<String>, volume: u64, trust: u64) ->
                 None => String::new(),
             };
             let order = RequestOrder {
-                app: app.order.app,
-                appmaxprice: app.order.appprice,
-                dataset: dataset
-                    .as_ref()
-                    .map(|d| d.order.dataset)
-                    .unwrap_or_default(),
-                datasetmaxprice: dataset
-                    .as_ref()
-                    .map(|d| d.order.datasetprice)
-                    .unwrap_or_default(),
-                workerpool: pool.order.workerpool,
-                workerpoolmaxprice: pool.order.workerpoolprice,
-                requester: me,
                 volume: U256::from(volume),
-                tag: app.order.tag | dataset.as_ref().map(|d| d.order.tag).unwrap_or_default(),
-                category: pool.order.category,
                 trust: U256::from(trust),
-                beneficiary: me,
                 params,
                 salt: B256::from(rand::random::<[u8; 32]>()),
-                ..Default::default()
+                ..RequestOrder::matching(
+                    &app.order,
+                    dataset.as_ref().map(|d| &d.order),
+                    &pool.order,
+                    me,
+                )
             };
             let signer = ctx.signer(None)?;
             SignedOrder::sign(order, &client.domain(), &signer)?

@@ -302,27 +302,17 @@ impl RunArgs {
             );
         }
         let request = RequestOrder {
-            app: app.order.app,
-            appmaxprice: app.order.appprice,
-            dataset: dataset
-                .as_ref()
-                .map(|d| d.order.dataset)
-                .unwrap_or_default(),
-            datasetmaxprice: dataset
-                .as_ref()
-                .map(|d| d.order.datasetprice)
-                .unwrap_or_default(),
-            workerpool: pool.order.workerpool,
-            workerpoolmaxprice: pool.order.workerpoolprice,
-            requester: me,
             volume,
-            tag,
-            category: pool.order.category,
             trust: U256::from(self.trust),
-            beneficiary: me,
             callback: self.callback.unwrap_or_default(),
             params: params.to_json_string(),
             salt: B256::from(rand::random::<[u8; 32]>()),
+            ..RequestOrder::matching(
+                &app.order,
+                dataset.as_ref().map(|d| &d.order),
+                &pool.order,
+                me,
+            )
         }
         .sign(
             &client.domain(),
