@@ -69,6 +69,12 @@ impl LogWatcher {
         self.next_block
     }
 
+    /// Moves the cursor: the next read starts at `block` (to read a range again after its
+    /// logs could not be handled).
+    pub fn set_cursor(&mut self, block: u64) {
+        self.next_block = block;
+    }
+
     /// The highest confirmed block now, if any.
     pub async fn confirmed_head(&self) -> Result<Option<u64>> {
         let head = self.provider.get_block_number().await.map_err(Error::rpc)?;

@@ -310,6 +310,8 @@ async fn tick(shared: &Shared, watcher: &mut LogWatcher) -> Result<()> {
         for log in &batch.logs {
             if let Err(e) = on_log(shared, log).await {
                 warn!("cannot handle a log of block {:?}: {e}", log.block_number);
+                // Read the range again next time (handling a log twice is harmless).
+                watcher.set_cursor(batch.from_block);
                 return Err(e);
             }
         }
