@@ -489,29 +489,35 @@ async fn initialize(shared: &Shared) -> Result<()> {
         let idxs: Vec<U256> = chunk.iter().map(|t| U256::from(t.idx as u64)).collect();
         let hub = shared.client.hub();
         let call = hub.initializeArray(dealids, idxs);
-        if let Err(e) = shared
+        match shared
             .send(call.into_transaction_request(), "initializeArray")
             .await
         {
-            // Some were initialized before (a restart after the transaction): look one by one.
-            debug!("initializeArray: {e}; checking each task");
-        }
-        for task in chunk {
-            let on_chain = shared
-                .client
-                .task(task.taskid.parse().unwrap_or_default())
-                .await?;
-            if on_chain.status != 0 {
-                let status = poco_chain::task_status_name(on_chain.status);
-                shared
-                    .db
-                    .set_task_status(
-                        &task.taskid,
-                        if status == "ACTIVE" { "ACTIVE" } else { status },
-                        None,
-                        None,
-                    )
-                    .await?;
+            Ok(()) => {
+                for task in chunk {
+                    shared
+                        .db
+                        .set_task_status(&task.taskid, "ACTIVE", None, None)
+                        .await?;
+                }
+            }
+            Err(e) => {
+                // Some were initialized before (a restart after the transaction): look one by
+                // one.
+                debug!("initializeArray: {e}; checking each task");
+                for task in chunk {
+                    let on_chain = shared
+                        .client
+                        .task(task.taskid.parse().unwrap_or_default())
+                        .await?;
+                    if on_chain.status != 0 {
+                        let status = poco_chain::task_status_name(on_chain.status);
+                        shared
+                            .db
+                            .set_task_status(&task.taskid, status, None, None)
+                            .await?;
+                    }
+                }
             }
         }
     }

@@ -261,7 +261,7 @@ impl Worker {
                 }
                 Err(e) => warn!(%taskid, "cannot report yet: {e}"),
             }
-            if unix_now() > a_deadline(&dir) {
+            if unix_now() > a.deadline {
                 warn!(%taskid, "giving up reporting: the task's deadline passed");
                 break;
             }
@@ -499,14 +499,6 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The deadline of the assignment saved in a task folder (0 when unreadable).
-fn a_deadline(dir: &Path) -> u64 {
-    std::fs::read(dir.join("assignment.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Assignment>(&b).ok())
-        .map_or(0, |a| a.deadline)
 }
 
 /// The file recording a result about to be settled on chain.

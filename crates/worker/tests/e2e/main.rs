@@ -291,6 +291,29 @@ impl Pool {
         }
     }
 
+    /// Waits up to 30 s until the scheduler's view of a task satisfies `done`.
+    async fn wait_task(
+        &self,
+        taskid: B256,
+        what: &str,
+        done: impl Fn(&poco_scheduler::api::TaskInfo) -> bool,
+    ) -> eyre::Result<poco_scheduler::api::TaskInfo> {
+        let client = SchedulerClient::new(&self.scheduler_url)?;
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(info) = client.task(taskid).await {
+                if done(&info) {
+                    return Ok(info);
+                }
+            }
+            eyre::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "task {taskid}: no {what} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Downloads a completed task's result from its on-chain link and checks it against the
     /// on-chain digest; returns the extracted folder.
     async fn result(&self, link: &str, digest: B256) -> eyre::Result<PathBuf> {

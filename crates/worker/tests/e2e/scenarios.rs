@@ -68,23 +68,12 @@ async fn replicated_task_outvotes_and_slashes_a_wrong_worker() -> eyre::Result<(
     assert!(stake > U256::ZERO, "the pool asks for a stake");
 
     // The wrong worker contributes first.
-    let scheduler = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-    let started = std::time::Instant::now();
-    loop {
-        let info = scheduler.task(deal.tasks[0]).await;
-        if info.is_ok_and(|i| {
-            i.replicas
-                .iter()
-                .any(|r| r.state == poco_scheduler::api::ReplicateState::Contributed)
-        }) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the wrong worker never contributed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    pool.wait_task(deal.tasks[0], "the wrong worker's contribution", |i| {
+        i.replicas
+            .iter()
+            .any(|r| r.state == poco_scheduler::api::ReplicateState::Contributed)
+    })
+    .await?;
     for n in 1..=3 {
         pool.start_worker(n);
     }
@@ -126,19 +115,11 @@ async fn a_lost_worker_s_task_is_completed_by_another() -> eyre::Result<()> {
     let deal = pool
         .deal(app, 1, 1, r#"{"iexec_args":"7 400000000"}"#)
         .await?;
-    let scheduler = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-    let started = std::time::Instant::now();
-    while !scheduler.task(deal.tasks[0]).await.is_ok_and(|i| {
-        i.replicas
-            .iter()
-            .any(|r| r.worker == pool.worker_address(0))
-    }) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "never assigned"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let first_worker = pool.worker_address(0);
+    pool.wait_task(deal.tasks[0], "an assignment", |i| {
+        i.replicas.iter().any(|r| r.worker == first_worker)
+    })
+    .await?;
     // Killed mid-task: its heartbeats stop, its lease ends, the replicate goes elsewhere.
     pool.workers[first].abort();
     pool.start_worker(1);
@@ -320,19 +301,8 @@ async fn a_restarted_worker_finishes_what_it_had_in_flight() -> eyre::Result<()>
     let deal = pool
         .deal(app, 1, 1, r#"{"iexec_args":"9 300000000"}"#)
         .await?;
-    let scheduler = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-    let started = std::time::Instant::now();
-    while !scheduler
-        .task(deal.tasks[0])
-        .await
-        .is_ok_and(|i| !i.replicas.is_empty())
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "never assigned"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    pool.wait_task(deal.tasks[0], "an assignment", |i| !i.replicas.is_empty())
+        .await?;
     // Stopped mid-task and started again within its lease: it resumes the same replicate.
     pool.workers[first].abort();
     pool.start_worker(0);
