@@ -58,9 +58,13 @@ enum Command {
     /// Workerpools: deploy, show, count, set-policy.
     #[command(subcommand)]
     Workerpool(commands::assets::WorkerpoolCommand),
-    /// Orders: init (templates in iexec.json), sign (into orders.json), show, cancel, fill.
+    /// Orders: init (templates in iexec.json), sign (into orders.json), show, cancel, fill,
+    /// publish and unpublish (on the market).
     #[command(subcommand)]
     Order(commands::order::OrderCommand),
+    /// The market's order book: app, dataset, workerpool and requester orders.
+    #[command(subcommand)]
+    Orderbook(commands::market::OrderbookCommand),
     /// Deals: show, claim.
     #[command(subcommand)]
     Deal(commands::deal::DealCommand),
@@ -78,13 +82,15 @@ enum Command {
     Scheduler(commands::services::SchedulerArgs),
     /// Run a worker for a scheduler until Ctrl-C.
     Worker(commands::services::WorkerArgs),
+    /// Run the market (order book API, chain watcher, web UI) until Ctrl-C.
+    Market(commands::market::MarketArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Services log what they do; commands only their warnings.
     let default_level = match cli.command {
-        Command::Scheduler(_) | Command::Worker(_) => "info",
+        Command::Scheduler(_) | Command::Worker(_) | Command::Market(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -129,6 +135,7 @@ async fn run(ctx: &Context, command: Command) -> eyre::Result<serde_json::Value>
         Command::Dataset(c) => c.run(ctx).await,
         Command::Workerpool(c) => c.run(ctx).await,
         Command::Order(c) => c.run(ctx).await,
+        Command::Orderbook(c) => c.run(ctx).await,
         Command::Deal(c) => c.run(ctx).await,
         Command::Task(c) => c.run(ctx).await,
         Command::Category(c) => c.run(ctx).await,
@@ -136,5 +143,6 @@ async fn run(ctx: &Context, command: Command) -> eyre::Result<serde_json::Value>
         Command::Run(c) => c.run(ctx).await,
         Command::Scheduler(c) => c.run(ctx).await,
         Command::Worker(c) => c.run(ctx).await,
+        Command::Market(c) => c.run(ctx).await,
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod assets;
 pub(crate) mod deal;
 pub(crate) mod devnet;
 pub(crate) mod info;
+pub(crate) mod market;
 pub(crate) mod order;
 pub(crate) mod run;
 pub(crate) mod services;

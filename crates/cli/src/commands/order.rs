@@ -12,6 +12,7 @@ use poco_types::{
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
+use super::market::{MarketOpt, UnpublishArgs};
 use crate::{
     context::Context,
     files,
@@ -69,6 +70,23 @@ pub(crate) enum OrderCommand {
     Show(Kinds),
     /// Cancel signed orders on chain (their owner only): nobody can match them any more.
     Cancel(Kinds),
+    /// Publish the signed orders of orders.json on the market (all present without a flag).
+    Publish {
+        #[command(flatten)]
+        kinds: Kinds,
+        #[command(flatten)]
+        market: MarketOpt,
+    },
+    /// Take orders out of the market: the last one published for the asset of orders.json
+    /// (the wallet's, for request orders), --all of them, or --hash.
+    Unpublish {
+        #[command(flatten)]
+        kinds: Kinds,
+        #[command(flatten)]
+        args: UnpublishArgs,
+        #[command(flatten)]
+        market: MarketOpt,
+    },
     /// Match the signed orders of orders.json on chain; prints the deal id and task ids.
     /// Without a request order, signs one from the wallet for the offered prices.
     Fill {
@@ -93,6 +111,12 @@ impl OrderCommand {
             Self::Sign(kinds) => sign(ctx, kinds).await,
             Self::Show(kinds) => show(ctx, kinds).await,
             Self::Cancel(kinds) => cancel(ctx, kinds).await,
+            Self::Publish { kinds, market } => publish(ctx, kinds, market).await,
+            Self::Unpublish {
+                kinds,
+                args,
+                market,
+            } => unpublish(ctx, kinds, args, market).await,
             Self::Fill {
                 params,
                 volume,
@@ -399,6 +423,89 @@ async fn cancel(ctx: &Context, kinds: Kinds) -> Result<Value> {
         );
     }
     Ok(Value::Object(out))
+}
+
+async fn publish(ctx: &Context, kinds: Kinds, market: MarketOpt) -> Result<Value> {
+    let market = market.client(ctx)?;
+    let client = ctx.reader().await?;
+    let signer = ctx.signer(None)?;
+    let orders = files::chain_orders(client.chain_id())?;
+    let explicit = kinds.app || kinds.dataset || kinds.workerpool || kinds.request;
+    let mut rows = Vec::new();
+    for kind in kinds.selected() {
+        let Some(order) = signed(&orders, kind) else {
+            if explicit {
+                bail!(
+                    "no signed {} order for chain {} in {}; sign one with `poco order sign --{}`",
+                    flag(kind),
+                    client.chain_id(),
+                    files::ORDERS_JSON,
+                    flag(kind)
+                );
+            }
+            continue;
+        };
+        let entry = match &order {
+            AnySignedOrder::App(o) => market.publish(&signer, o, None).await,
+            AnySignedOrder::Dataset(o) => market.publish(&signer, o, None).await,
+            AnySignedOrder::Workerpool(o) => market.publish(&signer, o, None).await,
+            AnySignedOrder::Request(o) => market.publish(&signer, o, None).await,
+        }
+        .wrap_err_with(|| format!("cannot publish the {} order", flag(kind)))?;
+        rows.push(json!({
+            "kind": kind.key(),
+            "orderHash": entry.order_hash,
+            "remaining": entry.remaining,
+            "status": entry.status,
+        }));
+    }
+    if rows.is_empty() {
+        bail!(
+            "no signed orders for chain {} in {}; sign some with `poco order sign`",
+            client.chain_id(),
+            files::ORDERS_JSON
+        );
+    }
+    Ok(json!({ "market": market.url(), "published": rows }))
+}
+
+async fn unpublish(
+    ctx: &Context,
+    kinds: Kinds,
+    args: UnpublishArgs,
+    market: MarketOpt,
+) -> Result<Value> {
+    let selected: Vec<OrderKind> = kinds.selected();
+    if selected.len() != 1 {
+        bail!("say which order to unpublish: --app, --dataset, --workerpool or --request");
+    }
+    let kind = selected[0];
+    let market = market.client(ctx)?;
+    let client = ctx.reader().await?;
+    let resource = if kind == OrderKind::Request {
+        ctx.signer(None)?.address()
+    } else {
+        let orders = files::chain_orders(client.chain_id())?;
+        let from_orders = match signed(&orders, kind) {
+            Some(AnySignedOrder::App(o)) => Some(o.order.app),
+            Some(AnySignedOrder::Dataset(o)) => Some(o.order.dataset),
+            Some(AnySignedOrder::Workerpool(o)) => Some(o.order.workerpool),
+            _ => None,
+        };
+        match from_orders {
+            Some(a) => a,
+            None => files::last_deployed(flag(kind), client.chain_id())?.unwrap_or_default(),
+        }
+    };
+    if args.hash.is_none() && resource.is_zero() {
+        bail!(
+            "which {}? none in {} or deployed.json; pass --hash",
+            flag(kind),
+            files::ORDERS_JSON
+        );
+    }
+    let hashes = super::market::unpublish(ctx, &market, kind, resource, &args).await?;
+    Ok(json!({ "kind": kind.key(), "unpublished": hashes }))
 }
 
 async fn fill(ctx: &Context, params: Option<String>, volume: u64, trust: u64) -> Result<Value> {

@@ -11,13 +11,15 @@ use alloy::primitives::{Address, Bytes, B256, U256};
 use clap::Args;
 use eyre::{bail, eyre, Result, WrapErr};
 use poco_chain::{bindings::app::AppRegistry, AppSpec, PocoClient};
+use poco_market::MarketClient;
 use poco_scheduler::SchedulerClient;
 use poco_types::{
-    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, RequestOrder, SignedAppOrder,
-    SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
+    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, OrderKind, RequestOrder,
+    SignedAppOrder, SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
 };
 use serde_json::{json, Value};
 
+use super::market::MarketOpt;
 use crate::{
     context::Context,
     files,
@@ -63,6 +65,8 @@ pub(crate) struct RunArgs {
     /// Match and print the deal without following it.
     #[arg(long)]
     no_watch: bool,
+    #[command(flatten)]
+    market: MarketOpt,
 }
 
 /// The orders of the local order files, with the scheduler URL of each workerpool order.
@@ -116,14 +120,8 @@ fn order_volume<O: poco_types::Order>(order: &SignedOrder<O>) -> U256 {
         .unwrap_or_default()
 }
 
-/// The app to run: an address, or a module deployed (once) and published on a devnet.
-async fn app_order(
-    ctx: &Context,
-    client: &PocoClient,
-    app: &str,
-    local: &LocalOrders,
-    volume: U256,
-) -> Result<SignedAppOrder> {
+/// The app to run: an address, or a module deployed (once) on a devnet.
+async fn resolve_app(ctx: &Context, client: &PocoClient, app: &str) -> Result<Address> {
     let me = client.sender()?;
     let address = if let Ok(address) = app.parse::<Address>() {
         address
@@ -181,11 +179,12 @@ async fn app_order(
             app
         }
     };
-    for order in local.apps.iter().filter(|o| o.order.app == address) {
-        if remaining(client, order).await? >= volume {
-            return Ok(order.clone());
-        }
-    }
+    Ok(address)
+}
+
+/// A free app order for an app the wallet owns, when nobody offers one.
+async fn own_app_order(client: &PocoClient, address: Address) -> Result<Option<SignedAppOrder>> {
+    let me = client.sender()?;
     let owner = client
         .hub()
         .viewApp(address)
@@ -197,12 +196,8 @@ async fn app_order(
         bail!("{address} is not a registered app");
     }
     if owner != me {
-        bail!(
-            "no app order for {address} in the local order files; ask its owner {owner} to \
-             publish one (orders.json or $POCO_HOME/orders/)"
-        );
+        return Ok(None);
     }
-    // The wallet owns the app: publish a free order for it.
     let signer = client.signer().ok_or_else(|| eyre!("no wallet"))?;
     let order = AppOrder {
         app: address,
@@ -211,34 +206,147 @@ async fn app_order(
         ..Default::default()
     }
     .sign(&client.domain(), signer)?;
-    files::publish_orders(
-        &format!("app-{address:x}"),
-        client.chain_id(),
-        ChainOrders {
-            apporder: Some(order.clone()),
-            ..Default::default()
-        },
-    )?;
-    Ok(order)
+    Ok(Some(order))
 }
 
-impl RunArgs {
-    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
-        if self.volume == 0 {
-            bail!("--volume must be at least 1");
+/// The app order of the local order files (or a new one when the wallet owns the app).
+async fn app_order(
+    client: &PocoClient,
+    address: Address,
+    local: &LocalOrders,
+    volume: U256,
+) -> Result<SignedAppOrder> {
+    for order in local.apps.iter().filter(|o| o.order.app == address) {
+        if remaining(client, order).await? >= volume {
+            return Ok(order.clone());
         }
-        let client = ctx.sender().await?;
-        let me = client.sender()?;
-        let volume = U256::from(self.volume);
-        let local = local_orders(client.chain_id())?;
-        let app = app_order(ctx, &client, &self.app, &local, volume).await?;
+    }
+    match own_app_order(client, address).await? {
+        Some(order) => {
+            files::publish_orders(
+                &format!("app-{address:x}"),
+                client.chain_id(),
+                ChainOrders {
+                    apporder: Some(order.clone()),
+                    ..Default::default()
+                },
+            )?;
+            Ok(order)
+        }
+        None => bail!(
+            "no app order for {address} in the local order files; ask its owner to publish one \
+             (orders.json or $POCO_HOME/orders/), or use a market with --market"
+        ),
+    }
+}
 
+/// The orders chosen on the market, with the scheduler URL of the workerpool order.
+type Chosen = (
+    SignedAppOrder,
+    Option<SignedDatasetOrder>,
+    SignedWorkerpoolOrder,
+    Option<String>,
+);
+
+impl RunArgs {
+    /// Picks the orders from the market.
+    async fn orders_from_market(
+        &self,
+        client: &PocoClient,
+        market: &MarketClient,
+        app: Address,
+        volume: u64,
+    ) -> Result<Chosen> {
+        let me = client.sender()?;
+        let mut apps = market
+            .all_orders(
+                OrderKind::App,
+                &[("app", app.to_string()), ("requester", me.to_string())],
+                1000,
+            )
+            .await?;
+        if apps.is_empty() {
+            if let Some(order) = own_app_order(client, app).await? {
+                let signer = client.signer().ok_or_else(|| eyre!("no wallet"))?;
+                let entry = market
+                    .publish(signer, &order, None)
+                    .await
+                    .wrap_err("cannot publish an app order for your app")?;
+                eprintln!(
+                    "published app order {} on {}",
+                    entry.order_hash,
+                    market.url()
+                );
+                apps.push(entry);
+            }
+        }
+        let datasets = match self.dataset {
+            Some(d) => {
+                market
+                    .all_orders(
+                        OrderKind::Dataset,
+                        &[
+                            ("dataset", d.to_string()),
+                            ("app", app.to_string()),
+                            ("requester", me.to_string()),
+                        ],
+                        1000,
+                    )
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let mut query = vec![
+            ("app", app.to_string()),
+            ("requester", me.to_string()),
+            ("minTrust", self.trust.to_string()),
+            ("minVolume", volume.to_string()),
+        ];
+        query.extend(self.dataset.map(|d| ("dataset", d.to_string())));
+        query.extend(self.category.map(|c| ("category", c.to_string())));
+        query.extend(self.workerpool.map(|w| ("workerpool", w.to_string())));
+        let pools = market
+            .all_orders(OrderKind::Workerpool, &query, 1000)
+            .await?;
+        let offer = poco_market::best_offer(
+            &poco_market::OfferQuery {
+                app,
+                dataset: self.dataset,
+                workerpool: self.workerpool,
+                category: self.category,
+                trust: self.trust,
+                tag: Default::default(),
+                volume,
+                requester: me,
+            },
+            &apps,
+            &datasets,
+            &pools,
+        )
+        .map_err(|e| eyre!("on the market {}: {e}", market.url()))?;
+        Ok((
+            offer.app.1,
+            offer.dataset.map(|d| d.1),
+            offer.workerpool.1,
+            offer.workerpool.0.workerpool_api,
+        ))
+    }
+
+    /// Picks the orders from the local order files.
+    async fn orders_from_local(
+        &self,
+        client: &PocoClient,
+        address: Address,
+        volume: U256,
+    ) -> Result<Chosen> {
+        let local = local_orders(client.chain_id())?;
+        let app = app_order(client, address, &local, volume).await?;
         let dataset = match self.dataset {
             None => None,
             Some(address) => {
                 let mut found = None;
                 for order in local.datasets.iter().filter(|o| o.order.dataset == address) {
-                    if remaining(&client, order).await? >= volume {
+                    if remaining(client, order).await? >= volume {
                         found = Some(order.clone());
                         break;
                     }
@@ -258,7 +366,7 @@ impl RunArgs {
                 && self.category.is_none_or(|c| o.category == U256::from(c))
                 && self.workerpool.is_none_or(|w| o.workerpool == w)
                 && (o.tag & tag) == tag
-                && remaining(&client, order).await? >= volume;
+                && remaining(client, order).await? >= volume;
             let better = best.as_ref().is_none_or(|(b, _)| {
                 (o.category, o.workerpoolprice) < (b.order.category, b.order.workerpoolprice)
             });
@@ -277,6 +385,40 @@ impl RunArgs {
                     .unwrap_or_default()
             )
         })?;
+        Ok((app, dataset, pool, api))
+    }
+
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        if self.volume == 0 {
+            bail!("--volume must be at least 1");
+        }
+        let client = ctx.sender().await?;
+        let me = client.sender()?;
+        let volume = U256::from(self.volume);
+        let address = resolve_app(ctx, &client, &self.app).await?;
+        let market = match self.market.configured(ctx) {
+            None => None,
+            Some(url) => {
+                let market = MarketClient::new(&url)?;
+                match market.metrics().await {
+                    Ok(_) => Some(market),
+                    Err(e) if self.market.market.is_some() => {
+                        bail!("the market {url} does not answer: {e}")
+                    }
+                    Err(_) => {
+                        eprintln!("no market answers at {url}; using the local order files");
+                        None
+                    }
+                }
+            }
+        };
+        let (app, dataset, pool, api) = match &market {
+            Some(market) => {
+                self.orders_from_market(&client, market, address, self.volume)
+                    .await?
+            }
+            None => self.orders_from_local(&client, address, volume).await?,
+        };
 
         let mut params = DealParams::with_args(self.args.clone());
         if !self.input_files.is_empty() {

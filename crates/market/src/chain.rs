@@ -1,0 +1,658 @@
+//! What the market knows of the chain, and the watcher that keeps the book true.
+//!
+//! The watcher reads the hub's and the registries' logs block range by block range (with the
+//! configured confirmations) and keeps an index: asset owners, consumed volumes of every
+//! matched or closed order hash, presigned order hashes. Publication checks read that index,
+//! so they cost no RPC call; the one chain read left, an account's free stake, is made at the
+//! block the index has reached and cached until the next one. Until the watcher has caught up
+//! with the chain, publications are refused (503) rather than checked against stale state.
+//!
+//! From the same logs it updates the book: `OrdersMatched` lowers the remaining volume of the
+//! four orders (filled at 0) and records the deal; `Closed*Order` cancels; an asset NFT
+//! transfer kills the previous owner's orders of that asset; a stake change re-checks the
+//! orders of that account and kills those its stake no longer covers.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+};
+
+use alloy::{
+    eips::BlockId,
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::{Filter, Log},
+    sol_types::SolEvent,
+};
+use poco_chain::{
+    bindings::{app::AppRegistry, hub::IPoco},
+    LogWatcher,
+};
+use poco_types::OrderKind;
+use tokio::sync::OnceCell;
+use tracing::{debug, info, warn};
+
+use crate::{
+    api::{iso8601, AnyOrder, CategoryEntry, Deal, DealAsset, Status},
+    db::Write,
+    feed::Event,
+    Error, Result, Shared,
+};
+
+/// The chain index (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct ChainIndex {
+    /// The last block fully read (0: none yet).
+    block: AtomicU64,
+    /// The watcher has caught up with the chain at least once since the last poll.
+    synced: AtomicBool,
+    state: Mutex<IndexState>,
+    stakes: Mutex<StakeCache>,
+}
+
+#[derive(Debug, Default)]
+struct IndexState {
+    owners: HashMap<Address, (OrderKind, Address)>,
+    consumed: HashMap<B256, U256>,
+    presigned: HashSet<B256>,
+}
+
+#[derive(Debug, Default)]
+struct StakeCache {
+    block: u64,
+    accounts: HashMap<Address, Arc<OnceCell<U256>>>,
+}
+
+impl ChainIndex {
+    pub(crate) fn load(index: crate::db::Index, block: u64) -> Self {
+        let state = IndexState {
+            owners: index
+                .assets
+                .into_iter()
+                .map(|(asset, kind, owner)| (asset, (kind, owner)))
+                .collect(),
+            consumed: index.consumed.into_iter().collect(),
+            presigned: index.presigned.into_iter().collect(),
+        };
+        Self {
+            block: AtomicU64::new(block),
+            synced: AtomicBool::new(false),
+            state: Mutex::new(state),
+            stakes: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, IndexState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The last block read.
+    pub(crate) fn block(&self) -> u64 {
+        self.block.load(Ordering::Acquire)
+    }
+
+    /// Whether the index is caught up with the chain.
+    pub(crate) fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// The owner of an asset of `kind`, if the registry of that kind created it.
+    pub(crate) fn owner(&self, kind: OrderKind, asset: Address) -> Option<Address> {
+        self.state()
+            .owners
+            .get(&asset)
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, owner)| *owner)
+    }
+
+    /// Assets owned by `owner`, by kind.
+    pub(crate) fn owned(&self, owner: Address) -> Vec<(OrderKind, Address)> {
+        let mut out: Vec<_> = self
+            .state()
+            .owners
+            .iter()
+            .filter(|(_, (_, o))| *o == owner)
+            .map(|(asset, (kind, _))| (*kind, *asset))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The consumed volume of an order hash.
+    pub(crate) fn consumed(&self, hash: &B256) -> U256 {
+        self.state().consumed.get(hash).copied().unwrap_or_default()
+    }
+
+    /// Whether the hash was presigned on chain by its owner.
+    pub(crate) fn presigned(&self, hash: &B256) -> bool {
+        self.state().presigned.contains(hash)
+    }
+
+    /// An account's free stake at the indexed block (one RPC call per account and block).
+    pub(crate) async fn stake(&self, shared: &Shared, account: Address) -> Result<U256> {
+        let block = self.block();
+        let cell = {
+            let mut cache = self.stakes.lock().unwrap_or_else(PoisonError::into_inner);
+            if cache.block != block {
+                cache.block = block;
+                cache.accounts.clear();
+            }
+            cache.accounts.entry(account).or_default().clone()
+        };
+        let stake = cell
+            .get_or_try_init(|| async {
+                let account_view = shared
+                    .client
+                    .hub()
+                    .viewAccount(account)
+                    .block(BlockId::number(block))
+                    .call()
+                    .await
+                    .map_err(|e| Error::Chain(format!("viewAccount({account}): {e}")))?;
+                Ok::<_, Error>(account_view.stake)
+            })
+            .await?;
+        Ok(*stake)
+    }
+}
+
+/// What a publication needs from the signer's stake, if anything: workerpool owners 30 % of
+/// price × remaining, requesters the sum of their max prices × remaining.
+pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> Option<U256> {
+    let remaining = U256::from(remaining);
+    match order {
+        AnyOrder::Workerpool(o) => {
+            Some((o.order.workerpoolprice * remaining * U256::from(30)).div_ceil(U256::from(100)))
+        }
+        AnyOrder::Request(o) => Some(
+            (o.order.appmaxprice + o.order.datasetmaxprice + o.order.workerpoolmaxprice)
+                * remaining,
+        ),
+        _ => None,
+    }
+}
+
+/// The logs the watcher reads.
+fn filter(shared: &Shared) -> Filter {
+    let d = shared.client.deployment();
+    Filter::new().address(vec![
+        d.hub,
+        d.app_registry,
+        d.dataset_registry,
+        d.workerpool_registry,
+    ])
+}
+
+/// Runs the watcher until the process ends; errors are logged and the range read again.
+pub(crate) async fn watch(shared: Arc<Shared>) {
+    let mut watcher = LogWatcher::new(
+        shared.client.provider().clone(),
+        filter(&shared),
+        shared.index.block() + 1,
+        shared.config.confirmations,
+    );
+    if shared.index.block() == 0 {
+        watcher.set_cursor(shared.config.start_block);
+    }
+    info!(from_block = watcher.cursor(), "chain watcher started");
+    loop {
+        match watcher.poll().await {
+            Ok(Some(batch)) => {
+                let from = batch.from_block;
+                if let Err(e) = apply_batch(&shared, &batch.logs, batch.to_block).await {
+                    warn!("cannot apply blocks {from}..={}: {e}", batch.to_block);
+                    watcher.set_cursor(from);
+                    tokio::time::sleep(shared.config.poll_interval).await;
+                }
+                continue;
+            }
+            Ok(None) => {
+                if !shared.index.synced.swap(true, Ordering::AcqRel) {
+                    info!(
+                        block = shared.index.block(),
+                        "order book in sync with the chain"
+                    );
+                }
+            }
+            Err(e) => warn!("cannot read the chain: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.poll_interval) => {}
+            _ = shared.poke.notified() => {}
+        }
+    }
+}
+
+/// Facts gathered from one batch of logs.
+#[derive(Default)]
+struct Batch {
+    matched: Vec<(IPoco::OrdersMatched, Log)>,
+    fast: HashMap<B256, IPoco::SchedulerNoticeFast>,
+    sponsors: HashMap<B256, Address>,
+    closed: Vec<B256>,
+    presigned: Vec<B256>,
+    transfers: Vec<(Address, OrderKind, Address, Address)>,
+    stake_changed: HashSet<Address>,
+    categories: Vec<IPoco::CreateCategory>,
+}
+
+fn collect(shared: &Shared, logs: &[Log]) -> Batch {
+    let d = shared.client.deployment();
+    let mut b = Batch::default();
+    for log in logs {
+        let address = log.address();
+        if address != d.hub {
+            let kind = if address == d.app_registry {
+                OrderKind::App
+            } else if address == d.dataset_registry {
+                OrderKind::Dataset
+            } else {
+                OrderKind::Workerpool
+            };
+            if let Ok(t) = log.log_decode::<AppRegistry::Transfer>() {
+                let t = t.inner.data;
+                let asset = Address::from_word(B256::from(t.tokenId));
+                b.transfers.push((asset, kind, t.from, t.to));
+            }
+            continue;
+        }
+        let Some(topic) = log.topic0().copied() else {
+            continue;
+        };
+        macro_rules! decode {
+            ($event:ty) => {
+                match log.log_decode::<$event>() {
+                    Ok(decoded) => decoded.inner.data,
+                    Err(e) => {
+                        warn!("undecodable hub log: {e}");
+                        continue;
+                    }
+                }
+            };
+        }
+        match topic {
+            IPoco::OrdersMatched::SIGNATURE_HASH => {
+                b.matched.push((decode!(IPoco::OrdersMatched), log.clone()))
+            }
+            IPoco::SchedulerNoticeFast::SIGNATURE_HASH => {
+                let e = decode!(IPoco::SchedulerNoticeFast);
+                b.stake_changed.insert(e.deal.workerpoolOwner);
+                b.fast.insert(e.dealid, e);
+            }
+            IPoco::DealSponsored::SIGNATURE_HASH => {
+                let e = decode!(IPoco::DealSponsored);
+                b.stake_changed.insert(e.sponsor);
+                b.sponsors.insert(e.dealId, e.sponsor);
+            }
+            IPoco::ClosedAppOrder::SIGNATURE_HASH => {
+                b.closed.push(decode!(IPoco::ClosedAppOrder).appHash)
+            }
+            IPoco::ClosedDatasetOrder::SIGNATURE_HASH => b
+                .closed
+                .push(decode!(IPoco::ClosedDatasetOrder).datasetHash),
+            IPoco::ClosedWorkerpoolOrder::SIGNATURE_HASH => b
+                .closed
+                .push(decode!(IPoco::ClosedWorkerpoolOrder).workerpoolHash),
+            IPoco::ClosedRequestOrder::SIGNATURE_HASH => b
+                .closed
+                .push(decode!(IPoco::ClosedRequestOrder).requestHash),
+            IPoco::SignedAppOrder::SIGNATURE_HASH => {
+                b.presigned.push(decode!(IPoco::SignedAppOrder).appHash)
+            }
+            IPoco::SignedDatasetOrder::SIGNATURE_HASH => b
+                .presigned
+                .push(decode!(IPoco::SignedDatasetOrder).datasetHash),
+            IPoco::SignedWorkerpoolOrder::SIGNATURE_HASH => b
+                .presigned
+                .push(decode!(IPoco::SignedWorkerpoolOrder).workerpoolHash),
+            IPoco::SignedRequestOrder::SIGNATURE_HASH => b
+                .presigned
+                .push(decode!(IPoco::SignedRequestOrder).requestHash),
+            IPoco::CreateCategory::SIGNATURE_HASH => {
+                b.categories.push(decode!(IPoco::CreateCategory))
+            }
+            IPoco::Transfer::SIGNATURE_HASH => {
+                let e = decode!(IPoco::Transfer);
+                b.stake_changed.extend([e.from, e.to]);
+            }
+            IPoco::Lock::SIGNATURE_HASH => {
+                b.stake_changed.insert(decode!(IPoco::Lock).owner);
+            }
+            IPoco::Unlock::SIGNATURE_HASH => {
+                b.stake_changed.insert(decode!(IPoco::Unlock).owner);
+            }
+            IPoco::Seize::SIGNATURE_HASH => {
+                b.stake_changed.insert(decode!(IPoco::Seize).owner);
+            }
+            IPoco::Reward::SIGNATURE_HASH => {
+                b.stake_changed.insert(decode!(IPoco::Reward).owner);
+            }
+            _ => {}
+        }
+    }
+    b.stake_changed.remove(&Address::ZERO);
+    b
+}
+
+/// Applies one batch of logs ending at block `to_block`: index, book, deals, database, feed.
+async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()> {
+    let b = collect(shared, logs);
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+
+    // Deals first: building them reads the book's orders before their volume changes.
+    let mut deals = Vec::new();
+    for (matched, log) in &b.matched {
+        let deal = build_deal(shared, &b, matched, log).await?;
+        deals.push(deal);
+    }
+
+    {
+        let mut state = shared.index.state();
+        for (asset, kind, _, to) in &b.transfers {
+            state.owners.insert(*asset, (*kind, *to));
+            writes.push(Write::Asset(*asset, *kind, *to));
+        }
+        for hash in &b.presigned {
+            state.presigned.insert(*hash);
+            writes.push(Write::Presigned(*hash));
+        }
+        for hash in &b.closed {
+            state.consumed.insert(*hash, U256::MAX);
+            writes.push(Write::Consumed(*hash, U256::MAX));
+        }
+        for (matched, _) in &b.matched {
+            for hash in [
+                matched.appHash,
+                matched.datasetHash,
+                matched.workerpoolHash,
+                matched.requestHash,
+            ] {
+                if hash.is_zero() {
+                    continue;
+                }
+                let consumed = state.consumed.entry(hash).or_default();
+                *consumed = consumed.saturating_add(matched.volume);
+                writes.push(Write::Consumed(hash, *consumed));
+            }
+        }
+    }
+
+    // The book: new remaining volumes, cancellations, ownership changes.
+    let mut stake_checks: Vec<(B256, Address, U256)> = Vec::new();
+    {
+        let mut book = shared.book_mut();
+        let mut touched: HashSet<B256> = HashSet::new();
+        for (m, _) in &b.matched {
+            touched.extend([m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash]);
+        }
+        for hash in touched {
+            let Some(stored) = book.get(&hash) else {
+                continue;
+            };
+            let remaining = stored
+                .order
+                .volume()
+                .saturating_sub(shared.index.consumed(&hash));
+            let remaining: u64 = remaining.saturating_to();
+            let kind = stored.order.kind();
+            if remaining == 0 {
+                let mut s = book.remove(&hash).expect("present");
+                s.remaining = 0;
+                s.status = Status::Filled;
+                writes.push(Write::OrderState {
+                    hash,
+                    remaining: 0,
+                    status: Status::Filled,
+                });
+                events.push(Event::filled(kind, s.entry(shared.chain_id)));
+            } else {
+                book.set_remaining(&hash, remaining);
+                writes.push(Write::OrderState {
+                    hash,
+                    remaining,
+                    status: Status::Open,
+                });
+                let entry = book.get(&hash).expect("present").entry(shared.chain_id);
+                events.push(Event::filled(kind, entry));
+            }
+        }
+        for hash in &b.closed {
+            if let Some(s) = book.remove(hash) {
+                writes.push(Write::OrderState {
+                    hash: *hash,
+                    remaining: 0,
+                    status: Status::Canceled,
+                });
+                events.push(Event::unpublished(
+                    s.order.kind(),
+                    *hash,
+                    Status::Canceled,
+                    "closed on chain by its owner",
+                ));
+            }
+        }
+        for (asset, kind, from, to) in &b.transfers {
+            if from.is_zero() {
+                continue;
+            }
+            let dead: Vec<B256> = book
+                .indexed(crate::book::IndexKey::Asset(*asset))
+                .into_iter()
+                .filter(|s| s.order.kind() == *kind && s.signer != *to)
+                .map(|s| s.hash)
+                .collect();
+            for hash in dead {
+                let s = book.remove(&hash).expect("present");
+                writes.push(Write::OrderState {
+                    hash,
+                    remaining: s.remaining,
+                    status: Status::Dead,
+                });
+                events.push(Event::unpublished(
+                    *kind,
+                    hash,
+                    Status::Dead,
+                    &format!("{asset} changed owner from {from} to {to}"),
+                ));
+            }
+        }
+        let mut changed = b.stake_changed.clone();
+        for deal in &deals {
+            changed.extend([deal.requester, deal.workerpool.owner]);
+        }
+        for s in book.all() {
+            if changed.contains(&s.signer) {
+                if let Some(needed) = stake_needed(&s.order, s.remaining) {
+                    stake_checks.push((s.hash, s.signer, needed));
+                }
+            }
+        }
+    }
+
+    for (position, deal) in deals.iter().enumerate() {
+        writes.push(Write::Deal(Box::new(deal.clone()), position as u64));
+        events.push(Event::deal(deal.clone()));
+    }
+    for c in &b.categories {
+        let mut categories = shared.categories_mut();
+        let catid = c.catid.saturating_to();
+        if !categories.iter().any(|e| e.catid == catid) {
+            categories.push(CategoryEntry {
+                catid,
+                name: c.name.clone(),
+                description: c.description.clone(),
+                work_clock_time_ref: c.workClockTimeRef.saturating_to(),
+                chain_id: shared.chain_id,
+            });
+        }
+    }
+
+    writes.push(Write::Meta("last_block", to_block.to_string()));
+    shared.db.write(writes).await?;
+    shared.index.block.store(to_block, Ordering::Release);
+
+    // Stake re-checks read the new block.
+    let mut dead = Vec::new();
+    for (hash, signer, needed) in stake_checks {
+        let stake = shared.index.stake(shared, signer).await?;
+        if stake < needed {
+            dead.push((hash, signer, stake, needed));
+        }
+    }
+    if !dead.is_empty() {
+        let mut writes = Vec::new();
+        {
+            let mut book = shared.book_mut();
+            for (hash, signer, stake, needed) in dead {
+                if let Some(s) = book.remove(&hash) {
+                    writes.push(Write::OrderState {
+                        hash,
+                        remaining: s.remaining,
+                        status: Status::Dead,
+                    });
+                    events.push(Event::unpublished(
+                        s.order.kind(),
+                        hash,
+                        Status::Dead,
+                        &format!(
+                            "{signer} has {} free stake, the order needs {}",
+                            poco_types::format_rlc(stake),
+                            poco_types::format_rlc(needed)
+                        ),
+                    ));
+                }
+            }
+        }
+        shared.db.write(writes).await?;
+    }
+    if !events.is_empty() {
+        debug!(
+            events = events.len(),
+            to_block, "book updated from the chain"
+        );
+    }
+    for event in events {
+        shared.feed.send(event);
+    }
+    Ok(())
+}
+
+/// The deal of an `OrdersMatched` log.
+async fn build_deal(
+    shared: &Shared,
+    b: &Batch,
+    m: &IPoco::OrdersMatched,
+    log: &Log,
+) -> Result<Deal> {
+    let block_number = log.block_number.unwrap_or_default();
+    let timestamp = match log.block_timestamp {
+        Some(t) => t,
+        None => shared
+            .client
+            .provider()
+            .get_block_by_number(block_number.into())
+            .await
+            .map_err(|e| Error::Chain(format!("block {block_number}: {e}")))?
+            .map(|block| block.header.timestamp)
+            .unwrap_or_default(),
+    };
+    let request = {
+        let book = shared.book();
+        book.get(&m.requestHash).and_then(|s| match &s.order {
+            AnyOrder::Request(r) => Some(r.order.clone()),
+            _ => None,
+        })
+    };
+    let volume: u64 = m.volume.saturating_to();
+    let mut deal = Deal {
+        dealid: m.dealid,
+        chain_id: shared.chain_id,
+        app: DealAsset::default(),
+        dataset: DealAsset::default(),
+        workerpool: DealAsset::default(),
+        app_hash: m.appHash,
+        dataset_hash: m.datasetHash,
+        workerpool_hash: m.workerpoolHash,
+        request_hash: m.requestHash,
+        requester: Address::ZERO,
+        beneficiary: Address::ZERO,
+        callback: Address::ZERO,
+        category: 0,
+        tag: B256::ZERO,
+        trust: 0,
+        volume,
+        bot_first: 0,
+        bot_size: volume,
+        params: String::new(),
+        fast: false,
+        start_time: 0,
+        block_number,
+        block_timestamp: iso8601(timestamp as i64 * 1000),
+        transaction_hash: log.transaction_hash.unwrap_or_default(),
+        tasks: Vec::new(),
+    };
+    if let Some(fast) = b.fast.get(&m.dealid) {
+        let f = &fast.deal;
+        deal.fast = true;
+        deal.app = DealAsset {
+            pointer: fast.app,
+            owner: f.appOwner,
+            price: f.appPrice,
+        };
+        deal.dataset = DealAsset {
+            pointer: fast.dataset,
+            owner: f.datasetOwner,
+            price: f.datasetPrice,
+        };
+        deal.workerpool = DealAsset {
+            pointer: fast.workerpool,
+            owner: f.workerpoolOwner,
+            price: f.workerpoolPrice,
+        };
+        deal.requester = request.as_ref().map_or_else(
+            || b.sponsors.get(&m.dealid).copied().unwrap_or(f.sponsor),
+            |r| r.requester,
+        );
+        deal.beneficiary = fast.beneficiary;
+        deal.callback = f.callback;
+        deal.category = fast.category.saturating_to();
+        deal.tag = f.tag;
+        deal.trust = request.as_ref().map_or(1, |r| r.trust.saturating_to());
+        deal.bot_first = f.botFirst.saturating_to();
+        deal.bot_size = f.botSize.saturating_to();
+        deal.params = fast.params.clone();
+        deal.start_time = f.startTime.saturating_to();
+    } else {
+        let d = shared
+            .client
+            .hub()
+            .viewDeal(m.dealid)
+            .call()
+            .await
+            .map_err(|e| Error::Chain(format!("viewDeal({}): {e}", m.dealid)))?;
+        let side = |r: &poco_chain::bindings::hub::IexecLibCore_v5::Resource| DealAsset {
+            pointer: r.pointer,
+            owner: r.owner,
+            price: r.price,
+        };
+        deal.app = side(&d.app);
+        deal.dataset = side(&d.dataset);
+        deal.workerpool = side(&d.workerpool);
+        deal.requester = d.requester;
+        deal.beneficiary = d.beneficiary;
+        deal.callback = d.callback;
+        deal.category = d.category.saturating_to();
+        deal.tag = d.tag;
+        deal.trust = d.trust.saturating_to();
+        deal.bot_first = d.botFirst.saturating_to();
+        deal.bot_size = d.botSize.saturating_to();
+        deal.params = d.params;
+        deal.start_time = d.startTime.saturating_to();
+    }
+    deal.tasks = poco_chain::task_ids(m.dealid, U256::from(deal.bot_first), m.volume);
+    Ok(deal)
+}

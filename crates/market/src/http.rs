@@ -1,0 +1,960 @@
+//! The HTTP API (`API.md`), the live feed and the web UI.
+
+use std::{collections::HashMap, sync::Arc};
+
+use alloy::primitives::{Address, B256, U256};
+use axum::{
+    extract::{
+        ws::{Message, WebSocket, WebSocketUpgrade},
+        Path, Query, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use poco_chain::convert::no_dataset;
+use poco_types::{
+    AppOrder, DatasetOrder, DealParams, OrderKind, RequestOrder, SignedOrder, Tag, WorkerpoolOrder,
+};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{
+    api::{AnyOrder, OrderEntry},
+    book::{Filter, IndexKey, Restrict},
+    db::DealFilter,
+    feed::Topic,
+    fill::{best_offer, shell_quote, OfferQuery},
+    publish::{self, Refusal},
+    Shared,
+};
+
+type S = State<Arc<Shared>>;
+type Reply = Result<Json<Value>, Refusal>;
+type Params = HashMap<String, String>;
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "ok": false, "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal::new(StatusCode::BAD_REQUEST, message)
+}
+
+fn not_found(message: impl Into<String>) -> Refusal {
+    Refusal::new(StatusCode::NOT_FOUND, message)
+}
+
+/// `{"ok": true, …fields}`.
+fn ok(mut fields: Value) -> Reply {
+    if let Value::Object(map) = &mut fields {
+        map.insert("ok".into(), Value::Bool(true));
+    }
+    Ok(Json(fields))
+}
+
+/// Typed access to query parameters, with errors naming the parameter.
+struct Q<'a>(&'a Params);
+
+impl Q<'_> {
+    fn str(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    fn address(&self, name: &str) -> Result<Option<Address>, Refusal> {
+        self.str(name)
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| bad(format!("{name}: {s:?} is not an address")))
+            })
+            .transpose()
+    }
+
+    fn u64(&self, name: &str) -> Result<Option<u64>, Refusal> {
+        self.str(name)
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| bad(format!("{name}: {s:?} is not a non-negative integer")))
+            })
+            .transpose()
+    }
+
+    fn bool(&self, name: &str) -> Result<bool, Refusal> {
+        match self.str(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(s) => Err(bad(format!("{name}: expected true or false, got {s:?}"))),
+        }
+    }
+
+    fn tag(&self, name: &str) -> Result<Option<Tag>, Refusal> {
+        self.str(name)
+            .map(|s| {
+                s.parse::<B256>()
+                    .map(Tag)
+                    .or_else(|_| s.parse::<Tag>())
+                    .map_err(|_| {
+                        bad(format!(
+                            "{name}: {s:?} is not a tag (bytes32 hex, or names like tee,gpu)"
+                        ))
+                    })
+            })
+            .transpose()
+    }
+
+    /// A restriction filter: absent, `any`, an address, or an address with `strict=true`.
+    fn restrict(&self, name: &str, strict: &str) -> Result<Restrict, Refusal> {
+        Ok(match self.str(name) {
+            None => Restrict::Public,
+            Some("any") => Restrict::Any,
+            Some(_) => {
+                let address = self.address(name)?.unwrap_or_default();
+                if self.bool(strict)? {
+                    Restrict::Strict(address)
+                } else {
+                    Restrict::To(address)
+                }
+            }
+        })
+    }
+
+    /// `pageIndex` and `pageSize` (default 20, 10 to 1000).
+    fn page(&self) -> Result<(usize, usize), Refusal> {
+        let size = self.u64("pageSize")?.unwrap_or(20);
+        if !(10..=1000).contains(&size) {
+            return Err(bad(format!(
+                "pageSize must be between 10 and 1000, got {size}"
+            )));
+        }
+        let index = self.u64("pageIndex")?.unwrap_or(0);
+        Ok((index as usize, size as usize))
+    }
+}
+
+fn check_chain(shared: &Shared, q: &Q<'_>) -> Result<(), Refusal> {
+    match q.u64("chainId")? {
+        Some(id) if id != shared.chain_id => Err(bad(format!(
+            "chainId: this market serves chain {}, not {id}",
+            shared.chain_id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let mut router = Router::new()
+        .route("/", get(index_page))
+        .route("/web/{file}", get(web_file))
+        .route("/version", get(version))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/challenge", get(challenge))
+        .route("/categories", get(categories))
+        .route("/categories/{catid}", get(category))
+        .route("/deals", get(deals))
+        .route("/deals/{dealid}", get(deal))
+        .route("/ohlc", get(ohlc))
+        .route("/tasks/{taskid}", get(task))
+        .route("/apps/{address}", get(asset_app))
+        .route("/datasets/{address}", get(asset_dataset))
+        .route("/workerpools/{address}", get(asset_workerpool))
+        .route("/addresses/{address}", get(address_page))
+        .route("/fill", get(fill))
+        .route("/fill/transaction", axum::routing::post(fill_transaction))
+        .route("/ws", get(ws));
+    for kind in OrderKind::ALL {
+        router = router
+            .route(
+                &format!("/{}s", kind.key()),
+                get(move |s: S, q: Query<Params>| list_orders(s, q, kind))
+                    .post(move |s: S, h: HeaderMap, b: Json<Value>| publish_order(s, h, b, kind))
+                    .put(move |s: S, h: HeaderMap, b: Json<Value>| unpublish_order(s, h, b, kind)),
+            )
+            .route(
+                &format!("/{}s/{{hash}}", kind.key()),
+                get(move |s: S, p: Path<String>| one_order(s, p, kind)),
+            );
+    }
+    router.with_state(shared)
+}
+
+// ---- web UI ----
+
+include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+fn asset(name: &str) -> Response {
+    match WEB_ASSETS.iter().find(|(n, _)| *n == name) {
+        Some((_, bytes)) => {
+            let mime = match name.rsplit('.').next() {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js" | "mjs") => "text/javascript; charset=utf-8",
+                Some("css") => "text/css; charset=utf-8",
+                Some("svg") => "image/svg+xml",
+                Some("png") => "image/png",
+                Some("json") => "application/json",
+                _ => "application/octet-stream",
+            };
+            ([(header::CONTENT_TYPE, mime)], *bytes).into_response()
+        }
+        None => not_found(format!("no file {name} in the web UI")).into_response(),
+    }
+}
+
+async fn index_page() -> Response {
+    asset("index.html")
+}
+
+async fn web_file(Path(file): Path<String>) -> Response {
+    asset(&file)
+}
+
+// ---- service ----
+
+async fn version() -> Reply {
+    ok(json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn metrics(State(shared): S) -> Reply {
+    let counts: Vec<usize> = {
+        let book = shared.book();
+        OrderKind::ALL.iter().map(|k| book.len(*k)).collect()
+    };
+    ok(json!({
+        "lastBlock": shared.index.block(),
+        "checkpointBlock": shared.index.block(),
+        "synced": shared.index.synced(),
+        "apporders": counts[0],
+        "datasetorders": counts[1],
+        "workerpoolorders": counts[2],
+        "requestorders": counts[3],
+        "deals": shared.db.deal_count().await?,
+    }))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let address = q
+        .address("address")?
+        .ok_or_else(|| bad("address is required: GET /challenge?address=0x…"))?;
+    ok(json!({ "data": shared.challenges.get(shared.chain_id, address) }))
+}
+
+async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let min = q.u64("minWorkClockTimeRef")?;
+    let max = q.u64("maxWorkClockTimeRef")?;
+    let list: Vec<_> = shared
+        .categories()
+        .into_iter()
+        .filter(|c| min.is_none_or(|m| c.work_clock_time_ref >= m))
+        .filter(|c| max.is_none_or(|m| c.work_clock_time_ref <= m))
+        .collect();
+    ok(json!({ "count": list.len(), "categories": list }))
+}
+
+async fn category(State(shared): S, Path(catid): Path<String>) -> Reply {
+    let catid: u64 = catid
+        .parse()
+        .map_err(|_| bad(format!("catid: {catid:?} is not a category index")))?;
+    let c = shared
+        .categories()
+        .into_iter()
+        .find(|c| c.catid == catid)
+        .ok_or_else(|| not_found(format!("category {catid} does not exist on this chain")))?;
+    ok(serde_json::to_value(c).unwrap_or_default())
+}
+
+// ---- orders ----
+
+fn order_filter(kind: OrderKind, q: &Q<'_>) -> Result<Filter, Refusal> {
+    let mut f = Filter {
+        min_tag: q.tag("minTag")?,
+        max_tag: q.tag("maxTag")?,
+        min_volume: q.u64("minVolume")?,
+        ..Default::default()
+    };
+    let require_one = |a: Option<Address>, b: Option<Address>, names: &str| {
+        if a.is_none() && b.is_none() {
+            Err(bad(format!("{names} is required")))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        OrderKind::App => {
+            f.asset = q.address("app")?;
+            f.signer = q.address("appOwner")?;
+            require_one(f.asset, f.signer, "app or appOwner")?;
+            f.dataset_restrict = q.restrict("dataset", "isDatasetStrict")?;
+            f.workerpool_restrict = q.restrict("workerpool", "isWorkerpoolStrict")?;
+            f.requester_restrict = q.restrict("requester", "isRequesterStrict")?;
+        }
+        OrderKind::Dataset => {
+            f.asset = q.address("dataset")?;
+            f.signer = q.address("datasetOwner")?;
+            require_one(f.asset, f.signer, "dataset or datasetOwner")?;
+            f.app_restrict = q.restrict("app", "isAppStrict")?;
+            f.workerpool_restrict = q.restrict("workerpool", "isWorkerpoolStrict")?;
+            f.requester_restrict = q.restrict("requester", "isRequesterStrict")?;
+        }
+        OrderKind::Workerpool => {
+            f.asset = q.address("workerpool")?;
+            f.signer = q.address("workerpoolOwner")?;
+            f.category = q.u64("category")?;
+            f.app_restrict = q.restrict("app", "isAppStrict")?;
+            f.dataset_restrict = q.restrict("dataset", "isDatasetStrict")?;
+            f.requester_restrict = q.restrict("requester", "isRequesterStrict")?;
+            f.min_trust = q.u64("minTrust")?.map(U256::from);
+        }
+        OrderKind::Request => {
+            f.asset = q.address("app")?;
+            f.dataset_field = q.address("dataset")?;
+            f.signer = q.address("requester")?;
+            f.beneficiary = q.address("beneficiary")?;
+            f.category = q.u64("category")?;
+            f.max_trust = q.u64("maxTrust")?.map(U256::from);
+            f.workerpool_restrict = match q.str("workerpool") {
+                None => Restrict::Any,
+                Some(_) => q.restrict("workerpool", "isWorkerpoolStrict")?,
+            };
+        }
+    }
+    Ok(f)
+}
+
+async fn list_orders(State(shared): S, Query(params): Query<Params>, kind: OrderKind) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let filter = order_filter(kind, &q)?;
+    let (page, size) = q.page()?;
+    let (count, orders) = {
+        let book = shared.book();
+        let (count, page_orders) = book.query(kind, &filter, page, size);
+        let orders: Vec<OrderEntry> = page_orders
+            .into_iter()
+            .map(|s| s.entry(shared.chain_id))
+            .collect();
+        (count, orders)
+    };
+    let mut body = json!({ "count": count, "orders": orders });
+    if (page + 1) * size < count {
+        body["nextPage"] = json!(page + 1);
+    }
+    ok(body)
+}
+
+async fn one_order(State(shared): S, Path(hash): Path<String>, kind: OrderKind) -> Reply {
+    let hash: B256 = hash
+        .parse()
+        .map_err(|_| bad(format!("orderHash: {hash:?} is not a 32-byte hash")))?;
+    let open = shared.book().get(&hash).map(|s| s.entry(shared.chain_id));
+    let entry = match open {
+        Some(e) => Some(e),
+        None => shared
+            .db
+            .order(hash)
+            .await?
+            .map(|s| s.entry(shared.chain_id)),
+    };
+    let entry = entry
+        .filter(|e| {
+            AnyOrder::from_json(kind, e.order.clone()).is_ok_and(|o| o.kind() == kind)
+                && shared
+                    .book()
+                    .get(&hash)
+                    .is_none_or(|s| s.order.kind() == kind)
+        })
+        .ok_or_else(|| not_found(format!("{} {hash} is not in the book", kind.key())))?;
+    ok(serde_json::to_value(entry).unwrap_or_default())
+}
+
+async fn publish_order(
+    State(shared): S,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+    kind: OrderKind,
+) -> Reply {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let entry = publish::publish(&shared, kind, auth, body).await?;
+    ok(json!({ "published": entry }))
+}
+
+async fn unpublish_order(
+    State(shared): S,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+    kind: OrderKind,
+) -> Reply {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let hashes = publish::unpublish(&shared, kind, auth, body).await?;
+    ok(json!({ "unpublished": hashes }))
+}
+
+// ---- deals ----
+
+async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let mut filter: DealFilter = Vec::new();
+    if let Some(c) = q.u64("category")? {
+        filter.push(("category", c.to_string()));
+    }
+    for (param, column) in [
+        ("requester", "requester"),
+        ("beneficiary", "beneficiary"),
+        ("app", "app"),
+        ("dataset", "dataset"),
+        ("workerpool", "workerpool"),
+        ("appOwner", "app_owner"),
+        ("datasetOwner", "dataset_owner"),
+        ("workerpoolOwner", "workerpool_owner"),
+    ] {
+        if let Some(a) = q.address(param)? {
+            filter.push((column, a.to_string()));
+        }
+    }
+    for (param, column) in [
+        ("apporderHash", "app_hash"),
+        ("datasetorderHash", "dataset_hash"),
+        ("workerpoolorderHash", "workerpool_hash"),
+        ("requestorderHash", "request_hash"),
+    ] {
+        if let Some(h) = q.str(param) {
+            let h: B256 = h
+                .parse()
+                .map_err(|_| bad(format!("{param}: {h:?} is not a 32-byte hash")))?;
+            filter.push((column, h.to_string()));
+        }
+    }
+    let (page, size) = q.page()?;
+    let (count, deals) = shared
+        .db
+        .deals(&filter, false, page as u64, size as u64)
+        .await?;
+    let mut body = json!({ "count": count, "deals": deals });
+    if ((page + 1) * size) < count as usize {
+        body["nextPage"] = json!(page + 1);
+    }
+    ok(body)
+}
+
+fn parse_hash(name: &str, s: &str) -> Result<B256, Refusal> {
+    s.parse()
+        .map_err(|_| bad(format!("{name}: {s:?} is not a 32-byte hash")))
+}
+
+async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply {
+    let dealid = parse_hash("dealid", &dealid)?;
+    let deal = shared
+        .db
+        .deal(dealid)
+        .await?
+        .ok_or_else(|| not_found(format!("deal {dealid} is not known to this market")))?;
+    ok(serde_json::to_value(deal).unwrap_or_default())
+}
+
+async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let category = q
+        .u64("category")?
+        .ok_or_else(|| bad("category is required: GET /ohlc?category=0"))?;
+    let (_, mut deals) = shared
+        .db
+        .deals(&vec![("category", category.to_string())], false, 0, 100)
+        .await?;
+    deals.reverse();
+    let points: Vec<Value> = deals
+        .iter()
+        .map(|d| {
+            json!([
+                d.block_timestamp,
+                d.workerpool.price.saturating_to::<u64>(),
+                d.volume
+            ])
+        })
+        .collect();
+    ok(json!({ "ohlc": points }))
+}
+
+// ---- explorer ----
+
+async fn task(State(shared): S, Path(taskid): Path<String>) -> Reply {
+    let taskid = parse_hash("taskid", &taskid)?;
+    let located = shared.db.task_deal(taskid).await?;
+    let task = shared.client.task(taskid).await?;
+    let mut status = poco_chain::task_status_name(task.status).to_string();
+    let mut digest = task.resultDigest;
+    let mut results = task.results.to_vec();
+    let (mut dealid, mut idx) = (task.dealid, task.idx.saturating_to::<u64>());
+    if let Some((deal, i, fast)) = located {
+        dealid = deal;
+        idx = i;
+        if fast {
+            match shared.client.fast_result(taskid, Some(deal)).await? {
+                Some((_, _, d, link)) => {
+                    status = "COMPLETED".into();
+                    digest = d;
+                    results = link.into_bytes();
+                }
+                None => status = "ACTIVE".into(),
+            }
+        }
+    } else if task.status == 0 {
+        return Err(not_found(format!(
+            "task {taskid} is not a task of a deal this market has seen"
+        )));
+    }
+    let link = poco_types::ResultLink::from_bytes(&results).ok();
+    ok(json!({
+        "task": {
+            "taskid": taskid,
+            "dealid": dealid,
+            "idx": idx,
+            "status": status,
+            "contributionDeadline": task.contributionDeadline.saturating_to::<u64>(),
+            "finalDeadline": task.finalDeadline.saturating_to::<u64>(),
+            "resultDigest": digest,
+            "results": link,
+            "resultsRaw": alloy::primitives::Bytes::from(results),
+        }
+    }))
+}
+
+async fn related(
+    shared: &Shared,
+    key: IndexKey,
+    kinds: &[OrderKind],
+    deals: DealFilter,
+    any_of: bool,
+) -> Result<(Vec<OrderEntry>, Vec<crate::api::Deal>), Refusal> {
+    let orders = shared
+        .book()
+        .indexed(key)
+        .into_iter()
+        .filter(|s| kinds.contains(&s.order.kind()))
+        .map(|s| s.entry(shared.chain_id))
+        .collect();
+    let (_, deals) = shared.db.deals(&deals, any_of, 0, 20).await?;
+    Ok((orders, deals))
+}
+
+fn parse_address(s: &str) -> Result<Address, Refusal> {
+    s.parse()
+        .map_err(|_| bad(format!("address: {s:?} is not an address")))
+}
+
+async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
+    let address = parse_address(&address)?;
+    let info = shared
+        .client
+        .hub()
+        .viewApp(address)
+        .call()
+        .await
+        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewApp: {e}"))))?;
+    if info.owner.is_zero() {
+        return Err(not_found(format!("{address} is not a registered app")));
+    }
+    let (orders, deals) = related(
+        &shared,
+        IndexKey::Asset(address),
+        &[OrderKind::App],
+        vec![("app", address.to_string())],
+        false,
+    )
+    .await?;
+    ok(json!({
+        "app": {
+            "address": address,
+            "owner": info.owner,
+            "name": info.m_appName,
+            "type": info.m_appType,
+            "multiaddr": String::from_utf8_lossy(&info.m_appMultiaddr),
+            "checksum": info.m_appChecksum,
+            "mrenclave": String::from_utf8_lossy(&info.m_appMREnclave),
+        },
+        "orders": orders,
+        "deals": deals,
+    }))
+}
+
+async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
+    let address = parse_address(&address)?;
+    let info = shared
+        .client
+        .hub()
+        .viewDataset(address)
+        .call()
+        .await
+        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewDataset: {e}"))))?;
+    if info.owner.is_zero() {
+        return Err(not_found(format!("{address} is not a registered dataset")));
+    }
+    let (orders, deals) = related(
+        &shared,
+        IndexKey::Asset(address),
+        &[OrderKind::Dataset],
+        vec![("dataset", address.to_string())],
+        false,
+    )
+    .await?;
+    ok(json!({
+        "dataset": {
+            "address": address,
+            "owner": info.owner,
+            "name": info.m_datasetName,
+            "multiaddr": String::from_utf8_lossy(&info.m_datasetMultiaddr),
+            "checksum": info.m_datasetChecksum,
+        },
+        "orders": orders,
+        "deals": deals,
+    }))
+}
+
+async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Reply {
+    let address = parse_address(&address)?;
+    let info = shared
+        .client
+        .hub()
+        .viewWorkerpool(address)
+        .call()
+        .await
+        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewWorkerpool: {e}"))))?;
+    if info.owner.is_zero() {
+        return Err(not_found(format!(
+            "{address} is not a registered workerpool"
+        )));
+    }
+    let (orders, deals) = related(
+        &shared,
+        IndexKey::Asset(address),
+        &[OrderKind::Workerpool],
+        vec![("workerpool", address.to_string())],
+        false,
+    )
+    .await?;
+    ok(json!({
+        "workerpool": {
+            "address": address,
+            "owner": info.owner,
+            "description": info.m_workerpoolDescription,
+            "workerStakeRatio": info.m_workerStakeRatioPolicy.saturating_to::<u64>(),
+            "schedulerRewardRatio": info.m_schedulerRewardRatioPolicy.saturating_to::<u64>(),
+        },
+        "orders": orders,
+        "deals": deals,
+    }))
+}
+
+async fn address_page(State(shared): S, Path(address): Path<String>) -> Reply {
+    let address = parse_address(&address)?;
+    let (stake, locked) = shared.client.account(address).await?;
+    let owned = shared.index.owned(address);
+    let of = |kind: OrderKind| -> Vec<Address> {
+        owned
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+            .collect()
+    };
+    let (orders, deals) = related(
+        &shared,
+        IndexKey::Signer(address),
+        &OrderKind::ALL,
+        vec![
+            ("requester", address.to_string()),
+            ("beneficiary", address.to_string()),
+        ],
+        true,
+    )
+    .await?;
+    ok(json!({
+        "address": address,
+        "account": { "stake": stake.to_string(), "locked": locked.to_string() },
+        "apps": of(OrderKind::App),
+        "datasets": of(OrderKind::Dataset),
+        "workerpools": of(OrderKind::Workerpool),
+        "orders": orders,
+        "deals": deals,
+    }))
+}
+
+// ---- fill ----
+
+/// The EIP-712 typed data of a request order, for `eth_signTypedData_v4`.
+fn request_typed_data(shared: &Shared, request: &RequestOrder) -> Value {
+    let fields = [
+        ("app", "address"),
+        ("appmaxprice", "uint256"),
+        ("dataset", "address"),
+        ("datasetmaxprice", "uint256"),
+        ("workerpool", "address"),
+        ("workerpoolmaxprice", "uint256"),
+        ("requester", "address"),
+        ("volume", "uint256"),
+        ("tag", "bytes32"),
+        ("category", "uint256"),
+        ("trust", "uint256"),
+        ("beneficiary", "address"),
+        ("callback", "address"),
+        ("params", "string"),
+        ("salt", "bytes32"),
+    ];
+    json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "RequestOrder": fields
+                .iter()
+                .map(|(n, t)| json!({"name": n, "type": t}))
+                .collect::<Vec<_>>(),
+        },
+        "domain": {
+            "name": poco_types::DOMAIN_NAME,
+            "version": poco_types::DOMAIN_VERSION,
+            "chainId": shared.chain_id,
+            "verifyingContract": shared.config.hub,
+        },
+        "primaryType": "RequestOrder",
+        "message": serde_json::to_value(request).unwrap_or_default(),
+    })
+}
+
+async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
+    let q = Q(&params);
+    check_chain(&shared, &q)?;
+    let app = q
+        .address("app")?
+        .ok_or_else(|| bad("app is required: GET /fill?app=0x…"))?;
+    let query = OfferQuery {
+        app,
+        dataset: q.address("dataset")?,
+        workerpool: q.address("workerpool")?,
+        category: q.u64("category")?,
+        trust: q.u64("trust")?.unwrap_or(1),
+        tag: q.tag("tag")?.unwrap_or_default(),
+        volume: q.u64("volume")?.unwrap_or(1).max(1),
+        requester: q.address("requester")?.unwrap_or_default(),
+    };
+    let args = q.str("args").unwrap_or_default().to_owned();
+    let input_files: Vec<String> = q
+        .str("inputFiles")
+        .map(|s| s.split(',').map(str::trim).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let candidates = |kind: OrderKind, asset: Option<Address>| -> Vec<OrderEntry> {
+        let book = shared.book();
+        let Some(asset) = asset else {
+            return Vec::new();
+        };
+        book.indexed(IndexKey::Asset(asset))
+            .into_iter()
+            .filter(|s| s.order.kind() == kind)
+            .map(|s| s.entry(shared.chain_id))
+            .collect()
+    };
+    let apps = candidates(OrderKind::App, Some(app));
+    let datasets = candidates(OrderKind::Dataset, query.dataset);
+    let pools: Vec<OrderEntry> = {
+        let filter = Filter {
+            asset: query.workerpool,
+            category: query.category,
+            app_restrict: Restrict::To(app),
+            dataset_restrict: Restrict::To(query.dataset.unwrap_or_default()),
+            requester_restrict: Restrict::To(query.requester),
+            min_trust: Some(U256::from(query.trust)),
+            min_volume: Some(query.volume),
+            ..Default::default()
+        };
+        let book = shared.book();
+        book.query(OrderKind::Workerpool, &filter, 0, 1000)
+            .1
+            .into_iter()
+            .map(|s| s.entry(shared.chain_id))
+            .collect()
+    };
+    let offer = best_offer(&query, &apps, &datasets, &pools).map_err(not_found)?;
+    let mut deal_params = DealParams::with_args(args.clone());
+    if !input_files.is_empty() {
+        deal_params.iexec_input_files = Some(input_files.clone());
+    }
+    let request = RequestOrder {
+        volume: U256::from(query.volume),
+        trust: U256::from(query.trust),
+        tag: (query.tag
+            | Tag(offer.app.1.order.tag)
+            | offer
+                .dataset
+                .as_ref()
+                .map(|d| Tag(d.1.order.tag))
+                .unwrap_or_default())
+        .0,
+        params: deal_params.to_json_string(),
+        salt: B256::from(rand::random::<[u8; 32]>()),
+        ..RequestOrder::matching(
+            &offer.app.1.order,
+            offer.dataset.as_ref().map(|d| &d.1.order),
+            &offer.workerpool.1.order,
+            query.requester,
+        )
+    };
+    let per_task = offer.price_per_task();
+    let mut command = vec!["poco".to_owned(), "run".to_owned(), app.to_string()];
+    let mut flag = |name: &str, value: String| {
+        command.push(name.to_owned());
+        command.push(shell_quote(&value));
+    };
+    if let Some(d) = query.dataset {
+        flag("--dataset", d.to_string());
+    }
+    if !args.is_empty() {
+        flag("--args", args);
+    }
+    if !input_files.is_empty() {
+        flag("--input-files", input_files.join(","));
+    }
+    if query.trust != 1 {
+        flag("--trust", query.trust.to_string());
+    }
+    flag("--category", offer.workerpool.1.order.category.to_string());
+    if query.volume != 1 {
+        flag("--volume", query.volume.to_string());
+    }
+    flag(
+        "--workerpool",
+        offer.workerpool.1.order.workerpool.to_string(),
+    );
+    ok(json!({
+        "apporder": offer.app.0,
+        "datasetorder": offer.dataset.as_ref().map(|d| &d.0),
+        "workerpoolorder": offer.workerpool.0,
+        "price": {
+            "app": offer.app.1.order.appprice.to_string(),
+            "dataset": offer.dataset.as_ref().map(|d| d.1.order.datasetprice).unwrap_or_default().to_string(),
+            "workerpool": offer.workerpool.1.order.workerpoolprice.to_string(),
+            "perTask": per_task.to_string(),
+            "total": (per_task * U256::from(query.volume)).to_string(),
+        },
+        "typedData": request_typed_data(&shared, &request),
+        "requestorder": request,
+        "command": command.join(" "),
+    }))
+}
+
+async fn fill_transaction(State(shared): S, Json(body): Json<Value>) -> Reply {
+    fn field<O: poco_types::Order>(body: &Value, name: &str) -> Result<SignedOrder<O>, Refusal> {
+        let value = body
+            .get(name)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| bad(format!("{name} is required")))?;
+        serde_json::from_value(value.clone()).map_err(|e| {
+            bad(format!(
+                "{name} is not a signed {}: {e}",
+                O::KIND.primary_type()
+            ))
+        })
+    }
+    let app: SignedOrder<AppOrder> = field(&body, "apporder")?;
+    let dataset: Option<SignedOrder<DatasetOrder>> =
+        match body.get("datasetorder").filter(|v| !v.is_null()) {
+            Some(_) => Some(field(&body, "datasetorder")?),
+            None => None,
+        };
+    let pool: SignedOrder<WorkerpoolOrder> = field(&body, "workerpoolorder")?;
+    let request: SignedOrder<RequestOrder> = field(&body, "requestorder")?;
+    let requester = request.order.requester;
+    let fast = request.order.trust <= U256::from(1);
+    let hub = shared.client.hub();
+    let dataset = dataset.as_ref().map(Into::into).unwrap_or_else(no_dataset);
+    // Simulated first, so that a refusal is explained before the wallet is asked to sign.
+    let (data, simulated, what) = if fast {
+        let call = hub.matchOrdersFast((&app).into(), dataset, (&pool).into(), (&request).into());
+        let simulated = call.clone().from(requester).call_raw().await.map(drop);
+        (call.calldata().clone(), simulated, "matchOrdersFast")
+    } else {
+        let call = hub.matchOrders((&app).into(), dataset, (&pool).into(), (&request).into());
+        let simulated = call.clone().from(requester).call_raw().await.map(drop);
+        (call.calldata().clone(), simulated, "matchOrders")
+    };
+    if let Err(e) = simulated {
+        let e = poco_chain::Error::call(what, e);
+        return Err(Refusal::new(StatusCode::CONFLICT, e.to_string()));
+    }
+    ok(json!({
+        "to": shared.config.hub,
+        "data": data,
+        "fast": fast,
+    }))
+}
+
+// ---- live feed ----
+
+async fn ws(State(shared): S, Query(params): Query<Params>, upgrade: WebSocketUpgrade) -> Response {
+    let topics: Vec<Topic> = match params.get("topics") {
+        None => vec![Topic::Orders, Topic::Deals],
+        Some(list) => list
+            .split(',')
+            .filter_map(|t| match t.trim() {
+                "orders" => Some(Topic::Orders),
+                "deals" => Some(Topic::Deals),
+                _ => None,
+            })
+            .collect(),
+    };
+    if topics.is_empty() {
+        return bad("topics: expected orders, deals or orders,deals").into_response();
+    }
+    let events = shared.feed.subscribe();
+    upgrade.on_upgrade(move |socket| stream(socket, events, topics))
+}
+
+async fn stream(
+    mut socket: WebSocket,
+    mut events: tokio::sync::broadcast::Receiver<crate::feed::Event>,
+    topics: Vec<Topic>,
+) {
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if topics.contains(&event.topic)
+                        && socket.send(Message::Text(event.text.into())).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    let text = json!({"event": "lagged", "data": {"missed": n}}).to_string();
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,599 @@
+//! Publishing and unpublishing orders: the challenge sign-in and every check of `API.md`.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    eips::BlockId,
+    primitives::{Address, B256},
+    sol,
+    sol_types::{eip712_domain, SolStruct},
+};
+use axum::http::StatusCode;
+use poco_types::{signature::recover_digest, DealParams, OrderKind};
+use rand::{distributions::Alphanumeric, Rng};
+use serde_json::{json, Value};
+
+use crate::{
+    api::{AnyOrder, OrderEntry, PublishRequest, Status, UnpublishRequest, UnpublishTarget},
+    book::{IndexKey, Stored},
+    chain::stake_needed,
+    db::Write,
+    feed::Event,
+    Shared,
+};
+
+/// How long a challenge can be used.
+const CHALLENGE_TTL: Duration = Duration::from_secs(600);
+/// The text before the random part of a challenge.
+pub const CHALLENGE_PREFIX: &str = "Sign this message to log into iExec Gateway: ";
+
+sol! {
+    /// The EIP-712 struct of the market sign-in.
+    struct Challenge {
+        string challenge;
+    }
+}
+
+/// The EIP-712 digest of a challenge text on `chain_id` (domain `iExec Gateway`, version 1).
+pub fn challenge_hash(chain_id: u64, text: &str) -> B256 {
+    let domain = eip712_domain! {
+        name: "iExec Gateway",
+        version: "1",
+        chain_id: chain_id,
+    };
+    Challenge {
+        challenge: text.to_owned(),
+    }
+    .eip712_signing_hash(&domain)
+}
+
+/// The typed data of a challenge, as `eth_signTypedData_v4` takes it.
+pub(crate) fn challenge_typed_data(chain_id: u64, text: &str) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+            ],
+            "Challenge": [{"name": "challenge", "type": "string"}],
+        },
+        "domain": {"name": "iExec Gateway", "version": "1", "chainId": chain_id},
+        "primaryType": "Challenge",
+        "message": {"challenge": text},
+    })
+}
+
+/// A refusal: the HTTP status and the message naming the failed check.
+#[derive(Debug)]
+pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) String);
+
+impl Refusal {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
+    }
+}
+
+impl From<crate::Error> for Refusal {
+    fn from(e: crate::Error) -> Self {
+        let status = match e {
+            crate::Error::Chain(_) => StatusCode::BAD_GATEWAY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+impl From<poco_chain::Error> for Refusal {
+    fn from(e: poco_chain::Error) -> Self {
+        crate::Error::from(e).into()
+    }
+}
+
+type Checked<T> = std::result::Result<T, Refusal>;
+
+struct Live {
+    text: String,
+    hash: B256,
+    issued: Instant,
+}
+
+/// The live challenges, one per address.
+#[derive(Default)]
+pub(crate) struct Challenges {
+    live: Mutex<HashMap<Address, Live>>,
+}
+
+impl Challenges {
+    /// The live challenge of `address`, or a new one.
+    pub(crate) fn get(&self, chain_id: u64, address: Address) -> Value {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.len() > 100_000 {
+            live.retain(|_, c| c.issued.elapsed() < CHALLENGE_TTL);
+        }
+        let current = live
+            .get(&address)
+            .filter(|c| c.issued.elapsed() < CHALLENGE_TTL);
+        let text = match current {
+            Some(c) => c.text.clone(),
+            None => {
+                let random: String = rand::thread_rng()
+                    .sample_iter(&Alphanumeric)
+                    .take(32)
+                    .map(char::from)
+                    .collect();
+                let text = format!("{CHALLENGE_PREFIX}{random}");
+                live.insert(
+                    address,
+                    Live {
+                        hash: challenge_hash(chain_id, &text),
+                        text: text.clone(),
+                        issued: Instant::now(),
+                    },
+                );
+                text
+            }
+        };
+        challenge_typed_data(chain_id, &text)
+    }
+
+    /// Checks an `authorization` header (`<hash>_<signature>_<address>`) and uses up its
+    /// challenge; returns the authenticated address.
+    pub(crate) fn check(&self, header: Option<&str>) -> Checked<Address> {
+        let unauthorized = |m: String| Refusal::new(StatusCode::UNAUTHORIZED, m);
+        let header = header.ok_or_else(|| {
+            unauthorized(
+                "authorization: missing header; get a challenge with GET /challenge?address=…, \
+                 sign it (EIP-712) and send `authorization: <hash>_<signature>_<address>`"
+                    .into(),
+            )
+        })?;
+        let mut parts = header.split('_');
+        let (Some(hash), Some(sign), Some(address), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unauthorized(
+                "authorization: expected `<hash>_<signature>_<address>`".into(),
+            ));
+        };
+        let hash: B256 = hash
+            .parse()
+            .map_err(|_| unauthorized(format!("authorization: {hash:?} is not a 32-byte hash")))?;
+        let address: Address = address
+            .parse()
+            .map_err(|_| unauthorized(format!("authorization: {address:?} is not an address")))?;
+        let sign = alloy::primitives::hex::decode(sign)
+            .map_err(|_| unauthorized("authorization: the signature is not hex".into()))?;
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let valid = live
+            .get(&address)
+            .filter(|c| c.hash == hash && c.issued.elapsed() < CHALLENGE_TTL);
+        if valid.is_none() {
+            return Err(unauthorized(format!(
+                "authorization: no live challenge {hash} for {address} (challenges are used once \
+                 and expire after {} minutes); request a new one with GET /challenge?address={address}",
+                CHALLENGE_TTL.as_secs() / 60
+            )));
+        }
+        let signer = recover_digest(&hash, &sign)
+            .map_err(|e| unauthorized(format!("authorization: unreadable signature: {e}")))?;
+        if signer != address {
+            return Err(unauthorized(format!(
+                "authorization: the challenge was signed by {signer}, not by {address}"
+            )));
+        }
+        live.remove(&address);
+        Ok(address)
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The account that must sign an order: the asset's owner, or the requester.
+fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> {
+    let (kind, what) = match order {
+        AnyOrder::Request(o) => return Ok(o.order.requester),
+        AnyOrder::App(_) => (OrderKind::App, "app"),
+        AnyOrder::Dataset(_) => (OrderKind::Dataset, "dataset"),
+        AnyOrder::Workerpool(_) => (OrderKind::Workerpool, "workerpool"),
+    };
+    let asset = order.asset();
+    shared.index.owner(kind, asset).ok_or_else(|| {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{what} {asset} is not registered on chain {}; deploy it with `poco {what} \
+                 deploy` first",
+                shared.chain_id
+            ),
+        )
+    })
+}
+
+/// Checks the signature: an ECDSA signature by `signer`, a presignature, or (for contract
+/// accounts) whatever the hub's `verifySignature` accepts.
+async fn check_signature(
+    shared: &Shared,
+    order: &AnyOrder,
+    hash: B256,
+    signer: Address,
+) -> Checked<()> {
+    if shared.index.presigned(&hash) {
+        return Ok(());
+    }
+    let sign = order.sign();
+    let recovered = if sign.is_empty() {
+        None
+    } else {
+        recover_digest(&hash, sign).ok()
+    };
+    if recovered == Some(signer) {
+        return Ok(());
+    }
+    let accepted = shared
+        .client
+        .hub()
+        .verifySignature(signer, hash, sign.to_vec().into())
+        .block(BlockId::number(shared.index.block()))
+        .call()
+        .await
+        .map_err(|e| Refusal::from(crate::Error::Chain(format!("verifySignature: {e}"))))?;
+    if accepted {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        match recovered {
+            Some(other) => format!(
+                "signature: order {hash} was signed by {other}, but it must be signed by {signer}"
+            ),
+            None if sign.is_empty() => format!(
+                "signature: order {hash} has no signature and is not presigned on chain; sign it \
+                 with `poco order sign`"
+            ),
+            None => format!("signature: the signature of order {hash} is unreadable"),
+        },
+    ))
+}
+
+/// Request orders need a listed app order (and dataset order) they can be matched with.
+fn check_counterparts(shared: &Shared, order: &AnyOrder) -> Checked<()> {
+    let AnyOrder::Request(r) = order else {
+        return Ok(());
+    };
+    let r = &r.order;
+    let allows = |restrict: Address, who: Address| restrict.is_zero() || restrict == who;
+    let book = shared.book();
+    let app_ok = book
+        .indexed(IndexKey::Asset(r.app))
+        .into_iter()
+        .any(|s| match &s.order {
+            AnyOrder::App(a) => {
+                let a = &a.order;
+                a.appprice <= r.appmaxprice
+                    && allows(a.datasetrestrict, r.dataset)
+                    && (r.workerpool.is_zero() || allows(a.workerpoolrestrict, r.workerpool))
+                    && allows(a.requesterrestrict, r.requester)
+            }
+            _ => false,
+        });
+    if !app_ok {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            format!(
+                "counterpart: no open app order of {} that this request can use (price at most \
+                 {} nRLC, restrictions allowing it) is listed; ask the app owner to publish one",
+                r.app, r.appmaxprice
+            ),
+        ));
+    }
+    if r.dataset.is_zero() {
+        return Ok(());
+    }
+    let dataset_ok = book
+        .indexed(IndexKey::Asset(r.dataset))
+        .into_iter()
+        .any(|s| match &s.order {
+            AnyOrder::Dataset(d) => {
+                let d = &d.order;
+                d.datasetprice <= r.datasetmaxprice
+                    && allows(d.apprestrict, r.app)
+                    && (r.workerpool.is_zero() || allows(d.workerpoolrestrict, r.workerpool))
+                    && allows(d.requesterrestrict, r.requester)
+            }
+            _ => false,
+        });
+    if dataset_ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::CONFLICT,
+            format!(
+                "counterpart: no open dataset order of {} that this request can use (price at \
+                 most {} nRLC, restrictions allowing it) is listed; ask the dataset owner to \
+                 publish one",
+                r.dataset, r.datasetmaxprice
+            ),
+        ))
+    }
+}
+
+/// Parses and checks the form of a publication.
+fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
+    let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
+    let request: PublishRequest = serde_json::from_value(body)
+        .map_err(|e| bad(format!("schema: expected {{\"order\": {{…}}}}: {e}")))?;
+    let order = AnyOrder::from_json(kind, request.order).map_err(|e| {
+        bad(format!(
+            "schema: the order is not a signed {}: {e}",
+            kind.primary_type()
+        ))
+    })?;
+    let volume = order.volume();
+    if volume.is_zero() || volume > alloy::primitives::U256::from(u64::MAX) {
+        return Err(bad(format!(
+            "schema: volume must be between 1 and {}, got {volume}",
+            u64::MAX
+        )));
+    }
+    if !matches!(order.sign().len(), 0 | 64 | 65) {
+        return Err(bad(format!(
+            "schema: sign must be a 65-byte signature (or 0x for a presigned order), got {} bytes",
+            order.sign().len()
+        )));
+    }
+    if let AnyOrder::Request(r) = &order {
+        DealParams::parse(&r.order.params)
+            .map_err(|e| bad(format!("schema: params is not valid deal parameters: {e}")))?;
+    }
+    if let Some(api) = &request.workerpool_api {
+        if kind != OrderKind::Workerpool {
+            return Err(bad(
+                "schema: workerpoolApi is only for workerpool orders".into()
+            ));
+        }
+        if !(api.starts_with("http://") || api.starts_with("https://")) {
+            return Err(bad(format!(
+                "schema: workerpoolApi must be an http(s) URL, got {api:?}"
+            )));
+        }
+    }
+    Ok((order, request.workerpool_api))
+}
+
+/// `POST /{kind}orders`.
+pub(crate) async fn publish(
+    shared: &Shared,
+    kind: OrderKind,
+    authorization: Option<&str>,
+    body: Value,
+) -> Checked<OrderEntry> {
+    let publisher = shared.challenges.check(authorization)?;
+    let (order, workerpool_api) = parse(kind, body)?;
+    let hash = order.hash(&shared.domain);
+    if shared.book().get(&hash).is_some() {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            format!("duplicate: order {hash} is already published"),
+        ));
+    }
+    if !shared.index.synced() {
+        shared.poke.notify_one();
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the market is catching up with the chain (at block {}); retry in a few seconds",
+                shared.index.block()
+            ),
+        ));
+    }
+    let signer = expected_signer(shared, &order)?;
+    if signer != publisher {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "signer: you signed in as {publisher}, but this order can only be published by \
+                 {signer} ({})",
+                if kind == OrderKind::Request {
+                    "its requester"
+                } else {
+                    "the owner of the asset"
+                }
+            ),
+        ));
+    }
+    check_signature(shared, &order, hash, signer).await?;
+    let max = shared.config.max_open_orders;
+    let cap_refusal = || {
+        Refusal::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "open orders: {signer} already has {max} open {}s, the most a wallet may have; \
+                 unpublish some first",
+                kind.key()
+            ),
+        )
+    };
+    if shared.book().count_signed(kind, signer) >= max {
+        return Err(cap_refusal());
+    }
+    let remaining: u64 = order
+        .volume()
+        .saturating_sub(shared.index.consumed(&hash))
+        .saturating_to();
+    if remaining == 0 {
+        return Err(Refusal::new(
+            StatusCode::CONFLICT,
+            format!("remaining volume: order {hash} is fully consumed or canceled on chain"),
+        ));
+    }
+    if let Some(needed) = stake_needed(&order, remaining) {
+        let stake = shared.index.stake(shared, signer).await?;
+        if stake < needed {
+            let who = if kind == OrderKind::Request {
+                "the requester"
+            } else {
+                "the workerpool owner"
+            };
+            return Err(Refusal::new(
+                StatusCode::PAYMENT_REQUIRED,
+                format!(
+                    "stake: {who} {signer} has {} free in its poco account, but this order needs \
+                     {} for its {remaining} remaining tasks; deposit at least {} more with `poco \
+                     account deposit`",
+                    poco_types::format_rlc(stake),
+                    poco_types::format_rlc(needed),
+                    poco_types::format_rlc(needed - stake)
+                ),
+            ));
+        }
+    }
+    check_counterparts(shared, &order)?;
+
+    let stored = {
+        let mut book = shared.book_mut();
+        if book.get(&hash).is_some() {
+            return Err(Refusal::new(
+                StatusCode::CONFLICT,
+                format!("duplicate: order {hash} is already published"),
+            ));
+        }
+        if book.count_signed(kind, signer) >= max {
+            return Err(cap_refusal());
+        }
+        let stored = Stored {
+            hash,
+            order,
+            signer,
+            remaining,
+            status: Status::Open,
+            published_at: now_millis(),
+            seq: book.next_seq(),
+            workerpool_api,
+        };
+        book.insert(stored.clone());
+        stored
+    };
+    if let Err(e) = shared
+        .db
+        .write(vec![Write::Order(Box::new(stored.clone()))])
+        .await
+    {
+        shared.book_mut().remove(&hash);
+        return Err(e.into());
+    }
+    let entry = stored.entry(shared.chain_id);
+    shared.feed.send(Event::published(kind, entry.clone()));
+    Ok(entry)
+}
+
+/// `PUT /{kind}orders`: returns the hashes taken out of the book.
+pub(crate) async fn unpublish(
+    shared: &Shared,
+    kind: OrderKind,
+    authorization: Option<&str>,
+    body: Value,
+) -> Checked<Vec<B256>> {
+    let publisher = shared.challenges.check(authorization)?;
+    let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
+    let request: UnpublishRequest = serde_json::from_value(body)
+        .map_err(|e| bad(format!("schema: not an unpublish request: {e}")))?;
+    let target = request.target.ok_or_else(|| {
+        bad(
+            "schema: target is required: unpublish_orderHash, unpublish_last or unpublish_all"
+                .into(),
+        )
+    })?;
+    let hashes: Vec<B256> = {
+        let mut book = shared.book_mut();
+        let hashes = match target {
+            UnpublishTarget::UnpublishOrderHash => {
+                let hash = request
+                    .order_hash
+                    .ok_or_else(|| bad("schema: orderHash is required".into()))?;
+                let stored = book
+                    .get(&hash)
+                    .filter(|s| s.order.kind() == kind)
+                    .ok_or_else(|| {
+                        Refusal::new(
+                            StatusCode::NOT_FOUND,
+                            format!("{} {hash} is not an open order of the book", kind.key()),
+                        )
+                    })?;
+                if stored.signer != publisher {
+                    return Err(Refusal::new(
+                        StatusCode::FORBIDDEN,
+                        format!(
+                            "signer: order {hash} was published by {}, not by {publisher}",
+                            stored.signer
+                        ),
+                    ));
+                }
+                vec![hash]
+            }
+            UnpublishTarget::UnpublishLast | UnpublishTarget::UnpublishAll => {
+                let (field, resource) = match kind {
+                    OrderKind::App => ("app", request.app),
+                    OrderKind::Dataset => ("dataset", request.dataset),
+                    OrderKind::Workerpool => ("workerpool", request.workerpool),
+                    OrderKind::Request => ("requester", request.requester),
+                };
+                let resource =
+                    resource.ok_or_else(|| bad(format!("schema: {field} is required")))?;
+                let key = if kind == OrderKind::Request {
+                    IndexKey::Signer(resource)
+                } else {
+                    IndexKey::Asset(resource)
+                };
+                let mut mine: Vec<&Stored> = book
+                    .indexed(key)
+                    .into_iter()
+                    .filter(|s| s.order.kind() == kind && s.signer == publisher)
+                    .collect();
+                mine.sort_by_key(|s| s.seq);
+                if mine.is_empty() {
+                    return Err(Refusal::new(
+                        StatusCode::NOT_FOUND,
+                        format!(
+                            "no open {} of {resource} published by {publisher}",
+                            kind.key()
+                        ),
+                    ));
+                }
+                if target == UnpublishTarget::UnpublishLast {
+                    mine.split_off(mine.len() - 1)
+                } else {
+                    mine
+                }
+                .into_iter()
+                .map(|s| s.hash)
+                .collect()
+            }
+        };
+        for hash in &hashes {
+            book.remove(hash);
+        }
+        hashes
+    };
+    shared
+        .db
+        .write(hashes.iter().map(|h| Write::DeleteOrder(*h)).collect())
+        .await?;
+    for hash in &hashes {
+        shared.feed.send(Event::unpublished(
+            kind,
+            *hash,
+            Status::Open,
+            "unpublished by its owner",
+        ));
+    }
+    Ok(hashes)
+}
