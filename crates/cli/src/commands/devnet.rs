@@ -352,7 +352,13 @@ async fn deploy(rpc_url: &str, keys: &[String]) -> Result<ChainEntry> {
         dataset_registry: Some(deployment.dataset_registry),
         workerpool_registry: Some(deployment.workerpool_registry),
         accounts,
-        other: Default::default(),
+        // Where `poco market` listens by default: the market commands find it here.
+        other: [(
+            "iexecGateway".to_string(),
+            serde_json::Value::String("http://127.0.0.1:3000".into()),
+        )]
+        .into_iter()
+        .collect(),
     })
 }
 

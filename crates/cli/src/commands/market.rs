@@ -106,10 +106,12 @@ impl MarketArgs {
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
         let running = poco_market::start(config).await?;
         eprintln!(
-            "market of chain {} at {} (web UI at {0}/, API in {0}/openapi.json); Ctrl-C to stop",
+            "market of chain {} at {} (web UI at {1}/, API in {1}/openapi.json); Ctrl-C to stop",
             client.chain_id(),
             running.url
         );
+        ctx.out
+            .print_line(&json!({ "market": running.url, "chainId": client.chain_id() }));
         let url = running.url.clone();
         let mut running = running;
         tokio::select! {

@@ -44,7 +44,7 @@ pub(crate) struct SchedulerArgs {
     #[arg(long, value_name = "AMOUNT")]
     publish_price: Option<String>,
     /// Tasks the published order offers.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
     publish_volume: u64,
     /// Category of the published order.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -52,6 +52,10 @@ pub(crate) struct SchedulerArgs {
     /// Highest trust the published order accepts.
     #[arg(long, default_value_t = 100, value_name = "N")]
     publish_trust: u64,
+    /// Also publish the order on this market (with the scheduler's URL) [default: $POCO_MARKET,
+    /// else the chain's `iexecGateway`; skipped with a warning when no market answers].
+    #[command(flatten)]
+    market: super::market::MarketOpt,
 }
 
 /// `poco worker`
@@ -126,9 +130,13 @@ impl SchedulerArgs {
                 ),
             });
         }
-        let running = poco_scheduler::start(config, signer)
+        let orders_file = config.publish.as_ref().and_then(|p| p.orders_file.clone());
+        let running = poco_scheduler::start(config, signer.clone())
             .await
             .map_err(|e| eyre!("{e}"))?;
+        if let (Some(path), Some(url)) = (orders_file, self.market.configured(ctx)) {
+            publish_on_market(&path, client.chain_id(), &url, &signer, &running.url).await;
+        }
         ctx.out
             .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool }));
         let mut running = running;
@@ -140,6 +148,44 @@ impl SchedulerArgs {
         })
         .await?;
         Ok(json!({ "stopped": true }))
+    }
+}
+
+/// Publishes the scheduler's signed workerpool order on a market, retrying while the market
+/// catches up with the chain; failures are warnings (the order stays in the local file).
+async fn publish_on_market(
+    orders_file: &std::path::Path,
+    chain_id: u64,
+    market: &str,
+    signer: &alloy::signers::local::PrivateKeySigner,
+    api: &str,
+) {
+    let order = std::fs::read_to_string(orders_file)
+        .ok()
+        .and_then(|text| serde_json::from_str::<poco_types::OrdersFile>(&text).ok())
+        .and_then(|mut file| file.remove(&chain_id))
+        .and_then(|orders| orders.workerpoolorder);
+    let (Some(order), Ok(client)) = (order, poco_market::MarketClient::new(market)) else {
+        tracing::warn!("no workerpool order to publish on the market {market}");
+        return;
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.publish(signer, &order, Some(api)).await {
+            Ok(entry) => {
+                tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
+                return;
+            }
+            Err(poco_market::Error::Refused { status: 503, .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot publish the workerpool order on the market {market}: {e}");
+                return;
+            }
+        }
     }
 }
 

@@ -282,7 +282,7 @@ fn alloy_u256(n: u64) -> alloy::primitives::U256 {
 }
 
 /// Kills a background `poco` service when dropped.
-struct Service(std::process::Child);
+pub(crate) struct Service(pub(crate) std::process::Child);
 
 impl Drop for Service {
     fn drop(&mut self) {
@@ -292,7 +292,7 @@ impl Drop for Service {
 }
 
 /// The first line a service prints on stdout (its `--json` start record).
-fn first_line(child: &mut std::process::Child) -> Value {
+pub(crate) fn first_line(child: &mut std::process::Child) -> Value {
     use std::io::BufRead;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut line = String::new();

@@ -2,6 +2,7 @@
 //! help texts and of the error messages.
 
 mod flow;
+mod market;
 mod snapshots;
 
 use std::{
