@@ -3,8 +3,10 @@
 # 1. a devnet; the order workflow by hand: deposits, an app, a dataset and a workerpool, the four
 #    orders, a deal of two tasks that no pool runs, the refund claimed after the deadline, a
 #    withdrawal;
-# 2. a workerpool at work: a scheduler and three workers, then `poco run` of a trust-1 task (fast
-#    path) and of a replicated task (trust 3: two workers must agree), both results printed.
+#    the market (`poco market`) lists the published orders and sees the deal;
+# 2. a workerpool at work: a scheduler (its order published on the market) and three workers,
+#    then `poco run` of a trust-1 task (fast path) and of a replicated task (trust 3: two workers
+#    must agree), with orders chosen on the market, both results printed.
 #
 # Everything lives under target/demo (POCO_HOME and the project folder); the devnet, the
 # scheduler and the workers are stopped at the end.
@@ -15,7 +17,7 @@ cargo build -q -p poco-cli
 poco="$root/target/debug/poco"
 export POCO_HOME="$root/target/demo/home"
 project="$root/target/demo/project"
-rm -rf "$project" && mkdir -p "$project" "$POCO_HOME"
+rm -rf "$root/target/demo" && mkdir -p "$project" "$POCO_HOME"
 cd "$project"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -26,13 +28,29 @@ cleanup() {
   "$poco" devnet stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+# Waits until a background service (pid $2) has written its JSON start line into $1.
+wait_start() {
+  until node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
+    sleep 0.2
+  done
+}
 
 step "poco devnet start: anvil, poco deployed, named accounts funded"
 "$poco" devnet start --port 0 --fresh
 
+logs="$root/target/demo/logs"; mkdir -p "$logs"
+step "poco market: the order book (API and web UI) of this chain"
+"$poco" --json market --listen 127.0.0.1:0 --poll-interval-ms 200 > "$logs/market.json" 2> "$logs/market.log" &
+pids+=($!)
+wait_start "$logs/market.json" "${pids[0]}" "$logs/market.log"
+POCO_MARKET="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).market)' "$logs/market.json")"
+export POCO_MARKET
+echo "market $POCO_MARKET (web UI: open it in a browser; log: $logs/market.log)"
+
 step "deposits: the requester pays from its poco account, the scheduler stakes from it"
 "$poco" account deposit "50 RLC" --account requester
-"$poco" account deposit "20 RLC" --account scheduler
+"$poco" account deposit "100 RLC" --account scheduler
 
 step "assets: the hello app (WASM), a dataset, a workerpool"
 "$poco" app deploy --name hello --file "$root/apps/hello/hello.wasm" --account app-owner
@@ -49,6 +67,7 @@ node -e '
   o.apporder.appprice = "1000000000";          // 1 RLC per task to the app owner
   o.datasetorder.datasetprice = "500000000";   // 0.5 RLC to the dataset owner
   o.workerpoolorder.workerpoolprice = "2000000000";
+  o.workerpoolorder.volume = "10";             // the market checks 30 % of price × volume is staked
   Object.assign(o.requestorder, {
     dataset: o.datasetorder.dataset, volume: "2",
     appmaxprice: "1000000000", datasetmaxprice: "500000000", workerpoolmaxprice: "2000000000",
@@ -61,11 +80,21 @@ node -e '
 "$poco" order sign --request --account requester
 "$poco" order show
 
+step "poco order publish: the owners list their orders on the market"
+"$poco" order publish --app --account app-owner
+"$poco" order publish --dataset --account dataset-owner
+"$poco" order publish --workerpool --account scheduler
+"$poco" order publish --request --account requester
+"$poco" orderbook workerpool
+
 step "poco order fill: matchOrders creates the deal and prints its tasks"
 dealid="$("$poco" --json order fill --account requester | node -e '
   let s = ""; process.stdin.on("data", d => s += d).on("end", () => console.log(JSON.parse(s).dealid));')"
 "$poco" deal show "$dealid"
 "$poco" account show --account requester
+sleep 1
+node -e 'fetch(process.argv[1]).then(r => r.json()).then(d => console.log(d.ok
+  ? `the market saw the deal: ${d.volume} tasks, ${d.blockTimestamp}` : d.error))' "$POCO_MARKET/deals/$dealid"
 
 step "no workerpool runs the tasks yet: after the final deadline the requester claims the refund"
 "$poco" devnet advance-time 3001
@@ -76,15 +105,11 @@ step "no workerpool runs the tasks yet: after the final deadline the requester c
 
 step "a workerpool at work: the scheduler publishes its order, three workers stake and sign in"
 for w in worker1 worker2 worker3; do "$poco" account deposit "100 RLC" --account "$w" >/dev/null; done
-logs="$root/target/demo/logs"; mkdir -p "$logs"
 # The workerpool deployed above (deployed.json), scheduled by its owner.
 "$poco" --json scheduler --account scheduler --listen 127.0.0.1:0 --publish-price "0.1 RLC" \
   --poll-interval-ms 200 > "$logs/scheduler.json" 2> "$logs/scheduler.log" &
 pids+=($!)
-until [ -s "$logs/scheduler.json" ]; do
-  kill -0 "${pids[0]}" 2>/dev/null || { cat "$logs/scheduler.log"; exit 1; }
-  sleep 0.2
-done
+wait_start "$logs/scheduler.json" "${pids[1]}" "$logs/scheduler.log"
 api="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).scheduler)' "$logs/scheduler.json")"
 echo "scheduler $api (log: $logs/scheduler.log)"
 for i in 1 2 3; do
@@ -93,11 +118,17 @@ for i in 1 2 3; do
 done
 sleep 1
 
+"$poco" orderbook workerpool
+
 step "poco run: hello, trust 1 (one worker, fast path: one transaction settles the task)"
 "$poco" run "$root/apps/hello/hello.wasm" --args "hello from poco" --account requester
 
 step "poco run: pi, trust 3 (replicated: two workers must return the same bytes)"
 "$poco" run "$root/apps/pi/pi.wasm" --args "42 2000000" --trust 3 --account requester
+
+step "the market after the runs"
+"$poco" orderbook workerpool
+node -e 'fetch(process.argv[1]).then(r => r.json()).then(d => console.log(`${d.count} deals on the market`))' "$POCO_MARKET/deals"
 
 step "who was paid"
 for who in requester scheduler worker1 worker2 worker3; do

@@ -298,7 +298,8 @@ pub struct PublishRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnpublishTarget {
-    /// The order named by `orderHash`.
+    /// The order named by `orderHash` (`unpublish_orderHash`, as iExec spells it).
+    #[serde(rename = "unpublish_orderHash")]
     UnpublishOrderHash,
     /// The last published open order of the resource.
     UnpublishLast,

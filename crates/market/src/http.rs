@@ -6,9 +6,10 @@ use alloy::primitives::{Address, B256, U256};
 use axum::{
     extract::{
         ws::{Message, WebSocket, WebSocketUpgrade},
-        Path, Query, State,
+        Path, Query, Request, State,
     },
     http::{header, HeaderMap, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
@@ -147,6 +148,19 @@ fn check_chain(shared: &Shared, q: &Q<'_>) -> Result<(), Refusal> {
     }
 }
 
+/// `chainId` may be given on every call: another chain than the market's is a 400.
+async fn chain_guard(
+    State(shared): S,
+    Query(params): Query<Params>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match check_chain(&shared, &Q(&params)) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/", get(index_page))
@@ -181,7 +195,12 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 get(move |s: S, p: Path<String>| one_order(s, p, kind)),
             );
     }
-    router.with_state(shared)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            chain_guard,
+        ))
+        .with_state(shared)
 }
 
 // ---- web UI ----
@@ -243,7 +262,6 @@ async fn openapi() -> Json<Value> {
 
 async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let address = q
         .address("address")?
         .ok_or_else(|| bad("address is required: GET /challenge?address=0x…"))?;
@@ -252,7 +270,6 @@ async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
 
 async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let min = q.u64("minWorkClockTimeRef")?;
     let max = q.u64("maxWorkClockTimeRef")?;
     let list: Vec<_> = shared
@@ -336,7 +353,6 @@ fn order_filter(kind: OrderKind, q: &Q<'_>) -> Result<Filter, Refusal> {
 
 async fn list_orders(State(shared): S, Query(params): Query<Params>, kind: OrderKind) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let filter = order_filter(kind, &q)?;
     let (page, size) = q.page()?;
     let (count, orders) = {
@@ -410,7 +426,6 @@ async fn unpublish_order(
 
 async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let mut filter: DealFilter = Vec::new();
     if let Some(c) = q.u64("category")? {
         filter.push(("category", c.to_string()));
@@ -471,7 +486,6 @@ async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply {
 
 async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let category = q
         .u64("category")?
         .ok_or_else(|| bad("category is required: GET /ohlc?category=0"))?;
@@ -555,6 +569,19 @@ async fn related(
     Ok((orders, deals))
 }
 
+/// The hub's `view*` calls revert on an address its registry did not create: check the index.
+fn registered(
+    shared: &Shared,
+    kind: OrderKind,
+    address: Address,
+    what: &str,
+) -> Result<(), Refusal> {
+    match shared.index.owner(kind, address) {
+        Some(_) => Ok(()),
+        None => Err(not_found(format!("{address} is not a registered {what}"))),
+    }
+}
+
 fn parse_address(s: &str) -> Result<Address, Refusal> {
     s.parse()
         .map_err(|_| bad(format!("address: {s:?} is not an address")))
@@ -562,6 +589,7 @@ fn parse_address(s: &str) -> Result<Address, Refusal> {
 
 async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
     let address = parse_address(&address)?;
+    registered(&shared, OrderKind::App, address, "app")?;
     let info = shared
         .client
         .hub()
@@ -597,6 +625,7 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
 
 async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
     let address = parse_address(&address)?;
+    registered(&shared, OrderKind::Dataset, address, "dataset")?;
     let info = shared
         .client
         .hub()
@@ -630,6 +659,7 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
 
 async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Reply {
     let address = parse_address(&address)?;
+    registered(&shared, OrderKind::Workerpool, address, "workerpool")?;
     let info = shared
         .client
         .hub()
@@ -743,7 +773,6 @@ fn request_typed_data(shared: &Shared, request: &RequestOrder) -> Value {
 
 async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
     let q = Q(&params);
-    check_chain(&shared, &q)?;
     let app = q
         .address("app")?
         .ok_or_else(|| bad("app is required: GET /fill?app=0x…"))?;

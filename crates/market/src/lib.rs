@@ -18,7 +18,10 @@ use std::{
     time::Duration,
 };
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
 use poco_chain::{ClientConfig, PocoClient};
 use poco_types::Domain;
 use tokio::{net::TcpListener, sync::Notify};
@@ -140,12 +143,22 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         PocoClient::connect(ClientConfig::new(config.rpc_url.clone(), config.hub), None).await?;
     let chain_id = client.chain_id();
     let db = Db::open(&config.database_url).await?;
-    let chain_key = format!("{chain_id}:{}", config.hub);
+    // The genesis hash tells a chain restarted from scratch (same id, same hub address) from
+    // the one the database was built from.
+    let genesis = client
+        .provider()
+        .get_block_by_number(0.into())
+        .await
+        .map_err(|e| Error::Chain(format!("cannot read the genesis block: {e}")))?
+        .map(|b| b.header.hash)
+        .unwrap_or_default();
+    let chain_key = format!("{chain_id}:{}:{genesis}", config.hub);
     match db.meta("chain").await? {
         Some(known) if known != chain_key => {
             return Err(Error::Config(format!(
-                "the database {} holds the book of {known} (chain id:hub), not of {chain_key}; \
-                 give this chain its own database with --db",
+                "the database {} holds the book of {known} (chain id:hub:genesis), not of \
+                 {chain_key}; the chain was reset or is another one: give it its own database \
+                 (--database) or remove this one",
                 config.database_url
             )))
         }

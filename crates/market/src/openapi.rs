@@ -173,7 +173,7 @@ pub(crate) fn document() -> Value {
     }
     let mut deal_params = DEAL_PARAMS.to_vec();
     deal_params.extend(page);
-    let simple: [(&str, &str, Vec<Value>); 17] = [
+    let simple: [(&str, &str, Vec<Value>); 18] = [
         ("/version", "The service version", vec![]),
         ("/metrics", "Last block read and open order counts", vec![]),
         ("/openapi.json", "This document", vec![]),
@@ -235,6 +235,11 @@ pub(crate) fn document() -> Value {
             query(&["topics"]),
         ),
         ("/", "The marketplace web UI", vec![]),
+        (
+            "/web/{file}",
+            "A file of the web UI (scripts, styles)",
+            vec![path_param("file")],
+        ),
     ];
     for (path, summary, params) in simple {
         paths.insert(path.to_owned(), json!({"get": op(summary, params)}));

@@ -198,7 +198,7 @@ fn now_millis() -> i64 {
 }
 
 /// The account that must sign an order: the asset's owner, or the requester.
-fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> {
+async fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> {
     let (kind, what) = match order {
         AnyOrder::Request(o) => return Ok(o.order.requester),
         AnyOrder::App(_) => (OrderKind::App, "app"),
@@ -206,6 +206,10 @@ fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> {
         AnyOrder::Workerpool(_) => (OrderKind::Workerpool, "workerpool"),
     };
     let asset = order.asset();
+    if shared.index.owner(kind, asset).is_none() {
+        // Maybe created in a block the watcher has not read yet.
+        catch_up(shared).await?;
+    }
     shared.index.owner(kind, asset).ok_or_else(|| {
         Refusal::new(
             StatusCode::NOT_FOUND,
@@ -216,6 +220,24 @@ fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> {
             ),
         )
     })
+}
+
+/// Waits (a few seconds at most) until the index has read the chain's current confirmed head.
+async fn catch_up(shared: &Shared) -> Checked<()> {
+    use alloy::providers::Provider;
+    let head = shared
+        .client
+        .provider()
+        .get_block_number()
+        .await
+        .map_err(|e| Refusal::from(crate::Error::Chain(format!("eth_blockNumber: {e}"))))?;
+    let target = head.saturating_sub(shared.config.confirmations);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while shared.index.block() < target && Instant::now() < deadline {
+        shared.poke.notify_one();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// Checks the signature: an ECDSA signature by `signer`, a presignature, or (for contract
@@ -238,14 +260,17 @@ async fn check_signature(
     if recovered == Some(signer) {
         return Ok(());
     }
-    let accepted = shared
-        .client
-        .hub()
-        .verifySignature(signer, hash, sign.to_vec().into())
-        .block(BlockId::number(shared.index.block()))
-        .call()
-        .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("verifySignature: {e}"))))?;
+    // The hub accepts an empty signature only as a presignature (checked above); its
+    // `verifySignature` reverts on one for an EOA.
+    let accepted = !sign.is_empty()
+        && shared
+            .client
+            .hub()
+            .verifySignature(signer, hash, sign.to_vec().into())
+            .block(BlockId::number(shared.index.block()))
+            .call()
+            .await
+            .map_err(|e| Refusal::from(crate::Error::Chain(format!("verifySignature: {e}"))))?;
     if accepted {
         return Ok(());
     }
@@ -395,7 +420,7 @@ pub(crate) async fn publish(
             ),
         ));
     }
-    let signer = expected_signer(shared, &order)?;
+    let signer = expected_signer(shared, &order).await?;
     if signer != publisher {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,

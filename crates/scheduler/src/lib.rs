@@ -134,6 +134,31 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
         )));
     }
     let db = db::Db::open(&config.database_url).await?;
+    // The genesis hash tells a chain restarted from scratch (same id, same addresses) from the
+    // one the database followed: its cursor and tasks would be meaningless there.
+    let genesis = {
+        use alloy::providers::Provider;
+        client
+            .provider()
+            .get_block_by_number(0.into())
+            .await
+            .map_err(|e| Error::Config(format!("cannot read the genesis block: {e}")))?
+            .map(|b| b.header.hash)
+            .unwrap_or_default()
+    };
+    let chain_key = format!("{}:{}:{genesis}", client.chain_id(), config.hub);
+    match db.meta("chain").await? {
+        Some(known) if known != chain_key => {
+            return Err(Error::Config(format!(
+                "the database {} follows {known} (chain id:hub:genesis), not {chain_key}; the \
+                 chain was reset or is another one: give it its own database (--database) or \
+                 remove this one",
+                config.database_url
+            )))
+        }
+        Some(_) => {}
+        None => db.set_meta("chain", &chain_key).await?,
+    }
     let shared = Arc::new(engine::Shared::new(config, client, signer, db, url.clone()).await?);
     let router = http::router(shared.clone())?;
     let engine = engine::run(shared.clone());

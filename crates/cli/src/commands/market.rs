@@ -88,13 +88,25 @@ impl MarketArgs {
         std::fs::create_dir_all(&home)
             .wrap_err_with(|| format!("cannot create {}", home.display()))?;
         let mut config = MarketConfig::new(client.rpc_url(), client.deployment().hub);
+        // One database per chain history: a devnet started afresh gets a new one.
+        let genesis = {
+            use alloy::providers::Provider;
+            client
+                .provider()
+                .get_block_by_number(0.into())
+                .await
+                .map_err(|e| eyre!("cannot read the genesis block: {e}"))?
+                .map(|b| b.header.hash)
+                .unwrap_or_default()
+        };
         config.database_url = self.database.unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
                 home.join(format!(
-                    "{}-{:x}.db",
+                    "{}-{:x}-{}.db",
                     client.chain_id(),
-                    client.deployment().hub
+                    client.deployment().hub,
+                    &format!("{genesis:x}")[..8]
                 ))
                 .display()
             )
