@@ -337,127 +337,75 @@ fn collect(shared: &Shared, logs: &[Log]) -> Batch {
     b
 }
 
+/// What a batch does to an open order of the book.
+enum BookChange {
+    /// New remaining volume (0: filled).
+    Remaining(u64),
+    /// Leaves the book with this status and reason.
+    Leaves(Status, String),
+}
+
 /// Applies one batch of logs ending at block `to_block`: index, book, deals, database, feed.
+///
+/// Three phases, so that a failure leaves nothing half-done and the batch can be read again:
+/// everything is first worked out without changing anything (chain reads included), then
+/// written to the database in one commit, and only then applied in memory.
 async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()> {
     let b = collect(shared, logs);
-    let mut writes = Vec::new();
-    let mut events = Vec::new();
 
-    // Deals first: building them reads the book's orders before their volume changes.
+    // 1. Plan. Deals read the book's request orders before their volume changes.
     let mut deals = Vec::new();
     for (matched, log) in &b.matched {
-        let deal = build_deal(shared, &b, matched, log).await?;
-        deals.push(deal);
+        deals.push(build_deal(shared, &b, matched, log).await?);
     }
-
-    {
-        let mut state = shared.index.state();
-        for (asset, kind, _, to) in &b.transfers {
-            state.owners.insert(*asset, (*kind, *to));
-            writes.push(Write::Asset(*asset, *kind, *to));
-        }
-        for hash in &b.presigned {
-            state.presigned.insert(*hash);
-            writes.push(Write::Presigned(*hash));
-        }
-        for hash in &b.closed {
-            state.consumed.insert(*hash, U256::MAX);
-            writes.push(Write::Consumed(*hash, U256::MAX));
-        }
-        for (matched, _) in &b.matched {
-            for hash in [
-                matched.appHash,
-                matched.datasetHash,
-                matched.workerpoolHash,
-                matched.requestHash,
-            ] {
-                if hash.is_zero() {
-                    continue;
-                }
-                let consumed = state.consumed.entry(hash).or_default();
-                *consumed = consumed.saturating_add(matched.volume);
-                writes.push(Write::Consumed(hash, *consumed));
+    let mut consumed: HashMap<B256, U256> = HashMap::new();
+    for hash in &b.closed {
+        consumed.insert(*hash, U256::MAX);
+    }
+    for (m, _) in &b.matched {
+        for hash in [m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash] {
+            if hash.is_zero() {
+                continue;
             }
+            let before = consumed
+                .get(&hash)
+                .copied()
+                .unwrap_or_else(|| shared.index.consumed(&hash));
+            consumed.insert(hash, before.saturating_add(m.volume));
         }
     }
-
-    // The book: new remaining volumes, cancellations, ownership changes.
+    let mut changes: HashMap<B256, BookChange> = HashMap::new();
     let mut stake_checks: Vec<(B256, Address, U256)> = Vec::new();
     {
-        let mut book = shared.book_mut();
-        let mut touched: HashSet<B256> = HashSet::new();
-        for (m, _) in &b.matched {
-            touched.extend([m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash]);
-        }
-        for hash in touched {
-            let Some(stored) = book.get(&hash) else {
-                continue;
-            };
-            let remaining = stored
-                .order
-                .volume()
-                .saturating_sub(shared.index.consumed(&hash));
-            let remaining: u64 = remaining.saturating_to();
-            let kind = stored.order.kind();
-            if remaining == 0 {
-                let mut s = book.remove(&hash).expect("present");
-                s.remaining = 0;
-                s.status = Status::Filled;
-                writes.push(Write::OrderState {
-                    hash,
-                    remaining: 0,
-                    status: Status::Filled,
-                });
-                events.push(Event::filled(kind, s.entry(shared.chain_id)));
-            } else {
-                book.set_remaining(&hash, remaining);
-                writes.push(Write::OrderState {
-                    hash,
-                    remaining,
-                    status: Status::Open,
-                });
-                let entry = book.get(&hash).expect("present").entry(shared.chain_id);
-                events.push(Event::filled(kind, entry));
+        let book = shared.book();
+        for (hash, total) in &consumed {
+            if let Some(s) = book.get(hash) {
+                let remaining: u64 = s.order.volume().saturating_sub(*total).saturating_to();
+                changes.insert(*hash, BookChange::Remaining(remaining));
             }
         }
         for hash in &b.closed {
-            if let Some(s) = book.remove(hash) {
-                writes.push(Write::OrderState {
-                    hash: *hash,
-                    remaining: 0,
-                    status: Status::Canceled,
-                });
-                events.push(Event::unpublished(
-                    s.order.kind(),
+            if book.get(hash).is_some() {
+                changes.insert(
                     *hash,
-                    Status::Canceled,
-                    "closed on chain by its owner",
-                ));
+                    BookChange::Leaves(Status::Canceled, "closed on chain by its owner".into()),
+                );
             }
         }
         for (asset, kind, from, to) in &b.transfers {
             if from.is_zero() {
                 continue;
             }
-            let dead: Vec<B256> = book
-                .indexed(crate::book::IndexKey::Asset(*asset))
-                .into_iter()
-                .filter(|s| s.order.kind() == *kind && s.signer != *to)
-                .map(|s| s.hash)
-                .collect();
-            for hash in dead {
-                let s = book.remove(&hash).expect("present");
-                writes.push(Write::OrderState {
-                    hash,
-                    remaining: s.remaining,
-                    status: Status::Dead,
-                });
-                events.push(Event::unpublished(
-                    *kind,
-                    hash,
-                    Status::Dead,
-                    &format!("{asset} changed owner from {from} to {to}"),
-                ));
+            for s in book.indexed(crate::book::IndexKey::Asset(*asset)) {
+                if s.order.kind() == *kind && s.signer != *to {
+                    changes.insert(
+                        s.hash,
+                        BookChange::Leaves(
+                            Status::Dead,
+                            format!("{asset} changed owner from {from} to {to}"),
+                        ),
+                    );
+                }
             }
         }
         let mut changed = b.stake_changed.clone();
@@ -465,17 +413,150 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
             changed.extend([deal.requester, deal.workerpool.owner]);
         }
         for s in book.all() {
-            if changed.contains(&s.signer) {
-                if let Some(needed) = stake_needed(&s.order, s.remaining) {
-                    stake_checks.push((s.hash, s.signer, needed));
-                }
+            if !changed.contains(&s.signer)
+                || matches!(changes.get(&s.hash), Some(BookChange::Leaves(..)))
+            {
+                continue;
+            }
+            let remaining = match changes.get(&s.hash) {
+                Some(BookChange::Remaining(r)) => *r,
+                _ => s.remaining,
+            };
+            if let Some(needed) = stake_needed(&s.order, remaining).filter(|n| !n.is_zero()) {
+                stake_checks.push((s.hash, s.signer, needed));
             }
         }
     }
+    // Stakes at the batch's last block, one read per account.
+    let mut stakes: HashMap<Address, U256> = HashMap::new();
+    for (hash, signer, needed) in stake_checks {
+        let stake = match stakes.get(&signer) {
+            Some(stake) => *stake,
+            None => {
+                let stake = stake_at(shared, signer, to_block).await?;
+                stakes.insert(signer, stake);
+                stake
+            }
+        };
+        if stake < needed {
+            changes.insert(
+                hash,
+                BookChange::Leaves(
+                    Status::Dead,
+                    format!(
+                        "{signer} has {} free stake, the order needs {}",
+                        poco_types::format_rlc(stake),
+                        poco_types::format_rlc(needed)
+                    ),
+                ),
+            );
+        }
+    }
 
+    // 2. Commit.
+    let mut writes = Vec::new();
+    for (asset, kind, _, to) in &b.transfers {
+        writes.push(Write::Asset(*asset, *kind, *to));
+    }
+    for hash in &b.presigned {
+        writes.push(Write::Presigned(*hash));
+    }
+    for (hash, total) in &consumed {
+        writes.push(Write::Consumed(*hash, *total));
+    }
+    {
+        let book = shared.book();
+        for (hash, change) in &changes {
+            let Some(s) = book.get(hash) else { continue };
+            writes.push(match change {
+                BookChange::Remaining(0) => Write::OrderState {
+                    hash: *hash,
+                    remaining: 0,
+                    status: Status::Filled,
+                },
+                BookChange::Remaining(r) => Write::OrderState {
+                    hash: *hash,
+                    remaining: *r,
+                    status: Status::Open,
+                },
+                BookChange::Leaves(status, _) => Write::OrderState {
+                    hash: *hash,
+                    // A closed order has nothing left; a dead one keeps what it had.
+                    remaining: if *status == Status::Canceled {
+                        0
+                    } else {
+                        s.remaining
+                    },
+                    status: *status,
+                },
+            });
+        }
+    }
     for (position, deal) in deals.iter().enumerate() {
         writes.push(Write::Deal(Box::new(deal.clone()), position as u64));
-        events.push(Event::deal(deal.clone()));
+    }
+    writes.push(Write::Meta("last_block", to_block.to_string()));
+    shared.db.write(writes).await?;
+
+    // 3. Apply in memory, then tell the feed.
+    {
+        let mut state = shared.index.state();
+        for (asset, kind, _, to) in &b.transfers {
+            state.owners.insert(*asset, (*kind, *to));
+        }
+        state.presigned.extend(b.presigned.iter().copied());
+        state
+            .consumed
+            .extend(consumed.iter().map(|(h, c)| (*h, *c)));
+    }
+    let mut events = Vec::new();
+    let mut late = Vec::new();
+    {
+        let mut book = shared.book_mut();
+        // Orders published while this batch was planned: their remaining volume was read
+        // before the batch's matches reached the index.
+        for (hash, total) in &consumed {
+            if changes.contains_key(hash) {
+                continue;
+            }
+            if let Some(s) = book.get(hash) {
+                let remaining: u64 = s.order.volume().saturating_sub(*total).saturating_to();
+                if remaining != s.remaining {
+                    changes.insert(*hash, BookChange::Remaining(remaining));
+                    late.push(Write::OrderState {
+                        hash: *hash,
+                        remaining,
+                        status: if remaining == 0 {
+                            Status::Filled
+                        } else {
+                            Status::Open
+                        },
+                    });
+                }
+            }
+        }
+        for (hash, change) in changes {
+            let Some(kind) = book.get(&hash).map(|s| s.order.kind()) else {
+                continue;
+            };
+            match change {
+                BookChange::Remaining(0) => {
+                    let mut s = book.remove(&hash).expect("present");
+                    s.remaining = 0;
+                    s.status = Status::Filled;
+                    events.push(Event::filled(kind, s.entry(shared.chain_id)));
+                }
+                BookChange::Remaining(r) => {
+                    book.set_remaining(&hash, r);
+                    let entry = book.get(&hash).expect("present").entry(shared.chain_id);
+                    events.push(Event::filled(kind, entry));
+                }
+                BookChange::Leaves(status, reason) => {
+                    book.remove(&hash);
+                    events.push(Event::unpublished(kind, hash, status, &reason));
+                }
+            }
+        }
     }
     for c in &b.categories {
         let mut categories = shared.categories_mut();
@@ -490,45 +571,13 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
             });
         }
     }
-
-    writes.push(Write::Meta("last_block", to_block.to_string()));
-    shared.db.write(writes).await?;
     shared.index.block.store(to_block, Ordering::Release);
-
-    // Stake re-checks read the new block.
-    let mut dead = Vec::new();
-    for (hash, signer, needed) in stake_checks {
-        let stake = shared.index.stake(shared, signer).await?;
-        if stake < needed {
-            dead.push((hash, signer, stake, needed));
+    if !late.is_empty() {
+        if let Err(e) = shared.db.write(late).await {
+            warn!("cannot record the remaining volume of orders published meanwhile: {e}");
         }
     }
-    if !dead.is_empty() {
-        let mut writes = Vec::new();
-        {
-            let mut book = shared.book_mut();
-            for (hash, signer, stake, needed) in dead {
-                if let Some(s) = book.remove(&hash) {
-                    writes.push(Write::OrderState {
-                        hash,
-                        remaining: s.remaining,
-                        status: Status::Dead,
-                    });
-                    events.push(Event::unpublished(
-                        s.order.kind(),
-                        hash,
-                        Status::Dead,
-                        &format!(
-                            "{signer} has {} free stake, the order needs {}",
-                            poco_types::format_rlc(stake),
-                            poco_types::format_rlc(needed)
-                        ),
-                    ));
-                }
-            }
-        }
-        shared.db.write(writes).await?;
-    }
+    events.extend(deals.into_iter().map(Event::deal));
     if !events.is_empty() {
         debug!(
             events = events.len(),
@@ -539,6 +588,19 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
         shared.feed.send(event);
     }
     Ok(())
+}
+
+/// An account's free stake at `block` (uncached: for the watcher's re-checks).
+async fn stake_at(shared: &Shared, account: Address, block: u64) -> Result<U256> {
+    let view = shared
+        .client
+        .hub()
+        .viewAccount(account)
+        .block(BlockId::number(block))
+        .call()
+        .await
+        .map_err(|e| Error::Chain(format!("viewAccount({account}): {e}")))?;
+    Ok(view.stake)
 }
 
 /// The deal of an `OrdersMatched` log.

@@ -537,7 +537,7 @@ pub(crate) async fn unpublish(
                 .into(),
         )
     })?;
-    let hashes: Vec<B256> = {
+    let hashes = {
         let mut book = shared.book_mut();
         let hashes = match target {
             UnpublishTarget::UnpublishOrderHash => {
@@ -603,15 +603,22 @@ pub(crate) async fn unpublish(
                 .collect()
             }
         };
-        for hash in &hashes {
-            book.remove(hash);
-        }
-        hashes
+        let removed: Vec<Stored> = hashes.iter().filter_map(|h| book.remove(h)).collect();
+        (hashes, removed)
     };
-    shared
+    let (hashes, removed) = hashes;
+    if let Err(e) = shared
         .db
         .write(hashes.iter().map(|h| Write::DeleteOrder(*h)).collect())
-        .await?;
+        .await
+    {
+        // Nothing half-done: the orders stay published.
+        let mut book = shared.book_mut();
+        for stored in removed {
+            book.insert(stored);
+        }
+        return Err(e.into());
+    }
     for hash in &hashes {
         shared.feed.send(Event::unpublished(
             kind,
