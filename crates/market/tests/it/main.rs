@@ -8,6 +8,7 @@ mod book;
 mod feed;
 mod fill;
 mod fixture;
+mod postgres;
 mod publish;
 mod query;
 mod rejections;
