@@ -36,7 +36,9 @@ fn published_hash(answer: &Value) -> String {
 #[test]
 fn market_cli_and_web_ui() {
     let poco = Poco::new();
-    poco.json(&["devnet", "start", "--port", "0"]);
+    let devnet = poco.json(&["devnet", "start", "--port", "0"]);
+    let rpc_url = text(&devnet, "rpcUrl");
+    let requester = named(&devnet, "requester");
     let mut child = poco
         .command(&[
             "--json",
@@ -141,7 +143,18 @@ fn market_cli_and_web_ui() {
     let err = poco.error(&again);
     assert!(err.contains("duplicate"), "{err}");
 
-    // The web UI in headless Chromium.
+    // The web UI in headless Chromium. Its wallet (anvil's unlocked `requester` behind an
+    // injected window.ethereum) fills one more task at the cheapest category-0 offer: pool0 at
+    // PRICE_CAT0, the app order at its template price 0; the requester's free stake covers it.
+    let (_, account) = get(&format!("{url}/addresses/{requester}"));
+    let stake: u128 = account["account"]["stake"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no stake in {account}"));
+    assert!(stake >= PRICE_CAT0.parse().unwrap(), "{account}");
+    let deals_of_requester =
+        || get(&format!("{url}/deals?requester={requester}")).1["count"].clone();
+    assert_eq!(deals_of_requester(), 1);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("market-ui");
     std::fs::create_dir_all(&out).unwrap();
     let expect = out.join("expect.json");
@@ -155,6 +168,8 @@ fn market_cli_and_web_ui() {
             "otherCategory": 1,
             "otherCategoryOrderHash": pool1,
             "app": app,
+            "rpcUrl": rpc_url,
+            "requester": requester,
         })
         .to_string(),
     )
@@ -178,6 +193,12 @@ fn market_cli_and_web_ui() {
         String::from_utf8_lossy(&ui.stderr)
     );
     assert!(out.join("market-desktop.png").is_file());
+    // The wallet flow ran (the script skips it without rpcUrl and requester) and made a deal.
+    assert_eq!(
+        deals_of_requester(),
+        2,
+        "the web UI's wallet flow made no deal of requester {requester}"
+    );
 
     // Unpublishing takes the order out of the book.
     let mut unpublish = vec![
@@ -194,4 +215,14 @@ fn market_cli_and_web_ui() {
     let mut cat1 = vec!["orderbook", "workerpool", "--category", "1"];
     cat1.extend_from_slice(&m);
     assert_eq!(poco.json(&cat1)["count"], 0);
+}
+
+/// The address of one of the devnet's named accounts (`devnet start` lists them).
+fn named(devnet: &Value, name: &str) -> String {
+    devnet["accounts"]
+        .as_array()
+        .and_then(|accounts| accounts.iter().find(|a| a["name"] == name))
+        .and_then(|a| a["address"].as_str())
+        .unwrap_or_else(|| panic!("no account {name} in {devnet}"))
+        .to_string()
 }

@@ -4,9 +4,15 @@
 //
 // UI_EXPECT names a JSON file describing what the market holds:
 //   {"category":0,"workerpoolOrderHash":"0x…","requestOrderHash":"0x…"|null,"dealid":"0x…",
-//    "otherCategory":1,"otherCategoryOrderHash":"0x…"|null,"app":"0x…"}
-// Screenshots (market-desktop.png, market-phone.png, deal.png, and failure.png when a check
-// fails) go to UI_OUT. Exits 1 with the failed check's name and reason.
+//    "otherCategory":1,"otherCategoryOrderHash":"0x…"|null,"app":"0x…",
+//    "rpcUrl":"http://127.0.0.1:PORT","requester":"0x…"}
+// With rpcUrl and requester (optional), the fill form's "Sign and send" runs for real: a page
+// whose window.ethereum answers the accounts with `requester` and forwards every other call to
+// the node at rpcUrl (anvil, whose accounts are unlocked, signs and sends), and the market must
+// then list one more deal of that requester, made by the transaction the page shows.
+// Screenshots (market-desktop.png, market-phone.png, deal.png, wallet-fill.png with a wallet,
+// and failure.png when a check fails) go to UI_OUT. Exits 1 with the failed check's name and
+// reason.
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -67,6 +73,26 @@ function watch(page) {
   });
   page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.message}`));
   page.setDefaultTimeout(TIMEOUT);
+}
+
+const DEAL_TIMEOUT = 15000;
+
+// A minimal EIP-1193 wallet, installed before the page's scripts run.
+function installWallet({ rpcUrl, account }) {
+  let id = 0;
+  window.ethereum = {
+    async request({ method, params = [] }) {
+      if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [account];
+      const res = await fetch(rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params }),
+      });
+      const body = await res.json();
+      if (body.error) throw new Error(`${method}: ${body.error.message}`);
+      return body.result;
+    },
+  };
 }
 
 const testid = (id) => `[data-testid="${id}"]`;
@@ -146,6 +172,8 @@ async function run() {
   check(commandText.toLowerCase().includes(expected.app.toLowerCase()), `the command does not name the app ${expected.app}: ${commandText}`);
   await form.locator(testid('fill-no-wallet')).waitFor(); // no window.ethereum in this browser
 
+  if (expected.rpcUrl && expected.requester) await walletFill();
+
   step = `the deal page shows deal ${expected.dealid} and its task`;
   await page.goto(`${base}/#/deal/${expected.dealid}`);
   const dealId = await page.locator(testid('deal-id')).innerText();
@@ -174,6 +202,55 @@ async function run() {
 
   step = 'no console errors';
   check(consoleErrors.length === 0, `the browser console logged errors:\n  ${consoleErrors.join('\n  ')}`);
+}
+
+// Fills the app's best offer through the page's wallet and checks the deal it made.
+async function walletFill() {
+  const { app, rpcUrl, requester } = expected;
+  step = `read the deals of requester ${requester}`;
+  const dealsOf = async () => (await apiGet(`/deals?requester=${requester}`)).count;
+  const before = await dealsOf();
+
+  step = `"Sign and send" fills app ${app} for requester ${requester} through the wallet at ${rpcUrl}`;
+  const previous = current;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.addInitScript(installWallet, { rpcUrl, account: requester });
+  const page = await context.newPage();
+  current = page;
+  watch(page);
+  await page.goto(`${base}/#/`);
+  await page.locator(`${testid('live-indicator')}[data-state="live"]`).waitFor(); // sees the deal come
+  const form = page.locator(testid('fill-form'));
+  await form.locator(testid('fill-app')).fill(app);
+  await form.locator(testid('fill-submit')).click();
+  await form.locator(testid('fill-sign')).click();
+  // The transaction hash, or the error the form shows when a step of the wallet flow fails.
+  const tx = form.locator(testid('fill-tx'));
+  const failed = form.locator(`${testid('fill-error')} [role="alert"]`);
+  await tx.or(failed).waitFor({ timeout: DEAL_TIMEOUT });
+  if (await failed.isVisible()) throw new CheckFailed(`no transaction sent, the form says: ${await failed.innerText()}`);
+  const hash = (await tx.innerText()).trim();
+  check(/^0x[0-9a-f]{64}$/i.test(hash), `the transaction hash shown is not a hash: ${JSON.stringify(hash)}`);
+
+  step = `the market lists a new deal of requester ${requester} made by transaction ${hash}`;
+  const deadline = Date.now() + DEAL_TIMEOUT;
+  let count = before;
+  while (count === before && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    count = await dealsOf();
+  }
+  check(count === before + 1, `the requester has ${count} deals, ${before + 1} expected, ${DEAL_TIMEOUT / 1000} s after the transaction`);
+  const [deal] = (await apiGet(`/deals?requester=${requester}`)).deals; // newest first
+  const same = (a, b) => String(a).toLowerCase() === String(b).toLowerCase();
+  check(same(deal.transactionHash, hash), `the newest deal ${deal.dealid} comes from transaction ${deal.transactionHash}, not ${hash}`);
+  check(same(deal.requester, requester) && same(deal.app?.pointer, app),
+    `the newest deal ${deal.dealid} has requester ${deal.requester} and app ${deal.app?.pointer}, expected ${requester} and ${app}`);
+
+  step = `the live feed brings deal ${deal.dealid} into the recent trades of the page that sent it`;
+  await page.locator(row('trade-row', 'dealid', deal.dealid)).waitFor();
+  await page.screenshot({ path: path.join(out, 'wallet-fill.png'), fullPage: true });
+  await context.close();
+  current = previous;
 }
 
 try {
