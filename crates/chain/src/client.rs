@@ -264,6 +264,30 @@ impl PocoClient {
         )
     }
 
+    /// The hash of block 0: with the chain id and the hub, it names one chain history (a
+    /// devnet started afresh has the same id and addresses but another genesis). Services key
+    /// their databases on it.
+    pub async fn genesis(&self) -> Result<B256> {
+        let block = self
+            .inner
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(0))
+            .await
+            .map_err(|e| self.rpc(e))?
+            .ok_or_else(|| Error::Rpc("the node returned no genesis block".into()))?;
+        Ok(block.header.hash)
+    }
+
+    /// `<chain id>:<hub>:<genesis hash>`: what a service's database belongs to.
+    pub async fn history_key(&self) -> Result<String> {
+        Ok(format!(
+            "{}:{}:{}",
+            self.chain_id(),
+            self.deployment().hub,
+            self.genesis().await?
+        ))
+    }
+
     /// The latest block's timestamp.
     pub async fn now(&self) -> Result<u64> {
         let block = self

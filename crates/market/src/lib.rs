@@ -18,10 +18,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    primitives::{Address, U256},
-    providers::Provider,
-};
+use alloy::primitives::{Address, U256};
 use poco_chain::{ClientConfig, PocoClient};
 use poco_types::Domain;
 use tokio::{net::TcpListener, sync::Notify};
@@ -145,14 +142,7 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
     let db = Db::open(&config.database_url).await?;
     // The genesis hash tells a chain restarted from scratch (same id, same hub address) from
     // the one the database was built from.
-    let genesis = client
-        .provider()
-        .get_block_by_number(0.into())
-        .await
-        .map_err(|e| Error::Chain(format!("cannot read the genesis block: {e}")))?
-        .map(|b| b.header.hash)
-        .unwrap_or_default();
-    let chain_key = format!("{chain_id}:{}:{genesis}", config.hub);
+    let chain_key = client.history_key().await?;
     match db.meta("chain").await? {
         Some(known) if known != chain_key => {
             return Err(Error::Config(format!(

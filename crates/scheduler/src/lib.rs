@@ -136,17 +136,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
     let db = db::Db::open(&config.database_url).await?;
     // The genesis hash tells a chain restarted from scratch (same id, same addresses) from the
     // one the database followed: its cursor and tasks would be meaningless there.
-    let genesis = {
-        use alloy::providers::Provider;
-        client
-            .provider()
-            .get_block_by_number(0.into())
-            .await
-            .map_err(|e| Error::Config(format!("cannot read the genesis block: {e}")))?
-            .map(|b| b.header.hash)
-            .unwrap_or_default()
-    };
-    let chain_key = format!("{}:{}:{genesis}", client.chain_id(), config.hub);
+    let chain_key = client.history_key().await?;
     match db.meta("chain").await? {
         Some(known) if known != chain_key => {
             return Err(Error::Config(format!(

@@ -88,29 +88,13 @@ impl MarketArgs {
         std::fs::create_dir_all(&home)
             .wrap_err_with(|| format!("cannot create {}", home.display()))?;
         let mut config = MarketConfig::new(client.rpc_url(), client.deployment().hub);
-        // One database per chain history: a devnet started afresh gets a new one.
-        let genesis = {
-            use alloy::providers::Provider;
-            client
-                .provider()
-                .get_block_by_number(0.into())
-                .await
-                .map_err(|e| eyre!("cannot read the genesis block: {e}"))?
-                .map(|b| b.header.hash)
-                .unwrap_or_default()
+        config.database_url = match self.database {
+            Some(url) => url,
+            None => {
+                let stem = format!("{}-{:x}", client.chain_id(), client.deployment().hub);
+                super::default_database(&client, &home, &stem).await?
+            }
         };
-        config.database_url = self.database.unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                home.join(format!(
-                    "{}-{:x}-{}.db",
-                    client.chain_id(),
-                    client.deployment().hub,
-                    &format!("{genesis:x}")[..8]
-                ))
-                .display()
-            )
-        });
         config.listen = self.listen;
         config.start_block = self.start_block;
         config.max_open_orders = self.max_open_orders;

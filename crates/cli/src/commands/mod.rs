@@ -15,6 +15,18 @@ use alloy::primitives::U256;
 use eyre::Result;
 use serde_json::Value;
 
+/// A service's default database: an SQLite file `<dir>/<stem>-<genesis>.db`, one per chain
+/// history (a devnet started afresh gets a new one instead of a stale cursor).
+pub(crate) async fn default_database(
+    client: &poco_chain::PocoClient,
+    dir: &std::path::Path,
+    stem: &str,
+) -> Result<String> {
+    let genesis = format!("{:x}", client.genesis().await?);
+    let file = dir.join(format!("{stem}-{}.db", &genesis[..8]));
+    Ok(format!("sqlite://{}?mode=rwc", file.display()))
+}
+
 /// An nRLC amount as the JSON output carries it: a decimal string.
 pub(crate) fn amount(value: U256) -> Value {
     Value::String(value.to_string())

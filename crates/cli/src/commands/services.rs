@@ -102,27 +102,10 @@ impl SchedulerArgs {
             .wrap_err_with(|| format!("cannot create {}", home.display()))?;
         let mut config =
             SchedulerConfig::new(client.rpc_url(), client.deployment().hub, workerpool);
-        // One database per chain history: a devnet started afresh gets a new one.
-        let genesis = {
-            use alloy::providers::Provider;
-            client
-                .provider()
-                .get_block_by_number(0.into())
-                .await
-                .map_err(|e| eyre!("cannot read the genesis block: {e}"))?
-                .map(|b| b.header.hash)
-                .unwrap_or_default()
+        config.database_url = match self.database {
+            Some(url) => url,
+            None => super::default_database(&client, &home, &format!("{workerpool:x}")).await?,
         };
-        config.database_url = self.database.unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                home.join(format!(
-                    "{workerpool:x}-{}.db",
-                    &format!("{genesis:x}")[..8]
-                ))
-                .display()
-            )
-        });
         config.store_dir = self
             .store_dir
             .unwrap_or_else(|| home.join(format!("{workerpool:x}")).join("results"));
