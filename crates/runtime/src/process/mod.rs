@@ -513,8 +513,11 @@ impl Pool {
                 Some(runner)
             }
         };
-        // Stopped outside the lock.
-        drop(surplus);
+        // Stopped (killed and reaped) outside the lock and off the async
+        // threads.
+        if let Some(runner) = surplus {
+            tokio::task::spawn_blocking(move || drop(runner));
+        }
     }
 
     async fn execute(&self, request: &ExecutionRequest) -> Result<ExecutionOutput> {
