@@ -1,10 +1,12 @@
 //! The runner side: what a program does when started as a runner.
 
 use std::{
+    any::Any,
     ffi::OsStr,
     fs::File,
     io::{self, Write},
     os::fd::AsFd,
+    panic::{self, AssertUnwindSafe},
     sync::{mpsc, Arc, Mutex, PoisonError},
     thread,
 };
@@ -16,6 +18,7 @@ use super::protocol::{
     RUNNER_GREETING,
 };
 use crate::{
+    error::Error,
     logs::TailPipe,
     wasm::{Host, Interruption},
 };
@@ -98,6 +101,14 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 fn protocol_error(what: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
@@ -160,8 +171,17 @@ fn serve() -> io::Result<()> {
             cap,
             Arc::new(move |b: &[u8]| stderr_sink.send_or_exit(&FromRunner::Stderr(b.to_vec()))),
         );
-        let outcome = host.run(&request, &stdout, &stderr, |_| {
-            output.send_or_exit(&FromRunner::Started);
+        // A panic is reported as it is in process (the runner stays usable:
+        // the host's locks tolerate poisoning).
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            host.run(&request, &stdout, &stderr, |_| {
+                output.send_or_exit(&FromRunner::Started);
+            })
+        }))
+        .unwrap_or_else(|panic| {
+            Err(Error::Panicked {
+                reason: panic_message(&*panic),
+            })
         });
         output.send(&FromRunner::Finished(Box::new(outcome)))?;
         let _ = io::stderr().flush();
