@@ -45,10 +45,18 @@ pub(crate) async fn new_process_executor(config: WasmConfig, runners: usize) -> 
 }
 
 /// One process-isolation executor per test binary (default configuration).
+/// Statics are never dropped, so its module cache is a folder of cargo's
+/// (a private temporary one would be left behind).
 pub(crate) async fn process_executor() -> &'static ProcessExecutor {
     static EXECUTOR: tokio::sync::OnceCell<ProcessExecutor> = tokio::sync::OnceCell::const_new();
     EXECUTOR
-        .get_or_init(|| new_process_executor(WasmConfig::default(), 2))
+        .get_or_init(|| {
+            let config = WasmConfig {
+                cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("runtime-it-modules")),
+                ..WasmConfig::default()
+            };
+            new_process_executor(config, 2)
+        })
         .await
 }
 
