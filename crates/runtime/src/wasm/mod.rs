@@ -45,7 +45,8 @@
 //!   the payload (the integer bits, stored with `i64.store`, keep it).
 //!   Modules with float-lane SIMD operations are not rewritten (a `v128` is
 //!   untyped) but compiled with Cranelift's canonicalization of every float
-//!   operation;
+//!   operation. Fuel counts the rewritten code: six more instructions per
+//!   observation point executed, the same on every worker;
 //! - relaxed SIMD uses its deterministic lowering; wasm threads are
 //!   disabled;
 //! - the wall clock starts at [`ExecutionRequest::clock_start`] (by default a
