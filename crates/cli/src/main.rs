@@ -87,6 +87,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `poco worker` runs apps in runner processes started from this binary.
+    poco_runtime::run_as_runner_if_requested();
     let cli = Cli::parse();
     // Services log what they do; commands only their warnings.
     let default_level = match cli.command {

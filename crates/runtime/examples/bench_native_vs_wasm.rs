@@ -13,10 +13,13 @@
 //! uses the system C compiler (`$CC`, else `cc`) with the same -O2 as the
 //! WASM build and no -march flag. Every run must print the same result.
 //!
-//! Rows: the worker default (deterministic: epoch checks for the time limit
-//! and NaN canonicalization), with fuel metering on top, without NaN
-//! canonicalization, and bare wasmtime (neither; not a configuration a
-//! worker can use, it shows what the sandbox settings cost).
+//! Rows: the worker default (what `poco worker` runs: deterministic, in a
+//! runner process killed at the time limit, so no epoch checks, NaNs
+//! canonicalized where the app can observe them; this benchmark binary is
+//! its own runner program), then in-process execution with epoch checks
+//! (what embedders and tests use), with fuel metering on top, in-process
+//! without determinism, and bare wasmtime (no sandbox settings; not a
+//! configuration a worker can use, it shows what the sandbox costs).
 //! Target: worker default ≤ 1.3× native.
 
 use std::{
@@ -27,7 +30,10 @@ use std::{
 };
 
 use alloy_primitives::B256;
-use poco_runtime::{AppSource, ExecutionRequest, Limits, TaskWorkspace, WasmConfig, WasmExecutor};
+use poco_runtime::{
+    AppSource, ExecutionOutput, ExecutionRequest, Executor, Limits, ProcessConfig, ProcessExecutor,
+    TaskWorkspace, WasmConfig, WasmExecutor,
+};
 use sha2::{Digest, Sha256};
 
 struct Options {
@@ -106,8 +112,24 @@ fn run_native(exe: &Path, samples: u64, out: &Path) -> (Duration, String) {
     )
 }
 
+/// An executor under test, with what drives it.
+enum Wasm {
+    InProcess(WasmExecutor),
+    Process(ProcessExecutor, tokio::runtime::Runtime),
+}
+
+impl Wasm {
+    fn run(&self, request: ExecutionRequest) -> ExecutionOutput {
+        match self {
+            Self::InProcess(exec) => exec.run_blocking(request),
+            Self::Process(exec, rt) => rt.block_on(exec.execute(request)),
+        }
+        .expect("wasm pi runs")
+    }
+}
+
 fn run_wasm(
-    exec: &WasmExecutor,
+    exec: &Wasm,
     module: &Path,
     checksum: B256,
     samples: u64,
@@ -123,7 +145,7 @@ fn run_wasm(
     request.args = format!("1 {samples}");
     request.limits = Limits::for_category(3600);
     let started = Instant::now();
-    let out = exec.run_blocking(request).expect("wasm pi runs");
+    let out = exec.run(request);
     let elapsed = started.elapsed();
     let result = fs::read_to_string(out.result.deterministic_output.expect("file result"))
         .expect("wasm result");
@@ -165,10 +187,26 @@ fn run_bare_wasmtime(module: &Path, samples: u64, out: &Path) -> (Duration, Stri
     )
 }
 
+/// What `poco worker` runs by default: a process executor in the default
+/// configuration.
+fn worker_default() -> Wasm {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let exec = rt
+        .block_on(ProcessExecutor::start(ProcessConfig {
+            runners: 1,
+            ..ProcessConfig::default()
+        }))
+        .expect("process executor");
+    Wasm::Process(exec, rt)
+}
+
 /// One way of running pi, timed in turn with the others.
 enum Variant {
     Native(PathBuf),
-    Executor(WasmExecutor),
+    Executor(Wasm),
     Bare,
 }
 
@@ -180,6 +218,9 @@ struct Measured {
 }
 
 fn main() {
+    // The worker-default row runs pi in runner processes started from this
+    // very binary.
+    poco_runtime::run_as_runner_if_requested();
     let options = match parse_options() {
         Ok(o) => o,
         Err(e) => {
@@ -202,27 +243,29 @@ fn main() {
         Err(reason) => println!("native build skipped: {reason}"),
     }
     let mut compile = Duration::ZERO;
-    for (label, config) in [
+    let in_process = |config| Wasm::InProcess(WasmExecutor::new(config).expect("executor"));
+    let executors = [
+        ("wasm, worker default (process isolation)", worker_default()),
         (
-            "wasm, worker default (deterministic)",
-            WasmConfig::default(),
+            "wasm, in-process (epoch checks)",
+            in_process(WasmConfig::default()),
         ),
         (
-            "wasm, deterministic + fuel metering",
-            WasmConfig {
+            "wasm, in-process + fuel metering",
+            in_process(WasmConfig {
                 fuel_metering: true,
                 ..WasmConfig::default()
-            },
+            }),
         ),
         (
-            "wasm, non-deterministic (no NaN canon.)",
-            WasmConfig {
+            "wasm, in-process, non-deterministic",
+            in_process(WasmConfig {
                 deterministic: false,
                 ..WasmConfig::default()
-            },
+            }),
         ),
-    ] {
-        let exec = WasmExecutor::new(config).expect("executor");
+    ];
+    for (label, exec) in executors {
         // Compile (and warm the module cache) outside the timings.
         let (warm, _) = run_wasm(
             &exec,

@@ -14,7 +14,7 @@
 //!   `''` or `""` alone is an empty argument.
 
 /// Why `iexec_args` could not be split.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ArgsError {
     /// A quote was opened and never closed.

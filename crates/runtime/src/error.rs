@@ -5,9 +5,10 @@
 //! arguments, inputs or category), or the worker operator (an I/O problem on
 //! the worker's own machine). [`Error::is_app_fault`] tells the two apart.
 
-use std::{path::PathBuf, time::Duration};
+use std::{borrow::Cow, path::PathBuf, time::Duration};
 
 use alloy_primitives::B256;
+use serde::{Deserialize, Serialize};
 
 use crate::{args::ArgsError, logs::Logs};
 
@@ -15,7 +16,10 @@ use crate::{args::ArgsError, logs::Logs};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a task execution failed.
-#[derive(Debug, thiserror::Error)]
+///
+/// Serializable, so that runner processes can report it (an I/O error keeps
+/// its OS error code, or else its message).
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// The app module does not hash to the checksum registered on chain.
@@ -37,6 +41,7 @@ pub enum Error {
         /// Where the module was expected.
         path: PathBuf,
         /// The I/O error.
+        #[serde(with = "io_error")]
         source: std::io::Error,
     },
 
@@ -188,7 +193,7 @@ pub enum Error {
         /// Path relative to /iexec_out.
         path: String,
         /// What is wrong with it.
-        reason: &'static str,
+        reason: Cow<'static, str>,
         /// Captured stdout and stderr.
         logs: Box<Logs>,
     },
@@ -201,10 +206,11 @@ pub enum Error {
     #[error("{context} ({}): {source}; the worker operator should check the disk and permissions", path.display())]
     Io {
         /// What the worker was doing.
-        context: &'static str,
+        context: Cow<'static, str>,
         /// The path involved.
         path: PathBuf,
         /// The I/O error.
+        #[serde(with = "io_error")]
         source: std::io::Error,
     },
 
@@ -212,6 +218,17 @@ pub enum Error {
     #[error("the WASM engine failed: {reason}; this is a worker problem, the task can be retried")]
     Engine {
         /// What failed.
+        reason: String,
+    },
+
+    /// A runner process (see `ProcessExecutor`) died or stopped following
+    /// the protocol while it ran the task, without the runtime killing it.
+    #[error(
+        "the runner process failed: {reason}; this is a worker problem (look for a crash or \
+         the out-of-memory killer in the worker's logs), the task can be retried"
+    )]
+    RunnerFailed {
+        /// What happened to the runner.
         reason: String,
     },
 
@@ -253,6 +270,7 @@ impl Error {
             | Self::Cancelled
             | Self::Io { .. }
             | Self::Engine { .. }
+            | Self::RunnerFailed { .. }
             | Self::Panicked { .. } => false,
         }
     }
@@ -279,9 +297,35 @@ impl Error {
         source: std::io::Error,
     ) -> Self {
         Self::Io {
-            context,
+            context: context.into(),
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Serializes an I/O error as its OS error code, or else its message.
+mod io_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    enum Repr {
+        Os(i32),
+        Message(String),
+    }
+
+    pub(super) fn serialize<S: Serializer>(e: &std::io::Error, s: S) -> Result<S::Ok, S::Error> {
+        match e.raw_os_error() {
+            Some(code) => Repr::Os(code),
+            None => Repr::Message(e.to_string()),
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::io::Error, D::Error> {
+        Ok(match Repr::deserialize(d)? {
+            Repr::Os(code) => std::io::Error::from_raw_os_error(code),
+            Repr::Message(message) => std::io::Error::other(message),
+        })
     }
 }

@@ -2,6 +2,8 @@
 
 use std::{fmt::Write as _, fs, future::Future, pin::Pin, time::Duration};
 
+use serde::{Deserialize, Serialize};
+
 use crate::{
     error::Result,
     logs::Logs,
@@ -13,7 +15,7 @@ use crate::{
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Measurements of one execution.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionStats {
     /// Wall time of the whole execution (load, compile or cache hit, run,
     /// result collection).
@@ -27,7 +29,7 @@ pub struct ExecutionStats {
 }
 
 /// A successful execution: the result plus what the app printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionOutput {
     /// The result: digest, archive, computed.json.
     pub result: TaskResult,

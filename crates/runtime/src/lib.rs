@@ -5,6 +5,7 @@ mod args;
 mod error;
 mod executor;
 mod logs;
+mod process;
 mod request;
 mod result;
 mod wasm;
@@ -14,6 +15,9 @@ pub use self::{
     error::{Error, Result},
     executor::{BoxFuture, ExecutionOutput, ExecutionStats, Executor, NoopExecutor},
     logs::{Logs, DEFAULT_LOG_TAIL_BYTES},
+    process::{
+        run_as_runner_if_requested, ProcessConfig, ProcessExecutor, DEFAULT_RUNNER_START_TIMEOUT,
+    },
     request::{
         AppSource, BagOfTasks, Dataset, ExecutionRequest, Limits, TaskWorkspace, COMPUTED_JSON,
         DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, IEXEC_IN, IEXEC_OUT,

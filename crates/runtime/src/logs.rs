@@ -13,6 +13,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
@@ -20,7 +21,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 pub const DEFAULT_LOG_TAIL_BYTES: usize = 64 * 1024;
 
 /// The tail of the app's stdout and stderr.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logs {
     /// Last bytes written to stdout.
     pub stdout: Vec<u8>,
@@ -71,10 +72,23 @@ struct Tail {
     dropped: u64,
 }
 
+/// Also receives every byte written to a [`TailPipe`], as it is written.
+pub(crate) type Tee = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// A [`StdoutStream`] that keeps the last `capacity` bytes written to it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct TailPipe {
     inner: Arc<Mutex<Tail>>,
+    tee: Option<Tee>,
+}
+
+impl std::fmt::Debug for TailPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TailPipe")
+            .field("inner", &self.inner)
+            .field("tee", &self.tee.is_some())
+            .finish()
+    }
 }
 
 impl TailPipe {
@@ -85,10 +99,22 @@ impl TailPipe {
                 capacity,
                 dropped: 0,
             })),
+            tee: None,
         }
     }
 
-    fn push(&self, bytes: &[u8]) {
+    /// A pipe that also hands every write to `tee`, before keeping it.
+    pub(crate) fn with_tee(capacity: usize, tee: Tee) -> Self {
+        Self {
+            tee: Some(tee),
+            ..Self::new(capacity)
+        }
+    }
+
+    pub(crate) fn push(&self, bytes: &[u8]) {
+        if let Some(tee) = &self.tee {
+            tee(bytes);
+        }
         let mut tail = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let capacity = tail.capacity;
         let keep = bytes.len().min(capacity);
@@ -161,6 +187,20 @@ mod tests {
         assert_eq!(pipe.contents(), (b"lo world".to_vec(), 3));
         pipe.push(b"0123456789abcdef");
         assert_eq!(pipe.contents(), (b"89abcdef".to_vec(), 3 + 8 + 8));
+    }
+
+    #[test]
+    fn tee_sees_every_byte() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let pipe = TailPipe::with_tee(
+            4,
+            Arc::new(move |b: &[u8]| sink.lock().unwrap().extend_from_slice(b)),
+        );
+        pipe.push(b"abc");
+        pipe.push(b"defgh");
+        assert_eq!(pipe.contents(), (b"efgh".to_vec(), 4));
+        assert_eq!(&*seen.lock().unwrap(), b"abcdefgh");
     }
 
     #[test]

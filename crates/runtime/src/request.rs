@@ -7,6 +7,7 @@ use std::{
 };
 
 use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{Error, Result},
@@ -28,7 +29,7 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_OUTPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The app module to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AppSource {
     /// The module's bytes.
     Bytes(Vec<u8>),
@@ -53,7 +54,7 @@ impl AppSource {
 }
 
 /// The dataset of the deal, already downloaded into /iexec_in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dataset {
     /// Dataset address (`IEXEC_DATASET_ADDRESS`).
     pub address: Address,
@@ -62,7 +63,7 @@ pub struct Dataset {
 }
 
 /// Position of the task in its bag of tasks (BoT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BagOfTasks {
     /// Number of tasks in the deal (`IEXEC_BOT_SIZE`).
     pub size: u64,
@@ -84,7 +85,7 @@ impl Default for BagOfTasks {
 }
 
 /// Resource limits of one execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Wall-time limit (the category's maximum execution time).
     pub wall_time: Duration,
@@ -126,7 +127,7 @@ impl Limits {
 /// `root/iexec_in` is mounted read-only as /iexec_in, `root/iexec_out`
 /// read-write as /iexec_out, and the result archive is written to
 /// `root/iexec_out.zip`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskWorkspace {
     root: PathBuf,
 }
@@ -185,7 +186,7 @@ impl TaskWorkspace {
 }
 
 /// Everything needed to run one task.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecutionRequest {
     /// Task id (`IEXEC_TASK_ID`); also seeds the deterministic clock and RNG.
     pub task_id: B256,

@@ -59,9 +59,10 @@ pub struct ComputedJson {
 }
 
 /// The result of a successful execution, ready to contribute and upload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskResult {
     /// What the app wrote in computed.json.
+    #[serde(with = "computed_fields")]
     pub computed: ComputedJson,
     /// The result digest (see the module docs); `resultHash` and `resultSeal`
     /// are computed from it.
@@ -76,6 +77,27 @@ pub struct TaskResult {
     pub archive_sha256: B256,
     /// Total bytes of the files in /iexec_out.
     pub output_bytes: u64,
+}
+
+/// [`ComputedJson`] as its two fields, always both: its own serialization
+/// skips absent fields, which formats that are not self-describing (the
+/// runner protocol's) cannot read back.
+mod computed_fields {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ComputedJson;
+
+    pub(super) fn serialize<S: Serializer>(c: &ComputedJson, s: S) -> Result<S::Ok, S::Error> {
+        (&c.deterministic_output_path, &c.callback_data).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ComputedJson, D::Error> {
+        let (deterministic_output_path, callback_data) = Deserialize::deserialize(d)?;
+        Ok(ComputedJson {
+            deterministic_output_path,
+            callback_data,
+        })
+    }
 }
 
 /// A problem with the app's output, before the logs are attached.
@@ -94,7 +116,11 @@ impl OutputProblem {
         match self {
             Self::MissingComputedJson => Error::MissingComputedJson { logs },
             Self::InvalidComputedJson(reason) => Error::InvalidComputedJson { reason, logs },
-            Self::InvalidOutput { path, reason } => Error::InvalidOutput { path, reason, logs },
+            Self::InvalidOutput { path, reason } => Error::InvalidOutput {
+                path,
+                reason: reason.into(),
+                logs,
+            },
             Self::TooLarge { written_bytes } => Error::OutputTooLarge {
                 limit_bytes,
                 written_bytes,

@@ -19,6 +19,9 @@
 //! (c) the CPU-bound `pi` app as WASM against the same C built natively: runs the runtime's
 //!     `bench_native_vs_wasm` example (`cargo run --release -p poco-runtime --example
 //!     bench_native_vs_wasm`) and reads its figures. Target: ≤ 1.3×.
+//!
+//! Workers run apps as `poco worker` does by default: in runner processes (started from this
+//! binary, one ready per slot), stopped by being killed at their time limit.
 
 use std::{
     collections::HashMap,
@@ -36,7 +39,7 @@ use alloy::{
 };
 use eyre::{bail, ensure, eyre, WrapErr};
 use poco_chain::{devchain::spawn_anvil, AppSpec, ClientConfig, Deployment, PocoClient};
-use poco_runtime::{Executor, WasmConfig, WasmExecutor};
+use poco_runtime::{Executor, ProcessConfig, ProcessExecutor};
 use poco_scheduler::{SchedulerClient, SchedulerConfig};
 use poco_types::{AppOrder, Order as _, RequestOrder, WorkerpoolOrder, NRLC_PER_RLC};
 use poco_worker::WorkerConfig;
@@ -207,8 +210,16 @@ impl Pool {
         })
     }
 
-    fn start_workers(&mut self, n: usize, slots: usize) -> eyre::Result<()> {
-        let executor: Arc<dyn Executor> = Arc::new(WasmExecutor::new(WasmConfig::default())?);
+    /// Starts `n` workers of `slots` slots sharing one executor, as `poco worker` runs apps:
+    /// in runner processes (this binary), one ready per slot.
+    async fn start_workers(&mut self, n: usize, slots: usize) -> eyre::Result<()> {
+        let executor: Arc<dyn Executor> = Arc::new(
+            ProcessExecutor::start(ProcessConfig {
+                runners: n * slots,
+                ..ProcessConfig::default()
+            })
+            .await?,
+        );
         for i in 0..n {
             let mut config = WorkerConfig::new(
                 self.scheduler.url.clone(),
@@ -353,7 +364,7 @@ async fn latency(o: &Options) -> eyre::Result<serde_json::Value> {
     );
     let setup = Instant::now();
     let mut pool = Pool::start(Some(1)).await?;
-    pool.start_workers(1, 2)?;
+    pool.start_workers(1, 2).await?;
     println!(
         "    setup (deploy, fund, register) {:.1} s",
         secs(setup.elapsed())
@@ -466,7 +477,7 @@ async fn throughput(o: &Options) -> eyre::Result<serde_json::Value> {
     );
     let setup = Instant::now();
     let mut pool = Pool::start(None).await?;
-    pool.start_workers(o.workers, o.slots)?;
+    pool.start_workers(o.workers, o.slots).await?;
     println!("    setup {:.1} s", secs(setup.elapsed()));
     let http = reqwest::Client::new();
 
@@ -746,7 +757,7 @@ fn native_vs_wasm() -> eyre::Result<serde_json::Value> {
         Ok((seconds, ratio))
     };
     let (native, _) = row("native (cc -O2)")?;
-    let (wasm, ratio) = row("wasm, worker default (deterministic)")?;
+    let (wasm, ratio) = row("wasm, worker default (process isolation)")?;
     let ratio = ratio.unwrap_or(wasm / native);
     let met = ratio <= RATIO_TARGET;
     println!(
@@ -754,9 +765,9 @@ fn native_vs_wasm() -> eyre::Result<serde_json::Value> {
     );
     println!("    target: <= {RATIO_TARGET:.2}x: {}", verdict(met));
     Ok(json!({
-        "measured": "best-of-5 run time of apps/pi (pi 1 300000000) as WASM through the \
-                     worker's WasmExecutor (default, deterministic configuration) against \
-                     apps/pi/pi.c built with cc -O2",
+        "measured": "best-of-5 run time of apps/pi (pi 1 300000000) as WASM the way `poco \
+                     worker` runs it by default (ProcessExecutor: a runner process, \
+                     deterministic configuration) against apps/pi/pi.c built with cc -O2",
         "command": command,
         "native_s": native,
         "wasm_s": wasm,
@@ -766,8 +777,16 @@ fn native_vs_wasm() -> eyre::Result<serde_json::Value> {
     }))
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> eyre::Result<()> {
+fn main() -> eyre::Result<()> {
+    // The workers run apps in runner processes started from this binary.
+    poco_runtime::run_as_runner_if_requested();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> eyre::Result<()> {
     let o = parse_options()?;
     let mut report = serde_json::Map::new();
     if o.parts.contains('a') {

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use alloy::primitives::{Address, U256};
 use clap::Args;
 use eyre::{eyre, Result, WrapErr};
-use poco_runtime::{WasmConfig, WasmExecutor};
+use poco_runtime::{Executor, ProcessConfig, ProcessExecutor, WasmConfig, WasmExecutor};
 use poco_scheduler::{PublishConfig, SchedulerConfig};
 use poco_worker::WorkerConfig;
 use serde_json::{json, Value};
@@ -70,6 +70,10 @@ pub(crate) struct WorkerArgs {
     /// Where tasks and apps are kept [default: $POCO_HOME/worker/<address>].
     #[arg(long, value_name = "PATH")]
     work_dir: Option<PathBuf>,
+    /// Run apps inside the worker process, stopped at their time limit by checks compiled into
+    /// their loops (slower), instead of in runner processes that are killed at the limit.
+    #[arg(long)]
+    in_process: bool,
 }
 
 async fn until_ctrl_c<
@@ -200,20 +204,36 @@ impl WorkerArgs {
                 .join("worker")
                 .join(format!("{:x}", signer.address())),
         };
-        let executor = WasmExecutor::new(WasmConfig {
+        let wasm = WasmConfig {
             cache_dir: Some(work_dir.join("compiled")),
             ..WasmConfig::default()
-        })
-        .map_err(|e| eyre!("cannot start the WASM runtime: {e}"))?;
+        };
+        let slots = self.slots.map(|n| n.max(1));
+        let executor: Arc<dyn Executor> = if self.in_process {
+            Arc::new(
+                WasmExecutor::new(wasm).map_err(|e| eyre!("cannot start the WASM runtime: {e}"))?,
+            )
+        } else {
+            let defaults = ProcessConfig::default();
+            Arc::new(
+                ProcessExecutor::start(ProcessConfig {
+                    wasm,
+                    runners: slots.unwrap_or(defaults.runners),
+                    ..defaults
+                })
+                .await
+                .map_err(|e| eyre!("cannot start the WASM runners: {e}"))?,
+            )
+        };
         let mut config = WorkerConfig::new(
             self.scheduler.clone(),
             client.rpc_url(),
             client.deployment().hub,
             work_dir,
-            Arc::new(executor),
+            executor,
         );
-        if let Some(slots) = self.slots {
-            config.slots = slots.max(1);
+        if let Some(slots) = slots {
+            config.slots = slots;
         }
         ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots }));
         until_ctrl_c(poco_worker::run(config, signer)).await?;

@@ -1,4 +1,7 @@
-//! [`WasmExecutor`]: runs WASI preview 1 command modules on wasmtime.
+//! [`WasmExecutor`]: runs WASI preview 1 command modules on wasmtime, in
+//! this process. [`crate::ProcessExecutor`] runs the same sandbox in runner
+//! processes (the worker's default); everything below holds for both except
+//! where it says otherwise.
 //!
 //! # Sandbox
 //!
@@ -6,23 +9,46 @@
 //!   else of the host's file system is visible, stdin is empty, and there is
 //!   no network (no socket is preopened and every address is denied).
 //! - Memory: a [`wasmtime::ResourceLimiter`] caps linear memory at
-//!   [`Limits::memory_bytes`]; growing past it traps at once.
-//! - Time: epoch interruption. A ticker thread advances the engine's epoch
-//!   every [`WasmConfig::epoch_tick`]; on each tick the store checks the
-//!   wall-time deadline and whether the job was cancelled. Time spent blocked
-//!   in a host call (e.g. a WASI sleep) is only noticed when the app returns
-//!   to wasm code.
+//!   [`crate::Limits::memory_bytes`]; growing past it traps at once.
+//! - Time: the wall-time limit counts from when the module is compiled (or
+//!   found in the cache) and the app is about to start.
+//!   - [`WasmExecutor`]: epoch interruption. Wasmtime compiles a check of
+//!     the engine's epoch into every loop header and function entry; a
+//!     ticker thread advances the epoch every [`WasmConfig::epoch_tick`],
+//!     and on each tick the store checks the deadline and whether the job
+//!     was cancelled. Time spent blocked in a host call (e.g. a WASI sleep)
+//!     is only noticed when the app returns to wasm code. The checks cost
+//!     about 18 % on CPU-bound code.
+//!   - [`crate::ProcessExecutor`]: no checks in the code; the runner
+//!     process is killed (SIGKILL) at the deadline or on cancellation,
+//!     whatever the app is doing.
 //! - Fuel (optional, [`WasmConfig::fuel_metering`]): a deterministic
 //!   instruction budget, for billing and reproducible limits.
-//! - Output: writes to files are counted against [`Limits::output_bytes`]
-//!   as they happen, and the size of /iexec_out is checked again at the end.
-//! - stdout and stderr: the last [`Limits::log_tail_bytes`] of each are kept.
+//! - Output: writes to files are counted against
+//!   [`crate::Limits::output_bytes`] as they happen, and the size of
+//!   /iexec_out is checked again at the end.
+//! - stdout and stderr: the last [`crate::Limits::log_tail_bytes`] of each
+//!   are kept.
 //!
 //! # Determinism ([`WasmConfig::deterministic`], on by default)
 //!
 //! Honest replicas of a task must produce identical bytes, so:
-//! - NaN results are canonicalized and relaxed SIMD uses its deterministic
-//!   lowering; wasm threads are disabled;
+//! - NaN bits are canonical wherever the app can observe them: before
+//!   compiling, the module is rewritten so that a NaN stored to memory as a
+//!   float (`f32.store`, `f64.store`), reinterpreted as an integer, or used
+//!   as the sign operand of `copysign` is the canonical positive NaN (see
+//!   the `canon` module). Float arithmetic itself is compiled as written,
+//!   without Cranelift's per-operation canonicalization (about 30 % on
+//!   float-heavy code). One difference with canonicalizing every operation:
+//!   a NaN written to memory as a float is always canonical, even one the
+//!   app loaded or built on purpose, so NaN-boxing through `f64.store` loses
+//!   the payload (the integer bits, stored with `i64.store`, keep it).
+//!   Modules with float-lane SIMD operations are not rewritten (a `v128` is
+//!   untyped) but compiled with Cranelift's canonicalization of every float
+//!   operation. Fuel counts the rewritten code: six more instructions per
+//!   observation point executed, the same on every worker;
+//! - relaxed SIMD uses its deterministic lowering; wasm threads are
+//!   disabled;
 //! - the wall clock starts at [`ExecutionRequest::clock_start`] (by default a
 //!   time derived from the task id, between 2020 and 2028) and the monotonic
 //!   clock at 0; both advance by 1 ms on every read, whatever the real time;
@@ -33,8 +59,13 @@
 //! What remains host-dependent: the order in which `fd_readdir` lists
 //! /iexec_in (apps that list a folder should sort the names), and whether a
 //! run hits the wall-time limit.
+//!
+//! Trap messages of rewritten modules give code offsets in the rewritten
+//! module (function names are kept).
 
 mod cache;
+mod canon;
+mod host;
 mod sandbox;
 
 use std::{
@@ -47,25 +78,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sha2::{Digest, Sha256};
-use tracing::{debug, info, info_span, warn};
-use wasmtime::{Config, Engine, ExternType, Linker, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use serde::{Deserialize, Serialize};
+use tracing::info_span;
+use wasmtime::{Engine, UpdateDeadline};
 
-use self::{
-    cache::ModuleCache,
-    sandbox::{
-        add_output_budget, clock_start_for, DeterministicMonotonicClock, DeterministicWallClock,
-        Limiter, OutputBudget, StoreState, TaskRng,
-    },
-};
+use self::host::Stop;
+pub(crate) use self::host::{log_outcome, time_limit_exceeded, Host, Interruption};
 use crate::{
-    args::split_args,
     error::{Error, Result},
-    executor::{BoxFuture, ExecutionOutput, ExecutionStats, Executor},
-    logs::{self, Logs, TailPipe},
-    request::{ExecutionRequest, IEXEC_IN, IEXEC_OUT},
-    result::collect,
+    executor::{BoxFuture, ExecutionOutput, Executor},
+    logs::TailPipe,
+    request::ExecutionRequest,
 };
 
 /// `argv[0]` of every app (the same on every worker, so apps that print it
@@ -78,8 +101,9 @@ pub const DEFAULT_MAX_WASM_STACK: usize = 1024 * 1024;
 /// Default cap on table elements.
 pub const DEFAULT_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// Configuration of a [`WasmExecutor`] (per worker, not per task).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Configuration of a [`WasmExecutor`] or of the runners of a
+/// [`crate::ProcessExecutor`] (per worker, not per task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WasmConfig {
     /// Deterministic execution (see the module docs). Default: on.
     pub deterministic: bool,
@@ -89,7 +113,8 @@ pub struct WasmConfig {
     /// Folder of the on-disk compiled-module cache; `None`: memory only.
     pub cache_dir: Option<PathBuf>,
     /// Period of the epoch ticker: the precision of the wall-time limit and
-    /// of cancellation.
+    /// of cancellation in a [`WasmExecutor`] (runner processes have no
+    /// ticker: they are killed).
     pub epoch_tick: Duration,
     /// Maximum wasm stack in bytes.
     pub max_wasm_stack: usize,
@@ -110,23 +135,14 @@ impl Default for WasmConfig {
     }
 }
 
-/// Why the epoch callback stopped the app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-enum Stop {
-    #[error("wall-time limit reached")]
-    TimeLimit,
-    #[error("execution cancelled")]
-    Cancelled,
-}
-
-/// Advances the engine's epoch until dropped.
+/// Advances the epochs of engines until dropped.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    fn start(engine: Engine, tick: Duration) -> Result<Self> {
+    fn start(engines: Vec<Engine>, tick: Duration) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = thread::Builder::new()
@@ -134,7 +150,9 @@ impl EpochTicker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(tick);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .map_err(|e| Error::Engine {
@@ -157,19 +175,17 @@ impl Drop for EpochTicker {
 }
 
 struct Inner {
-    config: WasmConfig,
-    engine: Engine,
-    /// WASI plus the output-budget wrappers: what apps link against.
-    linker: Linker<StoreState>,
-    cache: ModuleCache,
+    host: Host,
     running: AtomicUsize,
     // Last field: dropped after the rest.
     _ticker: EpochTicker,
 }
 
-/// Runs WASI preview 1 command modules on wasmtime; see the module docs.
+/// Runs WASI preview 1 command modules on wasmtime, in this process, with
+/// epoch checks for the time limit and cancellation; see the module docs.
 ///
-/// Cheap to clone; clones share the engine, the module cache and the ticker.
+/// Cheap to clone; clones share the engines, the module cache and the
+/// ticker.
 #[derive(Clone)]
 pub struct WasmExecutor {
     inner: Arc<Inner>,
@@ -178,42 +194,21 @@ pub struct WasmExecutor {
 impl std::fmt::Debug for WasmExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmExecutor")
-            .field("config", &self.inner.config)
+            .field("config", self.config())
             .field("running", &self.running_jobs())
             .finish_non_exhaustive()
     }
 }
 
 impl WasmExecutor {
-    /// Builds the engine, the linker and the cache.
+    /// Builds the engines, the linkers and the cache.
     pub fn new(config: WasmConfig) -> Result<Self> {
-        let engine_err = |e: wasmtime::Error| Error::Engine {
-            reason: format!("{e:#}"),
-        };
-        let mut wc = Config::new();
-        wc.epoch_interruption(true)
-            .consume_fuel(config.fuel_metering)
-            .max_wasm_stack(config.max_wasm_stack)
-            .wasm_threads(false);
-        if config.deterministic {
-            wc.cranelift_nan_canonicalization(true)
-                .relaxed_simd_deterministic(true);
-        }
-        let engine = Engine::new(&wc).map_err(engine_err)?;
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| &mut s.wasi)
-            .map_err(engine_err)?;
-        add_output_budget(&mut linker).map_err(engine_err)?;
-
-        let cache = ModuleCache::new(engine.clone(), config.cache_dir.clone())?;
-        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let tick = config.epoch_tick;
+        let host = Host::new(config, Interruption::Epoch)?;
+        let ticker = EpochTicker::start(host.engines(), tick)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                config,
-                engine,
-                linker,
-                cache,
+                host,
                 running: AtomicUsize::new(0),
                 _ticker: ticker,
             }),
@@ -222,7 +217,7 @@ impl WasmExecutor {
 
     /// The configuration this executor was built with.
     pub fn config(&self) -> &WasmConfig {
-        &self.inner.config
+        self.inner.host.config()
     }
 
     /// Number of executions in progress.
@@ -250,6 +245,13 @@ impl Drop for CancelOnDrop {
 }
 
 struct RunningGuard<'a>(&'a AtomicUsize);
+
+impl<'a> RunningGuard<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
 
 impl Drop for RunningGuard<'_> {
     fn drop(&mut self) {
@@ -285,269 +287,25 @@ impl Executor for WasmExecutor {
 
 impl Inner {
     fn run(&self, request: ExecutionRequest, cancel: Arc<AtomicBool>) -> Result<ExecutionOutput> {
-        self.running.fetch_add(1, Ordering::Relaxed);
-        let _running = RunningGuard(&self.running);
-        let started = Instant::now();
-        let outcome = self.run_inner(&request, cancel, started);
-        match &outcome {
-            Ok(out) => info!(
-                target: "poco::runtime",
-                task_id = %request.task_id,
-                digest = %out.result.digest,
-                wall_ms = out.stats.wall_time.as_millis() as u64,
-                cache_hit = out.stats.cache_hit,
-                "task computed"
-            ),
-            // The app's own failures are outcomes, not worker trouble.
-            Err(e) if e.is_app_fault() => info!(
-                target: "poco::runtime",
-                task_id = %request.task_id,
-                error = %e,
-                "task failed (app fault)"
-            ),
-            Err(e) => warn!(
-                target: "poco::runtime",
-                task_id = %request.task_id,
-                error = %e,
-                "task failed (worker side)"
-            ),
-        }
-        outcome
-    }
-
-    fn run_inner(
-        &self,
-        request: &ExecutionRequest,
-        cancel: Arc<AtomicBool>,
-        started: Instant,
-    ) -> Result<ExecutionOutput> {
+        let _running = RunningGuard::enter(&self.running);
         let limits = &request.limits;
-        request.validate()?;
-        request.workspace.check_output_empty()?;
-        let args = split_args(&request.args)?;
-        if limits.fuel.is_some() && !self.config.fuel_metering {
-            return Err(Error::FuelMeteringDisabled);
-        }
-
-        // Checksum first: nothing of the app is parsed before it matches.
-        let bytes = request.app.load()?;
-        let actual = alloy_primitives::B256::from_slice(&Sha256::digest(&bytes));
-        if actual != request.app_checksum {
-            return Err(Error::ChecksumMismatch {
-                expected: request.app_checksum,
-                actual,
-            });
-        }
-        let (module, cache_hit) = self.cache.get_or_compile(actual, &bytes)?;
-        drop(bytes);
-        match module.get_export("_start") {
-            Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
-            _ => {
-                return Err(Error::InvalidModule {
-                    reason: "it has no `_start` function export (is it a library, or a reactor?)"
-                        .to_owned(),
-                })
-            }
-        }
-        debug!(target: "poco::runtime", cache_hit, "module ready");
-
         let stdout = TailPipe::new(limits.log_tail_bytes);
         let stderr = TailPipe::new(limits.log_tail_bytes);
-        let mut store = self.new_store(request, &args, &stdout, &stderr)?;
-
-        let deadline = Instant::now() + limits.wall_time;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if cancel.load(Ordering::Relaxed) {
-                Err(wasmtime::Error::new(Stop::Cancelled))
-            } else if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(Stop::TimeLimit))
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
+        let wall_time = limits.wall_time;
+        let outcome = self.host.run(&request, &stdout, &stderr, |store| {
+            let deadline = Instant::now() + wall_time;
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                if cancel.load(Ordering::Relaxed) {
+                    Err(wasmtime::Error::new(Stop::Cancelled))
+                } else if Instant::now() >= deadline {
+                    Err(wasmtime::Error::new(Stop::TimeLimit))
+                } else {
+                    Ok(UpdateDeadline::Continue(1))
+                }
+            });
         });
-        let fuel = if self.config.fuel_metering {
-            let fuel = limits.fuel.unwrap_or(u64::MAX);
-            store.set_fuel(fuel).map_err(|e| Error::Engine {
-                reason: format!("{e:#}"),
-            })?;
-            Some(fuel)
-        } else {
-            None
-        };
-
-        let run = match self.linker.instantiate(&mut store, &module) {
-            Ok(instance) => instance
-                .get_typed_func::<(), ()>(&mut store, "_start")
-                .and_then(|start| start.call(&mut store, ())),
-            Err(e) if !is_runtime_failure(&e, store.data()) => {
-                return Err(Error::InvalidModule {
-                    reason: format!("{e:#}"),
-                });
-            }
-            Err(e) => Err(e),
-        };
-
-        let fuel_consumed = fuel.map(|f| f - store.get_fuel().unwrap_or(0));
-        let peak_memory_bytes = store.data().limiter.peak_memory;
-        let state_for_errors = FailureState::of(store.data());
-        // Drop the store (closing the app's files) before reading the output.
-        drop(store);
-        let logs = logs::collect(&stdout, &stderr);
-
-        if let Err(e) = run {
-            exit_status(e, &state_for_errors, limits, fuel, logs.clone())?;
-        }
-        let result = collect(&request.workspace, limits.output_bytes)
-            .map_err(|p| p.into_error(limits.output_bytes, logs.clone()))?;
-        Ok(ExecutionOutput {
-            result,
-            logs,
-            stats: ExecutionStats {
-                wall_time: started.elapsed(),
-                fuel_consumed,
-                peak_memory_bytes,
-                cache_hit,
-            },
-        })
+        log_outcome(&request, &outcome);
+        outcome
     }
-
-    fn new_store(
-        &self,
-        request: &ExecutionRequest,
-        args: &[String],
-        stdout: &TailPipe,
-        stderr: &TailPipe,
-    ) -> Result<Store<StoreState>> {
-        let limits = &request.limits;
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.allow_blocking_current_thread(true)
-            .arg(APP_ARGV0)
-            .args(args)
-            .envs(&request.environment())
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        let input_dir = request.workspace.input_dir();
-        let output_dir = request.workspace.output_dir();
-        wasi.preopened_dir(&input_dir, IEXEC_IN, FsPerms::ReadOnly)
-            .map_err(|e| {
-                Error::io(
-                    "cannot open the input folder",
-                    &input_dir,
-                    std::io::Error::other(e),
-                )
-            })?;
-        wasi.preopened_dir(&output_dir, IEXEC_OUT, FsPerms::ReadWrite)
-            .map_err(|e| {
-                Error::io(
-                    "cannot open the output folder",
-                    &output_dir,
-                    std::io::Error::other(e),
-                )
-            })?;
-        if self.config.deterministic {
-            let task_id = request.task_id;
-            let start = request
-                .clock_start
-                .unwrap_or_else(|| clock_start_for(&task_id));
-            wasi.wall_clock(DeterministicWallClock::new(start))
-                .monotonic_clock(DeterministicMonotonicClock::default())
-                .secure_random(TaskRng::new(b"poco/random/v1", task_id))
-                .insecure_random(TaskRng::new(b"poco/insecure-random/v1", task_id))
-                .insecure_random_seed(TaskRng::seed_u128(b"poco/insecure-seed/v1", &task_id));
-        }
-
-        let state = StoreState {
-            wasi: wasi.build_p1(),
-            limiter: Limiter {
-                memory_limit: limits.memory_bytes,
-                table_elements: self.config.table_elements,
-                peak_memory: 0,
-                memory_hit: None,
-            },
-            output: OutputBudget {
-                limit: limits.output_bytes,
-                written: 0,
-                hit: None,
-                stdio_reassigned: false,
-            },
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        Ok(store)
-    }
-}
-
-/// What the store knew when the app stopped.
-struct FailureState {
-    memory_limit: u64,
-    memory_hit: Option<u64>,
-    output_hit: Option<u64>,
-}
-
-impl FailureState {
-    fn of(state: &StoreState) -> Self {
-        Self {
-            memory_limit: state.limiter.memory_limit,
-            memory_hit: state.limiter.memory_hit,
-            output_hit: state.output.hit,
-        }
-    }
-}
-
-/// Whether an instantiation error comes from running the app (its start
-/// function or a limit) rather than from the module not fitting the sandbox.
-fn is_runtime_failure(e: &wasmtime::Error, state: &StoreState) -> bool {
-    state.limiter.memory_hit.is_some()
-        || e.downcast_ref::<Trap>().is_some()
-        || e.downcast_ref::<I32Exit>().is_some()
-        || e.downcast_ref::<Stop>().is_some()
-}
-
-/// Maps how `_start` ended to `Ok(())` (exit status 0) or the error.
-fn exit_status(
-    e: wasmtime::Error,
-    state: &FailureState,
-    limits: &crate::request::Limits,
-    fuel: Option<u64>,
-    logs: Logs,
-) -> Result<()> {
-    let logs = Box::new(logs);
-    if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        return match exit.0 {
-            0 => Ok(()),
-            code => Err(Error::NonZeroExit { code, logs }),
-        };
-    }
-    if let Some(requested) = state.memory_hit {
-        return Err(Error::MemoryLimitExceeded {
-            limit_bytes: state.memory_limit,
-            requested_bytes: requested,
-            logs,
-        });
-    }
-    if let Some(written) = state.output_hit {
-        return Err(Error::OutputTooLarge {
-            limit_bytes: limits.output_bytes,
-            written_bytes: written,
-            logs,
-        });
-    }
-    match e.downcast_ref::<Stop>() {
-        Some(Stop::TimeLimit) => {
-            return Err(Error::TimeLimitExceeded {
-                limit: limits.wall_time,
-                logs,
-            })
-        }
-        Some(Stop::Cancelled) => return Err(Error::Cancelled),
-        None => {}
-    }
-    if let (Some(Trap::OutOfFuel), Some(fuel)) = (e.downcast_ref::<Trap>(), fuel) {
-        return Err(Error::FuelExhausted { fuel, logs });
-    }
-    Err(Error::Trap {
-        message: format!("{e:#}"),
-        logs,
-    })
 }

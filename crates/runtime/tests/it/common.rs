@@ -6,7 +6,10 @@ use std::{
 };
 
 use alloy_primitives::B256;
-use poco_runtime::{AppSource, ExecutionRequest, TaskWorkspace, WasmConfig, WasmExecutor};
+use poco_runtime::{
+    AppSource, ExecutionRequest, ProcessConfig, ProcessExecutor, TaskWorkspace, WasmConfig,
+    WasmExecutor,
+};
 use sha2::{Digest, Sha256};
 
 pub(crate) fn sha256(bytes: &[u8]) -> B256 {
@@ -17,6 +20,44 @@ pub(crate) fn sha256(bytes: &[u8]) -> B256 {
 pub(crate) fn executor() -> &'static WasmExecutor {
     static EXECUTOR: OnceLock<WasmExecutor> = OnceLock::new();
     EXECUTOR.get_or_init(|| WasmExecutor::new(WasmConfig::default()).expect("executor"))
+}
+
+/// An in-process executor without determinism.
+pub(crate) fn non_deterministic_executor() -> WasmExecutor {
+    WasmExecutor::new(WasmConfig {
+        deterministic: false,
+        ..WasmConfig::default()
+    })
+    .expect("executor")
+}
+
+/// A process-isolation executor on the crate's runner binary, with `runners`
+/// idle runners.
+pub(crate) async fn new_process_executor(config: WasmConfig, runners: usize) -> ProcessExecutor {
+    ProcessExecutor::start(ProcessConfig {
+        wasm: config,
+        program: Some(env!("CARGO_BIN_EXE_poco-runtime-runner").into()),
+        runners,
+        ..ProcessConfig::default()
+    })
+    .await
+    .expect("process executor")
+}
+
+/// One process-isolation executor per test binary (default configuration).
+/// Statics are never dropped, so its module cache is a folder of cargo's
+/// (a private temporary one would be left behind).
+pub(crate) async fn process_executor() -> &'static ProcessExecutor {
+    static EXECUTOR: tokio::sync::OnceCell<ProcessExecutor> = tokio::sync::OnceCell::const_new();
+    EXECUTOR
+        .get_or_init(|| {
+            let config = WasmConfig {
+                cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("runtime-it-modules")),
+                ..WasmConfig::default()
+            };
+            new_process_executor(config, 2)
+        })
+        .await
 }
 
 /// The committed module of an example app.

@@ -3,4 +3,6 @@
 
 mod apps;
 mod common;
+mod nan;
+mod process;
 mod sandbox;

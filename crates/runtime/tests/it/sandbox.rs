@@ -8,7 +8,9 @@ use std::{
 use alloy_primitives::B256;
 use poco_runtime::{Error, Executor, WasmConfig, WasmExecutor};
 
-use crate::common::{executor, sha256, task_id, wasi_module, wat_str, Task};
+use crate::common::{
+    executor, non_deterministic_executor, sha256, task_id, wasi_module, wat_str, Task,
+};
 
 const LOOP_FOREVER: &str = "(loop $spin (br $spin))";
 
@@ -156,11 +158,7 @@ async fn clock_start_can_be_given() {
 
 #[tokio::test]
 async fn non_deterministic_mode_uses_real_randomness() {
-    let exec = WasmExecutor::new(WasmConfig {
-        deterministic: false,
-        ..WasmConfig::default()
-    })
-    .unwrap();
+    let exec = non_deterministic_executor();
     let (a, _) = entropy(&exec, task_id(8), None).await;
     let (b, _) = entropy(&exec, task_id(8), None).await;
     assert_ne!(a[..32], b[..32]);
@@ -441,11 +439,7 @@ async fn nan_results_are_canonical() {
     if cfg!(target_arch = "x86_64") {
         // Without canonicalization x86 returns its own "default NaN", with the
         // sign bit set: the setting is what makes replicas agree.
-        let exec = WasmExecutor::new(WasmConfig {
-            deterministic: false,
-            ..WasmConfig::default()
-        })
-        .unwrap();
+        let exec = non_deterministic_executor();
         assert_eq!(nan_bits(&exec).await, (0xffc0_0000, 0xfff8_0000_0000_0000));
     }
 }

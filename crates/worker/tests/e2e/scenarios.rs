@@ -308,9 +308,18 @@ async fn a_restarted_worker_finishes_what_it_had_in_flight() -> eyre::Result<()>
     pool.start_worker(0);
     let infos = pool.wait_final(&deal, Duration::from_secs(120)).await?;
     assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
-    assert_eq!(infos[0].replicas.len(), 1, "{infos:#?}");
+    // The scheduler reads COMPLETED from the chain and the replicate's state from the worker's
+    // report, sent once the transaction is mined: either may come first.
+    let info = pool
+        .wait_task(deal.tasks[0], "report", |i| {
+            i.replicas
+                .iter()
+                .all(|r| r.state != poco_scheduler::api::ReplicateState::Assigned)
+        })
+        .await?;
+    assert_eq!(info.replicas.len(), 1, "{info:#?}");
     assert_eq!(
-        infos[0].replicas[0].state,
+        info.replicas[0].state,
         poco_scheduler::api::ReplicateState::Done
     );
     let task = pool.requester.task(deal.tasks[0]).await?;
