@@ -389,6 +389,6 @@ fn poco_run_with_a_scheduler_and_a_worker() {
     assert_eq!(again, output);
 
     // Not enough money: refused before anything is sent, with the fix.
-    let err = poco.error(&["run", wasm, "--volume", "1000", "--account", "requester"]);
+    let err = poco.error(&["run", wasm, "--volume", "500", "--account", "requester"]);
     assert!(err.contains("poco account deposit"), "{err}");
 }
