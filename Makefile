@@ -3,7 +3,7 @@ FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export POCO_ANVIL ?= $(ANVIL)
 
-.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e clean
+.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -55,6 +55,10 @@ bench-runtime:
 ## bench-e2e: match-to-result latency (1 s blocks), tasks/s of a 200-task deal on 4 workers, WASM vs native (JSON in target/bench/e2e.json)
 bench-e2e: setup
 	cargo run -q --release -p poco-worker --example bench_e2e -- --out target/bench/e2e.json
+
+## bench-market: the order book filled to 100,000 orders through the API (publications/s with every check), then query latency p50/p99 (JSON in target/bench/market.json)
+bench-market: setup
+	cargo run -q --release -p poco-market --example bench_market -- --out target/bench/market.json
 
 clean:
 	cargo clean

@@ -8,7 +8,9 @@
 
 use alloy::primitives::{Address, B256, U256};
 use poco_types::OrderKind;
-use sqlx::{any::AnyPoolOptions, AnyPool, Row};
+use sqlx::{
+    any::AnyPoolOptions, pool::PoolConnection, Any, AnyConnection, AnyPool, Connection, Row,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -160,10 +162,14 @@ impl Db {
                         // WAL: readers do not wait for the writer. synchronous = NORMAL: no
                         // fsync per commit (the chain is the source of truth for everything
                         // but the publications of the last moments before a power cut).
+                        // wal_autocheckpoint = 8192 pages (32 MiB rather than 4): a checkpoint
+                        // copies each page once however many commits changed it, and
+                        // publications change the same index pages again and again.
                         for pragma in [
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 5000",
+                            "PRAGMA wal_autocheckpoint = 8192",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -178,7 +184,7 @@ impl Db {
             sqlx::query(statement).execute(&pool).await?;
         }
         let (writer, jobs) = mpsc::channel(1024);
-        tokio::spawn(write_loop(pool.clone(), jobs));
+        tokio::spawn(write_loop(pool.clone(), jobs, !memory));
         Ok(Self { pool, writer })
     }
 
@@ -362,7 +368,13 @@ fn bind_filter<'q>(query: AnyQuery<'q>, column: &str, value: &str) -> AnyQuery<'
     }
 }
 
-async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
+/// Commits the writes sent, batch after batch. With `keep`, on one connection kept from batch
+/// to batch (until an error): an SQLite connection's page cache is dropped whenever another
+/// connection has written, so a writer that changed connections at every batch read the
+/// indexes it updates from the file again and again. (An in-memory database has one connection,
+/// which the readers need between batches.)
+async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>, keep: bool) {
+    let mut kept: Option<PoolConnection<Any>> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -371,7 +383,20 @@ async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let result = commit(&pool, &batch).await;
+        let result = match kept.take() {
+            Some(conn) => Ok(conn),
+            None => pool.acquire().await.map_err(Error::from),
+        };
+        let result = match result {
+            Ok(mut conn) => {
+                let result = commit(&mut conn, &batch).await;
+                if keep && result.is_ok() {
+                    kept = Some(conn);
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = &result {
             warn!("cannot write to the database: {e}");
         }
@@ -384,39 +409,96 @@ async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-async fn commit(pool: &AnyPool, batch: &[Job]) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for write in batch.iter().flat_map(|(w, _)| w) {
-        apply(&mut tx, write).await?;
+/// Most orders one `INSERT` writes (9 parameters each: far below SQLite's and PostgreSQL's
+/// limits).
+const ORDER_ROWS: usize = 64;
+
+async fn commit(conn: &mut AnyConnection, batch: &[Job]) -> Result<()> {
+    let mut tx = conn.begin().await?;
+    let writes: Vec<&Write> = batch.iter().flat_map(|(w, _)| w).collect();
+    let mut i = 0;
+    while i < writes.len() {
+        // Orders that follow one another go in one statement (one round trip to the database
+        // rather than one per order), as long as their hashes differ (PostgreSQL refuses an
+        // `ON CONFLICT DO UPDATE` that would touch a row twice).
+        let mut run: Vec<&Stored> = Vec::new();
+        while let Some(Write::Order(s)) = writes.get(i) {
+            if run.len() == ORDER_ROWS || run.iter().any(|r| r.hash == s.hash) {
+                break;
+            }
+            run.push(s);
+            i += 1;
+        }
+        if run.is_empty() {
+            apply(&mut tx, writes[i]).await?;
+            i += 1;
+        } else {
+            insert_orders(&mut tx, &run).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
 }
 
-async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, write: &Write) -> Result<()> {
-    match write {
-        Write::Order(s) => {
-            sqlx::query(
-                "INSERT INTO orders (hash, kind, body, signer, remaining, status, published_at,
-                    seq, workerpool_api)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, body = excluded.body,
-                    signer = excluded.signer, remaining = excluded.remaining,
-                    status = excluded.status, published_at = excluded.published_at,
-                    seq = excluded.seq, workerpool_api = excluded.workerpool_api",
-            )
+/// The signed order as stored (the SDK's JSON shape).
+fn order_body(order: &AnyOrder) -> String {
+    match order {
+        AnyOrder::App(o) => serde_json::to_string(o),
+        AnyOrder::Dataset(o) => serde_json::to_string(o),
+        AnyOrder::Workerpool(o) => serde_json::to_string(o),
+        AnyOrder::Request(o) => serde_json::to_string(o),
+    }
+    .unwrap_or_default()
+}
+
+/// Inserts or replaces orders (distinct hashes) in one statement.
+async fn insert_orders(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    orders: &[&Stored],
+) -> Result<()> {
+    let mut sql = String::from(
+        "INSERT INTO orders (hash, kind, body, signer, remaining, status, published_at, seq,
+            workerpool_api) VALUES ",
+    );
+    for row in 0..orders.len() {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..9 {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * 9 + column + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, body = excluded.body,
+            signer = excluded.signer, remaining = excluded.remaining, status = excluded.status,
+            published_at = excluded.published_at, seq = excluded.seq,
+            workerpool_api = excluded.workerpool_api",
+    );
+    let mut query = sqlx::query(&sql);
+    for s in orders {
+        query = query
             .bind(s.hash.to_string())
             .bind(kind_name(s.order.kind()))
-            .bind(s.order.to_json().to_string())
+            .bind(order_body(&s.order))
             .bind(s.signer.to_string())
             .bind(s.remaining as i64)
             .bind(s.status.as_str())
             .bind(s.published_at)
             .bind(s.seq as i64)
-            .bind(s.workerpool_api.clone())
-            .execute(&mut **tx)
-            .await?;
-        }
+            .bind(s.workerpool_api.clone());
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, write: &Write) -> Result<()> {
+    match write {
+        Write::Order(s) => insert_orders(tx, &[&**s]).await?,
         Write::OrderState {
             hash,
             remaining,

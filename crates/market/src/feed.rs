@@ -81,6 +81,11 @@ impl Feed {
         let _ = self.tx.send(event);
     }
 
+    /// Whether anybody listens (events need not be built otherwise).
+    pub(crate) fn listened(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
     }

@@ -351,24 +351,43 @@ fn order_filter(kind: OrderKind, q: &Q<'_>) -> Result<Filter, Refusal> {
     Ok(f)
 }
 
-async fn list_orders(State(shared): S, Query(params): Query<Params>, kind: OrderKind) -> Reply {
+async fn list_orders(
+    State(shared): S,
+    Query(params): Query<Params>,
+    kind: OrderKind,
+) -> Result<Response, Refusal> {
+    /// `{"ok": true, "count": …, "orders": […], "nextPage": …}`, written from the book.
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        ok: bool,
+        count: usize,
+        orders: Vec<crate::book::EntryView<'a>>,
+        #[serde(rename = "nextPage", skip_serializing_if = "Option::is_none")]
+        next_page: Option<usize>,
+    }
     let q = Q(&params);
     let filter = order_filter(kind, &q)?;
     let (page, size) = q.page()?;
-    let (count, orders) = {
+    let body = {
         let book = shared.book();
-        let (count, page_orders) = book.query(kind, &filter, page, size);
-        let orders: Vec<OrderEntry> = page_orders
-            .into_iter()
-            .map(|s| s.entry(shared.chain_id))
-            .collect();
-        (count, orders)
+        let (count, orders) = book.query(kind, &filter, page, size);
+        serde_json::to_vec(&Page {
+            ok: true,
+            count,
+            orders: orders
+                .into_iter()
+                .map(|s| s.view(shared.chain_id))
+                .collect(),
+            next_page: ((page + 1) * size < count).then_some(page + 1),
+        })
+        .map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the page: {e}"),
+            )
+        })?
     };
-    let mut body = json!({ "count": count, "orders": orders });
-    if (page + 1) * size < count {
-        body["nextPage"] = json!(page + 1);
-    }
-    ok(body)
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn one_order(State(shared): S, Path(hash): Path<String>, kind: OrderKind) -> Reply {
@@ -401,12 +420,22 @@ async fn publish_order(
     headers: HeaderMap,
     Json(body): Json<Value>,
     kind: OrderKind,
-) -> Reply {
+) -> Result<Response, Refusal> {
+    /// `{"ok": true, "published": entry}`, serialized straight from the entry.
+    #[derive(serde::Serialize)]
+    struct Published {
+        ok: bool,
+        published: OrderEntry,
+    }
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let entry = publish::publish(&shared, kind, auth, body).await?;
-    ok(json!({ "published": entry }))
+    let published = publish::publish(&shared, kind, auth, body).await?;
+    Ok(Json(Published {
+        ok: true,
+        published,
+    })
+    .into_response())
 }
 
 async fn unpublish_order(

@@ -11,6 +11,7 @@ mod fill;
 mod http;
 mod openapi;
 mod publish;
+mod recover;
 
 use std::{
     net::SocketAddr,

@@ -13,7 +13,7 @@ use alloy::{
     sol_types::{eip712_domain, SolStruct},
 };
 use axum::http::StatusCode;
-use poco_types::{signature::recover_digest, DealParams, OrderKind};
+use poco_types::{DealParams, OrderKind};
 use rand::{distributions::Alphanumeric, Rng};
 use serde_json::{json, Value};
 
@@ -23,6 +23,7 @@ use crate::{
     chain::stake_needed,
     db::Write,
     feed::Event,
+    recover::recover_signer,
     Shared,
 };
 
@@ -179,7 +180,7 @@ impl Challenges {
                 CHALLENGE_TTL.as_secs() / 60
             )));
         }
-        let signer = recover_digest(&hash, &sign)
+        let signer = recover_signer(&hash, &sign)
             .map_err(|e| unauthorized(format!("authorization: unreadable signature: {e}")))?;
         if signer != address {
             return Err(unauthorized(format!(
@@ -255,7 +256,7 @@ async fn check_signature(
     let recovered = if sign.is_empty() {
         None
     } else {
-        recover_digest(&hash, sign).ok()
+        recover_signer(&hash, sign).ok()
     };
     if recovered == Some(signer) {
         return Ok(());
@@ -298,8 +299,7 @@ fn check_counterparts(shared: &Shared, order: &AnyOrder) -> Checked<()> {
     let allows = |restrict: Address, who: Address| restrict.is_zero() || restrict == who;
     let book = shared.book();
     let app_ok = book
-        .indexed(IndexKey::Asset(r.app))
-        .into_iter()
+        .indexed_iter(IndexKey::Asset(r.app))
         .any(|s| match &s.order {
             AnyOrder::App(a) => {
                 let a = &a.order;
@@ -324,8 +324,7 @@ fn check_counterparts(shared: &Shared, order: &AnyOrder) -> Checked<()> {
         return Ok(());
     }
     let dataset_ok = book
-        .indexed(IndexKey::Asset(r.dataset))
-        .into_iter()
+        .indexed_iter(IndexKey::Asset(r.dataset))
         .any(|s| match &s.order {
             AnyOrder::Dataset(d) => {
                 let d = &d.order;
@@ -516,7 +515,9 @@ pub(crate) async fn publish(
         return Err(e.into());
     }
     let entry = stored.entry(shared.chain_id);
-    shared.feed.send(Event::published(kind, entry.clone()));
+    if shared.feed.listened() {
+        shared.feed.send(Event::published(kind, entry.clone()));
+    }
     Ok(entry)
 }
 
