@@ -143,17 +143,7 @@ impl ChainIndex {
             cache.accounts.entry(account).or_default().clone()
         };
         let stake = cell
-            .get_or_try_init(|| async {
-                let account_view = shared
-                    .client
-                    .hub()
-                    .viewAccount(account)
-                    .block(BlockId::number(block))
-                    .call()
-                    .await
-                    .map_err(|e| Error::Chain(format!("viewAccount({account}): {e}")))?;
-                Ok::<_, Error>(account_view.stake)
-            })
+            .get_or_try_init(|| stake_at(shared, account, block))
             .await?;
         Ok(*stake)
     }
@@ -590,7 +580,8 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
     Ok(())
 }
 
-/// An account's free stake at `block` (uncached: for the watcher's re-checks).
+/// An account's free stake at `block`, read from the hub (the watcher's re-checks read it
+/// directly, publications through [`ChainIndex::stake`]'s cache).
 async fn stake_at(shared: &Shared, account: Address, block: u64) -> Result<U256> {
     let view = shared
         .client
