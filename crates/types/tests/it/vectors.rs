@@ -1,4 +1,4 @@
-//! Reproduces every value of `shared/vectors/iexec-compat.json` (known-good iExec PoCo 5/6
+//! Reproduces every value of `contracts/vectors/iexec-compat.json` (known-good iExec PoCo 5/6
 //! values signed with anvil's default keys).
 
 use alloy_primitives::{hex, keccak256, Address, Bytes, B256, U256};
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/iexec-compat.json"
+    "/../../contracts/vectors/iexec-compat.json"
 );
 
 /// anvil's first default accounts (mnemonic "test test … junk"), private keys as anvil prints
@@ -32,7 +32,7 @@ fn vectors() -> &'static Value {
     static V: OnceLock<Value> = OnceLock::new();
     V.get_or_init(|| {
         let text = std::fs::read_to_string(VECTORS).unwrap_or_else(|e| {
-            panic!("cannot read {VECTORS}: {e} (shared/ sits next to the repository root)")
+            panic!("cannot read {VECTORS}: {e} (the vectors are kept in contracts/vectors/)")
         });
         serde_json::from_str(&text).expect("vectors are JSON")
     })
