@@ -40,6 +40,12 @@ use crate::{
 /// Gas margin added to estimates, in percent.
 const GAS_MARGIN_PERCENT: u64 = 20;
 
+/// Default longest wait for one JSON-RPC request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest wait for the TCP (and TLS) connection to the JSON-RPC endpoint.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a [`PocoClient`] reaches the chain.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -53,6 +59,9 @@ pub struct ClientConfig {
     pub receipt_timeout: Duration,
     /// Retries of a request that failed for a transient reason.
     pub max_retries: u32,
+    /// Longest wait for one JSON-RPC request (connection included): a node that accepts the
+    /// connection and never answers cannot hold a caller forever.
+    pub request_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -65,6 +74,7 @@ impl ClientConfig {
             confirmations: 1,
             receipt_timeout: Duration::from_secs(120),
             max_retries: 5,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -141,6 +151,14 @@ impl PocoClient {
                 url: config.rpc_url.clone(),
                 reason: format!("not a valid URL ({e})"),
             })?;
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| Error::Unreachable {
+                url: config.rpc_url.clone(),
+                reason: format!("cannot build an HTTP client ({e})"),
+            })?;
         let client = ClientBuilder::default()
             .layer(RetryBackoffLayer::new_with_policy(
                 config.max_retries,
@@ -148,7 +166,7 @@ impl PocoClient {
                 u64::MAX,
                 TransientPolicy,
             ))
-            .http(url);
+            .http_with_client(http, url);
         let provider = match signer.clone() {
             Some(signer) => ProviderBuilder::new()
                 .wallet(EthereumWallet::new(signer))

@@ -11,7 +11,7 @@ mod error;
 pub mod revert;
 pub mod watch;
 
-pub use client::{AppSpec, ClientConfig, PocoClient};
+pub use client::{AppSpec, ClientConfig, PocoClient, DEFAULT_REQUEST_TIMEOUT};
 pub use deals::{task_ids, task_status_name, MatchedDeal, TaskView};
 pub use deploy::{deploy_poco, Deployment};
 pub use error::{Error, Result};

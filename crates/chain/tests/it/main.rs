@@ -2,6 +2,7 @@
 //! contracts (domain separator, order hashes, deal and task ids, result hash and seal).
 
 mod client;
+mod timeouts;
 
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
