@@ -2,8 +2,11 @@
 FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export POCO_ANVIL ?= $(ANVIL)
+# The PostgreSQL server `make test-deps` prepares (the market's and the scheduler's PostgreSQL
+# tests run against it; point it elsewhere to use another server).
+export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
 
-.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market clean
+.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -26,8 +29,12 @@ check-artifacts: setup
 	cd contracts && $(FORGE) build --skip test --skip script
 	node tools/export-artifacts.js --check
 
-## test: the whole test suite (what CI runs)
-test: lint check-artifacts test-contracts test-rust
+## test: the whole test suite (what CI runs); installs what the tests need first
+test: test-deps lint check-artifacts test-contracts test-rust
+
+## test-deps: Debian's postgresql and chromium (installed when missing, as root), PostgreSQL started with the test role
+test-deps: setup
+	scripts/test-deps.sh
 
 test-contracts: setup
 	cd contracts && $(FORGE) test
