@@ -149,20 +149,38 @@ impl ChainIndex {
     }
 }
 
-/// What a publication needs from the signer's stake, if anything: workerpool owners 30 % of
-/// price × remaining, requesters the sum of their max prices × remaining.
-pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> Option<U256> {
+/// What an order needs from its signer's stake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StakeNeed {
+    /// Nothing (app and dataset orders).
+    None,
+    /// This much free stake, nRLC.
+    Amount(U256),
+    /// More than 2^256 − 1 nRLC: no account can ever fund it.
+    Unfundable,
+}
+
+/// What a publication needs from the signer's stake: workerpool owners 30 % of price ×
+/// remaining, requesters the sum of their max prices × remaining. Checked arithmetic: a sum or
+/// product past 2^256 − 1 is [`StakeNeed::Unfundable`], never a wrapped small number.
+pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> StakeNeed {
     let remaining = U256::from(remaining);
-    match order {
-        AnyOrder::Workerpool(o) => {
-            Some((o.order.workerpoolprice * remaining * U256::from(30)).div_ceil(U256::from(100)))
-        }
-        AnyOrder::Request(o) => Some(
-            (o.order.appmaxprice + o.order.datasetmaxprice + o.order.workerpoolmaxprice)
-                * remaining,
-        ),
-        _ => None,
-    }
+    let needed = match order {
+        AnyOrder::Workerpool(o) => o
+            .order
+            .workerpoolprice
+            .checked_mul(remaining)
+            .and_then(|v| v.checked_mul(U256::from(30)))
+            .map(|v| v.div_ceil(U256::from(100))),
+        AnyOrder::Request(o) => o
+            .order
+            .appmaxprice
+            .checked_add(o.order.datasetmaxprice)
+            .and_then(|v| v.checked_add(o.order.workerpoolmaxprice))
+            .and_then(|v| v.checked_mul(remaining)),
+        _ => return StakeNeed::None,
+    };
+    needed.map_or(StakeNeed::Unfundable, StakeNeed::Amount)
 }
 
 /// The logs the watcher reads.
@@ -412,8 +430,20 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
                 Some(BookChange::Remaining(r)) => *r,
                 _ => s.remaining,
             };
-            if let Some(needed) = stake_needed(&s.order, remaining).filter(|n| !n.is_zero()) {
-                stake_checks.push((s.hash, s.signer, needed));
+            match stake_needed(&s.order, remaining) {
+                StakeNeed::Amount(needed) if !needed.is_zero() => {
+                    stake_checks.push((s.hash, s.signer, needed));
+                }
+                StakeNeed::Unfundable => {
+                    changes.insert(
+                        s.hash,
+                        BookChange::Leaves(
+                            Status::Dead,
+                            "the order needs more stake than 2^256 - 1 nRLC".into(),
+                        ),
+                    );
+                }
+                _ => {}
             }
         }
     }
@@ -534,12 +564,11 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
                     let mut s = book.remove(&hash).expect("present");
                     s.remaining = 0;
                     s.status = Status::Filled;
-                    events.push(Event::filled(kind, s.entry(shared.chain_id)));
+                    events.push(Event::filled(kind, &s));
                 }
                 BookChange::Remaining(r) => {
                     book.set_remaining(&hash, r);
-                    let entry = book.get(&hash).expect("present").entry(shared.chain_id);
-                    events.push(Event::filled(kind, entry));
+                    events.push(Event::filled(kind, book.get(&hash).expect("present")));
                 }
                 BookChange::Leaves(status, reason) => {
                     book.remove(&hash);
@@ -567,7 +596,7 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
             warn!("cannot record the remaining volume of orders published meanwhile: {e}");
         }
     }
-    events.extend(deals.into_iter().map(Event::deal));
+    events.extend(deals.iter().map(Event::deal));
     if !events.is_empty() {
         debug!(
             events = events.len(),

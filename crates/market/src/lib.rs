@@ -9,6 +9,7 @@ mod error;
 mod feed;
 mod fill;
 mod http;
+pub mod limits;
 mod openapi;
 mod publish;
 mod recover;
@@ -28,7 +29,7 @@ use tracing::info;
 pub use client::MarketClient;
 pub use error::{Error, Result};
 pub use fill::{best_offer, Offer, OfferQuery};
-pub use publish::{challenge_hash, CHALLENGE_PREFIX};
+pub use publish::{challenge_hash, Action, CHALLENGE_PREFIX};
 
 use crate::{api::CategoryEntry, book::Book, chain::ChainIndex, db::Db, feed::Feed};
 
@@ -51,11 +52,23 @@ pub struct MarketConfig {
     pub start_block: u64,
     /// Open orders of one type a wallet may have.
     pub max_open_orders: usize,
+    /// Open orders the whole book may hold, all types and signers together.
+    pub max_book_orders: usize,
+    /// Sign-in challenges held at once (the oldest is dropped beyond that).
+    pub max_challenges: usize,
+    /// WebSocket listeners of `/ws` connected at once.
+    pub max_feed_listeners: usize,
+    /// The longest any HTTP request may take, body included.
+    pub request_time_limit: Duration,
+    /// `POST /fill/transaction` (one `eth_call` each): the rate allowed per client IP.
+    pub fill_transaction_rate: limits::Rate,
 }
 
 impl MarketConfig {
     /// Defaults: an SQLite file `market.db`, port 3000, no confirmations, 1 s polling, from
-    /// block 0, 50 open orders per wallet and type (iExec's limit).
+    /// block 0, 50 open orders per wallet and type (iExec's limit), 100,000 open orders in all,
+    /// 100,000 live challenges, 256 feed listeners, 30 s per request, and `/fill/transaction`
+    /// at 10 calls in a burst then 1 per second per client IP.
     pub fn new(rpc_url: impl Into<String>, hub: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -66,6 +79,14 @@ impl MarketConfig {
             poll_interval: Duration::from_secs(1),
             start_block: 0,
             max_open_orders: 50,
+            max_book_orders: 100_000,
+            max_challenges: 100_000,
+            max_feed_listeners: 256,
+            request_time_limit: Duration::from_secs(30),
+            fill_transaction_rate: limits::Rate {
+                burst: 10,
+                per_second: 1.0,
+            },
         }
     }
 }
@@ -82,6 +103,8 @@ pub(crate) struct Shared {
     categories: RwLock<Vec<CategoryEntry>>,
     pub(crate) challenges: publish::Challenges,
     pub(crate) feed: Feed,
+    /// Who may call `/fill/transaction` now.
+    pub(crate) fill_limiter: limits::Limiter,
     /// Wakes the watcher (after a publication that found the index behind).
     pub(crate) poke: Notify,
 }
@@ -129,9 +152,23 @@ impl Drop for Running {
 /// Opens the database, loads the book, starts the chain watcher and serves the API and the
 /// web UI.
 pub async fn start(config: MarketConfig) -> Result<Running> {
-    if config.max_open_orders == 0 {
+    if config.max_open_orders == 0 || config.max_book_orders == 0 {
         return Err(Error::Config(
-            "max open orders must be at least 1".to_string(),
+            "max open orders (per wallet and in all) must be at least 1".to_string(),
+        ));
+    }
+    if config.max_challenges == 0 || config.max_feed_listeners == 0 {
+        return Err(Error::Config(
+            "max challenges and max feed listeners must be at least 1".to_string(),
+        ));
+    }
+    if config.fill_transaction_rate.burst == 0
+        || config.fill_transaction_rate.per_second.is_nan()
+        || config.fill_transaction_rate.per_second <= 0.0
+    {
+        return Err(Error::Config(
+            "the /fill/transaction rate needs a burst of at least 1 and a positive refill per second"
+                .to_string(),
         ));
     }
     let listener = TcpListener::bind(config.listen).await?;
@@ -192,8 +229,9 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         book: RwLock::new(book),
         index,
         categories: RwLock::new(categories),
-        challenges: publish::Challenges::default(),
-        feed: Feed::new(),
+        challenges: publish::Challenges::new(config.max_challenges),
+        feed: Feed::new(config.max_feed_listeners),
+        fill_limiter: limits::Limiter::new(config.fill_transaction_rate),
         poke: Notify::new(),
         config,
     });
@@ -201,7 +239,14 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
     let router = http::router(shared.clone());
     let watcher = chain::watch(shared);
     let task = tokio::spawn(async move {
-        let server = async { axum::serve(listener, router).await.map_err(Error::Serve) };
+        let server = async {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .map_err(Error::Serve)
+        };
         tokio::select! {
             r = server => r,
             () = watcher => Ok(()),
