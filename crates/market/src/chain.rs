@@ -39,6 +39,7 @@ use crate::{
     api::{iso8601, AnyOrder, CategoryEntry, Deal, DealAsset, Status},
     db::Write,
     feed::Event,
+    limits::MAX_DEAL_TASKS_LISTED,
     Error, Result, Shared,
 };
 
@@ -735,6 +736,11 @@ async fn build_deal(
         deal.params = d.params;
         deal.start_time = d.startTime.saturating_to();
     }
-    deal.tasks = poco_chain::task_ids(m.dealid, U256::from(deal.bot_first), m.volume);
+    // Bounded: the volume is the matcher's choice, and costs nothing at price 0.
+    deal.tasks = poco_chain::task_ids(
+        m.dealid,
+        U256::from(deal.bot_first),
+        m.volume.min(U256::from(MAX_DEAL_TASKS_LISTED)),
+    );
     Ok(deal)
 }

@@ -28,6 +28,9 @@ pub const MAX_PARAMS_BYTES: usize = 4096;
 pub const MAX_WORKERPOOL_API_BYTES: usize = 512;
 /// The largest WebSocket message a `/ws` client may send (clients have nothing to say).
 pub const MAX_WS_MESSAGE_BYTES: usize = 1024;
+/// Task ids a deal lists (`tasks`); a zero-price self-deal can have billions of tasks, and
+/// task `i` is `keccak256(dealid, botFirst + i)` anyway.
+pub const MAX_DEAL_TASKS_LISTED: u64 = 10_000;
 /// `POST /fill/transaction` simulations run at once, all clients together.
 pub const MAX_FILL_SIMULATIONS: usize = 4;
 /// Client addresses the `/fill/transaction` rate limiter remembers at once.

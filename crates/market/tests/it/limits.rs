@@ -299,3 +299,29 @@ async fn m1_request_asking_result_encryption_refused() -> R {
     env.publish(REQUESTER, request).await?;
     Ok(())
 }
+
+/// M5: a zero-price self-deal costs one transaction whatever its volume; the market lists at
+/// most 10,000 of its task ids instead of building (and storing) one per task.
+#[tokio::test]
+async fn m5_huge_deal_lists_a_bounded_task_list() -> R {
+    let env = Env::start().await?;
+    let volume = 25_000;
+    let app = env.sign(APP_OWNER, env.app_order(0, volume));
+    let pool = env.sign(SCHEDULER, env.pool_order(0, volume, 1));
+    let request = env.sign(REQUESTER, env.request_order(0, 0, volume, 1));
+    let (deal, _) = env
+        .chain_client(REQUESTER)
+        .await?
+        .match_orders_fast(&app, None, &pool, &request)
+        .await?;
+    let recorded = wait_for("the deal to be recorded", || async {
+        let (status, body) = env.get(&format!("/deals/{}", deal.dealid)).await?;
+        Ok((status == 200).then_some(body))
+    })
+    .await?;
+    assert_eq!(recorded["volume"], volume);
+    let tasks = recorded["tasks"].as_array().ok_or("tasks")?;
+    assert_eq!(tasks.len(), 10_000);
+    assert_eq!(tasks[0], json!(deal.tasks[0]));
+    Ok(())
+}
