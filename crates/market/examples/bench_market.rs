@@ -743,6 +743,11 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     );
     config.listen = "127.0.0.1:0".parse()?;
     config.max_open_orders = max_open_orders;
+    // The whole run's orders stay open, and every load generator connection stays open.
+    config.max_book_orders = config.max_book_orders.max(unsigned.len() + 1);
+    config.max_connections = config
+        .max_connections
+        .max(o.concurrency + o.query_clients + 16);
     config.poll_interval = Duration::from_millis(500);
     let running = server
         .spawn(poco_market::start(config))

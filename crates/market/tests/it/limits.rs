@@ -325,3 +325,48 @@ async fn m5_huge_deal_lists_a_bounded_task_list() -> R {
     assert_eq!(tasks[0], json!(deal.tasks[0]));
     Ok(())
 }
+
+/// L5: connections are capped, and a client trickling its headers (slowloris) is disconnected
+/// after the header time limit, which frees its slot for others.
+#[tokio::test]
+async fn l5_connections_are_capped_and_slow_headers_cut() -> R {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut env = Env::chain().await?;
+    let mut config = env.market_config("conns.db");
+    config.max_connections = 2;
+    env.start_market(config).await?;
+    // `start_market` polled /metrics with keep-alive: start from fresh connections.
+    env.http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let addr = env.market.as_ref().ok_or("market")?.addr;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await?;
+        socket
+            .write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n")
+            .await?;
+        slow.push(socket);
+    }
+    // Both slots are held: a third client waits.
+    let url = format!("{}/version", env.url);
+    let third = tokio::spawn(async move { reqwest::get(url).await?.json::<Value>().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third connection was served");
+    // The trickling clients are cut off (the read ends), then the third is served.
+    for socket in &mut slow {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buf)).await;
+        let read = read.map_err(|_| "a slow client is still connected after 30 s")?;
+        let ended = match read {
+            Ok(0) | Err(_) => true,
+            // hyper may answer 408 before closing.
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        };
+        assert!(ended, "the slow client got {read:?}");
+    }
+    let answer = tokio::time::timeout(Duration::from_secs(30), third).await???;
+    assert_eq!(answer["ok"], true, "{answer}");
+    Ok(())
+}
