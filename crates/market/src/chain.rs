@@ -744,3 +744,61 @@ async fn build_deal(
     );
     Ok(deal)
 }
+
+#[cfg(test)]
+mod tests {
+    use poco_types::{RequestOrder, SignedOrder, WorkerpoolOrder};
+
+    use super::*;
+
+    fn request(app: U256, dataset: U256, pool: U256) -> AnyOrder {
+        AnyOrder::Request(SignedOrder {
+            order: RequestOrder {
+                appmaxprice: app,
+                datasetmaxprice: dataset,
+                workerpoolmaxprice: pool,
+                ..Default::default()
+            },
+            sign: Default::default(),
+        })
+    }
+
+    fn pool(price: U256) -> AnyOrder {
+        AnyOrder::Workerpool(SignedOrder {
+            order: WorkerpoolOrder {
+                workerpoolprice: price,
+                ..Default::default()
+            },
+            sign: Default::default(),
+        })
+    }
+
+    #[test]
+    fn m5_stake_arithmetic_never_wraps() {
+        let one = U256::from(1);
+        // The review's two cases: both wrapped to a need of 0.
+        assert_eq!(
+            stake_needed(&request(U256::MAX, U256::ZERO, one), 1),
+            StakeNeed::Unfundable
+        );
+        assert_eq!(stake_needed(&pool(one << 255), 2), StakeNeed::Unfundable);
+        // The product alone overflowing.
+        assert_eq!(
+            stake_needed(&request(U256::MAX / U256::from(2), U256::ZERO, one), 3),
+            StakeNeed::Unfundable
+        );
+        // Ordinary needs.
+        assert_eq!(
+            stake_needed(&request(U256::from(1), U256::from(2), U256::from(3)), 10),
+            StakeNeed::Amount(U256::from(60))
+        );
+        assert_eq!(
+            stake_needed(&pool(U256::from(10)), 1),
+            StakeNeed::Amount(U256::from(3))
+        );
+        assert_eq!(
+            stake_needed(&pool(U256::from(1)), 1),
+            StakeNeed::Amount(U256::from(1))
+        );
+    }
+}

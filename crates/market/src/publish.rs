@@ -850,3 +850,53 @@ pub(crate) async fn unpublish(
     }
     Ok(hashes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_what_they_write() {
+        let hash = B256::repeat_byte(0xab);
+        for action in [
+            Action::Publish(hash),
+            Action::Unpublish(hash),
+            Action::UnpublishLast(OrderKind::Workerpool),
+            Action::UnpublishAll(OrderKind::Request),
+        ] {
+            assert_eq!(action.to_string().parse::<Action>(), Ok(action));
+        }
+        assert_eq!(
+            Action::UnpublishAll(OrderKind::App).to_string(),
+            "unpublish_all:apporder"
+        );
+        for bad in [
+            "publish",
+            "publish:0x12",
+            "unpublish_all:app",
+            "drop:apporder",
+            "",
+        ] {
+            assert!(bad.parse::<Action>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn l12_challenges_are_capped_and_bound() {
+        let challenges = Challenges::new(3);
+        let addresses: Vec<Address> = (1..=5u8).map(|i| Address::repeat_byte(i)).collect();
+        for a in &addresses {
+            challenges.get(1, *a, None);
+        }
+        assert_eq!(challenges.len(), 3);
+        // Asking again gives the same one; another action, another one.
+        let a = addresses[4];
+        let first = challenges.get(1, a, None);
+        assert_eq!(challenges.get(1, a, None), first);
+        let bound = challenges.get(1, a, Some(Action::UnpublishAll(OrderKind::App)));
+        assert_ne!(bound, first);
+        let text = bound["message"]["challenge"].as_str().unwrap();
+        assert!(text.ends_with(&bound_suffix(Action::UnpublishAll(OrderKind::App))));
+        assert_eq!(challenges.len(), 3);
+    }
+}
