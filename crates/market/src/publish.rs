@@ -884,7 +884,7 @@ mod tests {
     #[test]
     fn l12_challenges_are_capped_and_bound() {
         let challenges = Challenges::new(3);
-        let addresses: Vec<Address> = (1..=5u8).map(|i| Address::repeat_byte(i)).collect();
+        let addresses: Vec<Address> = (1..=5u8).map(Address::repeat_byte).collect();
         for a in &addresses {
             challenges.get(1, *a, None);
         }
