@@ -2,6 +2,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    sync::Arc,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -568,7 +569,7 @@ fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
 
 /// `POST /{kind}orders`.
 pub(crate) async fn publish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     kind: OrderKind,
     authorization: Option<&str>,
     body: Value,
@@ -718,23 +719,58 @@ pub(crate) async fn publish(
         book.insert(stored.clone());
         stored
     };
-    if let Err(e) = shared
-        .db
-        .write(vec![Write::Order(Box::new(stored.clone()))])
-        .await
-    {
-        shared.book_mut().remove(&hash);
-        return Err(e.into());
-    }
-    if shared.feed.listened() {
-        shared.feed.send(Event::published(kind, &stored));
-    }
-    Ok(stored.entry(shared.chain_id))
+    let entry = stored.entry(shared.chain_id);
+    commit(
+        shared,
+        vec![Write::Order(Box::new(stored.clone()))],
+        move |shared| {
+            if shared.feed.listened() {
+                shared.feed.send(Event::published(kind, &stored));
+            }
+        },
+        move |shared| {
+            shared.book_mut().remove(&hash);
+        },
+    )
+    .await?;
+    Ok(entry)
+}
+
+/// Writes a change already made to the book, then tells the feed, or undoes the change if the
+/// write fails. It runs to the end in its own task even when the request that made the change
+/// is dropped (time limit, client gone), so that the book and the database never disagree.
+async fn commit(
+    shared: &Arc<Shared>,
+    writes: Vec<Write>,
+    done: impl FnOnce(&Shared) + Send + 'static,
+    undo: impl FnOnce(&Shared) + Send + 'static,
+) -> Checked<()> {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        match shared.db.write(writes).await {
+            Ok(()) => {
+                done(&shared);
+                Ok(())
+            }
+            Err(e) => {
+                undo(&shared);
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(|e| {
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the database write stopped: {e}"),
+        )
+    })?
+    .map_err(Refusal::from)
 }
 
 /// `PUT /{kind}orders`: returns the hashes taken out of the book.
 pub(crate) async fn unpublish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     kind: OrderKind,
     authorization: Option<&str>,
     body: Value,
@@ -828,26 +864,27 @@ pub(crate) async fn unpublish(
         (hashes, removed)
     };
     let (hashes, removed) = hashes;
-    if let Err(e) = shared
-        .db
-        .write(hashes.iter().map(|h| Write::DeleteOrder(*h)).collect())
-        .await
-    {
+    let events: Vec<Event> = hashes
+        .iter()
+        .map(|hash| Event::unpublished(kind, *hash, Status::Open, "unpublished by its owner"))
+        .collect();
+    commit(
+        shared,
+        hashes.iter().map(|h| Write::DeleteOrder(*h)).collect(),
+        move |shared| {
+            for event in events {
+                shared.feed.send(event);
+            }
+        },
         // Nothing half-done: the orders stay published.
-        let mut book = shared.book_mut();
-        for stored in removed {
-            book.insert(stored);
-        }
-        return Err(e.into());
-    }
-    for hash in &hashes {
-        shared.feed.send(Event::unpublished(
-            kind,
-            *hash,
-            Status::Open,
-            "unpublished by its owner",
-        ));
-    }
+        move |shared| {
+            let mut book = shared.book_mut();
+            for stored in removed {
+                book.insert(stored);
+            }
+        },
+    )
+    .await?;
     Ok(hashes)
 }
 
