@@ -455,6 +455,7 @@ fn sign_challenge(secret: &secp256k1::SecretKey, hash: &B256) -> String {
 /// One keep-alive HTTP/1.1 connection to the market (hyper, without a pool, so that the load
 /// generator spends little of the CPU the market needs).
 struct Conn {
+    addr: SocketAddr,
     host: String,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
 }
@@ -467,6 +468,7 @@ impl Conn {
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         Ok(Self {
+            addr,
             host: addr.to_string(),
             sender,
         })
@@ -481,6 +483,11 @@ impl Conn {
         let request = request
             .header(http::header::HOST, &self.host)
             .body(Full::new(body))?;
+        // The market closes connections idle for longer than its header read timeout: reopen,
+        // as a pooled client would.
+        if self.sender.is_closed() {
+            *self = Self::open(self.addr).await?;
+        }
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();

@@ -37,6 +37,9 @@ impl MarketClient {
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Closed here before the market closes them (after 30 s idle), so that a request
+            // never races the market's close.
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
         Ok(Self {

@@ -69,7 +69,7 @@ pub struct MarketConfig {
 impl MarketConfig {
     /// Defaults: an SQLite file `market.db`, port 3000, no confirmations, 1 s polling, from
     /// block 0, 50 open orders per wallet and type (iExec's limit), 100,000 open orders in all,
-    /// 100,000 live challenges, 256 feed listeners, 1024 connections, 30 s per request (10 s for
+    /// 100,000 live challenges, 256 feed listeners, 1024 connections, 30 s per request (30 s for
     /// the headers), and `/fill/transaction`
     /// at 10 calls in a burst then 1 per second per client IP.
     pub fn new(rpc_url: impl Into<String>, hub: Address) -> Self {
@@ -153,8 +153,9 @@ impl Drop for Running {
     }
 }
 
-/// A client that has not sent its request headers within this time is disconnected.
-const HEADER_READ_TIME: Duration = Duration::from_secs(10);
+/// A client that has not sent its request headers within this time is disconnected (idle
+/// keep-alive connections included).
+const HEADER_READ_TIME: Duration = Duration::from_secs(30);
 
 /// Serves `router` over HTTP/1.1 (WebSocket upgrades included) with at most `max_connections`
 /// connections at once, and a [`HEADER_READ_TIME`] limit on request headers, so that idle or

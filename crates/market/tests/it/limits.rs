@@ -357,8 +357,8 @@ async fn l5_connections_are_capped_and_slow_headers_cut() -> R {
     // The trickling clients are cut off (the read ends), then the third is served.
     for socket in &mut slow {
         let mut buf = [0u8; 256];
-        let read = tokio::time::timeout(Duration::from_secs(30), socket.read(&mut buf)).await;
-        let read = read.map_err(|_| "a slow client is still connected after 30 s")?;
+        let read = tokio::time::timeout(Duration::from_secs(90), socket.read(&mut buf)).await;
+        let read = read.map_err(|_| "a slow client is still connected after 90 s")?;
         let ended = match read {
             Ok(0) | Err(_) => true,
             // hyper may answer 408 before closing.
