@@ -455,6 +455,7 @@ fn sign_challenge(secret: &secp256k1::SecretKey, hash: &B256) -> String {
 /// One keep-alive HTTP/1.1 connection to the market (hyper, without a pool, so that the load
 /// generator spends little of the CPU the market needs).
 struct Conn {
+    addr: SocketAddr,
     host: String,
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
 }
@@ -467,6 +468,7 @@ impl Conn {
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         Ok(Self {
+            addr,
             host: addr.to_string(),
             sender,
         })
@@ -481,6 +483,11 @@ impl Conn {
         let request = request
             .header(http::header::HOST, &self.host)
             .body(Full::new(body))?;
+        // The market closes connections idle for longer than its header read timeout: reopen,
+        // as a pooled client would.
+        if self.sender.is_closed() {
+            *self = Self::open(self.addr).await?;
+        }
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
@@ -743,6 +750,11 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     );
     config.listen = "127.0.0.1:0".parse()?;
     config.max_open_orders = max_open_orders;
+    // The whole run's orders stay open, and every load generator connection stays open.
+    config.max_book_orders = config.max_book_orders.max(unsigned.len() + 1);
+    config.max_connections = config
+        .max_connections
+        .max(o.concurrency + o.query_clients + 16);
     config.poll_interval = Duration::from_millis(500);
     let running = server
         .spawn(poco_market::start(config))

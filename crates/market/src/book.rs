@@ -692,6 +692,11 @@ impl Book {
         self.sides[side_index(kind)].all.len()
     }
 
+    /// Number of open orders of all kinds.
+    pub(crate) fn total(&self) -> usize {
+        self.sides.iter().map(|side| side.all.len()).sum()
+    }
+
     /// Open orders of `kind` signed by `signer`.
     pub(crate) fn count_signed(&self, kind: OrderKind, signer: Address) -> usize {
         self.sides[side_index(kind)]

@@ -39,6 +39,7 @@ use crate::{
     api::{iso8601, AnyOrder, CategoryEntry, Deal, DealAsset, Status},
     db::Write,
     feed::Event,
+    limits::MAX_DEAL_TASKS_LISTED,
     Error, Result, Shared,
 };
 
@@ -149,20 +150,38 @@ impl ChainIndex {
     }
 }
 
-/// What a publication needs from the signer's stake, if anything: workerpool owners 30 % of
-/// price × remaining, requesters the sum of their max prices × remaining.
-pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> Option<U256> {
+/// What an order needs from its signer's stake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StakeNeed {
+    /// Nothing (app and dataset orders).
+    None,
+    /// This much free stake, nRLC.
+    Amount(U256),
+    /// More than 2^256 − 1 nRLC: no account can ever fund it.
+    Unfundable,
+}
+
+/// What a publication needs from the signer's stake: workerpool owners 30 % of price ×
+/// remaining, requesters the sum of their max prices × remaining. Checked arithmetic: a sum or
+/// product past 2^256 − 1 is [`StakeNeed::Unfundable`], never a wrapped small number.
+pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> StakeNeed {
     let remaining = U256::from(remaining);
-    match order {
-        AnyOrder::Workerpool(o) => {
-            Some((o.order.workerpoolprice * remaining * U256::from(30)).div_ceil(U256::from(100)))
-        }
-        AnyOrder::Request(o) => Some(
-            (o.order.appmaxprice + o.order.datasetmaxprice + o.order.workerpoolmaxprice)
-                * remaining,
-        ),
-        _ => None,
-    }
+    let needed = match order {
+        AnyOrder::Workerpool(o) => o
+            .order
+            .workerpoolprice
+            .checked_mul(remaining)
+            .and_then(|v| v.checked_mul(U256::from(30)))
+            .map(|v| v.div_ceil(U256::from(100))),
+        AnyOrder::Request(o) => o
+            .order
+            .appmaxprice
+            .checked_add(o.order.datasetmaxprice)
+            .and_then(|v| v.checked_add(o.order.workerpoolmaxprice))
+            .and_then(|v| v.checked_mul(remaining)),
+        _ => return StakeNeed::None,
+    };
+    needed.map_or(StakeNeed::Unfundable, StakeNeed::Amount)
 }
 
 /// The logs the watcher reads.
@@ -412,8 +431,20 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
                 Some(BookChange::Remaining(r)) => *r,
                 _ => s.remaining,
             };
-            if let Some(needed) = stake_needed(&s.order, remaining).filter(|n| !n.is_zero()) {
-                stake_checks.push((s.hash, s.signer, needed));
+            match stake_needed(&s.order, remaining) {
+                StakeNeed::Amount(needed) if !needed.is_zero() => {
+                    stake_checks.push((s.hash, s.signer, needed));
+                }
+                StakeNeed::Unfundable => {
+                    changes.insert(
+                        s.hash,
+                        BookChange::Leaves(
+                            Status::Dead,
+                            "the order needs more stake than 2^256 - 1 nRLC".into(),
+                        ),
+                    );
+                }
+                _ => {}
             }
         }
     }
@@ -534,12 +565,11 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
                     let mut s = book.remove(&hash).expect("present");
                     s.remaining = 0;
                     s.status = Status::Filled;
-                    events.push(Event::filled(kind, s.entry(shared.chain_id)));
+                    events.push(Event::filled(kind, &s));
                 }
                 BookChange::Remaining(r) => {
                     book.set_remaining(&hash, r);
-                    let entry = book.get(&hash).expect("present").entry(shared.chain_id);
-                    events.push(Event::filled(kind, entry));
+                    events.push(Event::filled(kind, book.get(&hash).expect("present")));
                 }
                 BookChange::Leaves(status, reason) => {
                     book.remove(&hash);
@@ -567,7 +597,7 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
             warn!("cannot record the remaining volume of orders published meanwhile: {e}");
         }
     }
-    events.extend(deals.into_iter().map(Event::deal));
+    events.extend(deals.iter().map(Event::deal));
     if !events.is_empty() {
         debug!(
             events = events.len(),
@@ -706,6 +736,69 @@ async fn build_deal(
         deal.params = d.params;
         deal.start_time = d.startTime.saturating_to();
     }
-    deal.tasks = poco_chain::task_ids(m.dealid, U256::from(deal.bot_first), m.volume);
+    // Bounded: the volume is the matcher's choice, and costs nothing at price 0.
+    deal.tasks = poco_chain::task_ids(
+        m.dealid,
+        U256::from(deal.bot_first),
+        m.volume.min(U256::from(MAX_DEAL_TASKS_LISTED)),
+    );
     Ok(deal)
+}
+
+#[cfg(test)]
+mod tests {
+    use poco_types::{RequestOrder, SignedOrder, WorkerpoolOrder};
+
+    use super::*;
+
+    fn request(app: U256, dataset: U256, pool: U256) -> AnyOrder {
+        AnyOrder::Request(SignedOrder {
+            order: RequestOrder {
+                appmaxprice: app,
+                datasetmaxprice: dataset,
+                workerpoolmaxprice: pool,
+                ..Default::default()
+            },
+            sign: Default::default(),
+        })
+    }
+
+    fn pool(price: U256) -> AnyOrder {
+        AnyOrder::Workerpool(SignedOrder {
+            order: WorkerpoolOrder {
+                workerpoolprice: price,
+                ..Default::default()
+            },
+            sign: Default::default(),
+        })
+    }
+
+    #[test]
+    fn m5_stake_arithmetic_never_wraps() {
+        let one = U256::from(1);
+        // The review's two cases: both wrapped to a need of 0.
+        assert_eq!(
+            stake_needed(&request(U256::MAX, U256::ZERO, one), 1),
+            StakeNeed::Unfundable
+        );
+        assert_eq!(stake_needed(&pool(one << 255), 2), StakeNeed::Unfundable);
+        // The product alone overflowing.
+        assert_eq!(
+            stake_needed(&request(U256::MAX / U256::from(2), U256::ZERO, one), 3),
+            StakeNeed::Unfundable
+        );
+        // Ordinary needs.
+        assert_eq!(
+            stake_needed(&request(U256::from(1), U256::from(2), U256::from(3)), 10),
+            StakeNeed::Amount(U256::from(60))
+        );
+        assert_eq!(
+            stake_needed(&pool(U256::from(10)), 1),
+            StakeNeed::Amount(U256::from(3))
+        );
+        assert_eq!(
+            stake_needed(&pool(U256::from(1)), 1),
+            StakeNeed::Amount(U256::from(1))
+        );
+    }
 }

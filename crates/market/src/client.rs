@@ -1,16 +1,19 @@
 //! [`MarketClient`]: the market API from Rust (used by `poco order publish`, `poco orderbook`
 //! and `poco run`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use alloy::{primitives::B256, signers::local::PrivateKeySigner};
-use poco_types::{signature::sign_digest, Order, OrderKind, SignedOrder};
+use poco_types::{signature::sign_digest, Domain, Order, OrderKind, SignedOrder};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use tokio::sync::OnceCell;
 
 use crate::{
-    api::{CategoryEntry, Deal, DealPage, OrderEntry, OrderPage, UnpublishRequest},
-    publish::{challenge_hash, CHALLENGE_PREFIX},
+    api::{
+        CategoryEntry, Deal, DealPage, OrderEntry, OrderPage, UnpublishRequest, UnpublishTarget,
+    },
+    publish::{bound_suffix, challenge_hash, Action, CHALLENGE_PREFIX},
     Error, Result,
 };
 
@@ -19,6 +22,8 @@ use crate::{
 pub struct MarketClient {
     base: String,
     http: reqwest::Client,
+    /// The market's order domain (`GET /version`), read once, to name orders in sign-ins.
+    domain: Arc<OnceCell<Domain>>,
 }
 
 impl MarketClient {
@@ -32,9 +37,16 @@ impl MarketClient {
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            // Closed here before the market closes them (after 30 s idle), so that a request
+            // never races the market's close.
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| Error::Client(e.to_string()))?;
-        Ok(Self { base, http })
+        Ok(Self {
+            base,
+            http,
+            domain: Arc::default(),
+        })
     }
 
     /// The market's base URL.
@@ -72,17 +84,51 @@ impl MarketClient {
         self.read(response).await
     }
 
-    /// Signs in for one publication: fetches a challenge for the signer and signs it.
-    pub async fn authorization(&self, signer: &PrivateKeySigner) -> Result<String> {
+    /// The EIP-712 domain of the market's orders (chain id and hub, from `GET /version`).
+    pub async fn domain(&self) -> Result<Domain> {
+        self.domain
+            .get_or_try_init(|| async {
+                let body: Value = self.get("/version", &[]).await?;
+                let chain_id = body["chainId"].as_u64();
+                let hub = body["hub"].as_str().and_then(|h| h.parse().ok());
+                match (chain_id, hub) {
+                    (Some(chain_id), Some(hub)) => Ok(Domain::new(chain_id, hub)),
+                    _ => Err(Error::Client(format!(
+                        "{}: GET /version names no chainId and hub; is it a poco market?",
+                        self.base
+                    ))),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// Signs in for one action: fetches a challenge bound to `action` for the signer and
+    /// signs it. The header authorizes that action only (nobody who sees it can use it for
+    /// anything else).
+    pub async fn authorization(&self, signer: &PrivateKeySigner, action: Action) -> Result<String> {
         let address = signer.address();
         let body: Value = self
-            .get("/challenge", &[("address", address.to_string())])
+            .get(
+                "/challenge",
+                &[
+                    ("address", address.to_string()),
+                    ("action", action.to_string()),
+                ],
+            )
             .await?;
         let data = &body["data"];
         let text = data["message"]["challenge"]
             .as_str()
             .filter(|t| t.starts_with(CHALLENGE_PREFIX))
             .ok_or_else(|| Error::Client("the market sent an unexpected challenge".into()))?;
+        if !text.ends_with(&bound_suffix(action)) {
+            return Err(Error::Client(format!(
+                "{}: the market did not bind the sign-in to {action} (it ignores `action` in GET \
+                 /challenge); refusing to sign a challenge that would authorize anything",
+                self.base
+            )));
+        }
         let chain_id = data["domain"]["chainId"]
             .as_u64()
             .ok_or_else(|| Error::Client("the challenge has no chain id".into()))?;
@@ -98,7 +144,8 @@ impl MarketClient {
         order: &SignedOrder<O>,
         workerpool_api: Option<&str>,
     ) -> Result<OrderEntry> {
-        let auth = self.authorization(signer).await?;
+        let hash = order.order_hash(&self.domain().await?);
+        let auth = self.authorization(signer, Action::Publish(hash)).await?;
         let mut body = json!({ "order": order });
         if let Some(api) = workerpool_api {
             body["workerpoolApi"] = json!(api);
@@ -123,7 +170,22 @@ impl MarketClient {
         kind: OrderKind,
         request: &UnpublishRequest,
     ) -> Result<Vec<B256>> {
-        let auth = self.authorization(signer).await?;
+        let action = match request.target {
+            Some(UnpublishTarget::UnpublishOrderHash) => request
+                .order_hash
+                .map(Action::Unpublish)
+                .ok_or_else(|| Error::Client("unpublish_orderHash needs an orderHash".into()))?,
+            Some(UnpublishTarget::UnpublishLast) => Action::UnpublishLast(kind),
+            Some(UnpublishTarget::UnpublishAll) => Action::UnpublishAll(kind),
+            None => {
+                return Err(Error::Client(
+                    "an unpublish request needs a target: unpublish_orderHash, unpublish_last \
+                     or unpublish_all"
+                        .into(),
+                ))
+            }
+        };
+        let auth = self.authorization(signer, action).await?;
         let response = self
             .http
             .put(format!("{}/{}s", self.base, kind.key()))

@@ -39,15 +39,25 @@ pub struct Offer {
 }
 
 impl Offer {
-    /// The price of one task, nRLC.
+    /// The price of one task, nRLC ([`best_offer`] never picks orders whose prices add up past
+    /// 2^256 − 1; saturates there otherwise).
     pub fn price_per_task(&self) -> U256 {
-        self.app.1.order.appprice
-            + self
-                .dataset
-                .as_ref()
-                .map(|d| d.1.order.datasetprice)
-                .unwrap_or_default()
-            + self.workerpool.1.order.workerpoolprice
+        self.checked_price_per_task().unwrap_or(U256::MAX)
+    }
+
+    /// The price of one task, or `None` past 2^256 − 1 nRLC.
+    fn checked_price_per_task(&self) -> Option<U256> {
+        self.app
+            .1
+            .order
+            .appprice
+            .checked_add(
+                self.dataset
+                    .as_ref()
+                    .map(|d| d.1.order.datasetprice)
+                    .unwrap_or_default(),
+            )?
+            .checked_add(self.workerpool.1.order.workerpoolprice)
     }
 }
 
@@ -158,7 +168,10 @@ pub fn best_offer(
             dataset,
             workerpool: (entry.clone(), pool.clone()),
         };
-        let price = offer.price_per_task();
+        // Prices adding up past 2^256 − 1 can never be paid: not an offer.
+        let Some(price) = offer.checked_price_per_task() else {
+            continue;
+        };
         if best
             .as_ref()
             .is_none_or(|(c, p, _)| (category, price) < (*c, *p))

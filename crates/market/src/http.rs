@@ -1,12 +1,12 @@
 //! The HTTP API (`API.md`), the live feed and the web UI.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
 use alloy::primitives::{Address, B256, U256};
 use axum::{
     extract::{
         ws::{Message, WebSocket, WebSocketUpgrade},
-        Path, Query, Request, State,
+        ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State,
     },
     http::{header, HeaderMap, StatusCode},
     middleware::Next,
@@ -27,7 +27,8 @@ use crate::{
     db::DealFilter,
     feed::Topic,
     fill::{best_offer, shell_quote, OfferQuery},
-    publish::{self, Refusal},
+    limits::{self, JsonBody, MAX_BODY_BYTES, MAX_WS_MESSAGE_BYTES},
+    publish::{self, Action, Refusal},
     Shared,
 };
 
@@ -187,8 +188,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             .route(
                 &format!("/{}s", kind.key()),
                 get(move |s: S, q: Query<Params>| list_orders(s, q, kind))
-                    .post(move |s: S, h: HeaderMap, b: Json<Value>| publish_order(s, h, b, kind))
-                    .put(move |s: S, h: HeaderMap, b: Json<Value>| unpublish_order(s, h, b, kind)),
+                    .post(move |s: S, h: HeaderMap, b: JsonBody| publish_order(s, h, b, kind))
+                    .put(move |s: S, h: HeaderMap, b: JsonBody| unpublish_order(s, h, b, kind)),
             )
             .route(
                 &format!("/{}s/{{hash}}", kind.key()),
@@ -199,6 +200,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             chain_guard,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            limits::time_limit,
         ))
         .with_state(shared)
 }
@@ -235,8 +241,12 @@ async fn web_file(Path(file): Path<String>) -> Response {
 
 // ---- service ----
 
-async fn version() -> Reply {
-    ok(json!({ "version": env!("CARGO_PKG_VERSION") }))
+async fn version(State(shared): S) -> Reply {
+    ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "chainId": shared.chain_id,
+        "hub": shared.config.hub,
+    }))
 }
 
 async fn metrics(State(shared): S) -> Reply {
@@ -253,6 +263,7 @@ async fn metrics(State(shared): S) -> Reply {
         "workerpoolorders": counts[2],
         "requestorders": counts[3],
         "deals": shared.db.deal_count().await?,
+        "challenges": shared.challenges.len(),
     }))
 }
 
@@ -265,7 +276,12 @@ async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
     let address = q
         .address("address")?
         .ok_or_else(|| bad("address is required: GET /challenge?address=0x…"))?;
-    ok(json!({ "data": shared.challenges.get(shared.chain_id, address) }))
+    let action = q
+        .str("action")
+        .map(str::parse::<Action>)
+        .transpose()
+        .map_err(bad)?;
+    ok(json!({ "data": shared.challenges.get(shared.chain_id, address, action) }))
 }
 
 async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply {
@@ -418,7 +434,7 @@ async fn one_order(State(shared): S, Path(hash): Path<String>, kind: OrderKind) 
 async fn publish_order(
     State(shared): S,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody,
     kind: OrderKind,
 ) -> Result<Response, Refusal> {
     /// `{"ok": true, "published": entry}`, serialized straight from the entry.
@@ -441,7 +457,7 @@ async fn publish_order(
 async fn unpublish_order(
     State(shared): S,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    JsonBody(body): JsonBody,
     kind: OrderKind,
 ) -> Reply {
     let auth = headers
@@ -877,6 +893,15 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
         )
     };
     let per_task = offer.price_per_task();
+    let total = per_task
+        .checked_mul(U256::from(query.volume))
+        .ok_or_else(|| {
+            bad(format!(
+                "volume: {} tasks at {per_task} nRLC each cost more than 2^256 - 1 nRLC; ask for \
+                 fewer tasks",
+                query.volume
+            ))
+        })?;
     let mut command = vec!["poco".to_owned(), "run".to_owned(), app.to_string()];
     let mut flag = |name: &str, value: String| {
         command.push(name.to_owned());
@@ -911,7 +936,7 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
             "dataset": offer.dataset.as_ref().map(|d| d.1.order.datasetprice).unwrap_or_default().to_string(),
             "workerpool": offer.workerpool.1.order.workerpoolprice.to_string(),
             "perTask": per_task.to_string(),
-            "total": (per_task * U256::from(query.volume)).to_string(),
+            "total": total.to_string(),
         },
         "typedData": request_typed_data(&shared, &request),
         "requestorder": request,
@@ -919,7 +944,16 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
     }))
 }
 
-async fn fill_transaction(State(shared): S, Json(body): Json<Value>) -> Reply {
+async fn fill_transaction(
+    State(shared): S,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Reply {
+    // Rated before the body is read: every call counts, well-formed or not.
+    let _running = shared
+        .fill_limiter
+        .admit(client.ip(), "POST /fill/transaction")?;
+    let JsonBody(body) = JsonBody::from_request(request, &()).await?;
     fn field<O: poco_types::Order>(body: &Value, name: &str) -> Result<SignedOrder<O>, Refusal> {
         let value = body
             .get(name)
@@ -982,14 +1016,28 @@ async fn ws(State(shared): S, Query(params): Query<Params>, upgrade: WebSocketUp
     if topics.is_empty() {
         return bad("topics: expected orders, deals or orders,deals").into_response();
     }
-    let events = shared.feed.subscribe();
-    upgrade.on_upgrade(move |socket| stream(socket, events, topics))
+    let Some((slot, events)) = shared.feed.subscribe() else {
+        return Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "feed: {} listeners are already connected, this market's limit; retry later",
+                shared.feed.max_listeners()
+            ),
+        )
+        .into_response();
+    };
+    // Clients have nothing to say: a message larger than this closes the connection.
+    upgrade
+        .max_message_size(MAX_WS_MESSAGE_BYTES)
+        .max_frame_size(MAX_WS_MESSAGE_BYTES)
+        .on_upgrade(move |socket| stream(socket, events, topics, slot))
 }
 
 async fn stream(
     mut socket: WebSocket,
     mut events: tokio::sync::broadcast::Receiver<crate::feed::Event>,
     topics: Vec<Topic>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     loop {
         tokio::select! {

@@ -9,6 +9,7 @@ mod error;
 mod feed;
 mod fill;
 mod http;
+pub mod limits;
 mod openapi;
 mod publish;
 mod recover;
@@ -28,7 +29,7 @@ use tracing::info;
 pub use client::MarketClient;
 pub use error::{Error, Result};
 pub use fill::{best_offer, Offer, OfferQuery};
-pub use publish::{challenge_hash, CHALLENGE_PREFIX};
+pub use publish::{challenge_hash, Action, CHALLENGE_PREFIX};
 
 use crate::{api::CategoryEntry, book::Book, chain::ChainIndex, db::Db, feed::Feed};
 
@@ -51,11 +52,26 @@ pub struct MarketConfig {
     pub start_block: u64,
     /// Open orders of one type a wallet may have.
     pub max_open_orders: usize,
+    /// Open orders the whole book may hold, all types and signers together.
+    pub max_book_orders: usize,
+    /// Sign-in challenges held at once (the oldest is dropped beyond that).
+    pub max_challenges: usize,
+    /// WebSocket listeners of `/ws` connected at once.
+    pub max_feed_listeners: usize,
+    /// TCP connections served at once (more wait to be accepted).
+    pub max_connections: usize,
+    /// The longest any HTTP request may take, body included.
+    pub request_time_limit: Duration,
+    /// `POST /fill/transaction` (one `eth_call` each): the rate allowed per client IP.
+    pub fill_transaction_rate: limits::Rate,
 }
 
 impl MarketConfig {
     /// Defaults: an SQLite file `market.db`, port 3000, no confirmations, 1 s polling, from
-    /// block 0, 50 open orders per wallet and type (iExec's limit).
+    /// block 0, 50 open orders per wallet and type (iExec's limit), 100,000 open orders in all,
+    /// 100,000 live challenges, 256 feed listeners, 1024 connections, 30 s per request (30 s for
+    /// the headers), and `/fill/transaction`
+    /// at 10 calls in a burst then 1 per second per client IP.
     pub fn new(rpc_url: impl Into<String>, hub: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -66,6 +82,15 @@ impl MarketConfig {
             poll_interval: Duration::from_secs(1),
             start_block: 0,
             max_open_orders: 50,
+            max_book_orders: 100_000,
+            max_challenges: 100_000,
+            max_feed_listeners: 256,
+            max_connections: 1024,
+            request_time_limit: Duration::from_secs(30),
+            fill_transaction_rate: limits::Rate {
+                burst: 10,
+                per_second: 1.0,
+            },
         }
     }
 }
@@ -82,6 +107,8 @@ pub(crate) struct Shared {
     categories: RwLock<Vec<CategoryEntry>>,
     pub(crate) challenges: publish::Challenges,
     pub(crate) feed: Feed,
+    /// Who may call `/fill/transaction` now.
+    pub(crate) fill_limiter: limits::Limiter,
     /// Wakes the watcher (after a publication that found the index behind).
     pub(crate) poke: Notify,
 }
@@ -126,12 +153,79 @@ impl Drop for Running {
     }
 }
 
+/// A client that has not sent its request headers within this time is disconnected (idle
+/// keep-alive connections included).
+const HEADER_READ_TIME: Duration = Duration::from_secs(30);
+
+/// Serves `router` over HTTP/1.1 (WebSocket upgrades included) with at most `max_connections`
+/// connections at once, and a [`HEADER_READ_TIME`] limit on request headers, so that idle or
+/// trickling clients cannot hold the market's sockets (the routes' own time limit starts with
+/// the headers read).
+async fn serve(listener: TcpListener, router: axum::Router, max_connections: usize) {
+    use axum::extract::{ConnectInfo, Request};
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        service::TowerToHyperService,
+    };
+    use tower::ServiceExt;
+
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!("cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIME)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades()
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            drop(slot);
+        });
+    }
+}
+
 /// Opens the database, loads the book, starts the chain watcher and serves the API and the
 /// web UI.
 pub async fn start(config: MarketConfig) -> Result<Running> {
-    if config.max_open_orders == 0 {
+    if config.max_open_orders == 0 || config.max_book_orders == 0 {
         return Err(Error::Config(
-            "max open orders must be at least 1".to_string(),
+            "max open orders (per wallet and in all) must be at least 1".to_string(),
+        ));
+    }
+    if config.max_challenges == 0 || config.max_feed_listeners == 0 || config.max_connections == 0 {
+        return Err(Error::Config(
+            "max challenges, feed listeners and connections must be at least 1".to_string(),
+        ));
+    }
+    if config.fill_transaction_rate.burst == 0
+        || config.fill_transaction_rate.per_second.is_nan()
+        || config.fill_transaction_rate.per_second <= 0.0
+    {
+        return Err(Error::Config(
+            "the /fill/transaction rate needs a burst of at least 1 and a positive refill per second"
+                .to_string(),
         ));
     }
     let listener = TcpListener::bind(config.listen).await?;
@@ -192,18 +286,19 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         book: RwLock::new(book),
         index,
         categories: RwLock::new(categories),
-        challenges: publish::Challenges::default(),
-        feed: Feed::new(),
+        challenges: publish::Challenges::new(config.max_challenges),
+        feed: Feed::new(config.max_feed_listeners),
+        fill_limiter: limits::Limiter::new(config.fill_transaction_rate),
         poke: Notify::new(),
         config,
     });
     info!(%url, orders = loaded, from_block = block, "market started");
     let router = http::router(shared.clone());
+    let max_connections = shared.config.max_connections;
     let watcher = chain::watch(shared);
     let task = tokio::spawn(async move {
-        let server = async { axum::serve(listener, router).await.map_err(Error::Serve) };
         tokio::select! {
-            r = server => r,
+            () = serve(listener, router, max_connections) => Ok(()),
             () = watcher => Ok(()),
         }
     });

@@ -144,7 +144,8 @@ fn with_body(mut operation: Value, description: &str) -> Value {
         .push(
             json!({"name": "authorization", "in": "header", "required": true,
                      "schema": {"type": "string"},
-                     "description": "`<challenge hash>_<signature>_<address>`"}),
+                     "description": "`<challenge hash>_<signature>_<address>`; a challenge \
+                                     bound to an action authorizes that action only"}),
         );
     operation
 }
@@ -174,13 +175,19 @@ pub(crate) fn document() -> Value {
     let mut deal_params = DEAL_PARAMS.to_vec();
     deal_params.extend(page);
     let simple: [(&str, &str, Vec<Value>); 18] = [
-        ("/version", "The service version", vec![]),
+        (
+            "/version",
+            "The service version, chain id and hub (the orders' EIP-712 domain)",
+            vec![],
+        ),
         ("/metrics", "Last block read and open order counts", vec![]),
         ("/openapi.json", "This document", vec![]),
         (
             "/challenge",
-            "An EIP-712 sign-in challenge",
-            query(&["address"]),
+            "An EIP-712 sign-in challenge, bound to one action when `action` is given \
+             (publish:<orderHash>, unpublish:<orderHash>, unpublish_last:<type>, \
+             unpublish_all:<type>)",
+            query(&["address", "action"]),
         ),
         (
             "/categories",

@@ -1,7 +1,8 @@
 //! Publishing and unpublishing orders: the challenge sign-in and every check of `API.md`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
     sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -20,9 +21,10 @@ use serde_json::{json, Value};
 use crate::{
     api::{AnyOrder, OrderEntry, PublishRequest, Status, UnpublishRequest, UnpublishTarget},
     book::{IndexKey, Stored},
-    chain::stake_needed,
+    chain::{stake_needed, StakeNeed},
     db::Write,
     feed::Event,
+    limits::{MAX_PARAMS_BYTES, MAX_WORKERPOOL_API_BYTES},
     recover::recover_signer,
     Shared,
 };
@@ -97,61 +99,199 @@ impl From<poco_chain::Error> for Refusal {
 
 type Checked<T> = std::result::Result<T, Refusal>;
 
-struct Live {
-    text: String,
-    hash: B256,
-    issued: Instant,
+/// What a sign-in authorizes: `GET /challenge?action=…` binds the challenge to one action, and
+/// the signed challenge then authorizes that action only. A challenge asked without `action`
+/// (as iExec's SDK does) authorizes any one publish or unpublish of its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// `publish:<orderHash>`: publishing that order.
+    Publish(B256),
+    /// `unpublish:<orderHash>`: unpublishing that order.
+    Unpublish(B256),
+    /// `unpublish_last:<type>`: unpublishing the caller's last order of that type.
+    UnpublishLast(OrderKind),
+    /// `unpublish_all:<type>`: unpublishing all the caller's orders of that type.
+    UnpublishAll(OrderKind),
 }
 
-/// The live challenges, one per address.
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Publish(h) => write!(f, "publish:{h}"),
+            Self::Unpublish(h) => write!(f, "unpublish:{h}"),
+            Self::UnpublishLast(k) => write!(f, "unpublish_last:{}", k.key()),
+            Self::UnpublishAll(k) => write!(f, "unpublish_all:{}", k.key()),
+        }
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = || {
+            format!(
+                "action: {s:?} is not publish:<orderHash>, unpublish:<orderHash>, \
+                 unpublish_last:<type> or unpublish_all:<type> (type: apporder, datasetorder, \
+                 workerpoolorder or requestorder)"
+            )
+        };
+        let (verb, object) = s.split_once(':').ok_or_else(usage)?;
+        let hash = || object.parse::<B256>().map_err(|_| usage());
+        let kind = || {
+            OrderKind::ALL
+                .into_iter()
+                .find(|k| k.key() == object)
+                .ok_or_else(usage)
+        };
+        match verb {
+            "publish" => Ok(Self::Publish(hash()?)),
+            "unpublish" => Ok(Self::Unpublish(hash()?)),
+            "unpublish_last" => Ok(Self::UnpublishLast(kind()?)),
+            "unpublish_all" => Ok(Self::UnpublishAll(kind()?)),
+            _ => Err(usage()),
+        }
+    }
+}
+
+/// The text of a challenge: the iExec prefix, the random part, and the action it is bound to.
+fn challenge_text(random: &str, action: Option<Action>) -> String {
+    match action {
+        None => format!("{CHALLENGE_PREFIX}{random}"),
+        Some(action) => format!("{CHALLENGE_PREFIX}{random} (only to {action})"),
+    }
+}
+
+/// The suffix a challenge bound to `action` ends with (what [`crate::MarketClient`] checks).
+pub(crate) fn bound_suffix(action: Action) -> String {
+    format!(" (only to {action})")
+}
+
+struct Live {
+    address: Address,
+    action: Option<Action>,
+    /// The random part (alphanumeric).
+    random: [u8; 32],
+    issued: Instant,
+    seq: u64,
+}
+
+impl Live {
+    fn text(&self) -> String {
+        challenge_text(
+            std::str::from_utf8(&self.random).unwrap_or_default(),
+            self.action,
+        )
+    }
+}
+
 #[derive(Default)]
+struct LiveSet {
+    /// By challenge hash (what the `authorization` header names).
+    by_hash: HashMap<B256, Live>,
+    /// The live challenge of an address and action (asked again, the same one is given).
+    by_key: HashMap<(Address, Option<Action>), B256>,
+    /// Hashes by issue order: the oldest first, to expire and to drop beyond the cap.
+    order: BTreeMap<u64, B256>,
+    seq: u64,
+}
+
+impl LiveSet {
+    fn remove(&mut self, hash: &B256) -> Option<Live> {
+        let live = self.by_hash.remove(hash)?;
+        self.by_key.remove(&(live.address, live.action));
+        self.order.remove(&live.seq);
+        Some(live)
+    }
+
+    /// Drops expired challenges, the oldest first.
+    fn expire(&mut self) {
+        while let Some((_, hash)) = self.order.first_key_value() {
+            let hash = *hash;
+            match self.by_hash.get(&hash) {
+                Some(live) if live.issued.elapsed() < CHALLENGE_TTL => break,
+                _ => {
+                    self.order.pop_first();
+                    self.remove(&hash);
+                }
+            }
+        }
+    }
+}
+
+/// The live challenges: at most one per address and action, at most `max` in all (beyond that
+/// the oldest is dropped), each for [`CHALLENGE_TTL`].
 pub(crate) struct Challenges {
-    live: Mutex<HashMap<Address, Live>>,
+    live: Mutex<LiveSet>,
+    max: usize,
 }
 
 impl Challenges {
-    /// The live challenge of `address`, or a new one.
-    pub(crate) fn get(&self, chain_id: u64, address: Address) -> Value {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if live.len() > 100_000 {
-            live.retain(|_, c| c.issued.elapsed() < CHALLENGE_TTL);
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            live: Mutex::default(),
+            max: max.max(1),
         }
-        let current = live
-            .get(&address)
-            .filter(|c| c.issued.elapsed() < CHALLENGE_TTL);
-        let text = match current {
-            Some(c) => c.text.clone(),
-            None => {
-                let random: String = rand::thread_rng()
-                    .sample_iter(&Alphanumeric)
-                    .take(32)
-                    .map(char::from)
-                    .collect();
-                let text = format!("{CHALLENGE_PREFIX}{random}");
-                live.insert(
-                    address,
-                    Live {
-                        hash: challenge_hash(chain_id, &text),
-                        text: text.clone(),
-                        issued: Instant::now(),
-                    },
-                );
-                text
-            }
+    }
+
+    /// How many challenges are live.
+    pub(crate) fn len(&self) -> usize {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.expire();
+        live.by_hash.len()
+    }
+
+    /// The live challenge of `address` for `action`, or a new one.
+    pub(crate) fn get(&self, chain_id: u64, address: Address, action: Option<Action>) -> Value {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.expire();
+        if let Some(current) = live
+            .by_key
+            .get(&(address, action))
+            .and_then(|hash| live.by_hash.get(hash))
+        {
+            return challenge_typed_data(chain_id, &current.text());
+        }
+        while live.by_hash.len() >= self.max {
+            let Some((_, oldest)) = live.order.pop_first() else {
+                break;
+            };
+            live.remove(&oldest);
+        }
+        let mut random = [0u8; 32];
+        for (byte, c) in random
+            .iter_mut()
+            .zip(rand::thread_rng().sample_iter(&Alphanumeric))
+        {
+            *byte = c;
+        }
+        live.seq += 1;
+        let entry = Live {
+            address,
+            action,
+            random,
+            issued: Instant::now(),
+            seq: live.seq,
         };
+        let text = entry.text();
+        let hash = challenge_hash(chain_id, &text);
+        live.by_key.insert((address, action), hash);
+        live.order.insert(entry.seq, hash);
+        live.by_hash.insert(hash, entry);
         challenge_typed_data(chain_id, &text)
     }
 
-    /// Checks an `authorization` header (`<hash>_<signature>_<address>`) and uses up its
-    /// challenge; returns the authenticated address.
-    pub(crate) fn check(&self, header: Option<&str>) -> Checked<Address> {
+    /// Checks an `authorization` header (`<hash>_<signature>_<address>`) for `action` and uses
+    /// up its challenge; returns the authenticated address. A challenge bound to another
+    /// action is refused (and stays live).
+    pub(crate) fn check(&self, header: Option<&str>, action: Action) -> Checked<Address> {
         let unauthorized = |m: String| Refusal::new(StatusCode::UNAUTHORIZED, m);
         let header = header.ok_or_else(|| {
-            unauthorized(
-                "authorization: missing header; get a challenge with GET /challenge?address=…, \
-                 sign it (EIP-712) and send `authorization: <hash>_<signature>_<address>`"
-                    .into(),
-            )
+            unauthorized(format!(
+                "authorization: missing header; get a challenge with GET \
+                 /challenge?address=…&action={action}, sign it (EIP-712) and send \
+                 `authorization: <hash>_<signature>_<address>`"
+            ))
         })?;
         let mut parts = header.split('_');
         let (Some(hash), Some(sign), Some(address), None) =
@@ -170,15 +310,23 @@ impl Challenges {
         let sign = alloy::primitives::hex::decode(sign)
             .map_err(|_| unauthorized("authorization: the signature is not hex".into()))?;
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let valid = live
-            .get(&address)
-            .filter(|c| c.hash == hash && c.issued.elapsed() < CHALLENGE_TTL);
-        if valid.is_none() {
+        live.expire();
+        let Some(challenge) = live.by_hash.get(&hash).filter(|c| c.address == address) else {
             return Err(unauthorized(format!(
                 "authorization: no live challenge {hash} for {address} (challenges are used once \
-                 and expire after {} minutes); request a new one with GET /challenge?address={address}",
+                 and expire after {} minutes); request a new one with GET \
+                 /challenge?address={address}&action={action}",
                 CHALLENGE_TTL.as_secs() / 60
             )));
+        };
+        if let Some(bound) = challenge.action.filter(|bound| *bound != action) {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "authorization: this sign-in was issued for {bound} only, not for {action}; \
+                     request a challenge with GET /challenge?address={address}&action={action}"
+                ),
+            ));
         }
         let signer = recover_signer(&hash, &sign)
             .map_err(|e| unauthorized(format!("authorization: unreadable signature: {e}")))?;
@@ -187,7 +335,7 @@ impl Challenges {
                 "authorization: the challenge was signed by {signer}, not by {address}"
             )));
         }
-        live.remove(&address);
+        live.remove(&hash);
         Ok(address)
     }
 }
@@ -375,14 +523,40 @@ fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
         )));
     }
     if let AnyOrder::Request(r) = &order {
-        DealParams::parse(&r.order.params)
+        let params = &r.order.params;
+        if params.len() > MAX_PARAMS_BYTES {
+            return Err(Refusal::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "params: {} bytes, more than this market's limit of {MAX_PARAMS_BYTES} bytes; \
+                     pass large inputs as input files (iexec_input_files URLs)",
+                    params.len()
+                ),
+            ));
+        }
+        let params = DealParams::parse(params)
             .map_err(|e| bad(format!("schema: params is not valid deal parameters: {e}")))?;
+        if params.result_encryption() {
+            return Err(bad(
+                "params: iexec_result_encryption is not supported yet (results would be stored \
+                 in plaintext); publish the request without it, or with \
+                 \"iexec_result_encryption\": false"
+                    .into(),
+            ));
+        }
     }
     if let Some(api) = &request.workerpool_api {
         if kind != OrderKind::Workerpool {
             return Err(bad(
                 "schema: workerpoolApi is only for workerpool orders".into()
             ));
+        }
+        if api.len() > MAX_WORKERPOOL_API_BYTES {
+            return Err(bad(format!(
+                "schema: workerpoolApi is {} bytes, more than the limit of \
+                 {MAX_WORKERPOOL_API_BYTES}",
+                api.len()
+            )));
         }
         if !(api.starts_with("http://") || api.starts_with("https://")) {
             return Err(bad(format!(
@@ -395,14 +569,16 @@ fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
 
 /// `POST /{kind}orders`.
 pub(crate) async fn publish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     kind: OrderKind,
     authorization: Option<&str>,
     body: Value,
 ) -> Checked<OrderEntry> {
-    let publisher = shared.challenges.check(authorization)?;
     let (order, workerpool_api) = parse(kind, body)?;
     let hash = order.hash(&shared.domain);
+    let publisher = shared
+        .challenges
+        .check(authorization, Action::Publish(hash))?;
     if shared.book().get(&hash).is_some() {
         return Err(Refusal::new(
             StatusCode::CONFLICT,
@@ -446,8 +622,24 @@ pub(crate) async fn publish(
             ),
         )
     };
-    if shared.book().count_signed(kind, signer) >= max {
-        return Err(cap_refusal());
+    let book_max = shared.config.max_book_orders;
+    let full_refusal = || {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "book full: the market holds its limit of {book_max} open orders; retry once \
+                 orders are filled or unpublished"
+            ),
+        )
+    };
+    {
+        let book = shared.book();
+        if book.count_signed(kind, signer) >= max {
+            return Err(cap_refusal());
+        }
+        if book.total() >= book_max {
+            return Err(full_refusal());
+        }
     }
     let remaining: u64 = order
         .volume()
@@ -459,7 +651,25 @@ pub(crate) async fn publish(
             format!("remaining volume: order {hash} is fully consumed or canceled on chain"),
         ));
     }
-    if let Some(needed) = stake_needed(&order, remaining) {
+    let needed = match stake_needed(&order, remaining) {
+        StakeNeed::None => None,
+        StakeNeed::Amount(needed) => Some(needed),
+        StakeNeed::Unfundable => {
+            let prices = if kind == OrderKind::Request {
+                "(appmaxprice + datasetmaxprice + workerpoolmaxprice) × remaining volume"
+            } else {
+                "30 % of workerpoolprice × remaining volume"
+            };
+            return Err(Refusal::new(
+                StatusCode::PAYMENT_REQUIRED,
+                format!(
+                    "stake: unfundable: this order needs {prices} = more than 2^256 - 1 nRLC of \
+                     stake, which no account can hold; lower its prices or its volume"
+                ),
+            ));
+        }
+    };
+    if let Some(needed) = needed {
         let stake = shared.index.stake(shared, signer).await?;
         if stake < needed {
             let who = if kind == OrderKind::Request {
@@ -493,6 +703,9 @@ pub(crate) async fn publish(
         if book.count_signed(kind, signer) >= max {
             return Err(cap_refusal());
         }
+        if book.total() >= book_max {
+            return Err(full_refusal());
+        }
         let stored = Stored {
             hash,
             order,
@@ -506,29 +719,62 @@ pub(crate) async fn publish(
         book.insert(stored.clone());
         stored
     };
-    if let Err(e) = shared
-        .db
-        .write(vec![Write::Order(Box::new(stored.clone()))])
-        .await
-    {
-        shared.book_mut().remove(&hash);
-        return Err(e.into());
-    }
     let entry = stored.entry(shared.chain_id);
-    if shared.feed.listened() {
-        shared.feed.send(Event::published(kind, entry.clone()));
-    }
+    commit(
+        shared,
+        vec![Write::Order(Box::new(stored.clone()))],
+        move |shared| {
+            if shared.feed.listened() {
+                shared.feed.send(Event::published(kind, &stored));
+            }
+        },
+        move |shared| {
+            shared.book_mut().remove(&hash);
+        },
+    )
+    .await?;
     Ok(entry)
+}
+
+/// Writes a change already made to the book, then tells the feed, or undoes the change if the
+/// write fails. It runs to the end in its own task even when the request that made the change
+/// is dropped (time limit, client gone), so that the book and the database never disagree.
+async fn commit(
+    shared: &Arc<Shared>,
+    writes: Vec<Write>,
+    done: impl FnOnce(&Shared) + Send + 'static,
+    undo: impl FnOnce(&Shared) + Send + 'static,
+) -> Checked<()> {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        match shared.db.write(writes).await {
+            Ok(()) => {
+                done(&shared);
+                Ok(())
+            }
+            Err(e) => {
+                undo(&shared);
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(|e| {
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the database write stopped: {e}"),
+        )
+    })?
+    .map_err(Refusal::from)
 }
 
 /// `PUT /{kind}orders`: returns the hashes taken out of the book.
 pub(crate) async fn unpublish(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     kind: OrderKind,
     authorization: Option<&str>,
     body: Value,
 ) -> Checked<Vec<B256>> {
-    let publisher = shared.challenges.check(authorization)?;
     let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
     let request: UnpublishRequest = serde_json::from_value(body)
         .map_err(|e| bad(format!("schema: not an unpublish request: {e}")))?;
@@ -538,6 +784,16 @@ pub(crate) async fn unpublish(
                 .into(),
         )
     })?;
+    let action = match target {
+        UnpublishTarget::UnpublishOrderHash => Action::Unpublish(
+            request
+                .order_hash
+                .ok_or_else(|| bad("schema: orderHash is required".into()))?,
+        ),
+        UnpublishTarget::UnpublishLast => Action::UnpublishLast(kind),
+        UnpublishTarget::UnpublishAll => Action::UnpublishAll(kind),
+    };
+    let publisher = shared.challenges.check(authorization, action)?;
     let hashes = {
         let mut book = shared.book_mut();
         let hashes = match target {
@@ -608,25 +864,76 @@ pub(crate) async fn unpublish(
         (hashes, removed)
     };
     let (hashes, removed) = hashes;
-    if let Err(e) = shared
-        .db
-        .write(hashes.iter().map(|h| Write::DeleteOrder(*h)).collect())
-        .await
-    {
+    let events: Vec<Event> = hashes
+        .iter()
+        .map(|hash| Event::unpublished(kind, *hash, Status::Open, "unpublished by its owner"))
+        .collect();
+    commit(
+        shared,
+        hashes.iter().map(|h| Write::DeleteOrder(*h)).collect(),
+        move |shared| {
+            for event in events {
+                shared.feed.send(event);
+            }
+        },
         // Nothing half-done: the orders stay published.
-        let mut book = shared.book_mut();
-        for stored in removed {
-            book.insert(stored);
-        }
-        return Err(e.into());
-    }
-    for hash in &hashes {
-        shared.feed.send(Event::unpublished(
-            kind,
-            *hash,
-            Status::Open,
-            "unpublished by its owner",
-        ));
-    }
+        move |shared| {
+            let mut book = shared.book_mut();
+            for stored in removed {
+                book.insert(stored);
+            }
+        },
+    )
+    .await?;
     Ok(hashes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_what_they_write() {
+        let hash = B256::repeat_byte(0xab);
+        for action in [
+            Action::Publish(hash),
+            Action::Unpublish(hash),
+            Action::UnpublishLast(OrderKind::Workerpool),
+            Action::UnpublishAll(OrderKind::Request),
+        ] {
+            assert_eq!(action.to_string().parse::<Action>(), Ok(action));
+        }
+        assert_eq!(
+            Action::UnpublishAll(OrderKind::App).to_string(),
+            "unpublish_all:apporder"
+        );
+        for bad in [
+            "publish",
+            "publish:0x12",
+            "unpublish_all:app",
+            "drop:apporder",
+            "",
+        ] {
+            assert!(bad.parse::<Action>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn l12_challenges_are_capped_and_bound() {
+        let challenges = Challenges::new(3);
+        let addresses: Vec<Address> = (1..=5u8).map(Address::repeat_byte).collect();
+        for a in &addresses {
+            challenges.get(1, *a, None);
+        }
+        assert_eq!(challenges.len(), 3);
+        // Asking again gives the same one; another action, another one.
+        let a = addresses[4];
+        let first = challenges.get(1, a, None);
+        assert_eq!(challenges.get(1, a, None), first);
+        let bound = challenges.get(1, a, Some(Action::UnpublishAll(OrderKind::App)));
+        assert_ne!(bound, first);
+        let text = bound["message"]["challenge"].as_str().unwrap();
+        assert!(text.ends_with(&bound_suffix(Action::UnpublishAll(OrderKind::App))));
+        assert_eq!(challenges.len(), 3);
+    }
 }

@@ -290,9 +290,30 @@ impl Env {
         Ok((signed, entry))
     }
 
-    /// A signed-in `authorization` header for `key`.
+    /// A signed-in `authorization` header for `key`, from an unbound challenge as iExec's SDK
+    /// asks for (`GET /challenge?chainId=…&address=…`): it authorizes any one action.
     pub(crate) async fn auth(&self, key: usize) -> R<String> {
-        Ok(self.client.authorization(self.key(key)).await?)
+        let address = self.addr(key);
+        let body = self
+            .get_ok(&format!(
+                "/challenge?chainId={}&address={address}",
+                self.chain_id
+            ))
+            .await?;
+        let data = &body["data"];
+        let text = data["message"]["challenge"]
+            .as_str()
+            .ok_or("no challenge text")?;
+        let chain_id = data["domain"]["chainId"].as_u64().ok_or("no chain id")?;
+        let hash = poco_market::challenge_hash(chain_id, text);
+        let sign = poco_types::signature::sign_digest(self.key(key), &hash)?;
+        Ok(format!("{hash}_{sign}_{address}"))
+    }
+
+    /// A signed-in `authorization` header for `key` bound to `action` (what poco's client
+    /// asks for).
+    pub(crate) async fn auth_for(&self, key: usize, action: poco_market::Action) -> R<String> {
+        Ok(self.client.authorization(self.key(key), action).await?)
     }
 
     /// `GET path` (with its query): the status and the JSON body.

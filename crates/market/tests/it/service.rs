@@ -133,7 +133,12 @@ async fn the_openapi_document_lists_every_route_served() -> R {
     let version = env.get_ok("/version").await?;
     assert_eq!(
         version,
-        json!({"ok": true, "version": env!("CARGO_PKG_VERSION")})
+        json!({
+            "ok": true,
+            "version": env!("CARGO_PKG_VERSION"),
+            "chainId": env.chain_id,
+            "hub": env.dev.deployment.hub,
+        })
     );
     served.insert(("/version".into(), "get"));
     env.get_ok("/metrics").await?;
