@@ -182,7 +182,8 @@ contract Handler is PocoTest {
         uint256 volume = 1 + (seed >> 1) % 3;
         bool sponsored = (seed >> 3) & 1 == 1;
         d.appPrice = (seed >> 8) % 5e9;
-        d.wpPrice = (seed >> 64) % 20e9;
+        // one deal in four is free (self-dealing at price 0 must earn no kitty share)
+        d.wpPrice = (seed >> 4) & 3 == 0 ? 0 : (seed >> 64) % 20e9;
         d.payer = sponsored ? sponsor : requester;
         d.workerStake = d.wpPrice * stakeRatio / 100;
         d.ratio = schedulerRatio;
@@ -227,6 +228,7 @@ contract Handler is PocoTest {
                 fd.sponsor != d.payer || fd.workerpoolPrice != d.wpPrice || fd.appPrice != d.appPrice
                     || fd.workerReward != d.wpPrice * (100 - d.ratio) / 100 || fd.botSize != volume || fd.botFirst != 0
                     || fd.startTime != d.start || fd.timeref != XS
+                    || fd.seed != keccak256(abi.encodePacked(blockhash(block.number - 1), block.prevrandao))
             ) violations++;
             fastDeals[di] = fd;
         }
@@ -368,12 +370,13 @@ contract Handler is PocoTest {
         }
     }
 
-    /// §3.8: the sponsor pays, the app owner is paid, the kitty share is taken.
+    /// §3.8: the sponsor pays, the app owner is paid, the kitty share (at most the task's pool
+    /// stake) is taken.
     function successWork(DealM storage d) internal returns (uint256 poolStake, uint256 kittyShare) {
         gFrozen[d.payer] -= d.appPrice + d.wpPrice;
         gFree[appOwner] += d.appPrice;
         poolStake = Reference.poolStake(d.wpPrice);
-        kittyShare = Reference.kittyShare(gFrozen[KITTY]);
+        kittyShare = Reference.kittyShare(gFrozen[KITTY], poolStake);
         gFrozen[KITTY] -= kittyShare;
     }
 

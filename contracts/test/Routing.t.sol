@@ -23,7 +23,7 @@ interface IModuleSelectors {
 contract RoutingTest is PocoTest {
     // ------------------------------------------------------------------ routing
 
-    uint256 internal constant IPOCO_FUNCTIONS = 83;
+    uint256 internal constant IPOCO_FUNCTIONS = 85;
 
     /// Every function of IPoco (the XOR of this list is checked against the interface id).
     function routedSelectors() internal pure returns (bytes4[] memory s) {
@@ -60,6 +60,7 @@ contract RoutingTest is PocoTest {
         s[i++] = IPoco.setCallbackGas.selector;
         s[i++] = IPoco.setTeeBroker.selector;
         s[i++] = IPoco.transferOwnership.selector;
+        s[i++] = IPoco.acceptOwnership.selector;
         s[i++] = IPoco.updateDomainSeparator.selector;
         s[i++] = IPoco.countCategory.selector;
         s[i++] = IPoco.viewCategory.selector;
@@ -102,6 +103,7 @@ contract RoutingTest is PocoTest {
         s[i++] = IPoco.viewTaskFast.selector;
         // configuration views
         s[i++] = IPoco.owner.selector;
+        s[i++] = IPoco.pendingOwner.selector;
         s[i++] = IPoco.appregistry.selector;
         s[i++] = IPoco.datasetregistry.selector;
         s[i++] = IPoco.workerpoolregistry.selector;
@@ -225,15 +227,16 @@ contract RoutingTest is PocoTest {
         hub.setTeeBroker(address(0xB40CE4));
         assertEq(hub.teebroker(), address(0xB40CE4), "tee broker");
 
+        // two steps (the details are in Security.t.sol, L11)
+        hub.transferOwnership(stranger);
+        assertEq(hub.owner(), owner_, "owner until accepted");
         vm.expectEmit(true, true, false, true, address(hub));
         emit IPocoEvents.OwnershipTransferred(owner_, stranger);
-        hub.transferOwnership(stranger);
+        vm.prank(stranger);
+        hub.acceptOwnership();
         assertEq(hub.owner(), stranger, "new owner");
         vm.expectRevert(abi.encodeWithSelector(IPocoErrors.NotHubOwner.selector, owner_, stranger));
         hub.setCallbackGas(1);
-        vm.expectRevert(err(IPocoErrors.ZeroAddress.selector));
-        vm.prank(stranger);
-        hub.transferOwnership(address(0));
         vm.prank(stranger);
         hub.setCallbackGas(123);
         assertEq(hub.callbackgas(), 123, "new owner administers");
@@ -317,16 +320,17 @@ contract RoutingTest is PocoTest {
         assertEq(d.verifyingContract, address(hub), "domain contract");
         assertEq(hub.eip712domain_separator(), Orders.hash(d), "separator = hash(domain())");
 
-        // a chain id change: anyone recomputes the separator
+        // a chain id change: the separator follows at once (security review L3);
+        // updateDomainSeparator, kept for compatibility, changes nothing
         bytes32 old = hub.eip712domain_separator();
         vm.chainId(42161);
-        assertEq(hub.eip712domain_separator(), old, "stored until updated");
-        vm.prank(stranger);
-        hub.updateDomainSeparator();
         bytes32 updated = hub.eip712domain_separator();
         assertEq(
             updated, Orders.hash(Orders.EIP712Domain("iExecODB", "5.0.0", 42161, address(hub))), "new chain separator"
         );
+        vm.prank(stranger);
+        hub.updateDomainSeparator();
+        assertEq(hub.eip712domain_separator(), updated, "unchanged by updateDomainSeparator");
         assertEq(hub.domain().chainId, 42161, "domain() follows the chain");
         assertTrue(updated != old, "changed");
     }

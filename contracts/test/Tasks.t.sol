@@ -796,21 +796,48 @@ contract TasksTest is PocoTest {
         hub.initializeAndClaimArray(deals, idxs);
     }
 
+    /// A solo task of a pool priced `price` (pool stake 30 %).
+    function pricedTask(uint256 price, bytes32 salt) internal returns (bytes32 taskid) {
+        OrderSet memory s = defaultOrders();
+        s.w.workerpoolprice = price;
+        s.w.salt = salt;
+        s.r.workerpoolmaxprice = price;
+        s.r.salt = salt;
+        taskid = hub.initialize(matchSet(s), 0);
+    }
+
     function test_kitty_shareBranches() public {
-        // 10 % branch: a 200 RLC pool fails -> kitty 60 RLC -> share 6 RLC
+        // 10 % branch: a 200 RLC pool fails -> kitty 60 RLC -> share 6 RLC for a task whose
+        // pool stake covers it (30 RLC pool: stake 9 RLC)
         failTaskWithPoolPrice(200e9, "big");
         assertEq(hub.frozenOf(KITTY), 60e9, "kitty 60");
         uint256 before = hub.balanceOf(scheduler);
-        (, bytes32 t) = newTask(1, "pay 1");
+        bytes32 t = pricedTask(30e9, "pay 1");
         soloFinalize(workers[0], t, GOOD, "");
-        uint256 schedulerPart = WORKERPOOL_PRICE - WORKERPOOL_PRICE * 99 / 100;
+        uint256 schedulerPart = 30e9 - 30e9 * 99 / 100;
         assertEq(hub.balanceOf(scheduler), before + schedulerPart + 6e9, "10 % of 60");
         assertEq(hub.frozenOf(KITTY), 54e9, "kitty 54");
 
         // the share is recomputed from what is left
-        (, bytes32 t2) = newTask(1, "pay 2");
+        bytes32 t2 = pricedTask(30e9, "pay 2");
         soloFinalize(workers[0], t2, GOOD, "");
         assertEq(hub.frozenOf(KITTY), 54e9 - 5.4e9, "10 % of 54");
+
+        // stake branch (not in PoCo): a 10 RLC task (stake 3 RLC) gets at most 3 RLC
+        before = hub.balanceOf(scheduler);
+        (, bytes32 t3) = newTask(1, "pay 3");
+        soloFinalize(workers[0], t3, GOOD, "");
+        schedulerPart = WORKERPOOL_PRICE - WORKERPOOL_PRICE * 99 / 100;
+        assertEq(hub.balanceOf(scheduler), before + schedulerPart + POOL_STAKE, "capped at the task's pool stake");
+        assertEq(hub.frozenOf(KITTY), 54e9 - 5.4e9 - POOL_STAKE, "kitty less the stake");
+
+        // a zero-price task gets nothing
+        uint256 kitty = hub.frozenOf(KITTY);
+        before = hub.balanceOf(scheduler);
+        bytes32 t4 = pricedTask(0, "free");
+        soloFinalize(workers[0], t4, GOOD, "");
+        assertEq(hub.balanceOf(scheduler), before, "nothing for a free task");
+        assertEq(hub.frozenOf(KITTY), kitty, "kitty untouched");
     }
 
     function test_kitty_capAndMinimum() public {

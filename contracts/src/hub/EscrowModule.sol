@@ -10,7 +10,7 @@ import {IApprovalReceiver} from "../interfaces/IExternal.sol";
 /// @title The RLC escrow (an ERC-20 of staked RLC, 1:1 with RLC), categories and administration.
 contract EscrowModule is HubBase {
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](27);
+        s = new bytes4[](28);
         s[0] = this.deposit.selector;
         s[1] = this.depositFor.selector;
         s[2] = this.depositForArray.selector;
@@ -38,6 +38,7 @@ contract EscrowModule is HubBase {
         s[24] = this.setTeeBroker.selector;
         s[25] = this.transferOwnership.selector;
         s[26] = this.updateDomainSeparator.selector;
+        s[27] = this.acceptOwnership.selector;
     }
 
     // ------------------------------------------------------------------ deposits and withdrawals
@@ -259,27 +260,29 @@ contract EscrowModule is HubBase {
         PocoStorage.get().teebroker = broker;
     }
 
+    /// @notice First step of an ownership transfer: names `newOwner` as the pending owner
+    /// (zero cancels a pending transfer). `owner()` does not change until `newOwner` calls
+    /// `acceptOwnership`, so a mistyped address cannot take the hub out of anyone's hands.
     function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
         PocoStorage.Layout storage l = PocoStorage.get();
-        emit OwnershipTransferred(l.owner, newOwner);
-        l.owner = newOwner;
+        l.pendingOwner = newOwner;
+        emit OwnershipTransferStarted(l.owner, newOwner);
     }
 
-    /// @notice Recomputes the EIP-712 domain separator (e.g. after a chain id change).
+    /// @notice Second step: the pending owner takes the ownership.
+    function acceptOwnership() external {
+        PocoStorage.Layout storage l = PocoStorage.get();
+        address pending = l.pendingOwner;
+        if (msg.sender != pending || pending == address(0)) revert NotPendingOwner(msg.sender, pending);
+        emit OwnershipTransferred(l.owner, pending);
+        l.owner = pending;
+        l.pendingOwner = address(0);
+    }
+
+    /// @notice Stores the separator of the current chain id. Kept for iExec compatibility: the
+    /// hub checks signatures against the current chain id's separator whether or not this is
+    /// called (the stored copy is informational).
     function updateDomainSeparator() external {
         PocoStorage.get().domainSeparator = _domainSeparator();
-    }
-
-    function _domainSeparator() internal view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("iExecODB"),
-                keccak256("5.0.0"),
-                block.chainid,
-                address(this)
-            )
-        );
     }
 }

@@ -8,7 +8,8 @@ import {IexecLibOrders_v5 as Orders} from "../libs/IexecLibOrders_v5.sol";
 /// @title The fast path for trust <= 1: one transaction per task result (served by the hub itself,
 /// without a module hop).
 /// @notice matchOrdersFast runs every classic matching rule, then commits the deal's settlement
-/// fields as one hash (160 bits, sharing the slot with the done-bits of the first 96 tasks).
+/// fields, including a seed drawn from the match block, as one hash (160 bits, sharing the slot
+/// with the done-bits of the first 96 tasks; 127 bits in the request's word, see `_seed`).
 /// The worker passes those fields back with its result; the hub checks them against the hash
 /// and settles: the sponsor pays (not the requester), task indexes are absolute
 /// ([botFirst, botFirst + botSize), as in the classic path), and timeouts refund the sponsor
@@ -63,7 +64,8 @@ abstract contract FastPath is MatchingBase {
             timeref: m.timeref,
             botFirst: m.botFirst,
             botSize: m.volume,
-            requestHash: m.requestHash
+            requestHash: m.requestHash,
+            seed: _seed()
         });
         uint256 h = uint256(keccak256(abi.encode(deal)));
         if (m.botFirst == 0 && m.volume == requestOrder.volume && m.volume <= INLINE_TASKS) {
@@ -84,6 +86,24 @@ abstract contract FastPath is MatchingBase {
         );
         emit OrdersMatched(m.dealid, m.appHash, m.datasetHash, m.workerpoolHash, m.requestHash, m.volume);
         return m.dealid;
+    }
+
+    /// The commitment's unpredictable part. The inline commitment keeps 127 bits of the deal's
+    /// hash (the separate word 160), so a birthday search over ~2^64 deals could find a deal D1
+    /// that the attacker matches and a forged D2 that it pushes with the same commitment. D1's
+    /// hash covers this seed, which nobody knows before the parent of the match block exists:
+    /// D1 cannot be searched for in advance, and a 2^64 search within one block interval is out
+    /// of reach. Once D1 is matched, forging a deal needs a second preimage of its commitment
+    /// (2^127 work). Hashed rather than xored so that a chain whose `prevrandao` equals the
+    /// parent hash cannot cancel the seed to zero.
+    function _seed() private view returns (bytes32 seed) {
+        bytes32 parent = blockhash(block.number - 1);
+        uint256 randao = block.prevrandao;
+        assembly ("memory-safe") {
+            mstore(0x00, parent)
+            mstore(0x20, randao)
+            seed := keccak256(0x00, 0x40)
+        }
     }
 
     function _debitFrozen(address account, uint256 amount) private {
@@ -149,7 +169,9 @@ abstract contract FastPath is MatchingBase {
         _credit(msg.sender, deal.workerReward, 0);
         uint256 poolStake = workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100;
         _credit(
-            deal.workerpoolOwner, workerpoolPrice - deal.workerReward + _takeKittyShare(taskid) + poolStake, poolStake
+            deal.workerpoolOwner,
+            workerpoolPrice - deal.workerReward + _takeKittyShare(taskid, poolStake) + poolStake,
+            poolStake
         );
         emit ResultPushedFast(dealid, idx, msg.sender, resultDigest, results);
         _callback(deal.callback, taskid, resultsCallback);

@@ -41,17 +41,10 @@ contract Hub is FastPath, ClassicMatch {
         l.callbackgas = config.callbackgas;
         l.name = "Staked RLC";
         l.symbol = "SRLC";
-        l.domainSeparator = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("iExecODB"),
-                keccak256("5.0.0"),
-                block.chainid,
-                address(this)
-            )
-        );
+        bytes32 separator = _computeDomainSeparator();
+        l.domainSeparator = separator;
         CACHED_CHAIN_ID = block.chainid;
-        CACHED_DOMAIN_SEPARATOR = l.domainSeparator;
+        CACHED_DOMAIN_SEPARATOR = separator;
         emit OwnershipTransferred(address(0), config.owner);
         for (uint256 i = 0; i < modules.length; ++i) {
             _install(modules[i]);
@@ -87,8 +80,10 @@ contract Hub is FastPath, ClassicMatch {
         }
     }
 
+    /// The separator cached at deployment while the chain id is unchanged; after a fork, the
+    /// one of the new chain id, computed (never a stored copy that could name the old chain).
     function _domainSeparator() internal view override returns (bytes32) {
-        return block.chainid == CACHED_CHAIN_ID ? CACHED_DOMAIN_SEPARATOR : PocoStorage.get().domainSeparator;
+        return block.chainid == CACHED_CHAIN_ID ? CACHED_DOMAIN_SEPARATOR : _computeDomainSeparator();
     }
 
     fallback() external {

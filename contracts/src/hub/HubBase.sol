@@ -98,14 +98,19 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     }
 
     /// The kitty's share paid to a scheduler on success: 10 % of the kitty, at least 1 RLC,
-    /// at most what the kitty holds. Seized from the kitty here; the caller rewards it.
-    function _takeKittyShare(bytes32 ref) internal returns (uint256 share) {
+    /// at most what the kitty holds, and at most `poolStake`, the stake the scheduler locked for
+    /// this task (PoCo has no such cap). A task's share is thus tied to its own price, and a
+    /// zero-price task earns nothing: without the cap anyone could empty the kitty for free by
+    /// dealing with itself at price 0. Seized from the kitty here; the caller rewards it.
+    function _takeKittyShare(bytes32 ref, uint256 poolStake) internal returns (uint256 share) {
+        if (poolStake == 0) return 0;
         uint256 word = _loadAccount(PocoStorage.KITTY_ADDRESS);
         uint256 frozen = _frozenOf(word);
         if (frozen == 0) return 0;
         share = frozen * PocoStorage.KITTY_RATIO / 100;
         if (share < PocoStorage.KITTY_MIN) share = PocoStorage.KITTY_MIN;
         if (share > frozen) share = frozen;
+        if (share > poolStake) share = poolStake;
         _storeAccount(PocoStorage.KITTY_ADDRESS, word - (share << 96));
         emit Seize(PocoStorage.KITTY_ADDRESS, share, ref);
     }
@@ -119,6 +124,25 @@ abstract contract HubBase is IPocoErrors, IPocoEvents {
     }
 
     // ------------------------------------------------------------------ signatures
+
+    /// The EIP-712 domain separator of the current chain id. Computed on every use (cheaper than
+    /// reading a stored copy), so after a chain fork each side checks signatures against its own
+    /// chain id at once; the hub overrides this with a copy cached in its code.
+    function _domainSeparator() internal view virtual returns (bytes32) {
+        return _computeDomainSeparator();
+    }
+
+    function _computeDomainSeparator() internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("iExecODB"),
+                keccak256("5.0.0"),
+                block.chainid,
+                address(this)
+            )
+        );
+    }
 
     /// EOA (65-byte r,s,v or 64-byte EIP-2098) or ERC-1271 contract signature over `hash`.
     /// Returns false for a wrong signer or a malformed signature.

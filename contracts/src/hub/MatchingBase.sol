@@ -222,11 +222,6 @@ abstract contract MatchingBase is HubBase {
         return _sub0(volume, PocoStorage.consumedOf(l.consumed[orderHash]));
     }
 
-    /// The EIP-712 domain separator (the hub caches it in code; modules read storage).
-    function _domainSeparator() internal view virtual returns (bytes32) {
-        return PocoStorage.get().domainSeparator;
-    }
-
     /// What is left of an order of `volume` after `consumed` (volumes count up to
     /// PocoStorage.MAX_VOLUME).
     function _sub0(uint256 volume, uint256 consumed) private pure returns (uint256) {

@@ -115,7 +115,7 @@ contract OrderModule is MatchingBase {
     }
 
     function _orderHash(bytes32 structHash) private view returns (bytes32) {
-        return Orders.toTypedDataHash(PocoStorage.get().domainSeparator, structHash);
+        return Orders.toTypedDataHash(_domainSeparator(), structHash);
     }
 
     function _assetOwner(address registry, address asset) private view returns (address) {

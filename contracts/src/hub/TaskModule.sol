@@ -104,6 +104,9 @@ contract TaskModule is HubBase {
         PocoStorage.TaskRecord storage t = l.tasks[taskid];
         Packing.Task memory task = t.packed.unpack();
         if (task.status != Packing.ACTIVE) revert TaskNotActive(taskid, uint8(task.status));
+        if (task.count >= PocoStorage.MAX_CONTRIBUTORS) {
+            revert TooManyContributors(taskid, PocoStorage.MAX_CONTRIBUTORS);
+        }
         PocoStorage.DealRecord storage d = l.deals[t.dealid];
         uint256 pool = d.pool;
         {
@@ -509,7 +512,7 @@ contract TaskModule is HubBase {
         _reward(appOwner.addr(), app.high(), taskid);
         if (dataset.high() != 0) _reward(d.datasetOwner, dataset.high(), taskid);
         poolStake = workerpoolPrice * PocoStorage.WORKERPOOL_STAKE_RATIO / 100;
-        kittyShare = _takeKittyShare(taskid);
+        kittyShare = _takeKittyShare(taskid, poolStake);
     }
 
     /// Winners (PROVED) share the workers' part of the price plus the losers' stakes by

@@ -16,7 +16,7 @@ contract ViewModule is HubBase {
     using Packing for uint256;
 
     function selectors() external pure returns (bytes4[] memory s) {
-        s = new bytes4[](28);
+        s = new bytes4[](29);
         s[0] = this.viewDeal.selector;
         s[1] = this.viewTask.selector;
         s[2] = this.viewContribution.selector;
@@ -45,6 +45,7 @@ contract ViewModule is HubBase {
         s[25] = this.viewApp.selector;
         s[26] = this.viewDataset.selector;
         s[27] = this.viewWorkerpool.selector;
+        s[28] = this.pendingOwner.selector;
     }
 
     function viewDeal(bytes32 id) external view returns (Core.Deal memory deal) {
@@ -149,6 +150,11 @@ contract ViewModule is HubBase {
         return PocoStorage.get().owner;
     }
 
+    /// The owner named by `transferOwnership` that has not accepted yet (zero if none).
+    function pendingOwner() external view returns (address) {
+        return PocoStorage.get().pendingOwner;
+    }
+
     function appregistry() external view returns (address) {
         return PocoStorage.get().appRegistry;
     }
@@ -201,8 +207,9 @@ contract ViewModule is HubBase {
         return PocoStorage.GROUPMEMBER_PURPOSE;
     }
 
+    /// The separator of the current chain id: what order signatures are checked against.
     function eip712domain_separator() external view returns (bytes32) {
-        return PocoStorage.get().domainSeparator;
+        return _domainSeparator();
     }
 
     function domain() external view returns (Orders.EIP712Domain memory) {

@@ -66,7 +66,10 @@ interface IPoco is IPocoErrors, IPocoEvents {
         returns (uint256);
     function setCallbackGas(uint256 gas) external;
     function setTeeBroker(address broker) external;
+    /// @notice Two-step: names `newOwner` as the pending owner (zero cancels); `owner()` changes
+    /// only when the pending owner calls `acceptOwnership`.
     function transferOwnership(address newOwner) external;
+    function acceptOwnership() external;
     function updateDomainSeparator() external;
     function countCategory() external view returns (uint256);
     function viewCategory(uint256 index) external view returns (Core.Category memory);
@@ -179,6 +182,7 @@ interface IPoco is IPocoErrors, IPocoEvents {
 
     // ---- configuration views ----
     function owner() external view returns (address);
+    function pendingOwner() external view returns (address);
     function appregistry() external view returns (address);
     function datasetregistry() external view returns (address);
     function workerpoolregistry() external view returns (address);

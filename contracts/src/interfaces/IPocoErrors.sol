@@ -10,6 +10,7 @@ interface IPocoErrors {
     error UnknownFunction(bytes4 selector);
     error FallbackDisabled();
     error ArrayLengthMismatch(uint256 first, uint256 second);
+    error NotPendingOwner(address caller, address pendingOwner);
 
     // ---- escrow ----
     error InsufficientFreeBalance(address account, uint256 free, uint256 needed);
@@ -83,6 +84,7 @@ interface IPocoErrors {
     error TrustNotOne(uint256 trust);
     error ContributionsExist(bytes32 taskid);
     error TaskNotClaimable(bytes32 taskid, uint8 status);
+    error TooManyContributors(bytes32 taskid, uint256 max);
     error NotEnoughGasAfterCallback();
 
     // ---- fast path ----

@@ -13,6 +13,9 @@ interface IPocoEvents {
 
     // administration
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    /// `transferOwnership` named `newOwner` as the pending owner (zero: the pending transfer is
+    /// cancelled); the ownership moves when it calls `acceptOwnership`.
+    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event CreateCategory(uint256 catid, string name, string description, uint256 workClockTimeRef);
 
     // orders
@@ -65,6 +68,9 @@ interface IPocoEvents {
     );
 
     /// The settlement fields of a fast-path deal; `keccak256(abi.encode(deal))` is committed at match.
+    /// `seed` is set by the hub at match time from the previous block's hash and `prevrandao`:
+    /// nobody knows it before the match block's parent exists, so no one can search in advance
+    /// for a second deal whose (truncated) commitment collides with this one.
     struct FastDeal {
         address appOwner;
         uint256 appPrice;
@@ -81,5 +87,6 @@ interface IPocoEvents {
         uint256 botFirst;
         uint256 botSize;
         bytes32 requestHash;
+        bytes32 seed;
     }
 }

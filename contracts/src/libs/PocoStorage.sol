@@ -19,6 +19,9 @@ library PocoStorage {
     uint256 internal constant KITTY_MIN = 1e9;
     address internal constant KITTY_ADDRESS = 0x99c2268479b93fDe36232351229815DF80837e23;
     uint256 internal constant GROUPMEMBER_PURPOSE = 4;
+    /// At most this many contributions per classic task (rejected ones included), so that
+    /// `claim` and `finalize`, which visit every contributor, always fit in a block.
+    uint256 internal constant MAX_CONTRIBUTORS = 64;
 
     /// Free and frozen balance and the worker score of one account, in one slot, so that a
     /// settlement updates all three with one write (RLC has 9 decimals and 87M supply: 2^96 is
@@ -91,6 +94,8 @@ library PocoStorage {
         address workerpoolRegistry;
         address teebroker;
         uint256 callbackgas;
+        // the separator of the chain the hub was deployed on (or last `updateDomainSeparator`);
+        // signatures are checked against the separator of the current chain id (HubBase)
         bytes32 domainSeparator;
         string name;
         string symbol;
@@ -116,6 +121,8 @@ library PocoStorage {
         mapping(bytes4 => address) modules;
         // workClockTimeRef of each category (0 = no such category), read in one access
         mapping(uint256 => uint256) timerefs;
+        // two-step ownership transfer: the owner named by transferOwnership, until it accepts
+        address pendingOwner;
     }
 
     function get() internal pure returns (Layout storage l) {

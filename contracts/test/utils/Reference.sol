@@ -37,12 +37,14 @@ library Reference {
         return workerpoolPrice * 30 / 100;
     }
 
-    /// §3.8 step 4: min(max(kitty * 10 / 100, 1 RLC), kitty)
-    function kittyShare(uint256 kitty) internal pure returns (uint256 amount) {
+    /// §3.8 step 4: min(max(kitty * 10 / 100, 1 RLC), kitty), and (poco, not PoCo) at most the
+    /// task's pool stake, so nothing for a zero-price task.
+    function kittyShare(uint256 kitty, uint256 poolStake_) internal pure returns (uint256 amount) {
         if (kitty == 0) return 0;
         amount = kitty * 10 / 100;
         if (amount < KITTY_MIN) amount = KITTY_MIN;
         if (amount > kitty) amount = kitty;
+        if (amount > poolStake_) amount = poolStake_;
     }
 
     /// §3.9: each proved worker gets mulDiv(workersReward, weight, totalWeight).

@@ -54,6 +54,9 @@ interface Vm {
     function store(address target, bytes32 slot, bytes32 value) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
     function chainId(uint256 newChainId) external;
+    function cool(address target) external;
+    function prevrandao(bytes32 newPrevrandao) external;
+    function setBlockhash(uint256 blockNumber, bytes32 blockHash) external;
     function createDir(string calldata path, bool recursive) external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function parseJsonBytes32Array(string calldata json, string calldata key) external pure returns (bytes32[] memory);

@@ -119,6 +119,11 @@ fn poco(e: &P, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         P::UnknownFunction(e) => write!(f, "the hub has no function with selector {}", e.selector),
         P::FallbackDisabled(_) => f.write_str("the hub does not accept plain ether transfers"),
         P::ArrayLengthMismatch(e) => write!(f, "the two lists have different lengths ({} and {})", e.first, e.second),
+        P::NotPendingOwner(e) => write!(
+            f,
+            "only the pending owner {} may accept the hub's ownership, not {} (the owner names it with transferOwnership)",
+            e.pendingOwner, e.caller
+        ),
         P::InsufficientFreeBalance(e) => write!(
             f,
             "account {} has {} free in its poco account but {} is needed",
@@ -242,6 +247,11 @@ fn poco(e: &P, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         P::TrustNotOne(e) => write!(f, "this shortcut needs trust 1, the deal has trust {}", e.trust),
         P::ContributionsExist(e) => write!(f, "task {} already has contributions", e.taskid),
         P::TaskNotClaimable(e) => write!(f, "task {} is {} and cannot be claimed", e.taskid, status(e.status)),
+        P::TooManyContributors(e) => write!(
+            f,
+            "task {} already has the maximum of {} contributions; it takes no more workers",
+            e.taskid, e.max
+        ),
         P::NotEnoughGasAfterCallback(_) => f.write_str("not enough gas left after the callback; send with more gas"),
         P::UnknownFastDeal(e) => write!(f, "{} is not a fast deal of this hub", e.dealid),
         P::FastDealMismatch(e) => write!(f, "the deal fields given do not match fast deal {}", e.dealid),
