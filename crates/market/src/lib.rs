@@ -64,6 +64,8 @@ pub struct MarketConfig {
     pub request_time_limit: Duration,
     /// `POST /fill/transaction` (one `eth_call` each): the rate allowed per client IP.
     pub fill_transaction_rate: limits::Rate,
+    /// Serve HTTPS with this certificate and key (PEM files) instead of plain HTTP.
+    pub tls: Option<poco_service::TlsFiles>,
 }
 
 impl MarketConfig {
@@ -91,6 +93,7 @@ impl MarketConfig {
                 burst: 10,
                 per_second: 1.0,
             },
+            tls: None,
         }
     }
 }
@@ -157,55 +160,6 @@ impl Drop for Running {
 /// keep-alive connections included).
 const HEADER_READ_TIME: Duration = Duration::from_secs(30);
 
-/// Serves `router` over HTTP/1.1 (WebSocket upgrades included) with at most `max_connections`
-/// connections at once, and a [`HEADER_READ_TIME`] limit on request headers, so that idle or
-/// trickling clients cannot hold the market's sockets (the routes' own time limit starts with
-/// the headers read).
-async fn serve(listener: TcpListener, router: axum::Router, max_connections: usize) {
-    use axum::extract::{ConnectInfo, Request};
-    use hyper_util::{
-        rt::{TokioIo, TokioTimer},
-        service::TowerToHyperService,
-    };
-    use tower::ServiceExt;
-
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait rather than spin.
-                tracing::warn!("cannot accept a connection: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-        tokio::spawn(async move {
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIME)
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .with_upgrades()
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-            drop(slot);
-        });
-    }
-}
-
 /// Opens the database, loads the book, starts the chain watcher and serves the API and the
 /// web UI.
 pub async fn start(config: MarketConfig) -> Result<Running> {
@@ -228,9 +182,15 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
                 .to_string(),
         ));
     }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(poco_service::TlsConfig::load)
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let url = format!("http://{addr}");
+    let url = format!("{}://{addr}", poco_service::scheme(tls.as_ref()));
     let client =
         PocoClient::connect(ClientConfig::new(config.rpc_url.clone(), config.hub), None).await?;
     let chain_id = client.chain_id();
@@ -294,11 +254,16 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
     });
     info!(%url, orders = loaded, from_block = block, "market started");
     let router = http::router(shared.clone());
-    let max_connections = shared.config.max_connections;
+    let options = poco_service::ServeOptions {
+        tls,
+        max_connections: shared.config.max_connections,
+        header_read_timeout: HEADER_READ_TIME,
+    };
     let watcher = chain::watch(shared);
     let task = tokio::spawn(async move {
+        let server = poco_service::serve(listener, router, options, std::future::pending());
         tokio::select! {
-            () = serve(listener, router, max_connections) => Ok(()),
+            r = server => r.map_err(|e| Error::Serve(std::io::Error::other(e.to_string()))),
             () = watcher => Ok(()),
         }
     });

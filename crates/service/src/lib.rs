@@ -10,19 +10,31 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
-use axum_server::{tls_rustls::RustlsAcceptor, Handle};
+use axum::{
+    extract::{ConnectInfo, Request},
+    Router,
+};
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
 use rustls::ServerConfig;
 use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tracing::info;
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Semaphore},
+};
+use tower::ServiceExt;
+use tracing::{debug, info, warn};
 
-/// How long requests in flight may take to finish once a shutdown was asked for.
+/// How long connections in flight may take to finish once a shutdown was asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a client may take to send its first request (and, over HTTPS, its TLS handshake)
-/// after connecting: a connection that says nothing is closed then (slow-loris).
-pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default for [`ServeOptions::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default for [`ServeOptions::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a service cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +152,7 @@ impl TlsConfig {
                 .with_no_client_auth()
                 .with_single_cert(certs, key)
                 .map_err(|e| pair(e.to_string()))?;
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             files: files.clone(),
             server: Arc::new(server),
@@ -162,38 +174,170 @@ pub fn scheme(tls: Option<&TlsConfig>) -> &'static str {
     }
 }
 
-/// Serves `router` on `listener` (HTTPS when `tls` is given) until `shutdown` completes, then
-/// lets requests in flight finish for at most [`SHUTDOWN_GRACE`]. Handlers may extract
-/// `ConnectInfo<SocketAddr>`. A client that sends no request within
-/// [`FIRST_REQUEST_TIMEOUT`] of connecting is dropped.
+/// How a router is served.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// HTTPS with this certificate; plain HTTP without.
+    pub tls: Option<TlsConfig>,
+    /// Connections served at once; more wait to be accepted (so a flood of idle sockets cannot
+    /// exhaust the process's file descriptors or memory).
+    pub max_connections: usize,
+    /// A client must finish its TLS handshake, and then each request's headers, within this
+    /// time (idle keep-alive connections included): idle or trickling clients are disconnected.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Serves `router` on `listener` over HTTP/1.1 (WebSocket upgrades included), over HTTPS when
+/// `options.tls` is set, with at most `options.max_connections` connections at once and
+/// `options.header_read_timeout` on handshakes and request headers. Handlers may extract
+/// `ConnectInfo<SocketAddr>`. When `shutdown` completes, it stops accepting, asks every open
+/// connection to finish its request in flight and close, and returns once they have (or after
+/// [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    tls: Option<TlsConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    let listener = listener.into_std()?;
+    if options.max_connections == 0 {
+        return Err(Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "max_connections must be at least 1",
+        )));
+    }
     let addr = listener.local_addr()?;
-    let handle: Handle<SocketAddr> = Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
-    });
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum_server::from_tcp(listener)?
-        .handle(handle)
-        .first_request_timeout(FIRST_REQUEST_TIMEOUT);
-    match tls {
-        Some(tls) => {
-            info!(target: "poco::service", %addr, cert = %tls.files.cert.display(), "serving HTTPS");
-            let acceptor = RustlsAcceptor::new(axum_server::tls_rustls::RustlsConfig::from_config(
-                tls.server,
-            ))
-            .handshake_timeout(FIRST_REQUEST_TIMEOUT);
-            server.acceptor(acceptor).serve(app).await?;
-        }
-        None => server.serve(app).await?,
+    let acceptor = options
+        .tls
+        .as_ref()
+        .map(|tls| tokio_rustls::TlsAcceptor::from(tls.server.clone()));
+    info!(
+        target: "poco::service",
+        %addr,
+        scheme = scheme(options.tls.as_ref()),
+        max_connections = options.max_connections,
+        "serving"
+    );
+    let slots = Arc::new(Semaphore::new(options.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    warn!(target: "poco::service", "cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let acceptor = acceptor.clone();
+        let stop = stop_rx.clone();
+        let header_read_timeout = options.header_read_timeout;
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acceptor) => {
+                    match tokio::time::timeout(header_read_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            connection(TokioIo::new(tls), service, header_read_timeout, stop, peer)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(target: "poco::service", %peer, "TLS handshake failed: {e}")
+                        }
+                        Err(_) => debug!(target: "poco::service", %peer, "TLS handshake too slow"),
+                    }
+                }
+                None => {
+                    connection(
+                        TokioIo::new(stream),
+                        service,
+                        header_read_timeout,
+                        stop,
+                        peer,
+                    )
+                    .await
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(options.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(SHUTDOWN_GRACE, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        warn!(target: "poco::service", %addr, "connections still open after the shutdown grace period");
     }
     Ok(())
+}
+
+/// Serves one connection until it ends, or closes it gracefully once `stop` turns true.
+async fn connection<I, S>(
+    io: I,
+    service: S,
+    header_read_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tower::Service<
+            Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .serve_connection(io, TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        () = async {
+            // The `Ref` wait_for returns holds a lock: drop it before awaiting anything else.
+            let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+        } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = served {
+        debug!(target: "poco::service", %peer, "connection ended: {e}");
+    }
 }

@@ -79,6 +79,33 @@ pub(crate) struct MarketArgs {
     /// Milliseconds between two looks at the chain.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     poll_interval_ms: u64,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// HTTPS for a service (`poco market`, `poco scheduler`).
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) instead of plain HTTP; needs
+    /// --tls-key. Put every public service behind HTTPS: sign-in tokens travel in headers.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The files, when both were given.
+    pub(crate) fn files(&self) -> Option<poco_service::TlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(poco_service::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl MarketArgs {
@@ -100,6 +127,7 @@ impl MarketArgs {
         config.max_open_orders = self.max_open_orders;
         config.poll_interval = Duration::from_millis(self.poll_interval_ms.max(50));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
+        config.tls = self.tls.files();
         let running = poco_market::start(config).await?;
         eprintln!(
             "market of chain {} at {} (web UI at {1}/, API in {1}/openapi.json); Ctrl-C to stop",

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::Path};
 
 use axum::{extract::ConnectInfo, routing::get, Router};
-use poco_service::{serve, Error, TlsConfig, TlsFiles};
+use poco_service::{serve, Error, ServeOptions, TlsConfig, TlsFiles};
 use tokio::{net::TcpListener, sync::oneshot};
 
 fn router() -> Router {
@@ -41,7 +41,7 @@ async fn start(
 
 #[tokio::test]
 async fn plain_http_serves_with_the_peer_address_and_stops() {
-    let (addr, stop, task) = start(None).await;
+    let (addr, stop, task) = start(ServeOptions::default()).await;
     let body = reqwest::get(format!("http://{addr}/peer"))
         .await
         .unwrap()
@@ -58,7 +58,11 @@ async fn https_serves_to_a_client_that_trusts_the_certificate_only() {
     let dir = tempfile::tempdir().unwrap();
     let (files, pem) = self_signed(dir.path());
     let tls = TlsConfig::load(&files).unwrap();
-    let (addr, stop, task) = start(Some(tls)).await;
+    let (addr, stop, task) = start(ServeOptions {
+        tls: Some(tls),
+        ..Default::default()
+    })
+    .await;
     let url = format!("https://localhost:{}/peer", addr.port());
 
     let trusting = reqwest::Client::builder()
@@ -139,4 +143,41 @@ fn tls_files_are_checked_before_serving() {
     .unwrap_err();
     assert!(matches!(e, Error::Pair { .. }), "{e}");
     assert!(e.to_string().contains("give the key"), "{e}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_and_silent_clients_are_dropped() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let options = ServeOptions {
+        max_connections: 1,
+        header_read_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let (addr, stop, task) = start(options).await;
+    // A client that connects and says nothing holds the only slot...
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ...so a second client waits, until the first is dropped for not sending its headers.
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"GET /peer HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), second.read_to_string(&mut answer))
+        .await
+        .expect("the second client is served once the silent one is dropped")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The silent client was closed by the server.
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), silent.read(&mut buf))
+        .await
+        .expect("the silent client is disconnected")
+        .unwrap_or(0);
+    let _ = n;
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }
