@@ -113,7 +113,7 @@ wait_start "$logs/scheduler.json" "${pids[1]}" "$logs/scheduler.log"
 api="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).scheduler)' "$logs/scheduler.json")"
 echo "scheduler $api (log: $logs/scheduler.log)"
 for i in 1 2 3; do
-  "$poco" --json worker --account "worker$i" --scheduler "$api" --slots 2 > /dev/null 2> "$logs/worker$i.log" &
+  "$poco" --json worker --account "worker$i" --scheduler "$api" --slots 2 --allow-local-fetch > /dev/null 2> "$logs/worker$i.log" &
   pids+=($!)
 done
 sleep 1

@@ -102,6 +102,18 @@ pub enum Error {
         logs: Box<Logs>,
     },
 
+    /// Loading, rewriting and compiling the module took longer than the worker allows (a
+    /// pathological module must not hold a slot).
+    #[error(
+        "the app's module did not compile within {:.1} s and was dropped; the app developer \
+         should ship a smaller or simpler module",
+        limit.as_secs_f64()
+    )]
+    CompileTimeExceeded {
+        /// The compile budget that was reached.
+        limit: Duration,
+    },
+
     /// The app tried to grow its memory past the cap.
     #[error(
         "the app tried to use {requested_bytes} bytes of memory, above the limit of {limit_bytes} \
@@ -257,6 +269,7 @@ impl Error {
             | Self::InvalidArgs(_)
             | Self::Trap { .. }
             | Self::TimeLimitExceeded { .. }
+            | Self::CompileTimeExceeded { .. }
             | Self::MemoryLimitExceeded { .. }
             | Self::FuelExhausted { .. }
             | Self::OutputTooLarge { .. }

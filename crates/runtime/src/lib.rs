@@ -24,7 +24,7 @@ pub use self::{
     },
     result::{archive_digest, callback_digest, output_digest, ComputedJson, TaskResult},
     wasm::{
-        WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,
-        DEFAULT_TABLE_ELEMENTS,
+        WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK, DEFAULT_MAX_COMPILE_TIME,
+        DEFAULT_MAX_WASM_STACK, DEFAULT_TABLE_ELEMENTS,
     },
 };

@@ -231,6 +231,8 @@ impl Pool {
             config.slots = slots;
             config.heartbeat = Duration::from_secs(2);
             config.poll_wait = Duration::from_secs(2);
+            // The devnet apps are file:// URLs.
+            config.allow_local_fetch = true;
             let key = self.keys[FIRST_WORKER + i].clone();
             self.workers
                 .push(tokio::spawn(poco_worker::run(config, key)));

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod fetch;
+mod secrets;
+
+pub use secrets::{forget_secret_env, SECRET_ENV};
 
 use std::{
     path::{Path, PathBuf},
@@ -34,6 +37,9 @@ pub enum Error {
     /// The scheduler failed or refused.
     #[error(transparent)]
     Scheduler(#[from] poco_scheduler::Error),
+    /// The HTTP client cannot be built (TLS roots).
+    #[error("cannot build the worker's HTTP client: {0}")]
+    Http(String),
     /// The work folder is unusable.
     #[error("work folder {path}: {reason}")]
     WorkDir { path: PathBuf, reason: String },
@@ -63,7 +69,24 @@ pub struct WorkerConfig {
     pub poll_wait: Duration,
     /// Largest app, dataset or input file downloaded.
     pub max_download_bytes: u64,
+    /// Longest time the fetches of one task may take together (also bounded by the time left
+    /// until the task's deadline).
+    pub max_fetch_time: Duration,
+    /// Development only (devnet apps live in `file://` URLs): let apps, datasets and input
+    /// files be read from local regular files (never /proc, /sys or /dev) and downloaded from
+    /// loopback and private addresses (never link-local or cloud metadata ones). A worker of a
+    /// public pool never sets it: requesters name those URLs.
+    pub allow_local_fetch: bool,
+    /// The largest worker stake (nRLC) this worker locks for a replicated task; tasks asking
+    /// for more are declined before anything is fetched. `None`: [`DEFAULT_STAKE_MULTIPLE`]
+    /// times the task's worker reward, so a pool cannot raise its stake ratio to make honest
+    /// workers risk far more than they earn.
+    pub max_stake: Option<U256>,
 }
+
+/// Without [`WorkerConfig::max_stake`], the worker locks at most this many times the task's
+/// worker reward (the pool's price minus the scheduler's share).
+pub const DEFAULT_STAKE_MULTIPLE: u64 = 3;
 
 impl std::fmt::Debug for WorkerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,13 +95,14 @@ impl std::fmt::Debug for WorkerConfig {
             .field("work_dir", &self.work_dir)
             .field("slots", &self.slots)
             .field("executor", &self.executor.name())
+            .field("allow_local_fetch", &self.allow_local_fetch)
             .finish()
     }
 }
 
 impl WorkerConfig {
-    /// A configuration with one slot per core, 5 s heartbeats, 20 s polls and 256 MiB
-    /// downloads.
+    /// A configuration with one slot per core, 5 s heartbeats, 20 s polls, 256 MiB downloads
+    /// fetched in at most 10 minutes per task, public addresses only.
     pub fn new(
         scheduler_url: impl Into<String>,
         rpc_url: impl Into<String>,
@@ -96,6 +120,9 @@ impl WorkerConfig {
             heartbeat: Duration::from_secs(5),
             poll_wait: Duration::from_secs(20),
             max_download_bytes: 256 * 1024 * 1024,
+            max_fetch_time: Duration::from_secs(600),
+            allow_local_fetch: false,
+            max_stake: None,
         }
     }
 }
@@ -105,7 +132,11 @@ struct Worker {
     signer: PrivateKeySigner,
     chain: PocoClient,
     scheduler: SchedulerClient,
+    /// The client of every fetch (see [`fetch::http_client`]).
     http: reqwest::Client,
+    fetch_policy: fetch::Policy,
+    /// One sign-in at a time (the slots share the session).
+    signing_in: tokio::sync::Mutex<()>,
 }
 
 /// Runs the worker until it is aborted or cannot go on (scheduler or chain gone for good).
@@ -120,7 +151,7 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
     )
     .await?;
     let scheduler = SchedulerClient::new(&config.scheduler_url)?;
-    scheduler.login(&signer).await?;
+    sign_in(&scheduler, &signer).await;
     scheduler
         .register(&Registration {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
@@ -131,8 +162,17 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         .await?;
     let (free, _) = chain.account(signer.address()).await?;
     info!(worker = %signer.address(), slots = config.slots, free_rlc = %poco_types::format_rlc(free), "worker signed in");
+    let fetch_policy = fetch::Policy {
+        allow_local: config.allow_local_fetch,
+        exempt: Vec::new(),
+    };
+    if config.allow_local_fetch {
+        warn!("development worker: apps and input files may be local files and local addresses");
+    }
     let worker = Arc::new(Worker {
-        http: reqwest::Client::new(),
+        http: fetch::http_client(&fetch_policy).map_err(|e| Error::Http(e.to_string()))?,
+        fetch_policy,
+        signing_in: tokio::sync::Mutex::new(()),
         config,
         signer,
         chain,
@@ -172,9 +212,21 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
                 if let Err(e) = w.scheduler.heartbeat().await {
                     warn!("heartbeat: {e}");
                     if matches!(e, poco_scheduler::Error::Refused { status: 401, .. }) {
-                        let _ = w.scheduler.login(&w.signer).await;
+                        w.relogin().await;
                     }
                 }
+            }
+            #[allow(unreachable_code)]
+            Ok(())
+        });
+    }
+    {
+        // Reveals the worker's contributions that the scheduler leaves unrevealed.
+        let w = worker.clone();
+        tasks.spawn(async move {
+            loop {
+                w.reveal_pending().await;
+                tokio::time::sleep(w.config.heartbeat).await;
             }
             #[allow(unreachable_code)]
             Ok(())
@@ -194,6 +246,22 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
     Ok(())
 }
 
+/// Signs in, retrying with a growing delay until it works: a failed sign-in is never fatal (a
+/// stranger may overwrite or delete this worker's challenge, the scheduler may be restarting).
+async fn sign_in(scheduler: &SchedulerClient, signer: &PrivateKeySigner) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match scheduler.login(signer).await {
+            Ok(()) => return,
+            Err(e) => {
+                warn!("cannot sign in to the scheduler: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 fn failure(error: String, app_fault: bool) -> Report {
     Report {
         state: ReplicateState::Failed,
@@ -207,6 +275,108 @@ fn failure(error: String, app_fault: bool) -> Report {
 }
 
 impl Worker {
+    /// Signs in again after the session was refused (one slot at a time).
+    async fn relogin(&self) {
+        let _one = self.signing_in.lock().await;
+        sign_in(&self.scheduler, &self.signer).await;
+    }
+
+    /// Declines a replicated task whose worker stake is above the ceiling
+    /// ([`WorkerConfig::max_stake`]); a task's failure, not the app's.
+    async fn check_stake(&self, a: &Assignment) -> std::result::Result<(), (String, bool)> {
+        let deal = self.chain.deal(a.dealid).await.map_err(|e| {
+            warn!(taskid = %a.taskid, "cannot read the deal: {e}");
+            ("cannot read the deal on chain".to_string(), false)
+        })?;
+        let ceiling = self.config.max_stake.unwrap_or_else(|| {
+            let share = U256::from(100u64).saturating_sub(deal.schedulerRewardRatio);
+            deal.workerpool.price.saturating_mul(share) / U256::from(100u64)
+                * U256::from(DEFAULT_STAKE_MULTIPLE)
+        });
+        if deal.workerStake > ceiling {
+            return Err((
+                format!(
+                    "the worker declines the task: its worker stake of {} RLC is above the {} RLC \
+                     this worker locks (--max-stake)",
+                    poco_types::format_rlc(deal.workerStake),
+                    poco_types::format_rlc(ceiling)
+                ),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    fn reveals_dir(&self) -> PathBuf {
+        self.config.work_dir.join("reveals")
+    }
+
+    /// Reveals this worker's contributions that are still unrevealed at half the reveal window
+    /// (the scheduler did not `revealAndFinalize`), so a scheduler cannot `reopen` the task
+    /// and take the stakes of honest workers. Pending reveals are files in the work folder,
+    /// kept across restarts; each is dropped once nothing is left to do.
+    async fn reveal_pending(&self) {
+        let Ok(entries) = std::fs::read_dir(self.reveals_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(pending) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<PendingReveal>(&b).ok())
+            else {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            match self.reveal_one(&pending).await {
+                Ok(true) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Ok(false) => {}
+                Err(e) => warn!(taskid = %pending.taskid, "revealing: {e}"),
+            }
+        }
+    }
+
+    /// One pending reveal: `true` when it is done with (revealed, or nothing to reveal).
+    async fn reveal_one(&self, p: &PendingReveal) -> Result<bool> {
+        const REVEALING: u8 = 2;
+        const COMPLETED_OR_FAILED: [u8; 2] = [3, 4];
+        const CONTRIBUTED: u8 = 1;
+        let task = self.chain.task(p.taskid).await?;
+        let now = U256::from(self.chain.now().await?);
+        if COMPLETED_OR_FAILED.contains(&task.status)
+            || (!task.finalDeadline.is_zero() && now >= task.finalDeadline)
+        {
+            return Ok(true);
+        }
+        let hub = self.chain.hub();
+        let mine = hub
+            .viewContribution(p.taskid, self.signer.address())
+            .call()
+            .await
+            .map_err(|e| poco_chain::Error::call("viewContribution", e))?;
+        if task.status != REVEALING {
+            // Not contributed yet (the transaction may be on its way) or reopened.
+            return Ok(mine.status > CONTRIBUTED);
+        }
+        if mine.status != CONTRIBUTED || mine.resultHash != task.consensusValue {
+            // Revealed or rejected already, or not in the consensus: nothing to reveal.
+            return Ok(mine.status != 0);
+        }
+        // The window is REVEAL_DEADLINE_RATIO (2) × timeref long: its half is one timeref.
+        let half = task.revealDeadline.saturating_sub(task.timeref);
+        if now < half || now >= task.revealDeadline {
+            return Ok(false);
+        }
+        info!(taskid = %p.taskid, "the scheduler has not revealed at half the reveal window: revealing");
+        let call = hub.reveal(p.taskid, p.digest);
+        self.chain
+            .send(call.into_transaction_request(), "reveal")
+            .await?;
+        Ok(true)
+    }
+
     fn task_dir(&self, taskid: B256) -> PathBuf {
         self.config
             .work_dir
@@ -224,7 +394,7 @@ impl Worker {
                 }
                 Ok(None) => {}
                 Err(poco_scheduler::Error::Refused { status: 401, .. }) => {
-                    self.scheduler.login(&self.signer).await?;
+                    self.relogin().await;
                 }
                 Err(e) => {
                     warn!("asking for work: {e}; retrying in {backoff:?}");
@@ -253,7 +423,7 @@ impl Worker {
             match self.scheduler.report(taskid, &report).await {
                 Ok(()) => break,
                 Err(poco_scheduler::Error::Refused { status: 401, .. }) => {
-                    let _ = self.scheduler.login(&self.signer).await;
+                    self.relogin().await;
                 }
                 Err(e @ poco_scheduler::Error::Refused { .. }) => {
                     warn!(%taskid, "the scheduler refused the report: {e}");
@@ -277,22 +447,41 @@ impl Worker {
         dir: &Path,
     ) -> std::result::Result<Report, (String, bool)> {
         let infra = |e: String| (e, false);
-        std::fs::create_dir_all(dir).map_err(|e| infra(e.to_string()))?;
+        // A local failure: the detail (paths, OS errors) stays in the worker's log.
+        let local = |what: &str, e: &dyn std::fmt::Display| {
+            warn!(taskid = %a.taskid, "cannot {what}: {e}");
+            (
+                format!("the worker cannot {what} (a problem of this worker; see its log)"),
+                false,
+            )
+        };
+        std::fs::create_dir_all(dir).map_err(|e| local("create the task's folder", &e))?;
         std::fs::write(
             dir.join("assignment.json"),
             serde_json::to_vec(a).unwrap_or_default(),
         )
-        .map_err(|e| infra(e.to_string()))?;
+        .map_err(|e| local("keep the assignment", &e))?;
         if let Some(report) = self.already_settled(a).await {
             return Ok(report);
         }
+        if !matches!(a.mode, Mode::Fast) {
+            // Before anything is fetched.
+            self.check_stake(a).await?;
+        }
         let root = dir.join("run");
         let _ = std::fs::remove_dir_all(&root);
-        let workspace = TaskWorkspace::create(&root).map_err(|e| infra(e.to_string()))?;
+        let workspace =
+            TaskWorkspace::create(&root).map_err(|e| local("create the task's workspace", &e))?;
 
         let params = DealParams::parse(&a.params)
             .map_err(|e| (format!("the deal's params are invalid: {e}"), true))?;
-        let fetcher = fetch::Fetcher::new(&self.http, self.config.max_download_bytes);
+        let time_left = Duration::from_secs(a.deadline.saturating_sub(unix_now()));
+        let fetcher = fetch::Fetcher::new(
+            &self.http,
+            self.config.max_download_bytes,
+            &self.fetch_policy,
+            time_left.min(self.config.max_fetch_time),
+        );
         let app = fetcher
             .app(
                 &self.config.work_dir.join("apps"),
@@ -334,11 +523,11 @@ impl Worker {
             .executor
             .execute(request)
             .await
-            .map_err(|e| (e.to_string(), e.is_app_fault()))?;
+            .map_err(|e| (public_error(a.taskid, &e), e.is_app_fault()))?;
         let result = output.result;
 
-        let archive = std::fs::read(&result.archive)
-            .map_err(|e| infra(format!("cannot read the result archive: {e}")))?;
+        let archive =
+            std::fs::read(&result.archive).map_err(|e| local("read the result archive", &e))?;
         let authorization = WorkerAuthorization {
             worker: self.signer.address(),
             task_id: a.taskid,
@@ -375,7 +564,7 @@ impl Worker {
             dir.join(SETTLED),
             serde_json::to_vec(&settled).unwrap_or_default(),
         )
-        .map_err(|e| infra(e.to_string()))?;
+        .map_err(|e| local("keep the result digest", &e))?;
 
         let hub = self.chain.hub();
         let me = self.signer.address();
@@ -422,6 +611,20 @@ impl Worker {
                 )
             }
             Mode::Contribute => {
+                // Kept before contributing, so that even a restarted worker reveals it.
+                let pending = PendingReveal {
+                    taskid: a.taskid,
+                    digest,
+                };
+                let reveals = self.reveals_dir();
+                std::fs::create_dir_all(&reveals)
+                    .and_then(|()| {
+                        std::fs::write(
+                            reveals.join(format!("{:x}.json", a.taskid)),
+                            serde_json::to_vec(&pending).unwrap_or_default(),
+                        )
+                    })
+                    .map_err(|e| local("keep the result digest", &e))?;
                 let call = hub.contribute(
                     a.taskid,
                     result_hash(a.taskid, digest),
@@ -495,6 +698,24 @@ impl Worker {
     }
 }
 
+/// What the scheduler (and anyone reading it) is told of an execution's failure: the app's own
+/// failures as they are; nothing of the worker's files, hashes or OS errors, which go to the
+/// worker's log.
+fn public_error(taskid: B256, e: &poco_runtime::Error) -> String {
+    use poco_runtime::Error as E;
+    match e {
+        E::ChecksumMismatch { .. } => {
+            warn!(%taskid, "{e}");
+            "the app's bytes do not match its on-chain checksum; refusing to run it".into()
+        }
+        e if e.is_app_fault() => e.to_string(),
+        e => {
+            warn!(%taskid, "the execution failed: {e}");
+            "the worker could not run the task (a problem of this worker; see its log)".into()
+        }
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -503,6 +724,13 @@ fn unix_now() -> u64 {
 
 /// The file recording a result about to be settled on chain.
 const SETTLED: &str = "settled.json";
+
+/// A contribution this worker may have to reveal itself.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingReveal {
+    taskid: B256,
+    digest: B256,
+}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Settled {

@@ -74,6 +74,18 @@ pub(crate) struct WorkerArgs {
     /// their loops (slower), instead of in runner processes that are killed at the limit.
     #[arg(long)]
     in_process: bool,
+    /// Development only: read apps, datasets and input files from local files (regular files,
+    /// never /proc, /sys or /dev) and download them from loopback and private addresses. Devnet
+    /// apps are file:// URLs; a worker of a public pool never sets this, since requesters and
+    /// app owners choose those URLs (cloud metadata addresses stay refused).
+    #[arg(long)]
+    allow_local_fetch: bool,
+    /// The largest worker stake locked for a replicated task (e.g. "0.5 RLC"); tasks asking
+    /// for more are declined before anything is fetched [default: 3 times the task's worker
+    /// reward, so that a pool raising its stake ratio cannot make the worker risk much more
+    /// than it earns].
+    #[arg(long, value_name = "AMOUNT")]
+    max_stake: Option<String>,
 }
 
 async fn until_ctrl_c<
@@ -198,6 +210,9 @@ impl WorkerArgs {
             .signer()
             .cloned()
             .ok_or_else(|| eyre!("the worker needs a wallet"))?;
+        // The signer is loaded: no key or password stays in the environment, where the
+        // worker's runners or /proc/<pid>/environ would show it.
+        poco_worker::forget_secret_env();
         let work_dir = match self.work_dir {
             Some(dir) => dir,
             None => poco_home()?
@@ -235,6 +250,13 @@ impl WorkerArgs {
         if let Some(slots) = slots {
             config.slots = slots;
         }
+        config.allow_local_fetch = self.allow_local_fetch;
+        config.max_stake = self
+            .max_stake
+            .as_deref()
+            .map(poco_types::parse_rlc)
+            .transpose()
+            .map_err(|e| eyre!("--max-stake: {e}"))?;
         ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots }));
         until_ctrl_c(poco_worker::run(config, signer)).await?;
         Ok(json!({ "stopped": true }))

@@ -348,6 +348,8 @@ fn poco_run_with_a_scheduler_and_a_worker() {
             &api,
             "--slots",
             "1",
+            // `poco run` registers the app at a file:// URL (devnet).
+            "--allow-local-fetch",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

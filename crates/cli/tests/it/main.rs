@@ -4,6 +4,7 @@
 mod flow;
 mod market;
 mod snapshots;
+mod worker;
 
 use std::{
     path::{Path, PathBuf},

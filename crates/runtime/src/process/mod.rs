@@ -24,8 +24,10 @@
 //! in a terminal reaches only the executor's process, and they exit when
 //! their stdin closes, which includes the executor's process dying.
 //!
-//! Timing: the wall time starts when the runner reports that the module is
-//! compiled or loaded and the app is about to start, as in-process. The app's
+//! Timing: the compile budget ([`WasmConfig::max_compile_time`]) runs from
+//! when the request is sent until the runner reports that the module is
+//! compiled or loaded and the app is about to start; the runner is killed
+//! if it runs out. The wall time starts then, as in-process. The app's
 //! stdout and stderr are streamed to the executor as they are written, so an
 //! app killed at its time limit still reports the tail of its output.
 //!
@@ -276,8 +278,11 @@ impl Runner {
     fn spawn(program: &std::path::Path, pids: Arc<Mutex<BTreeSet<u32>>>) -> Result<Self> {
         use std::os::unix::process::CommandExt as _;
 
+        // A clean environment: the runner needs none, and the executor's may hold secrets
+        // (a worker's key or wallet password) that an app must never reach.
         let mut child = Command::new(program)
             .arg(RUNNER_ARG)
+            .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -567,30 +572,37 @@ impl Pool {
         let stdout = TailPipe::new(limits.log_tail_bytes);
         let stderr = TailPipe::new(limits.log_tail_bytes);
 
-        // Until the app starts (or the request fails before it does).
-        let mut deadline = None;
+        // Until the app starts (or the request fails before it does), the compile budget
+        // runs: loading, the NaN rewrite and compilation happen in the runner, which is
+        // killed if they take longer. Then the app's wall time.
+        let compile_limit = self.config.wasm.max_compile_time;
+        let mut deadline = tokio::time::Instant::now() + compile_limit;
+        let mut app_started = false;
         loop {
-            let next = match deadline {
-                None => received.recv().await,
-                Some(deadline) => match tokio::time::timeout_at(deadline, received.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        killer.kill();
-                        // Wait until the app is gone (its runner's output
-                        // closes), so nothing writes to the task's folders
-                        // after this returns.
-                        drop(received);
-                        let _ = io.await;
-                        return Ok(Err(time_limit_exceeded(
-                            limits,
-                            logs::collect(&stdout, &stderr),
-                        )));
+            let next = match tokio::time::timeout_at(deadline, received.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    killer.kill();
+                    // Wait until the app is gone (its runner's output
+                    // closes), so nothing writes to the task's folders
+                    // after this returns.
+                    drop(received);
+                    let _ = io.await;
+                    if !app_started {
+                        return Ok(Err(Error::CompileTimeExceeded {
+                            limit: compile_limit,
+                        }));
                     }
-                },
+                    return Ok(Err(time_limit_exceeded(
+                        limits,
+                        logs::collect(&stdout, &stderr),
+                    )));
+                }
             };
             match next {
                 Some(FromRunner::Started) => {
-                    deadline = Some(tokio::time::Instant::now() + limits.wall_time);
+                    app_started = true;
+                    deadline = tokio::time::Instant::now() + limits.wall_time;
                 }
                 Some(FromRunner::Stdout(bytes)) => stdout.push(&bytes),
                 Some(FromRunner::Stderr(bytes)) => stderr.push(&bytes),

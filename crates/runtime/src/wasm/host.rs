@@ -318,12 +318,7 @@ impl Host {
 
         let state = StoreState {
             wasi: wasi.build_p1(),
-            limiter: Limiter {
-                memory_limit: limits.memory_bytes,
-                table_elements: self.config.table_elements,
-                peak_memory: 0,
-                memory_hit: None,
-            },
+            limiter: Limiter::new(limits.memory_bytes, self.config.table_elements),
             output: OutputBudget {
                 limit: limits.output_bytes,
                 written: 0,

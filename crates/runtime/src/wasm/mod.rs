@@ -8,8 +8,13 @@
 //! - /iexec_in is preopened read-only and /iexec_out read-write; nothing
 //!   else of the host's file system is visible, stdin is empty, and there is
 //!   no network (no socket is preopened and every address is denied).
-//! - Memory: a [`wasmtime::ResourceLimiter`] caps linear memory at
-//!   [`crate::Limits::memory_bytes`]; growing past it traps at once.
+//! - Memory: a [`wasmtime::ResourceLimiter`] caps the linear memories of the
+//!   instance, all together, at [`crate::Limits::memory_bytes`]; growing past
+//!   it traps at once. Table elements are capped the same way, all tables
+//!   together ([`WasmConfig::table_elements`]).
+//! - Compilation: loading, the NaN rewrite and compiling must end within
+//!   [`WasmConfig::max_compile_time`], counted from when the execution is
+//!   handed to the executor.
 //! - Time: the wall-time limit counts from when the module is compiled (or
 //!   found in the cache) and the app is about to start.
 //!   - [`WasmExecutor`]: epoch interruption. Wasmtime compiles a check of
@@ -98,8 +103,10 @@ pub const APP_ARGV0: &str = "app";
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Default maximum wasm stack (fixed, so stack overflows are reproducible).
 pub const DEFAULT_MAX_WASM_STACK: usize = 1024 * 1024;
-/// Default cap on table elements.
+/// Default cap on table elements (all the tables of an instance together).
 pub const DEFAULT_TABLE_ELEMENTS: usize = 1 << 20;
+/// Default of [`WasmConfig::max_compile_time`].
+pub const DEFAULT_MAX_COMPILE_TIME: Duration = Duration::from_secs(120);
 
 /// Configuration of a [`WasmExecutor`] or of the runners of a
 /// [`crate::ProcessExecutor`] (per worker, not per task).
@@ -118,8 +125,20 @@ pub struct WasmConfig {
     pub epoch_tick: Duration,
     /// Maximum wasm stack in bytes.
     pub max_wasm_stack: usize,
-    /// Cap on the elements of each table.
+    /// Cap on the elements of all the tables of an instance together.
     pub table_elements: usize,
+    /// Longest time from when an execution is handed to the executor until the app starts:
+    /// loading, the NaN rewrite and compilation (or a cache hit). A module that takes longer
+    /// fails with [`Error::CompileTimeExceeded`], so a pathological module cannot hold a slot;
+    /// the wall-time limit starts when the app starts. A runner process is killed at this
+    /// deadline; in a [`WasmExecutor`] the execution returns and the compilation, which cannot
+    /// be interrupted, finishes in the background and is discarded.
+    #[serde(default = "default_max_compile_time")]
+    pub max_compile_time: Duration,
+}
+
+fn default_max_compile_time() -> Duration {
+    DEFAULT_MAX_COMPILE_TIME
 }
 
 impl Default for WasmConfig {
@@ -131,6 +150,7 @@ impl Default for WasmConfig {
             epoch_tick: DEFAULT_EPOCH_TICK,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
             table_elements: DEFAULT_TABLE_ELEMENTS,
+            max_compile_time: DEFAULT_MAX_COMPILE_TIME,
         }
     }
 }
@@ -230,7 +250,8 @@ impl WasmExecutor {
     /// `spawn_blocking`, never from async code ([`Executor::execute`] does
     /// that for you).
     pub fn run_blocking(&self, request: ExecutionRequest) -> Result<ExecutionOutput> {
-        self.inner.run(request, Arc::new(AtomicBool::new(false)))
+        self.inner
+            .run(request, Arc::new(AtomicBool::new(false)), None)
     }
 }
 
@@ -270,29 +291,60 @@ impl Executor for WasmExecutor {
             let cancel = Arc::new(AtomicBool::new(false));
             let _cancel_on_drop = CancelOnDrop(cancel.clone());
             let span = info_span!(target: "poco::runtime", "wasm_task", task_id = %request.task_id);
-            let job = tokio::task::spawn_blocking(move || {
+            let compile_limit = inner.host.config().max_compile_time;
+            let (started, app_started) = tokio::sync::oneshot::channel();
+            let mut job = tokio::task::spawn_blocking(move || {
                 let _entered = span.entered();
-                inner.run(request, cancel)
+                inner.run(request, cancel, Some(started))
             });
-            match job.await {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => Err(Error::Panicked {
-                    reason: e.to_string(),
-                }),
-                Err(_) => Err(Error::Cancelled),
+            // The compile budget runs from now until the app starts (compilation cannot be
+            // interrupted: past the budget the job is left to finish, cancelled, in the
+            // background).
+            tokio::select! {
+                biased;
+                joined = &mut job => return joined_outcome(joined),
+                signal = tokio::time::timeout(compile_limit, app_started) => {
+                    if signal.is_err() {
+                        return Err(Error::CompileTimeExceeded { limit: compile_limit });
+                    }
+                }
             }
+            joined_outcome(job.await)
         })
     }
 }
 
+/// The outcome of the blocking job of an execution.
+fn joined_outcome(
+    joined: std::result::Result<Result<ExecutionOutput>, tokio::task::JoinError>,
+) -> Result<ExecutionOutput> {
+    match joined {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(Error::Panicked {
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(Error::Cancelled),
+    }
+}
+
 impl Inner {
-    fn run(&self, request: ExecutionRequest, cancel: Arc<AtomicBool>) -> Result<ExecutionOutput> {
+    /// Runs `request`; `started` is told when the app is about to start (its module loaded).
+    fn run(
+        &self,
+        request: ExecutionRequest,
+        cancel: Arc<AtomicBool>,
+        started: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<ExecutionOutput> {
         let _running = RunningGuard::enter(&self.running);
         let limits = &request.limits;
         let stdout = TailPipe::new(limits.log_tail_bytes);
         let stderr = TailPipe::new(limits.log_tail_bytes);
         let wall_time = limits.wall_time;
+        let mut started = started;
         let outcome = self.host.run(&request, &stdout, &stderr, |store| {
+            if let Some(started) = started.take() {
+                let _ = started.send(());
+            }
             let deadline = Instant::now() + wall_time;
             store.set_epoch_deadline(1);
             store.epoch_deadline_callback(move |_| {

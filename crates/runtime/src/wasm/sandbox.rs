@@ -162,43 +162,77 @@ pub(crate) struct OutputLimitHit {
     pub(crate) attempted: u64,
 }
 
-/// Memory and table caps, recording the peak and whether the cap was hit.
+/// Memory and table caps for the whole instance (all its memories together, all its tables
+/// together: multi-memory must not multiply the cap), recording the peak and whether the cap
+/// was hit.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     pub(crate) memory_limit: u64,
     pub(crate) table_elements: usize,
+    /// Bytes of all the linear memories together.
+    pub(crate) memory_total: u64,
+    /// Elements of all the tables together.
+    pub(crate) table_total: usize,
     pub(crate) peak_memory: u64,
     pub(crate) memory_hit: Option<u64>,
+}
+
+impl Limiter {
+    /// A limiter with nothing allocated yet.
+    pub(crate) fn new(memory_limit: u64, table_elements: usize) -> Self {
+        Self {
+            memory_limit,
+            table_elements,
+            memory_total: 0,
+            table_total: 0,
+            peak_memory: 0,
+            memory_hit: None,
+        }
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let desired = desired as u64;
-        if desired > self.memory_limit {
-            self.memory_hit = Some(desired);
+        if maximum.is_some_and(|max| desired > max) {
+            // Refused by the module's own maximum: nothing is allocated.
+            return Ok(false);
+        }
+        let total = (self.memory_total - (current as u64).min(self.memory_total))
+            .saturating_add(desired as u64);
+        if total > self.memory_limit {
+            self.memory_hit = Some(total);
             // An error (not `Ok(false)`) traps at once, with a clear cause,
             // instead of letting the app continue on a failed malloc.
             return Err(wasmtime::Error::new(MemoryLimitHit {
                 limit: self.memory_limit,
-                requested: desired,
+                requested: total,
             }));
         }
-        self.peak_memory = self.peak_memory.max(desired);
+        self.memory_total = total;
+        self.peak_memory = self.peak_memory.max(total);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.table_elements)
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let total = (self.table_total - current.min(self.table_total)).saturating_add(desired);
+        if total > self.table_elements {
+            return Ok(false);
+        }
+        self.table_total = total;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {

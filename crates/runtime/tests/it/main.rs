@@ -3,6 +3,7 @@
 
 mod apps;
 mod common;
+mod limits;
 mod nan;
 mod process;
 mod sandbox;

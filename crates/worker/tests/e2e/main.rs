@@ -2,6 +2,7 @@
 //! requesters matching deals on chain, results downloaded and checked against the chain.
 
 mod scenarios;
+mod security;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -135,12 +136,29 @@ impl Pool {
         config.slots = 2;
         config.heartbeat = Duration::from_millis(500);
         config.poll_wait = Duration::from_secs(2);
+        // The devnet apps are file:// URLs.
+        config.allow_local_fetch = true;
         config
     }
 
     /// Starts worker `n` (anvil account FIRST_WORKER + n) with `executor`.
     fn start_worker_with(&mut self, n: usize, executor: Arc<dyn Executor>) -> usize {
         let config = self.worker_config(n, executor);
+        let key = self.dev.keys[FIRST_WORKER + n].clone();
+        self.workers
+            .push(tokio::spawn(poco_worker::run(config, key)));
+        self.workers.len() - 1
+    }
+
+    /// Starts worker `n` with the in-process WASM executor and a configuration changed by
+    /// `change`.
+    fn start_worker_configured(
+        &mut self,
+        n: usize,
+        change: impl FnOnce(&mut WorkerConfig),
+    ) -> usize {
+        let mut config = self.worker_config(n, wasm());
+        change(&mut config);
         let key = self.dev.keys[FIRST_WORKER + n].clone();
         self.workers
             .push(tokio::spawn(poco_worker::run(config, key)));
