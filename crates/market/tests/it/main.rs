@@ -16,4 +16,5 @@ mod rejections;
 mod restart;
 mod service;
 mod signin;
+mod tls;
 mod unpublish;

@@ -24,13 +24,13 @@ fn self_signed(dir: &Path) -> (TlsFiles, String) {
 }
 
 async fn start(
-    tls: Option<TlsConfig>,
+    options: ServeOptions,
 ) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        serve(listener, router(), tls, async {
+        serve(listener, router(), options, async {
             let _ = stopped.await;
         })
         .await
