@@ -641,3 +641,31 @@ impl Db {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Db;
+
+    #[tokio::test]
+    async fn l6_expired_sessions_are_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("s.db").display()
+        ))
+        .await
+        .unwrap();
+        for i in 0..100 {
+            db.add_session(&format!("old{i}"), "0x01", 10)
+                .await
+                .unwrap();
+        }
+        db.add_session("live", "0x02", 1_000).await.unwrap();
+        assert_eq!(db.purge_sessions(500).await.unwrap(), 100);
+        assert_eq!(
+            db.session("live", 500).await.unwrap().as_deref(),
+            Some("0x02")
+        );
+        assert_eq!(db.purge_sessions(500).await.unwrap(), 0);
+    }
+}

@@ -64,6 +64,9 @@ pub(crate) struct Metrics {
     pub(crate) rate_limited: AtomicU64,
 }
 
+/// The task counts of `/metrics` and when they were read.
+pub(crate) type CachedCounts = Option<(Instant, Vec<(String, i64)>)>;
+
 /// What the engine and the HTTP handlers share.
 pub(crate) struct Shared {
     pub(crate) config: SchedulerConfig,
@@ -82,7 +85,7 @@ pub(crate) struct Shared {
     pub(crate) chain_now: AtomicI64,
     pub(crate) challenges: std::sync::Mutex<crate::http::Challenges>,
     pub(crate) work_limits: std::sync::Mutex<crate::http::RateLimits>,
-    pub(crate) task_counts: Mutex<Option<(Instant, Vec<(String, i64)>)>>,
+    pub(crate) task_counts: Mutex<CachedCounts>,
     pub(crate) store: poco_store::StoreState,
     pub(crate) metrics: Metrics,
     pub(crate) published: Option<SignedWorkerpoolOrder>,
@@ -928,6 +931,13 @@ pub(crate) fn secs(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::replicas_for;
+
+    #[test]
+    fn l1_replica_cap_is_under_the_hub_cap() {
+        const { assert!(super::MAX_REPLICAS <= 64 && super::MAX_REPLICAS >= 2) };
+        // Every trust the pool can take needs fewer replicas than the cap.
+        assert!(replicas_for(100) < super::MAX_REPLICAS as u64);
+    }
 
     #[test]
     fn replicas_follow_the_hub_consensus_rule() {

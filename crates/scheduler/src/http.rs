@@ -712,3 +712,46 @@ async fn metrics(State(s): S) -> Result<String, ApiError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn m6_challenge_flood_stays_bounded() {
+        let mut challenges = Challenges::default();
+        let first = challenges.issue();
+        for _ in 0..MAX_CHALLENGES + 5_000 {
+            challenges.issue();
+        }
+        assert!(challenges.len() <= MAX_CHALLENGES, "{}", challenges.len());
+        assert!(challenges.order.len() <= MAX_CHALLENGES);
+        // The oldest went first.
+        assert!(!challenges.valid(&first));
+    }
+
+    #[test]
+    fn challenge_text_round_trips_and_nothing_else_parses() {
+        let pool = Address::repeat_byte(7);
+        let nonce = [0xab; 16];
+        let text = challenge_text(pool, &nonce);
+        assert_eq!(parse_challenge(&text), Some((pool, nonce)));
+        for bad in [
+            format!("{text} "),
+            text.to_uppercase(),
+            text.replace("sign-in", "login"),
+            format!("poco scheduler {pool} sign-in: {}", "ab".repeat(32)),
+        ] {
+            assert_eq!(parse_challenge(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn work_bucket_refuses_a_flood() {
+        let mut limits = RateLimits::default();
+        let worker = Address::repeat_byte(1);
+        let allowed = (0..100).filter(|_| limits.allow(worker)).count();
+        assert!(allowed < 30, "{allowed}");
+        assert!(limits.allow(Address::repeat_byte(2)));
+    }
+}
