@@ -232,7 +232,8 @@ async fn may_read(
     let mut status = task.status.clone();
     if results && status != "COMPLETED" && !deal.fast {
         // The chain may be ahead of the scheduler's reading of it.
-        if let Ok(t) = s.client.task(taskid).await {
+        let read = tokio::time::timeout(Duration::from_secs(5), s.client.task(taskid)).await;
+        if let Ok(Ok(t)) = read {
             if t.status == 3 {
                 status = "COMPLETED".into();
             }
