@@ -22,7 +22,10 @@ pub use self::{
         AppSource, BagOfTasks, Dataset, ExecutionRequest, Limits, TaskWorkspace, COMPUTED_JSON,
         DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, IEXEC_IN, IEXEC_OUT,
     },
-    result::{archive_digest, callback_digest, output_digest, ComputedJson, TaskResult},
+    result::{
+        archive_digest, archive_digest_with_limits, callback_digest, output_digest, ArchiveLimits,
+        ComputedJson, TaskResult,
+    },
     wasm::{
         WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK, DEFAULT_MAX_COMPILE_TIME,
         DEFAULT_MAX_WASM_STACK, DEFAULT_TABLE_ELEMENTS,

@@ -443,16 +443,58 @@ fn write_archive(base: &Path, entries: &[Entry], dest: &Path) -> Result<B256> {
     Ok(digest)
 }
 
+/// How much a result archive may expand to when it is extracted: a worker (or whoever
+/// wrote the archive) cannot fill the reader's disk with a zip bomb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// Entries (files and folders) at most.
+    pub max_entries: usize,
+    /// Bytes of one extracted file at most.
+    pub max_entry_bytes: u64,
+    /// Bytes of all extracted files together at most.
+    pub max_total_bytes: u64,
+}
+
+impl Default for ArchiveLimits {
+    /// 10,000 entries, 256 MiB per file, 1 GiB in all.
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_entry_bytes: 256 << 20,
+            max_total_bytes: 1 << 30,
+        }
+    }
+}
+
 /// Extracts a result archive into `dest` and computes its result digest, as the worker did:
 /// what a requester runs to check a downloaded result against the on-chain digest. Entries
-/// that would land outside `dest` are refused.
+/// that would land outside `dest` are refused, and so is an archive that expands beyond
+/// [`ArchiveLimits::default`].
 pub fn archive_digest(archive: &[u8], dest: &Path) -> Result<B256> {
+    archive_digest_with_limits(archive, dest, &ArchiveLimits::default())
+}
+
+/// [`archive_digest`] with other limits.
+pub fn archive_digest_with_limits(
+    archive: &[u8],
+    dest: &Path,
+    limits: &ArchiveLimits,
+) -> Result<B256> {
     let invalid = |reason: String| Error::InvalidRequest { reason };
     let mut zip = zip::ZipArchive::new(io::Cursor::new(archive))
         .map_err(|e| invalid(format!("the result archive is not a zip file: {e}")))?;
+    if zip.len() > limits.max_entries {
+        return Err(invalid(format!(
+            "the result archive has {} entries, more than the limit of {}: refusing it (a zip \
+             bomb, or a result too large to read here)",
+            zip.len(),
+            limits.max_entries
+        )));
+    }
     fs::create_dir_all(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    let mut total: u64 = 0;
     for i in 0..zip.len() {
-        let mut entry = zip
+        let entry = zip
             .by_index(i)
             .map_err(|e| invalid(format!("unreadable result archive entry: {e}")))?;
         let rel = entry.enclosed_name().ok_or_else(|| {
@@ -469,8 +511,31 @@ pub fn archive_digest(archive: &[u8], dest: &Path) -> Result<B256> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         }
+        let name = entry.name().to_owned();
+        let left = limits.max_total_bytes.saturating_sub(total);
+        let cap = limits.max_entry_bytes.min(left);
         let mut out = File::create(&path).map_err(|e| Error::io("cannot write", &path, e))?;
-        io::copy(&mut entry, &mut out).map_err(|e| Error::io("cannot extract", &path, e))?;
+        // Read one byte more than allowed: the declared size of an entry may lie.
+        let written = io::copy(&mut entry.take(cap.saturating_add(1)), &mut out)
+            .map_err(|e| Error::io("cannot extract", &path, e))?;
+        if written > cap {
+            drop(out);
+            let _ = fs::remove_file(&path);
+            return Err(invalid(if cap == limits.max_entry_bytes {
+                format!(
+                    "the result archive entry {name:?} expands beyond {} bytes, the limit of \
+                     one file: refusing it (a zip bomb, or a result too large to read here)",
+                    limits.max_entry_bytes
+                )
+            } else {
+                format!(
+                    "the result archive expands beyond {} bytes in all, the limit: refusing \
+                     it (a zip bomb, or a result too large to read here)",
+                    limits.max_total_bytes
+                )
+            }));
+        }
+        total += written;
     }
     let computed_path = dest.join(COMPUTED_JSON);
     let text = fs::read(&computed_path)
@@ -634,6 +699,80 @@ mod tests {
         assert!(
             matches!(collect(&ws, 1 << 20), Err(OutputProblem::InvalidOutput { path, .. }) if path == "link")
         );
+    }
+
+    /// A zip of `entries` (name, content), deflated.
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = ZipWriter::new(io::Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            zip.start_file(*name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn l4_zip_bomb_is_refused_before_it_fills_the_disk() {
+        // 64 MiB of zeros deflate to about 64 KiB: a small archive that expands 1000-fold.
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = zip_of(&[
+            (
+                "computed.json",
+                br#"{"deterministic-output-path":"/iexec_out/a"}"#,
+            ),
+            ("a", &zeros),
+            ("b", &zeros),
+        ]);
+        assert!(bomb.len() < 1 << 20, "the bomb is {} bytes", bomb.len());
+        let limits = ArchiveLimits {
+            max_entries: 100,
+            max_entry_bytes: 1 << 20,
+            max_total_bytes: 4 << 20,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let err = archive_digest_with_limits(&bomb, dir.path(), &limits).unwrap_err();
+        assert!(err.to_string().contains("zip bomb"), "{err}");
+        assert!(err.to_string().contains("limit of one file"), "{err}");
+        // Nothing beyond the limit reached the disk.
+        let on_disk: u64 = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk <= limits.max_total_bytes, "{on_disk} bytes written");
+
+        // Many files under the per-file limit hit the total limit.
+        let chunk = vec![0u8; 1 << 20];
+        let names: Vec<String> = (0..8).map(|i| format!("f{i}")).collect();
+        let mut entries: Vec<(&str, &[u8])> =
+            names.iter().map(|n| (n.as_str(), &chunk[..])).collect();
+        entries.push((
+            "computed.json",
+            br#"{"deterministic-output-path":"/iexec_out/f0"}"#,
+        ));
+        let many = zip_of(&entries);
+        let dir = tempfile::tempdir().unwrap();
+        let err = archive_digest_with_limits(&many, dir.path(), &limits).unwrap_err();
+        assert!(err.to_string().contains("in all"), "{err}");
+
+        // Too many entries.
+        let names: Vec<String> = (0..101).map(|i| format!("e{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let err = archive_digest_with_limits(&zip_of(&entries), dir.path(), &limits).unwrap_err();
+        assert!(err.to_string().contains("101 entries"), "{err}");
+
+        // A small honest archive still reads under the same limits.
+        let ok = zip_of(&[
+            (
+                "computed.json",
+                br#"{"deterministic-output-path":"/iexec_out/a"}"#,
+            ),
+            ("a", b"hello"),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let digest = archive_digest_with_limits(&ok, dir.path(), &limits).unwrap();
+        assert_eq!(digest, sha256(b"hello"));
     }
 
     #[test]

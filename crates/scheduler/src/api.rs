@@ -2,17 +2,18 @@
 //!
 //! | method and path | who | what |
 //! |---|---|---|
-//! | `GET /challenge?address=0x..` | worker | a one-time challenge to sign |
+//! | `GET /challenge` | worker, requester | a one-time challenge to sign: `poco scheduler <pool> sign-in: <32 hex>` |
 //! | `POST /login` | worker | [`LoginRequest`] → [`LoginResponse`] (a bearer token) |
 //! | `POST /workers/register` | worker | [`Registration`]: cores, memory, tags, slots |
 //! | `GET /work?wait=SECONDS` | worker | long poll: an [`Assignment`], or `204` when none came |
 //! | `POST /heartbeat` | worker | keeps the worker's leases alive |
 //! | `POST /replicates/{taskid}` | worker | [`Report`] of a replicate |
 //! | `GET /replicates` | worker | its replicates in flight (to resume after a restart) |
-//! | `GET /tasks/{taskid}` | anyone | [`TaskInfo`]: state, replicas, failure reason, result link |
+//! | `GET /tasks/{taskid}` | anyone | [`TaskInfo`]: state, replicas, failure reason, result link (no app output) |
+//! | `GET /tasks/{taskid}/logs` | requester, beneficiary | [`TaskLogs`]: the workers' error texts, once the task is over |
 //! | `GET /workerpoolorder` | anyone | the pool's published signed order, if any |
 //! | `GET /health`, `GET /metrics` | operators | liveness, Prometheus counters |
-//! | `/store/...` | workers, requesters | the pool's result store (poco-store) |
+//! | `/store/...` | workers, requesters | the pool's result store (poco-store): workers upload; a task's results are read once it is completed, by its requester and beneficiary signed in here (or by anyone when the deal's params hold `"poco_public_results": true`) |
 //!
 //! Errors are `{"error": "..."}` with a 4xx or 5xx status.
 
@@ -175,8 +176,31 @@ pub struct ReplicateInfo {
     pub worker: Address,
     /// Its state.
     pub state: ReplicateState,
-    /// Why it failed, if it did.
+    /// The kind of failure, if it failed: `app-fault` or `worker-error` (the texts are at
+    /// `GET /tasks/{taskid}/logs`).
     pub error: Option<String>,
+}
+
+/// One replicate in [`TaskLogs`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicateLog {
+    /// The worker.
+    pub worker: Address,
+    /// Its state.
+    pub state: ReplicateState,
+    /// Whether its failure was the app's.
+    pub app_fault: bool,
+    /// Its error text (for an app fault, it ends with the app's last stderr line).
+    pub error: Option<String>,
+}
+
+/// `GET /tasks/{taskid}/logs` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskLogs {
+    /// The task.
+    pub taskid: B256,
+    /// Its replicates with their error texts.
+    pub replicas: Vec<ReplicateLog>,
 }
 
 /// `GET /tasks/{taskid}` answer.

@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use alloy::{primitives::B256, signers::Signer};
+use alloy::{
+    primitives::{Address, B256},
+    signers::Signer,
+};
 use reqwest::StatusCode;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::RwLock;
@@ -10,7 +13,7 @@ use tokio::sync::RwLock;
 use crate::{
     api::{
         Assignment, Challenge, ErrorBody, LoginRequest, LoginResponse, Registration, Report,
-        TaskInfo,
+        TaskInfo, TaskLogs,
     },
     Error, Result,
 };
@@ -21,6 +24,7 @@ pub struct SchedulerClient {
     base: String,
     http: reqwest::Client,
     token: Arc<RwLock<Option<String>>>,
+    pool: Option<Address>,
 }
 
 impl SchedulerClient {
@@ -34,7 +38,21 @@ impl SchedulerClient {
             base: base_url.trim_end_matches('/').to_string(),
             http,
             token: Arc::new(RwLock::new(None)),
+            pool: None,
         })
+    }
+
+    /// Signs in only at a scheduler of `pool`: [`Self::login`] refuses a challenge naming
+    /// another pool.
+    pub fn expect_pool(mut self, pool: Address) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// The bearer token of the session, once signed in (a requester hands it to
+    /// `poco_store::StoreClient::with_bearer_token` to download its results).
+    pub async fn token(&self) -> Option<String> {
+        self.token.read().await.clone()
     }
 
     /// The scheduler's base URL.
@@ -99,7 +117,10 @@ impl SchedulerClient {
         Self::answer(response).await
     }
 
-    /// Signs in with `signer`'s account: the challenge is signed as a personal message.
+    /// Signs in with `signer`'s account: the challenge is signed as a personal message, once
+    /// it is checked to be a sign-in text (`poco scheduler <pool> sign-in: <32 hex>`, of the
+    /// [expected pool](Self::expect_pool) if any); anything else is refused with
+    /// [`Error::ForeignChallenge`]. A worker and a requester sign in the same way.
     pub async fn login<S: Signer + Sync>(&self, signer: &S) -> Result<()> {
         let address = signer.address();
         let challenge: Challenge = self
@@ -109,6 +130,15 @@ impl SchedulerClient {
             )
             .await?
             .ok_or_else(|| Error::Client("no challenge".into()))?;
+        match crate::http::parse_challenge(&challenge.challenge) {
+            Some((pool, _)) if self.pool.is_none_or(|p| p == pool) => {}
+            _ => {
+                return Err(Error::ForeignChallenge {
+                    text: challenge.challenge.chars().take(200).collect(),
+                    expected: self.pool,
+                })
+            }
+        }
         let signature = signer
             .sign_message(challenge.challenge.as_bytes())
             .await
@@ -162,6 +192,15 @@ impl SchedulerClient {
             .get("/replicates", Duration::from_secs(30))
             .await?
             .unwrap_or_default())
+    }
+
+    /// The workers' error texts of a task that is over: served to the deal's requester and
+    /// beneficiary, so [`Self::login`] with one of their wallets first (unless the deal asked
+    /// for public results).
+    pub async fn task_logs(&self, taskid: B256) -> Result<TaskLogs> {
+        self.get(&format!("/tasks/{taskid}/logs"), Duration::from_secs(30))
+            .await?
+            .ok_or_else(|| Error::Client("empty answer".into()))
     }
 
     /// A task as the pool sees it.

@@ -6,6 +6,14 @@ use sqlx::{any::AnyPoolOptions, AnyPool, Row};
 
 use crate::{Error, Result};
 
+/// Milliseconds since the epoch, by the machine's clock (the order of reports).
+fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS deals (
@@ -60,6 +68,20 @@ const SCHEMA: &[&str] = &[
         worker TEXT NOT NULL,
         expires BIGINT NOT NULL
     )",
+    "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)",
+];
+
+/// Columns added after the first release: added to an older database on open (an error
+/// because the column exists already is expected and ignored).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("deals", "requester TEXT NOT NULL DEFAULT ''"),
+    ("deals", "beneficiary TEXT NOT NULL DEFAULT ''"),
+    // When the replicate was reported (unix milliseconds): the order reveal candidates are
+    // tried in, which a worker cannot choose the way it chooses its address.
+    ("replicates", "reported_at BIGINT NOT NULL DEFAULT 0"),
+    // revealAndFinalize calls sent with this replicate's result, and why it was set aside.
+    ("replicates", "reveal_attempts BIGINT NOT NULL DEFAULT 0"),
+    ("replicates", "rejected TEXT"),
 ];
 
 /// The database.
@@ -84,6 +106,10 @@ pub(crate) struct DealRow {
     pub(crate) callback: String,
     /// The ABI-encoded fast deal (hex), empty for classic deals.
     pub(crate) fast_deal: String,
+    /// The requester (may read the results and logs).
+    pub(crate) requester: String,
+    /// The beneficiary (may read the results and logs).
+    pub(crate) beneficiary: String,
 }
 
 /// A task as the scheduler keeps it.
@@ -110,6 +136,10 @@ pub(crate) struct ReplicateRow {
     pub(crate) callback_data: Option<String>,
     pub(crate) error: Option<String>,
     pub(crate) app_fault: bool,
+    /// revealAndFinalize calls sent with this replicate's result.
+    pub(crate) reveal_attempts: i64,
+    /// Why this replicate's result was set aside as a reveal candidate.
+    pub(crate) rejected: Option<String>,
 }
 
 fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
@@ -135,6 +165,8 @@ fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
         callback_data: row.try_get("callback_data")?,
         error: row.try_get("error")?,
         app_fault: row.try_get::<i64, _>("app_fault")? != 0,
+        reveal_attempts: row.try_get("reveal_attempts")?,
+        rejected: row.try_get("rejected")?,
     })
 }
 
@@ -168,6 +200,11 @@ impl Db {
             .map_err(|e| Error::Database(format!("cannot open {url}: {e}")))?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
+        }
+        for (table, column) in ADDED_COLUMNS {
+            let _ = sqlx::query(&format!("ALTER TABLE {table} ADD COLUMN {column}"))
+                .execute(&pool)
+                .await;
         }
         Ok(Self { pool })
     }
@@ -211,8 +248,8 @@ impl Db {
             .try_get("n")?;
         let inserted = sqlx::query(
             "INSERT INTO deals (dealid, fast, app, dataset, params, trust, bot_first, bot_size,
-                start_time, timeref, callback, fast_deal, seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                start_time, timeref, callback, fast_deal, seq, requester, beneficiary)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (dealid) DO NOTHING",
         )
         .bind(&deal.dealid)
@@ -228,6 +265,8 @@ impl Db {
         .bind(&deal.callback)
         .bind(&deal.fast_deal)
         .bind(seq)
+        .bind(&deal.requester)
+        .bind(&deal.beneficiary)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -272,6 +311,8 @@ impl Db {
                 timeref: r.try_get("timeref")?,
                 callback: r.try_get("callback")?,
                 fast_deal: r.try_get("fast_deal")?,
+                requester: r.try_get("requester")?,
+                beneficiary: r.try_get("beneficiary")?,
             })
         })
         .transpose()
@@ -398,10 +439,11 @@ impl Db {
 
     /// The replicates of a task.
     pub(crate) async fn replicates(&self, taskid: &str) -> Result<Vec<ReplicateRow>> {
-        let rows = sqlx::query("SELECT * FROM replicates WHERE taskid = $1 ORDER BY worker")
-            .bind(taskid)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM replicates WHERE taskid = $1 ORDER BY reported_at, worker")
+                .bind(taskid)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(replicate).collect()
     }
 
@@ -425,7 +467,7 @@ impl Db {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE replicates SET state = $3, result_digest = $4, location = $5,
-                callback_data = $6, error = $7, app_fault = $8
+                callback_data = $6, error = $7, app_fault = $8, reported_at = $9
              WHERE taskid = $1 AND worker = $2 AND state IN ('assigned', 'lost')",
         )
         .bind(taskid)
@@ -436,6 +478,7 @@ impl Db {
         .bind(&r.callback_data)
         .bind(&r.error)
         .bind(i64::from(r.app_fault))
+        .bind(unix_millis())
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -530,6 +573,64 @@ impl Db {
         Ok(row.map(|r| r.try_get("worker")).transpose()?)
     }
 
+    /// Deletes the sessions that expired; returns how many.
+    pub(crate) async fn purge_sessions(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// The replicates `worker` holds (assigned, not reported yet).
+    pub(crate) async fn held_by(&self, worker: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM replicates WHERE worker = $1 AND state = 'assigned'",
+        )
+        .bind(worker)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// The slots `worker` registered, if it registered.
+    pub(crate) async fn slots(&self, worker: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT slots FROM workers WHERE address = $1")
+            .bind(worker)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("slots")).transpose()?)
+    }
+
+    /// Counts one revealAndFinalize call sent with a replicate's result.
+    pub(crate) async fn count_reveal_attempt(&self, taskid: &str, worker: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE replicates SET reveal_attempts = reveal_attempts + 1
+             WHERE taskid = $1 AND worker = $2",
+        )
+        .bind(taskid)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a replicate's result aside as a reveal candidate, with the reason.
+    pub(crate) async fn reject_candidate(
+        &self,
+        taskid: &str,
+        worker: &str,
+        reason: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE replicates SET rejected = $3 WHERE taskid = $1 AND worker = $2")
+            .bind(taskid)
+            .bind(worker)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Counts tasks by status, for `/metrics`.
     pub(crate) async fn task_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
@@ -538,5 +639,33 @@ impl Db {
         rows.iter()
             .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Db;
+
+    #[tokio::test]
+    async fn l6_expired_sessions_are_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("s.db").display()
+        ))
+        .await
+        .unwrap();
+        for i in 0..100 {
+            db.add_session(&format!("old{i}"), "0x01", 10)
+                .await
+                .unwrap();
+        }
+        db.add_session("live", "0x02", 1_000).await.unwrap();
+        assert_eq!(db.purge_sessions(500).await.unwrap(), 100);
+        assert_eq!(
+            db.session("live", 500).await.unwrap().as_deref(),
+            Some("0x02")
+        );
+        assert_eq!(db.purge_sessions(500).await.unwrap(), 0);
     }
 }

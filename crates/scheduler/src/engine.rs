@@ -34,6 +34,18 @@ use crate::{
 const CONTRIBUTION_RATIO: i64 = poco_types::CONTRIBUTION_DEADLINE_RATIO as i64;
 /// Tasks initialized per transaction.
 const INIT_BATCH: usize = 64;
+/// The most replicas one task is given (the hub accepts at most 64 contributors): when the
+/// votes still disagree at this count, the task is given up.
+pub(crate) const MAX_REPLICAS: i64 = 16;
+/// revealAndFinalize calls sent with one replicate's result before it is set aside.
+const REVEAL_ATTEMPTS: i64 = 3;
+/// The longest a tick (chain reads, transactions, store reads) may take.
+const TICK_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest the check of one reveal candidate may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Why a deal asking for encrypted results is given up.
+pub(crate) const NO_ENCRYPTION: &str = "this pool does not support result encryption yet; \
+    send the request again without iexec_result_encryption, or to a pool that encrypts results";
 const CURSOR: &str = "cursor";
 
 /// Counters for `/metrics`.
@@ -44,7 +56,16 @@ pub(crate) struct Metrics {
     pub(crate) transactions: AtomicU64,
     pub(crate) transaction_errors: AtomicU64,
     pub(crate) deals: AtomicU64,
+    /// revealAndFinalize calls sent.
+    pub(crate) reveal_attempts: AtomicU64,
+    /// Reveal candidates set aside (failed checks or reverted calls).
+    pub(crate) reveal_rejections: AtomicU64,
+    /// `/work` calls refused by the rate limit.
+    pub(crate) rate_limited: AtomicU64,
 }
+
+/// The task counts of `/metrics` and when they were read.
+pub(crate) type CachedCounts = Option<(Instant, Vec<(String, i64)>)>;
 
 /// What the engine and the HTTP handlers share.
 pub(crate) struct Shared {
@@ -62,7 +83,10 @@ pub(crate) struct Shared {
     pub(crate) assign_lock: Mutex<()>,
     /// The latest block's timestamp.
     pub(crate) chain_now: AtomicI64,
-    pub(crate) challenges: std::sync::Mutex<HashMap<Address, (String, Instant)>>,
+    pub(crate) challenges: std::sync::Mutex<crate::http::Challenges>,
+    pub(crate) work_limits: std::sync::Mutex<crate::http::RateLimits>,
+    pub(crate) task_counts: Mutex<CachedCounts>,
+    pub(crate) store: poco_store::StoreState,
     pub(crate) metrics: Metrics,
     pub(crate) published: Option<SignedWorkerpoolOrder>,
     assets: Mutex<HashMap<Address, (String, B256, String)>>,
@@ -111,8 +135,17 @@ impl Shared {
             None => None,
         };
         let now = client.now().await? as i64;
+        let store_url = format!("{url}/store");
+        let store_config = poco_store::StoreConfig {
+            path: config.store_dir.clone(),
+            trusted_schedulers: vec![signer.address()],
+            public_url: Some(store_url.clone()),
+            ..Default::default()
+        };
+        let store = poco_store::StoreState::new(&store_config)?;
         Ok(Self {
-            store_url: format!("{url}/store"),
+            store_url,
+            store,
             config,
             client,
             signer,
@@ -122,7 +155,9 @@ impl Shared {
             wake: Notify::new(),
             assign_lock: Mutex::new(()),
             chain_now: AtomicI64::new(now),
-            challenges: std::sync::Mutex::new(HashMap::new()),
+            challenges: std::sync::Mutex::new(crate::http::Challenges::default()),
+            work_limits: std::sync::Mutex::new(crate::http::RateLimits::default()),
+            task_counts: Mutex::new(None),
             metrics: Metrics::default(),
             published,
             assets: Mutex::new(HashMap::new()),
@@ -290,8 +325,13 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
     );
     info!(from_block = cursor, url = %shared.url, "scheduler started");
     loop {
-        if let Err(e) = tick(&shared, &mut watcher).await {
-            warn!("{e}");
+        match tokio::time::timeout(TICK_TIMEOUT, tick(&shared, &mut watcher)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("{e}"),
+            Err(_) => warn!(
+                "a tick took more than {}s (chain or store too slow); trying again",
+                TICK_TIMEOUT.as_secs()
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(shared.config.poll_interval) => {}
@@ -306,6 +346,7 @@ async fn tick(shared: &Shared, watcher: &mut LogWatcher) -> Result<()> {
     if shared.db.expire_leases(unix_now()).await? > 0 {
         shared.work.notify_waiters();
     }
+    shared.db.purge_sessions(unix_now()).await?;
     while let Some(batch) = watcher.poll().await? {
         for log in &batch.logs {
             if let Err(e) = on_log(shared, log).await {
@@ -366,15 +407,19 @@ async fn on_log(shared: &Shared, log: &Log) -> Result<()> {
         let e = IPoco::TaskReopen::decode_log(&log.inner).map_err(decode)?;
         let key = e.taskid.to_string();
         if let Some(task) = shared.db.task(&key).await? {
-            shared
-                .db
-                .set_task_status(&key, "ACTIVE", None, None)
-                .await?;
-            shared
-                .db
-                .set_replicas_needed(&key, task.replicas_needed + 1)
-                .await?;
-            shared.work.notify_waiters();
+            if task.replicas_needed + 1 > MAX_REPLICAS {
+                give_up_for_replicas(shared, &key).await?;
+            } else {
+                shared
+                    .db
+                    .set_task_status(&key, "ACTIVE", None, None)
+                    .await?;
+                shared
+                    .db
+                    .set_replicas_needed(&key, task.replicas_needed + 1)
+                    .await?;
+                shared.work.notify_waiters();
+            }
         }
     }
     Ok(())
@@ -422,6 +467,8 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
         timeref,
         callback: deal.callback.to_string(),
         fast_deal: String::new(),
+        requester: deal.requester.to_string(),
+        beneficiary: deal.beneficiary.to_string(),
     };
     let tasks: Vec<(String, i64)> = (first..first + size)
         .map(|idx| (task_id(dealid, U256::from(idx)).to_string(), idx))
@@ -435,6 +482,7 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
     {
         shared.metrics.deals.fetch_add(1, Ordering::Relaxed);
         info!(%dealid, tasks = size, trust, "new deal");
+        refuse_encryption(shared, &row, &tasks).await?;
     }
     Ok(())
 }
@@ -458,6 +506,9 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         timeref,
         callback: deal.callback.to_string(),
         fast_deal: hex(&deal.abi_encode()),
+        // A fast deal is paid by its sponsor, the requester unless someone sponsored it.
+        requester: deal.sponsor.to_string(),
+        beneficiary: e.beneficiary.to_string(),
     };
     let tasks: Vec<(String, i64)> = (first..first + size)
         .map(|idx| (task_id(e.dealid, U256::from(idx)).to_string(), idx))
@@ -470,9 +521,41 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
     {
         shared.metrics.deals.fetch_add(1, Ordering::Relaxed);
         info!(dealid = %e.dealid, tasks = size, "new fast deal");
+        refuse_encryption(shared, &row, &tasks).await?;
         shared.work.notify_waiters();
     }
     Ok(())
+}
+
+/// Gives up at once the tasks of a deal whose params ask for encrypted results: this pool
+/// would hand the requester's results out in plain text.
+async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(String, i64)]) -> Result<()> {
+    let encrypted = poco_types::DealParams::parse(&deal.params)
+        .map(|p| p.result_encryption())
+        .unwrap_or(false);
+    if encrypted {
+        warn!(dealid = deal.dealid, "{NO_ENCRYPTION}");
+        for (taskid, _) in tasks {
+            shared
+                .db
+                .set_task_status(taskid, "FAILED", Some(NO_ENCRYPTION), None)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives a task up because its votes still disagree at [`MAX_REPLICAS`] replicas.
+async fn give_up_for_replicas(shared: &Shared, taskid: &str) -> Result<()> {
+    let reason = format!(
+        "no consensus after {MAX_REPLICAS} replicas (this pool's cap): the app's result may \
+         not be deterministic"
+    );
+    warn!(taskid, reason, "giving the task up");
+    shared
+        .db
+        .set_task_status(taskid, "FAILED", Some(&reason), None)
+        .await
 }
 
 /// Initializes the PENDING tasks of classic deals, in batches.
@@ -544,10 +627,16 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
                     .await?
                     - replicates.len() as i64;
                 if faults.len() as u32 >= shared.config.app_fault_limit || others <= 0 {
-                    let reason = faults
-                        .last()
-                        .and_then(|r| r.error.clone())
-                        .unwrap_or_else(|| "the app failed".into());
+                    // The workers' error texts hold the app's output: they stay behind the
+                    // requester's sign-in (GET /tasks/{id}/logs).
+                    let reason = format!(
+                        "the app failed on {} worker(s); the requester reads why at \
+                         GET /tasks/{taskid}/logs",
+                        faults.len()
+                    );
+                    if let Some(last) = faults.last().and_then(|r| r.error.as_deref()) {
+                        debug!(%taskid, error = last, "app fault");
+                    }
                     warn!(%taskid, reason, "giving the task up");
                     shared
                         .db
@@ -568,7 +657,9 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
             if contributed > 0 && assigned == 0 && live >= task.replicas_needed {
                 // Every replica voted and there is no consensus: one more.
                 let on_chain = shared.client.task(taskid).await?;
-                if on_chain.status == 1 {
+                if on_chain.status == 1 && live + 1 > MAX_REPLICAS {
+                    give_up_for_replicas(shared, &task.taskid).await?;
+                } else if on_chain.status == 1 {
                     shared
                         .db
                         .set_replicas_needed(&task.taskid, live + 1)
@@ -585,48 +676,19 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
             let on_chain = shared.client.task(taskid).await?;
             match on_chain.status {
                 2 => {
-                    let consensus = on_chain.consensusValue;
-                    let winner = replicates.iter().find(|r| {
-                        r.result_digest
-                            .as_deref()
-                            .and_then(|d| d.parse::<B256>().ok())
-                            .is_some_and(|d| result_hash(taskid, d) == consensus)
-                    });
-                    if let Some(winner) = winner {
-                        let digest: B256 = winner
-                            .result_digest
-                            .as_deref()
-                            .unwrap_or_default()
-                            .parse()
-                            .unwrap_or_default();
-                        let link =
-                            ResultLink::new("poco", winner.location.clone().unwrap_or_default());
-                        let callback: Bytes = winner
-                            .callback_data
-                            .as_deref()
-                            .and_then(|c| c.parse().ok())
-                            .unwrap_or_default();
-                        let hub = shared.client.hub();
-                        let call = hub.revealAndFinalize(taskid, digest, link.to_bytes(), callback);
-                        match shared
-                            .send(call.into_transaction_request(), "revealAndFinalize")
-                            .await
-                        {
-                            Ok(()) => {
-                                info!(%taskid, "finalized");
-                                shared
-                                    .db
-                                    .set_task_status(
-                                        &task.taskid,
-                                        "COMPLETED",
-                                        None,
-                                        Some(&String::from_utf8_lossy(&link.to_bytes())),
-                                    )
-                                    .await?;
-                            }
-                            Err(e) => warn!(%taskid, "revealAndFinalize: {e}"),
-                        }
-                    } else if U256::from(now) >= on_chain.revealDeadline {
+                    if reveal(
+                        shared,
+                        &task.taskid,
+                        taskid,
+                        &task.dealid,
+                        on_chain.consensusValue,
+                        &replicates,
+                    )
+                    .await?
+                    {
+                        continue;
+                    }
+                    if U256::from(now) >= on_chain.revealDeadline {
                         let hub = shared.client.hub();
                         let call = hub.reopen(taskid);
                         if shared
@@ -657,6 +719,210 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Reveals and finalizes a task that reached consensus with the result of one replicate that
+/// agrees with it, trying them in the order they were reported. A replicate's location and
+/// callback data are used only once its on-chain contribution, its callback data and its
+/// archive in the pool's store all match the consensus; a candidate that fails a check, or
+/// whose call reverts [`REVEAL_ATTEMPTS`] times, is set aside for good. Returns whether the
+/// task was finalized.
+async fn reveal(
+    shared: &Shared,
+    key: &str,
+    taskid: B256,
+    dealid: &str,
+    consensus: B256,
+    replicates: &[crate::db::ReplicateRow],
+) -> Result<bool> {
+    let Some(deal) = shared.db.deal(dealid).await? else {
+        return Ok(false);
+    };
+    for r in replicates {
+        if r.state != "contributed" || r.rejected.is_some() {
+            continue;
+        }
+        let Some(digest) = r
+            .result_digest
+            .as_deref()
+            .and_then(|d| d.parse::<B256>().ok())
+        else {
+            continue;
+        };
+        if result_hash(taskid, digest) != consensus {
+            continue;
+        }
+        let checked = match tokio::time::timeout(
+            CHECK_TIMEOUT,
+            check_candidate(shared, &deal, taskid, r, digest),
+        )
+        .await
+        {
+            Ok(checked) => checked,
+            Err(_) => Err(Candidate::Unchecked(format!(
+                "the check took more than {}s",
+                CHECK_TIMEOUT.as_secs()
+            ))),
+        };
+        let (link, callback) = match checked {
+            Ok(found) => found,
+            Err(Candidate::Bad(reason)) => {
+                set_aside(shared, key, r, &reason).await?;
+                continue;
+            }
+            Err(Candidate::Unchecked(reason)) => {
+                // The chain or the store failed: counts as an attempt, so that it ends.
+                warn!(%taskid, worker = r.worker, "cannot check a reveal candidate: {reason}");
+                shared.db.count_reveal_attempt(key, &r.worker).await?;
+                if r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
+                    set_aside(shared, key, r, &format!("could not be checked: {reason}")).await?;
+                }
+                continue;
+            }
+        };
+        let hub = shared.client.hub();
+        let call = hub.revealAndFinalize(taskid, digest, link.to_bytes(), callback);
+        shared.db.count_reveal_attempt(key, &r.worker).await?;
+        shared
+            .metrics
+            .reveal_attempts
+            .fetch_add(1, Ordering::Relaxed);
+        match shared
+            .send(call.into_transaction_request(), "revealAndFinalize")
+            .await
+        {
+            Ok(()) => {
+                info!(%taskid, worker = r.worker, "finalized");
+                shared
+                    .db
+                    .set_task_status(
+                        key,
+                        "COMPLETED",
+                        None,
+                        Some(&String::from_utf8_lossy(&link.to_bytes())),
+                    )
+                    .await?;
+                return Ok(true);
+            }
+            Err(e) => {
+                warn!(%taskid, worker = r.worker, "revealAndFinalize: {e}");
+                if r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
+                    let reason = format!(
+                        "revealAndFinalize with its result failed {REVEAL_ATTEMPTS} times: {e}"
+                    );
+                    set_aside(shared, key, r, &reason).await?;
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+async fn set_aside(
+    shared: &Shared,
+    key: &str,
+    r: &crate::db::ReplicateRow,
+    reason: &str,
+) -> Result<()> {
+    warn!(
+        taskid = key,
+        worker = r.worker,
+        reason,
+        "reveal candidate set aside"
+    );
+    shared
+        .metrics
+        .reveal_rejections
+        .fetch_add(1, Ordering::Relaxed);
+    shared.db.reject_candidate(key, &r.worker, reason).await
+}
+
+/// Why a reveal candidate is not used.
+enum Candidate {
+    /// It fails a check: set aside for good.
+    Bad(String),
+    /// The chain or the store could not be read: tried again, a bounded number of times.
+    Unchecked(String),
+}
+
+/// Checks one replicate agreeing with the consensus: its contribution on chain, its callback
+/// data, and its archive in the pool's store. Returns the result link and callback data to
+/// reveal with.
+async fn check_candidate(
+    shared: &Shared,
+    deal: &DealRow,
+    taskid: B256,
+    r: &crate::db::ReplicateRow,
+    digest: B256,
+) -> std::result::Result<(ResultLink, Bytes), Candidate> {
+    let bad = |m: String| Candidate::Bad(m);
+    let worker: Address = r
+        .worker
+        .parse()
+        .map_err(|_| bad("corrupt worker address".into()))?;
+    let contribution = shared
+        .client
+        .hub()
+        .viewContribution(taskid, worker)
+        .call()
+        .await
+        .map_err(|e| Candidate::Unchecked(format!("viewContribution: {e}")))?;
+    if contribution.status != 1 || contribution.resultHash != result_hash(taskid, digest) {
+        return Err(bad(
+            "its on-chain contribution does not carry the consensus result".into(),
+        ));
+    }
+    let callback: Bytes = match r.callback_data.as_deref() {
+        None => Bytes::new(),
+        Some(hex) => hex
+            .parse()
+            .map_err(|_| bad("its callback data is not hex".into()))?,
+    };
+    if !callback.is_empty() && alloy::primitives::keccak256(&callback) != digest {
+        return Err(bad(
+            "its callback data does not hash to the consensus digest".into(),
+        ));
+    }
+    let has_callback = deal
+        .callback
+        .parse::<Address>()
+        .is_ok_and(|a| a != Address::ZERO);
+    if has_callback && callback.is_empty() {
+        return Err(bad(
+            "the deal has a callback but the replicate reported no callback data".into(),
+        ));
+    }
+    let location = r.location.clone().unwrap_or_default();
+    let prefix = format!("{}/results/{taskid}/", shared.store_url);
+    let sha256 = location
+        .strip_prefix(&prefix)
+        .and_then(poco_store::api::parse_object_name)
+        .ok_or_else(|| {
+            bad("its location is not an archive of this task in the pool's store".into())
+        })?;
+    let store = shared.store.store();
+    let found = store
+        .get(taskid, sha256)
+        .await
+        .map_err(|e| Candidate::Unchecked(format!("the store: {e}")))?
+        .ok_or_else(|| bad("its archive is not in the pool's store".into()))?;
+    let archive = found
+        .bytes()
+        .await
+        .map_err(|e| Candidate::Unchecked(format!("the store: {e}")))?;
+    let actual = tokio::task::spawn_blocking(move || -> std::result::Result<B256, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        poco_runtime::archive_digest(&archive, dir.path()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| Candidate::Unchecked(e.to_string()))?
+    .map_err(|e| bad(format!("its archive is unreadable: {e}")))?;
+    if actual != digest {
+        return Err(bad(format!(
+            "its archive's digest {actual} is not the consensus digest"
+        )));
+    }
+    Ok((ResultLink::new("poco", location), callback))
+}
+
 /// Helper for [`Duration`] configuration in seconds.
 pub(crate) fn secs(d: Duration) -> i64 {
     d.as_secs().max(1) as i64
@@ -665,6 +931,13 @@ pub(crate) fn secs(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::replicas_for;
+
+    #[test]
+    fn l1_replica_cap_is_under_the_hub_cap() {
+        const { assert!(super::MAX_REPLICAS <= 64 && super::MAX_REPLICAS >= 2) };
+        // Every trust the pool can take needs fewer replicas than the cap.
+        assert!(replicas_for(100) < super::MAX_REPLICAS as u64);
+    }
 
     #[test]
     fn replicas_follow_the_hub_consensus_rule() {

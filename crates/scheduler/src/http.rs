@@ -1,13 +1,14 @@
 //! The scheduler's HTTP API (see [`crate::api`]).
 
 use std::{
+    collections::{HashMap, VecDeque},
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 
 use alloy::primitives::{Address, Signature, B256};
 use axum::{
-    extract::{Path, Query, State},
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use crate::{
     api::{
         Assignment, Challenge, ErrorBody, LoginRequest, LoginResponse, Mode, Registration,
-        ReplicateInfo, ReplicateState, Report, TaskInfo,
+        ReplicateInfo, ReplicateLog, ReplicateState, Report, TaskInfo, TaskLogs,
     },
     db::ReplicateRow,
     engine::{secs, unix_now, Shared},
@@ -32,6 +33,114 @@ const SESSION: Duration = Duration::from_secs(24 * 3600);
 const CHALLENGE_TTL: Duration = Duration::from_secs(300);
 /// Longest long poll.
 const MAX_WAIT: u64 = 60;
+/// The most sign-in challenges waiting at once: beyond, the oldest is dropped.
+pub(crate) const MAX_CHALLENGES: usize = 65_536;
+/// The largest request body of the scheduler's own routes (reports, registrations, logins).
+const MAX_BODY: usize = 64 * 1024;
+/// `/work` calls a session may make in a burst, and how many more it gets each second.
+const WORK_BURST: f64 = 20.0;
+const WORK_PER_SECOND: f64 = 5.0;
+/// How long the task counts of `/metrics` are reused.
+const METRICS_TTL: Duration = Duration::from_secs(10);
+
+/// The sign-in challenges waiting for their signature, keyed by their random nonce (not by
+/// address: nobody can overwrite or delete another's challenge), bounded, and pruned by age
+/// in the order they were made (no scan of the map per request).
+#[derive(Default)]
+pub(crate) struct Challenges {
+    by_nonce: HashMap<[u8; 16], Instant>,
+    order: VecDeque<([u8; 16], Instant)>,
+}
+
+impl Challenges {
+    fn prune(&mut self) {
+        while let Some((nonce, at)) = self.order.front().copied() {
+            if at.elapsed() < CHALLENGE_TTL && self.order.len() < MAX_CHALLENGES {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_nonce.get(&nonce) == Some(&at) {
+                self.by_nonce.remove(&nonce);
+            }
+        }
+    }
+
+    /// A new challenge's nonce.
+    fn issue(&mut self) -> [u8; 16] {
+        self.prune();
+        let nonce = rand::random::<[u8; 16]>();
+        let now = Instant::now();
+        self.by_nonce.insert(nonce, now);
+        self.order.push_back((nonce, now));
+        nonce
+    }
+
+    /// Whether `nonce` was issued and has not expired (it stays until used or expired).
+    fn valid(&self, nonce: &[u8; 16]) -> bool {
+        self.by_nonce
+            .get(nonce)
+            .is_some_and(|at| at.elapsed() < CHALLENGE_TTL)
+    }
+
+    /// Uses `nonce` up (a successful sign-in).
+    fn take(&mut self, nonce: &[u8; 16]) -> bool {
+        self.by_nonce.remove(nonce).is_some()
+    }
+
+    /// The challenges held.
+    pub(crate) fn len(&self) -> usize {
+        self.by_nonce.len()
+    }
+}
+
+/// A token bucket per worker for `/work`.
+#[derive(Default)]
+pub(crate) struct RateLimits {
+    buckets: HashMap<Address, (f64, Instant)>,
+}
+
+impl RateLimits {
+    /// Takes a token of `worker`'s bucket; false when it is empty.
+    fn allow(&mut self, worker: Address) -> bool {
+        if self.buckets.len() > 100_000 {
+            // Full buckets are the same as no bucket: forget those.
+            self.buckets
+                .retain(|_, (_, at)| at.elapsed().as_secs_f64() * WORK_PER_SECOND < WORK_BURST);
+        }
+        let now = Instant::now();
+        let (tokens, at) = self.buckets.entry(worker).or_insert((WORK_BURST, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * WORK_PER_SECOND).min(WORK_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The text a scheduler of `pool` asks to sign: `poco scheduler <pool> sign-in: <32 hex>`.
+pub(crate) fn challenge_text(pool: Address, nonce: &[u8; 16]) -> String {
+    format!(
+        "poco scheduler {pool} sign-in: {}",
+        alloy::primitives::hex::encode(nonce)
+    )
+}
+
+/// The pool and nonce of a sign-in text, if it has exactly that shape.
+pub(crate) fn parse_challenge(text: &str) -> Option<(Address, [u8; 16])> {
+    let rest = text.strip_prefix("poco scheduler ")?;
+    let (pool, nonce) = rest.split_once(" sign-in: ")?;
+    if pool.len() != 42 || nonce.len() != 32 {
+        return None;
+    }
+    let pool: Address = pool.parse().ok()?;
+    let mut out = [0u8; 16];
+    alloy::primitives::hex::decode_to_slice(nonce, &mut out).ok()?;
+    (challenge_text(pool, &out) == text).then_some((pool, out))
+}
 
 type S = State<Arc<Shared>>;
 
@@ -54,13 +163,8 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Result<Router> {
-    let store_config = poco_store::StoreConfig {
-        path: shared.config.store_dir.clone(),
-        trusted_schedulers: vec![shared.signer.address()],
-        public_url: Some(shared.store_url.clone()),
-        ..Default::default()
-    };
-    let store = poco_store::router(poco_store::StoreState::new(&store_config)?);
+    let gate = Arc::new(Gate(shared.clone()));
+    let store = poco_store::router(shared.store.clone().with_read_gate(gate));
     Ok(Router::new()
         .route("/challenge", get(challenge))
         .route("/login", post(login))
@@ -70,61 +174,168 @@ pub(crate) fn router(shared: Arc<Shared>) -> Result<Router> {
         .route("/replicates", get(replicates))
         .route("/replicates/{taskid}", post(report))
         .route("/tasks/{taskid}", get(task))
+        .route("/tasks/{taskid}/logs", get(task_logs))
         .route("/workerpoolorder", get(workerpool_order))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
         .nest("/store", store))
 }
 
-#[derive(Deserialize)]
-struct AddressQuery {
-    address: Address,
+/// The store's read gate: a task's archives are served once the task is completed, to the
+/// deal's requester and beneficiary signed in here, or to anyone when the deal's params ask
+/// for public results.
+struct Gate(Arc<Shared>);
+
+impl poco_store::ReadGate for Gate {
+    fn check<'a>(
+        &'a self,
+        task_id: B256,
+        headers: &'a HeaderMap,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::result::Result<(), poco_store::ReadRefusal>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            may_read(&self.0, task_id, headers, true)
+                .await
+                .map_err(|e| poco_store::ReadRefusal {
+                    status: e.0.as_u16(),
+                    message: e.1,
+                })
+        })
+    }
 }
 
-async fn challenge(State(s): S, Query(q): Query<AddressQuery>) -> Json<Challenge> {
-    let text = format!(
-        "poco scheduler {} sign-in: {}",
-        s.config.workerpool,
-        alloy::primitives::hex::encode(rand::random::<[u8; 16]>())
-    );
-    let mut challenges = s.challenges.lock().unwrap_or_else(|e| e.into_inner());
-    challenges.retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
-    challenges.insert(q.address, (text.clone(), Instant::now()));
-    Json(Challenge { challenge: text })
+/// Whether the request may read `taskid`'s results (`results`) or logs: only once the task
+/// is completed (results) or final (logs), and only by the deal's requester or beneficiary
+/// unless its params ask for public results.
+async fn may_read(
+    s: &Shared,
+    taskid: B256,
+    headers: &HeaderMap,
+    results: bool,
+) -> Result<(), ApiError> {
+    let key = taskid.to_string();
+    let unknown = || {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("this pool has no task {taskid}"),
+        )
+    };
+    let task = s.db.task(&key).await?.ok_or_else(unknown)?;
+    let deal = s.db.deal(&task.dealid).await?.ok_or_else(unknown)?;
+    let mut status = task.status.clone();
+    if results && status != "COMPLETED" && !deal.fast {
+        // The chain may be ahead of the scheduler's reading of it.
+        let read = tokio::time::timeout(Duration::from_secs(5), s.client.task(taskid)).await;
+        if let Ok(Ok(t)) = read {
+            if t.status == 3 {
+                status = "COMPLETED".into();
+            }
+        }
+    }
+    let readable = if results {
+        status == "COMPLETED"
+    } else {
+        matches!(
+            status.as_str(),
+            "COMPLETED" | "FAILED" | "EXPIRED" | "CLAIMED"
+        )
+    };
+    if !readable {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "task {taskid} is {status}: its {} can be read once it is {}",
+                if results { "results" } else { "logs" },
+                if results { "completed" } else { "over" }
+            ),
+        ));
+    }
+    if poco_types::DealParams::parse(&deal.params).is_ok_and(|p| p.public_results()) {
+        return Ok(());
+    }
+    let reader = worker(s, headers).await.map_err(|_| {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the {} of task {taskid} are served to the deal's requester and beneficiary: \
+                 sign in with one of their wallets (GET /challenge, POST /login) and send the \
+                 bearer token",
+                if results { "results" } else { "logs" }
+            ),
+        )
+    })?;
+    let reader = reader.to_string();
+    if reader != deal.requester && reader != deal.beneficiary {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{reader} is neither the requester nor the beneficiary of task {taskid}: sign \
+                 in with one of their wallets"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn challenge(State(s): S) -> Json<Challenge> {
+    let nonce = s
+        .challenges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .issue();
+    Json(Challenge {
+        challenge: challenge_text(s.config.workerpool, &nonce),
+    })
 }
 
 async fn login(
     State(s): S,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
-    let expected = s
+    let refused = |m: &str| ApiError(StatusCode::UNAUTHORIZED, m.into());
+    let nonce = match parse_challenge(&req.challenge) {
+        Some((pool, nonce)) if pool == s.config.workerpool => nonce,
+        _ => {
+            return Err(refused(
+                "this is not a challenge of this scheduler: get one from GET /challenge",
+            ))
+        }
+    };
+    if !s
         .challenges
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&req.address);
-    let Some((text, at)) = expected else {
-        return Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "no challenge for {}: get one from GET /challenge?address=",
-                req.address
-            ),
-        ));
-    };
-    if text != req.challenge || at.elapsed() >= CHALLENGE_TTL {
-        return Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "the challenge does not match or expired: get a new one".into(),
+        .valid(&nonce)
+    {
+        return Err(refused(
+            "the challenge is unknown, used or expired: get a new one from GET /challenge",
         ));
     }
+    // Checked before the challenge is used up: a bad attempt leaves it to its owner.
     let signer = Signature::try_from(req.signature.as_ref())
         .ok()
-        .and_then(|sig| sig.recover_address_from_msg(text.as_bytes()).ok());
+        .and_then(|sig| sig.recover_address_from_msg(req.challenge.as_bytes()).ok());
     if signer != Some(req.address) {
         return Err(ApiError(
             StatusCode::UNAUTHORIZED,
             format!("the challenge is not signed by {}", req.address),
+        ));
+    }
+    if !s
+        .challenges
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(&nonce)
+    {
+        return Err(refused(
+            "the challenge was used meanwhile: get a new one from GET /challenge",
         ));
     }
     let token = alloy::primitives::hex::encode(rand::random::<[u8; 32]>());
@@ -192,6 +403,21 @@ async fn work(
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let w = worker(&s, &headers).await?;
+    if !s
+        .work_limits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .allow(w)
+    {
+        s.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many /work calls: at most {WORK_PER_SECOND} a second (bursts of \
+                 {WORK_BURST}); long-poll with ?wait= instead"
+            ),
+        ));
+    }
     let key = w.to_string();
     let until = Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT));
     loop {
@@ -209,6 +435,12 @@ async fn work(
 
 async fn try_assign(s: &Shared, w: Address, key: &str) -> Result<Option<Assignment>, ApiError> {
     let _guard = s.assign_lock.lock().await;
+    // A worker runs as many replicates at once as the slots it registered (one before it
+    // registers).
+    let slots = s.db.slots(key).await?.unwrap_or(1).max(1);
+    if s.db.held_by(key).await? >= slots {
+        return Ok(None);
+    }
     let now = s.chain_now.load(Ordering::Relaxed);
     let Some(task) = s.db.next_task_for(key, now).await? else {
         return Ok(None);
@@ -312,6 +544,8 @@ async fn report(
         callback_data: r.callback_data.as_ref().map(|c| c.to_string()),
         error: r.error.clone(),
         app_fault: r.app_fault,
+        reveal_attempts: 0,
+        rejected: None,
     };
     if !s.db.report(&row.taskid, &row.worker, &row).await? {
         return Err(ApiError(
@@ -348,7 +582,15 @@ async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, A
             .map(|r| ReplicateInfo {
                 worker: r.worker.parse().unwrap_or_default(),
                 state: parse_state(&r.state),
-                error: r.error,
+                // The error texts hold the app's output: only a kind here, the texts at
+                // GET /tasks/{id}/logs for the requester.
+                error: r.error.as_ref().map(|_| {
+                    if r.app_fault {
+                        "app-fault".to_string()
+                    } else {
+                        "worker-error".to_string()
+                    }
+                }),
             })
             .collect();
     Ok(Json(TaskInfo {
@@ -360,6 +602,26 @@ async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, A
         failure: t.failure,
         results: t.results,
     }))
+}
+
+async fn task_logs(
+    State(s): S,
+    headers: HeaderMap,
+    Path(taskid): Path<B256>,
+) -> Result<Json<TaskLogs>, ApiError> {
+    may_read(&s, taskid, &headers, false).await?;
+    let replicas =
+        s.db.replicates(&taskid.to_string())
+            .await?
+            .into_iter()
+            .map(|r| ReplicateLog {
+                worker: r.worker.parse().unwrap_or_default(),
+                state: parse_state(&r.state),
+                app_fault: r.app_fault,
+                error: r.error,
+            })
+            .collect();
+    Ok(Json(TaskLogs { taskid, replicas }))
 }
 
 async fn workerpool_order(State(s): S) -> Response {
@@ -410,13 +672,87 @@ async fn metrics(State(s): S) -> Result<String, ApiError> {
         "Transactions that failed.",
         m.transaction_errors.load(Ordering::Relaxed),
     );
+    line(
+        "poco_scheduler_reveal_attempts_total",
+        "revealAndFinalize calls sent.",
+        m.reveal_attempts.load(Ordering::Relaxed),
+    );
+    line(
+        "poco_scheduler_reveal_rejections_total",
+        "Reveal candidates set aside (failed checks or reverted calls).",
+        m.reveal_rejections.load(Ordering::Relaxed),
+    );
+    line(
+        "poco_scheduler_work_rate_limited_total",
+        "/work calls refused by the rate limit.",
+        m.rate_limited.load(Ordering::Relaxed),
+    );
+    let challenges = s.challenges.lock().unwrap_or_else(|e| e.into_inner()).len();
+    out.push_str(&format!(
+        "# HELP poco_scheduler_challenges Sign-in challenges waiting.\n# TYPE \
+         poco_scheduler_challenges gauge\npoco_scheduler_challenges {challenges}\n"
+    ));
     out.push_str(
         "# HELP poco_scheduler_tasks Tasks by status.\n# TYPE poco_scheduler_tasks gauge\n",
     );
-    for (status, n) in s.db.task_counts().await? {
+    let counts = {
+        let mut cached = s.task_counts.lock().await;
+        match cached.as_ref() {
+            Some((at, counts)) if at.elapsed() < METRICS_TTL => counts.clone(),
+            _ => {
+                let counts = s.db.task_counts().await?;
+                *cached = Some((Instant::now(), counts.clone()));
+                counts
+            }
+        }
+    };
+    for (status, n) in counts {
         out.push_str(&format!(
             "poco_scheduler_tasks{{status=\"{status}\"}} {n}\n"
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn m6_challenge_flood_stays_bounded() {
+        let mut challenges = Challenges::default();
+        let first = challenges.issue();
+        for _ in 0..MAX_CHALLENGES + 5_000 {
+            challenges.issue();
+        }
+        assert!(challenges.len() <= MAX_CHALLENGES, "{}", challenges.len());
+        assert!(challenges.order.len() <= MAX_CHALLENGES);
+        // The oldest went first.
+        assert!(!challenges.valid(&first));
+    }
+
+    #[test]
+    fn challenge_text_round_trips_and_nothing_else_parses() {
+        let pool = Address::repeat_byte(7);
+        let nonce = [0xab; 16];
+        let text = challenge_text(pool, &nonce);
+        assert_eq!(parse_challenge(&text), Some((pool, nonce)));
+        for bad in [
+            format!("{text} "),
+            text.to_uppercase(),
+            text.replace("sign-in", "login"),
+            format!("poco scheduler {pool} sign-in: {}", "ab".repeat(32)),
+        ] {
+            assert_eq!(parse_challenge(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn work_bucket_refuses_a_flood() {
+        let mut limits = RateLimits::default();
+        let worker = Address::repeat_byte(1);
+        let allowed = (0..100).filter(|_| limits.allow(worker)).count();
+        assert!(allowed < 30, "{allowed}");
+        assert!(limits.allow(Address::repeat_byte(2)));
+    }
 }

@@ -29,6 +29,7 @@ pub struct StoreClient {
     http: reqwest::Client,
     base: Url,
     max_download_bytes: u64,
+    bearer: Option<String>,
 }
 
 impl StoreClient {
@@ -61,7 +62,27 @@ impl StoreClient {
             http,
             base,
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            bearer: None,
         })
+    }
+
+    /// Sends `token` as a bearer token with listings and downloads: a pool's store serves a
+    /// task's results to its requester and beneficiary once they signed in at the pool's
+    /// scheduler (`SchedulerClient::login`, then its token).
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer = Some(token.into());
+        self
+    }
+
+    /// A GET carrying the bearer token only to this client's own store (a result link may
+    /// name any host: the token must not leave for it).
+    fn read(&self, url: Url) -> reqwest::RequestBuilder {
+        let same_origin = url.origin() == self.base.origin();
+        let request = self.http.get(url);
+        match &self.bearer {
+            Some(token) if same_origin => request.bearer_auth(token),
+            _ => request,
+        }
     }
 
     /// Sets the largest archive [`Self::download`] accepts.
@@ -147,8 +168,7 @@ impl StoreClient {
     /// The archives the store holds for `task_id`.
     pub async fn list(&self, task_id: B256) -> Result<TaskObjects> {
         let response = self
-            .http
-            .get(self.endpoint(&format!("results/{task_id}"))?)
+            .read(self.endpoint(&format!("results/{task_id}"))?)
             .send()
             .await
             .map_err(Error::Http)?;
@@ -169,7 +189,7 @@ impl StoreClient {
             url: location.to_owned(),
             limit,
         };
-        let response = self.http.get(url).send().await.map_err(Error::Http)?;
+        let response = self.read(url).send().await.map_err(Error::Http)?;
         let response = check(response).await?;
         if response.content_length().is_some_and(|len| len > limit) {
             return Err(too_large());

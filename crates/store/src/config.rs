@@ -10,6 +10,9 @@ use std::{fmt, path::PathBuf, sync::Arc};
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 /// Default number of distinct archives one task may hold (replicas may differ).
 pub const DEFAULT_MAX_OBJECTS_PER_TASK: usize = 16;
+/// Default number of distinct archives one worker may store for one task: one result, and
+/// one more should it run the task again.
+pub const DEFAULT_MAX_OBJECTS_PER_WORKER: usize = 2;
 /// Default folder of the local backend.
 pub const DEFAULT_PATH: &str = "poco-results";
 /// Default S3 region.
@@ -113,6 +116,9 @@ pub struct StoreConfig {
     pub max_upload_bytes: u64,
     /// Largest number of distinct archives stored for one task.
     pub max_objects_per_task: usize,
+    /// Largest number of distinct archives one worker may store for one task (so that one
+    /// worker cannot use up the task's quota). Counted within the process.
+    pub max_objects_per_worker: usize,
     /// Schedulers whose worker authorizations are accepted: the pool's own scheduler.
     pub trusted_schedulers: Vec<Address>,
     /// Base URL written into result links (`<public_url>/results/<taskid>/<sha256>.zip`).
@@ -128,6 +134,7 @@ impl Default for StoreConfig {
             s3: S3Config::default(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_objects_per_task: DEFAULT_MAX_OBJECTS_PER_TASK,
+            max_objects_per_worker: DEFAULT_MAX_OBJECTS_PER_WORKER,
             trusted_schedulers: Vec::new(),
             public_url: None,
         }
@@ -152,6 +159,11 @@ impl StoreConfig {
             return Err(Error::invalid_config(
                 "max_upload_bytes is 0: set it to the largest result archive to accept (default \
                  64 MiB)",
+            ));
+        }
+        if self.max_objects_per_worker == 0 {
+            return Err(Error::invalid_config(
+                "max_objects_per_worker is 0: set it to at least 1 (default 2)",
             ));
         }
         if self.max_objects_per_task == 0 {

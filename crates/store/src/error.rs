@@ -31,6 +31,9 @@ pub enum Error {
     /// The storage backend failed.
     #[error("result storage backend failed: {0}")]
     Backend(#[source] object_store::Error),
+    /// An upload could not be spooled to (or read back from) a temporary file.
+    #[error("cannot spool the upload to a temporary file: {0}")]
+    Spool(String),
     /// A task already holds the most distinct archives the store keeps per task.
     #[error(
         "task {task_id} already has {limit} different result archives, the most this store keeps \
@@ -40,6 +43,19 @@ pub enum Error {
     TooManyObjects {
         /// The task.
         task_id: B256,
+        /// The cap.
+        limit: usize,
+    },
+    /// One worker already stored its share of a task's archives.
+    #[error(
+        "worker {worker} already stored {limit} different archives for task {task_id}: upload \
+         the same result again, or ask the pool operator to raise max_objects_per_worker"
+    )]
+    TooManyWorkerObjects {
+        /// The task.
+        task_id: B256,
+        /// The worker.
+        worker: alloy_primitives::Address,
         /// The cap.
         limit: usize,
     },

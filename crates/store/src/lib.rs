@@ -20,5 +20,5 @@ pub use config::{
     Backend, S3Config, StoreConfig, DEFAULT_MAX_OBJECTS_PER_TASK, DEFAULT_MAX_UPLOAD_BYTES,
 };
 pub use error::{Error, Result};
-pub use server::{router, serve, serve_with_shutdown, StoreState};
+pub use server::{router, serve, serve_with_shutdown, ReadGate, ReadRefusal, StoreState};
 pub use store::{ObjectId, PutOutcome, ResultStore};

@@ -20,20 +20,52 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use bytes::{Bytes, BytesMut};
+
 use futures::StreamExt;
 use object_store::ObjectStore;
-use poco_types::{sha256_digest, signature::recover_personal, WorkerAuthorization};
+use poco_types::{signature::recover_personal, WorkerAuthorization};
 use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use tracing::{debug, info, warn};
 
+/// A refused read of a task's archives: the status and the message sent back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadRefusal {
+    /// 401 (sign in), 403 (not allowed, or not yet), 404 (unknown task), 5xx.
+    pub status: u16,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// Decides who may list, download and head a task's archives. Without a gate (a standalone
+/// store) reads are open to anyone; the scheduler's store has one that serves a task's
+/// results only once the task is completed, and only to the deal's requester and
+/// beneficiary (or anyone, when the requester asked for public results).
+pub trait ReadGate: Send + Sync + 'static {
+    /// `Ok` when the request, by its headers, may read `task_id`'s archives.
+    fn check<'a>(
+        &'a self,
+        task_id: B256,
+        headers: &'a HeaderMap,
+    ) -> std::pin::Pin<Box<dyn Future<Output = std::result::Result<(), ReadRefusal>> + Send + 'a>>;
+}
+
 /// The shared state of the routes: the store, the trust and size rules, and the counters.
 /// Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreState {
     inner: Arc<Inner>,
+    gate: Option<Arc<dyn ReadGate>>,
+}
+
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("inner", &self.inner)
+            .field("gated", &self.gate.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -64,13 +96,31 @@ impl StoreState {
         })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                store: ResultStore::new(objects, config.max_objects_per_task),
+                store: ResultStore::new(objects, config.max_objects_per_task)
+                    .with_max_objects_per_worker(config.max_objects_per_worker),
                 trusted_schedulers: config.trusted_schedulers.clone(),
                 max_upload_bytes: config.max_upload_bytes,
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 metrics: Metrics::default(),
             }),
+            gate: None,
         })
+    }
+
+    /// The same store, its reads decided by `gate`.
+    pub fn with_read_gate(mut self, gate: Arc<dyn ReadGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    async fn may_read(&self, task_id: B256, headers: &HeaderMap) -> Result<(), Rejection> {
+        match &self.gate {
+            None => Ok(()),
+            Some(gate) => gate
+                .check(task_id, headers)
+                .await
+                .map_err(Rejection::ReadRefused),
+        }
     }
 
     /// The archive storage behind the routes.
@@ -89,8 +139,15 @@ pub fn router(state: StoreState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/results/{task_id}", get(list).put(upload))
+        .route(
+            "/results/{task_id}",
+            get(list)
+                .put(upload)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/results/{task_id}/{name}", get(download).head(head))
+        // Uploads read their body themselves, under max_upload_bytes; nothing else takes one.
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(TraceLayer::new_for_http())
@@ -167,6 +224,7 @@ enum Rejection {
     BodyRead(axum::Error),
     TooManyObjects(Error),
     NotFound(String),
+    ReadRefused(ReadRefusal),
     Internal(Error),
 }
 
@@ -184,7 +242,7 @@ impl Rejection {
             Self::EmptyBody | Self::BodyRead(_) => RejectReason::BadBody,
             Self::TooLarge { .. } => RejectReason::TooLarge,
             Self::TooManyObjects(_) => RejectReason::TooManyObjects,
-            Self::NotFound(_) | Self::Internal(_) => RejectReason::Internal,
+            Self::NotFound(_) | Self::ReadRefused(_) | Self::Internal(_) => RejectReason::Internal,
         }
     }
 
@@ -203,6 +261,7 @@ impl Rejection {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyObjects(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::ReadRefused(r) => StatusCode::from_u16(r.status).unwrap_or(StatusCode::FORBIDDEN),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -254,6 +313,7 @@ impl Rejection {
             Self::BodyRead(err) => format!("cannot read the body: {err}; send it again"),
             Self::TooManyObjects(err) => err.to_string(),
             Self::NotFound(what) => what.clone(),
+            Self::ReadRefused(r) => r.message.clone(),
             Self::Internal(_) => {
                 "the store failed to serve this request; try again later, the operator will \
                  find the cause in the store's log"
@@ -342,8 +402,18 @@ fn authorize(
     Ok((worker, signature))
 }
 
-/// Reads the body, refusing it as soon as it passes `limit` bytes.
-async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, Rejection> {
+/// An upload written to a temporary file while its digest was computed.
+struct Spooled {
+    file: tempfile::TempPath,
+    sha256: B256,
+    size: u64,
+}
+
+/// Streams the body to a temporary file, hashing it on the way and refusing it as soon as it
+/// passes `limit` bytes: an upload is never held whole in memory.
+async fn spool_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Spooled, Rejection> {
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -351,17 +421,29 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes,
     if declared.is_some_and(|len| len > limit) {
         return Err(Rejection::TooLarge { limit });
     }
-    let capacity = declared.unwrap_or(0).min(limit);
-    let mut buf = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    let spool_err = |e: std::io::Error| Rejection::Internal(Error::Spool(e.to_string()));
+    let (file, path) = tempfile::NamedTempFile::new()
+        .map_err(spool_err)?
+        .into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(Rejection::BodyRead)?;
-        if (buf.len() + chunk.len()) as u64 > limit {
+        size += chunk.len() as u64;
+        if size > limit {
             return Err(Rejection::TooLarge { limit });
         }
-        buf.extend_from_slice(&chunk);
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(spool_err)?;
     }
-    Ok(buf.freeze())
+    file.flush().await.map_err(spool_err)?;
+    Ok(Spooled {
+        file: path,
+        sha256: B256::from_slice(&hasher.finalize()),
+        size,
+    })
 }
 
 async fn upload(
@@ -396,11 +478,11 @@ async fn accept_upload(
     let task_id = parse_task_id(task_id)?;
     // Authenticate before reading a byte of the body.
     let (worker, signature) = authorize(state, task_id, headers)?;
-    let bytes = read_body(headers, body, state.inner.max_upload_bytes).await?;
-    if bytes.is_empty() {
+    let spooled = spool_body(headers, body, state.inner.max_upload_bytes).await?;
+    if spooled.size == 0 {
         return Err(Rejection::EmptyBody);
     }
-    let sha256 = sha256_digest(&bytes);
+    let sha256 = spooled.sha256;
     let recovered = recover_personal(&upload_hash(task_id, sha256), &signature)
         .map_err(Rejection::BadWorkerSignature)?;
     if recovered != worker {
@@ -409,10 +491,12 @@ async fn accept_upload(
     let (id, outcome) = state
         .inner
         .store
-        .put(task_id, bytes)
+        .put_file(task_id, worker, sha256, spooled.size, &spooled.file)
         .await
         .map_err(|err| match err {
-            Error::TooManyObjects { .. } => Rejection::TooManyObjects(err),
+            Error::TooManyObjects { .. } | Error::TooManyWorkerObjects { .. } => {
+                Rejection::TooManyObjects(err)
+            }
             err => Rejection::Internal(err),
         })?;
     let metrics = &state.inner.metrics;
@@ -468,10 +552,11 @@ fn archive_headers(size: u64) -> [(header::HeaderName, HeaderValue); 3] {
             HeaderValue::from_static("application/zip"),
         ),
         (header::CONTENT_LENGTH, HeaderValue::from(size)),
-        // Content-addressed: the bytes behind a name never change.
+        // Content-addressed: the bytes behind a name never change. Private: a gated store
+        // serves them to signed-in readers only, so shared caches must not keep them.
         (
             header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=31536000, immutable"),
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
         ),
     ]
 }
@@ -479,8 +564,10 @@ fn archive_headers(size: u64) -> [(header::HeaderName, HeaderValue); 3] {
 async fn download(
     State(state): State<StoreState>,
     Path((task_id, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     let (task_id, sha256) = parse_object_path(&task_id, &name)?;
+    state.may_read(task_id, &headers).await?;
     let metrics = &state.inner.metrics;
     let Some(found) = state
         .store()
@@ -504,8 +591,10 @@ async fn download(
 async fn head(
     State(state): State<StoreState>,
     Path((task_id, name)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, Rejection> {
     let (task_id, sha256) = parse_object_path(&task_id, &name)?;
+    state.may_read(task_id, &headers).await?;
     match state
         .store()
         .head(task_id, sha256)
@@ -520,8 +609,10 @@ async fn head(
 async fn list(
     State(state): State<StoreState>,
     Path(task_id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<TaskObjects>, Rejection> {
     let task_id = parse_task_id(&task_id)?;
+    state.may_read(task_id, &headers).await?;
     let objects = state
         .store()
         .list(task_id)

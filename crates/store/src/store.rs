@@ -9,8 +9,11 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{path::Path, GetResult, ObjectMeta, ObjectStore, PutPayload};
 use poco_types::sha256_digest;
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 use tokio::sync::Mutex;
+
+/// Bytes read from a spooled upload and sent to the backend at a time.
+const COPY_CHUNK: usize = 4 << 20;
 
 /// Number of lock stripes serializing writes per task, so that concurrent uploads cannot both
 /// pass the per-task cap.
@@ -45,6 +48,8 @@ pub struct ObjectId {
 pub struct ResultStore {
     objects: Arc<dyn ObjectStore>,
     max_objects_per_task: usize,
+    max_objects_per_worker: usize,
+    by_worker: std::sync::Mutex<HashMap<(B256, alloy_primitives::Address), usize>>,
     stripes: Vec<Mutex<()>>,
 }
 
@@ -63,8 +68,96 @@ impl ResultStore {
         Self {
             objects,
             max_objects_per_task,
+            max_objects_per_worker: crate::config::DEFAULT_MAX_OBJECTS_PER_WORKER,
+            by_worker: Default::default(),
             stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// Sets how many distinct archives one worker may store for one task.
+    pub fn with_max_objects_per_worker(mut self, limit: usize) -> Self {
+        self.max_objects_per_worker = limit;
+        self
+    }
+
+    /// Stores the archive spooled in the file `spool` (its digest `sha256` and size computed
+    /// while it was written) for `task_id`, uploaded by `worker`: like [`Self::put`], the
+    /// bytes streamed to the backend in chunks, and refused with
+    /// [`Error::TooManyWorkerObjects`] when `worker` already stored its share of the task.
+    pub async fn put_file(
+        &self,
+        task_id: B256,
+        worker: alloy_primitives::Address,
+        sha256: B256,
+        size: u64,
+        spool: &std::path::Path,
+    ) -> Result<(ObjectId, PutOutcome)> {
+        use object_store::WriteMultipart;
+        use tokio::io::AsyncReadExt;
+        let id = ObjectId {
+            task_id,
+            sha256,
+            size,
+        };
+        let key = Path::from(object_key(task_id, sha256));
+        let stripe = usize::from(task_id[31]) % self.stripes.len();
+        let _guard = self.stripes[stripe].lock().await;
+        if self.head_path(&key).await?.is_some() {
+            return Ok((id, PutOutcome::Existing));
+        }
+        let stored = self.list(task_id).await?.len();
+        if stored >= self.max_objects_per_task {
+            return Err(Error::TooManyObjects {
+                task_id,
+                limit: self.max_objects_per_task,
+            });
+        }
+        let mine = self
+            .by_worker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(task_id, worker))
+            .copied()
+            .unwrap_or(0);
+        if mine >= self.max_objects_per_worker {
+            return Err(Error::TooManyWorkerObjects {
+                task_id,
+                worker,
+                limit: self.max_objects_per_worker,
+            });
+        }
+        let mut file = tokio::fs::File::open(spool)
+            .await
+            .map_err(|e| Error::Spool(e.to_string()))?;
+        let upload = self
+            .objects
+            .put_multipart(&key)
+            .await
+            .map_err(Error::Backend)?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut buf = vec![0u8; COPY_CHUNK];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::Spool(e.to_string()));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(4).await.map_err(Error::Backend)?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map_err(Error::Backend)?;
+        *self
+            .by_worker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((task_id, worker))
+            .or_insert(0) += 1;
+        Ok((id, PutOutcome::Created))
     }
 
     /// The backend.

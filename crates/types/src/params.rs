@@ -94,7 +94,21 @@ impl DealParams {
     pub fn result_encryption(&self) -> bool {
         self.iexec_result_encryption.unwrap_or(false)
     }
+
+    /// Whether the requester lets anyone read the task's results and logs once the task is
+    /// completed: `"poco_public_results": true` (a poco key, kept in [`extra`](Self::extra)).
+    /// Without it, a pool serves them only to the deal's requester and beneficiary, after a
+    /// signed sign-in.
+    pub fn public_results(&self) -> bool {
+        self.extra
+            .get(POCO_PUBLIC_RESULTS)
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
 }
+
+/// The params key of [`DealParams::public_results`].
+pub const POCO_PUBLIC_RESULTS: &str = "poco_public_results";
 
 #[cfg(test)]
 mod tests {
@@ -129,6 +143,18 @@ mod tests {
             DealParams::with_args("x").to_json_string(),
             r#"{"iexec_args":"x"}"#
         );
+    }
+
+    #[test]
+    fn public_results_is_a_poco_key() {
+        assert!(!DealParams::parse("{}").unwrap().public_results());
+        assert!(!DealParams::parse("plain args").unwrap().public_results());
+        assert!(!DealParams::parse(r#"{"poco_public_results":"yes"}"#)
+            .unwrap()
+            .public_results());
+        let params = DealParams::parse(r#"{"poco_public_results":true}"#).unwrap();
+        assert!(params.public_results());
+        assert_eq!(params.to_json_string(), r#"{"poco_public_results":true}"#);
     }
 
     #[test]

@@ -208,7 +208,9 @@ impl TaskCommand {
                         std::path::PathBuf::from("results").join(format!("{taskid:x}"))
                     });
                     let (digest, link) = super::run::onchain_result(&client, taskid, deal).await?;
-                    super::run::download(&client, &link, digest, &dir).await?;
+                    // The requester's (or beneficiary's) wallet signs in to read the result.
+                    let signer = ctx.signer(None).ok();
+                    super::run::download(&client, signer.as_ref(), &link, digest, &dir).await?;
                     value["downloaded"] = json!(dir);
                 }
                 Ok(value)

@@ -37,6 +37,11 @@ pub(crate) struct RunArgs {
     /// A dataset to run on.
     #[arg(long, value_name = "ADDRESS")]
     dataset: Option<Address>,
+    /// The deal's params as a JSON object (`{"poco_public_results":true}`, ...); --args and
+    /// --input-files override its keys. `iexec_result_encryption` is refused: no poco pool
+    /// encrypts results yet.
+    #[arg(long, value_name = "JSON")]
+    params: Option<String>,
     /// Input files, comma-separated URLs (`iexec_input_files`; `#sha256=<hex>` is checked).
     #[arg(long, value_delimiter = ',', value_name = "URL,...")]
     input_files: Vec<String>,
@@ -392,6 +397,23 @@ impl RunArgs {
         if self.volume == 0 {
             bail!("--volume must be at least 1");
         }
+        let mut params = match &self.params {
+            None => DealParams::default(),
+            Some(text) => {
+                let parsed: serde_json::Map<String, Value> = serde_json::from_str(text)
+                    .map_err(|e| eyre!("--params is not a JSON object: {e}"))?;
+                DealParams::parse(&Value::Object(parsed).to_string())
+                    .map_err(|e| eyre!("--params: {e}"))?
+            }
+        };
+        if params.result_encryption() {
+            bail!(
+                "--params asks for iexec_result_encryption, which poco pools do not support yet \
+                 (the results would be stored in plain text, and the pool gives such deals up): \
+                 remove it; to keep results private, leave out poco_public_results, and only \
+                 the requester and beneficiary can read them"
+            );
+        }
         let client = ctx.sender().await?;
         let me = client.sender()?;
         let volume = U256::from(self.volume);
@@ -420,7 +442,9 @@ impl RunArgs {
             None => self.orders_from_local(&client, address, volume).await?,
         };
 
-        let mut params = DealParams::with_args(self.args.clone());
+        if !self.args.is_empty() || params.iexec_args.is_none() {
+            params.iexec_args = Some(self.args.clone());
+        }
         if !self.input_files.is_empty() {
             params.iexec_input_files = Some(self.input_files.clone());
         }
@@ -577,7 +601,7 @@ async fn follow(
         }
         let dir = folder.join(format!("{taskid:x}"));
         let (digest, link) = onchain_result(client, *taskid, fast.then_some(dealid)).await?;
-        download(client, &link, digest, &dir).await?;
+        download(client, client.signer(), &link, digest, &dir).await?;
         results.push(json!({ "taskid": taskid, "status": "COMPLETED", "resultDigest": digest, "folder": dir }));
         print_result(ctx, &dir);
     }
@@ -628,8 +652,12 @@ pub(crate) async fn onchain_result(
 }
 
 /// Downloads a result from its link into `dir` and checks it against the on-chain digest.
+/// With `signer` (the requester's or beneficiary's wallet), it signs in at the pool's
+/// scheduler first: a pool serves results only to them, unless the deal asked for public
+/// results.
 pub(crate) async fn download(
     _client: &PocoClient,
+    signer: Option<&alloy::signers::local::PrivateKeySigner>,
     link: &str,
     digest: B256,
     dir: &Path,
@@ -642,7 +670,21 @@ pub(crate) async fn download(
             link.location
         )
     })?;
-    let bytes = poco_store::StoreClient::new(base)?
+    let mut store = poco_store::StoreClient::new(base)?;
+    if let (Some(signer), Some(api)) = (signer, base.strip_suffix("/store")) {
+        let scheduler = SchedulerClient::new(api)?;
+        match scheduler.login(signer).await {
+            Ok(()) => {
+                if let Some(token) = scheduler.token().await {
+                    store = store.with_bearer_token(token);
+                }
+            }
+            Err(e) => {
+                eprintln!("cannot sign in at the pool's scheduler {api} ({e}); downloading without")
+            }
+        }
+    }
+    let bytes = store
         .download(&link.location)
         .await
         .map_err(|e| eyre!("cannot download the result at {}: {e}", link.location))?;

@@ -373,7 +373,7 @@ fn poco_run_with_a_scheduler_and_a_worker() {
     let output = std::fs::read_to_string(folder.join("result.txt")).expect("result.txt");
     assert!(output.contains("from the binary"), "{output}");
 
-    // Any task's result can be fetched again and checked.
+    // Any task's result can be fetched again and checked, by its requester (signed in).
     let taskid = text(result, "taskid");
     let dealid = text(&run, "dealid");
     let shown = poco.json(&[
@@ -384,6 +384,8 @@ fn poco_run_with_a_scheduler_and_a_worker() {
         &dealid,
         "--download",
         "again",
+        "--account",
+        "requester",
     ]);
     assert_eq!(shown["status"], "COMPLETED");
     assert_eq!(shown["resultDigest"], result["resultDigest"]);
@@ -393,4 +395,15 @@ fn poco_run_with_a_scheduler_and_a_worker() {
     // Not enough money: refused before anything is sent, with the fix.
     let err = poco.error(&["run", wasm, "--volume", "500", "--account", "requester"]);
     assert!(err.contains("poco account deposit"), "{err}");
+
+    // M1: a request for encrypted results is refused before any transaction.
+    let err = poco.error(&[
+        "run",
+        wasm,
+        "--params",
+        r#"{"iexec_result_encryption":true}"#,
+        "--account",
+        "requester",
+    ]);
+    assert!(err.contains("iexec_result_encryption"), "{err}");
 }

@@ -41,7 +41,22 @@ impl Store {
         Self::with_limits(64 * 1024 * 1024, 16).await
     }
 
+    /// A store with these limits; one worker may fill the whole task quota (the per-worker
+    /// cap is tested with [`Self::with_worker_cap`]).
     pub(crate) async fn with_limits(max_upload_bytes: u64, max_objects_per_task: usize) -> Self {
+        Self::with_caps(max_upload_bytes, max_objects_per_task, max_objects_per_task).await
+    }
+
+    /// A store keeping 16 archives per task and `per_worker` per worker and task.
+    pub(crate) async fn with_worker_cap(per_worker: usize) -> Self {
+        Self::with_caps(64 * 1024 * 1024, 16, per_worker).await
+    }
+
+    async fn with_caps(
+        max_upload_bytes: u64,
+        max_objects_per_task: usize,
+        max_objects_per_worker: usize,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("results");
         let scheduler = PrivateKeySigner::random();
@@ -50,6 +65,7 @@ impl Store {
             path: root.clone(),
             max_upload_bytes,
             max_objects_per_task,
+            max_objects_per_worker,
             trusted_schedulers: vec![Address::repeat_byte(0x11), scheduler.address()],
             ..StoreConfig::default()
         };

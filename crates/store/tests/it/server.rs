@@ -359,6 +359,59 @@ async fn distinct_archives_per_task_are_capped() {
     );
 }
 
+/// H1e / L5: one worker assigned to a task uploads junk archives to use up the task's quota,
+/// so that honest workers cannot store their result. It is stopped at its own share.
+#[tokio::test]
+async fn h1e_one_worker_cannot_fill_a_task_quota() {
+    let store = Store::with_worker_cap(2).await;
+    let task = task(17);
+    for seed in 0..2 {
+        assert_eq!(
+            store.put(task, &archive(seed, 10)).await.0,
+            StatusCode::CREATED
+        );
+    }
+    for seed in 2..16 {
+        let (status, answer) = store.put(task, &archive(seed, 10)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(
+            error(&answer).contains("max_objects_per_worker"),
+            "{answer}"
+        );
+    }
+    // Its own archives upload again; an honest worker stores its result.
+    assert_eq!(store.put(task, &archive(1, 10)).await.0, StatusCode::OK);
+    let honest = crate::harness::stranger();
+    let body = archive(99, 10);
+    let headers = Store::headers_by(&store.scheduler, &honest, task, &body);
+    let (status, _) =
+        crate::harness::send(store.put_raw(&task.to_string(), body.clone(), &headers)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(store.files().len(), 3);
+}
+
+/// L5: an upload is streamed to disk and refused as soon as it passes the limit, even when
+/// it declares no length (chunked), and nothing is left behind.
+#[tokio::test]
+async fn l5_chunked_upload_over_the_limit_is_cut_off() {
+    let store = Store::with_limits(1024, 16).await;
+    let task = task(18);
+    let body = archive(5, 4096);
+    let headers = store.headers(task, &body);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(256).map(|c| Ok(c.to_vec())).collect();
+    let stream = futures::stream::iter(chunks);
+    let mut request = reqwest::Client::new()
+        .put(format!("{}/results/{task}", store.url))
+        .body(reqwest::Body::wrap_stream(stream));
+    for (name, value) in &headers {
+        request = request.header(*name, value);
+    }
+    let (status, answer) = crate::harness::send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(store.files().is_empty());
+}
+
 #[tokio::test]
 async fn concurrent_uploads_respect_the_cap() {
     let store = Store::with_limits(1024, 3).await;

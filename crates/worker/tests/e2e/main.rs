@@ -336,7 +336,12 @@ impl Pool {
     /// on-chain digest; returns the extracted folder.
     async fn result(&self, link: &str, digest: B256) -> eyre::Result<PathBuf> {
         let link = poco_types::ResultLink::from_bytes(link.as_bytes())?;
+        // The pool serves results to the requester, signed in.
+        let scheduler = SchedulerClient::new(&self.scheduler_url)?;
+        scheduler.login(&self.dev.keys[REQUESTER]).await?;
+        let token = scheduler.token().await.unwrap_or_default();
         let bytes = poco_store::StoreClient::new(&self.scheduler_url)?
+            .with_bearer_token(token)
             .download(&link.location)
             .await?;
         let dest = tempfile::tempdir()?.keep();

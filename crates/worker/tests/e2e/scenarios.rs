@@ -251,10 +251,20 @@ async fn failing_apps_are_stopped_refused_and_refunded() -> eyre::Result<()> {
     }
     let (free_before, locked) = pool.balance(pool.requester.sender()?).await?;
     assert_eq!(locked, U256::from(3 * 3 * RLC));
+    // The workers' error texts are served to the requester, signed in (not in the public view).
+    let logs = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
+    logs.login(&pool.dev.keys[crate::REQUESTER]).await?;
     for (deal, reason) in &deals {
         let infos = pool.wait_final(deal, Duration::from_secs(60)).await?;
         assert_eq!(infos[0].status, "FAILED", "{infos:#?}");
-        let failure = infos[0].failure.clone().unwrap_or_default();
+        let failure = logs
+            .task_logs(deal.tasks[0])
+            .await?
+            .replicas
+            .iter()
+            .filter_map(|r| r.error.clone())
+            .collect::<Vec<_>>()
+            .join("; ");
         assert!(
             failure.contains(reason),
             "expected {reason:?} in {failure:?}"

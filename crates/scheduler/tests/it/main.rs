@@ -1,0 +1,359 @@
+//! The scheduler against real anvil and SQLite, driven through its HTTP API by test workers
+//! that contribute on chain and upload to the pool's store themselves (so that they can
+//! play the attacks of the security review).
+
+mod attacks;
+
+use std::{path::PathBuf, time::Duration};
+
+use alloy::{
+    primitives::{Address, Bytes, B256, U256},
+    providers::ext::AnvilApi,
+    signers::local::PrivateKeySigner,
+};
+use poco_chain::{devchain::DevPoco, ClientConfig, MatchedDeal, PocoClient};
+use poco_scheduler::{
+    api::{Assignment, Registration, ReplicateState, Report, TaskInfo},
+    SchedulerClient, SchedulerConfig,
+};
+use poco_types::{
+    result_hash, result_seal, AppOrder, Order as _, RequestOrder, WorkerAuthorization,
+    WorkerpoolOrder, NRLC_PER_RLC,
+};
+use tempfile::TempDir;
+
+const RLC: u64 = NRLC_PER_RLC;
+const APP_OWNER: usize = 1;
+const SCHEDULER: usize = 2;
+const REQUESTER: usize = 3;
+const FIRST_WORKER: usize = 4;
+
+/// A chain with poco, a workerpool, its scheduler, an app and a requester.
+struct Pool {
+    dev: DevPoco,
+    _dir: TempDir,
+    pool: Address,
+    app: Address,
+    scheduler: poco_scheduler::Running,
+    requester: PocoClient,
+    salt: u8,
+}
+
+async fn client(dev: &DevPoco, key: PrivateKeySigner) -> eyre::Result<PocoClient> {
+    Ok(PocoClient::connect(
+        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
+        Some(key),
+    )
+    .await?)
+}
+
+impl Pool {
+    async fn start() -> eyre::Result<Self> {
+        let dev = DevPoco::start().await?;
+        let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
+        dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
+        let pool = dev
+            .create_workerpool(dev.keys[SCHEDULER].address(), "it pool")
+            .await?;
+        let app = dev
+            .create_app(
+                dev.keys[APP_OWNER].address(),
+                "never run",
+                "file:///never/run.wasm",
+                B256::repeat_byte(1),
+            )
+            .await?;
+        let dir = tempfile::tempdir()?;
+        let mut config = SchedulerConfig::new(dev.anvil.endpoint(), dev.deployment.hub, pool);
+        config.database_url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("scheduler.db").display()
+        );
+        config.listen = "127.0.0.1:0".parse()?;
+        config.store_dir = dir.path().join("store");
+        config.poll_interval = Duration::from_millis(100);
+        config.lease = Duration::from_secs(60);
+        config.start_block = Some(0);
+        let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone()).await?;
+        let requester = client(&dev, dev.keys[REQUESTER].clone()).await?;
+        Ok(Self {
+            dev,
+            _dir: dir,
+            pool,
+            app,
+            scheduler,
+            requester,
+            salt: 0,
+        })
+    }
+
+    fn url(&self) -> &str {
+        &self.scheduler.url
+    }
+
+    /// A classic deal of `volume` tasks at `trust`, with `params`.
+    async fn deal(&mut self, trust: u64, volume: u64, params: &str) -> eyre::Result<MatchedDeal> {
+        let domain = self.requester.domain();
+        let mut salt = || {
+            self.salt += 1;
+            B256::repeat_byte(self.salt)
+        };
+        let app_order = AppOrder {
+            app: self.app,
+            appprice: U256::ZERO,
+            volume: U256::from(1_000u64),
+            salt: salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[APP_OWNER])?;
+        let pool_order = WorkerpoolOrder {
+            workerpool: self.pool,
+            workerpoolprice: U256::from(2 * RLC),
+            volume: U256::from(1_000u64),
+            trust: U256::from(100u64),
+            salt: salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[SCHEDULER])?;
+        let request = RequestOrder {
+            app: self.app,
+            appmaxprice: U256::ZERO,
+            workerpoolmaxprice: U256::from(2 * RLC),
+            requester: self.dev.keys[REQUESTER].address(),
+            volume: U256::from(volume),
+            trust: U256::from(trust),
+            beneficiary: self.dev.keys[REQUESTER].address(),
+            params: params.into(),
+            salt: salt(),
+            ..Default::default()
+        }
+        .sign(&domain, &self.dev.keys[REQUESTER])?;
+        Ok(self
+            .requester
+            .match_orders(&app_order, None, &pool_order, &request)
+            .await?)
+    }
+
+    /// A worker on anvil account `FIRST_WORKER + n`, signed in and registered.
+    async fn worker(&self, n: usize, slots: u32) -> eyre::Result<TestWorker> {
+        TestWorker::new(self, self.dev.keys[FIRST_WORKER + n].clone(), slots).await
+    }
+
+    /// A worker whose address starts with a zero byte (it sorts before every other), given
+    /// ETH and a deposit of RLC.
+    async fn vanity_worker(&self) -> eyre::Result<TestWorker> {
+        let key = loop {
+            let key = PrivateKeySigner::random();
+            if key.address()[0] == 0 {
+                break key;
+            }
+        };
+        self.dev
+            .provider
+            .anvil_set_balance(key.address(), U256::from(10u128.pow(20)))
+            .await?;
+        let rlc =
+            poco_chain::bindings::rlc::RLC::new(self.dev.deployment.token, &self.dev.provider);
+        poco_chain::devchain::confirm(
+            rlc.transfer(key.address(), U256::from(100 * RLC))
+                .from(self.dev.keys[0].address())
+                .send()
+                .await,
+            "RLC transfer",
+        )
+        .await?;
+        client(&self.dev, key.clone())
+            .await?
+            .deposit(U256::from(100 * RLC))
+            .await?;
+        TestWorker::new(self, key, 1).await
+    }
+
+    /// Waits up to 60 s until the scheduler's view of a task satisfies `done`.
+    async fn wait_task(
+        &self,
+        taskid: B256,
+        what: &str,
+        done: impl Fn(&TaskInfo) -> bool,
+    ) -> eyre::Result<TaskInfo> {
+        let client = SchedulerClient::new(self.url())?;
+        let started = std::time::Instant::now();
+        loop {
+            let info = client.task(taskid).await;
+            if let Ok(info) = &info {
+                if done(info) {
+                    return Ok(info.clone());
+                }
+            }
+            eyre::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "task {taskid}: no {what} within 60 s: {info:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A counter of `/metrics`.
+    async fn metric(&self, name: &str) -> eyre::Result<u64> {
+        let text = reqwest::get(format!("{}/metrics", self.url()))
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| eyre::eyre!("no metric {name} in {text}"))
+    }
+
+    /// Moves the chain's clock.
+    async fn advance(&self, seconds: u64) -> eyre::Result<()> {
+        self.dev.provider.anvil_increase_time(seconds).await?;
+        self.dev.provider.evm_mine(None).await?;
+        Ok(())
+    }
+
+    /// A scheduler client signed in with `key`.
+    async fn signed_in(&self, key: &PrivateKeySigner) -> eyre::Result<SchedulerClient> {
+        let client = SchedulerClient::new(self.url())?.expect_pool(self.pool);
+        client.login(key).await?;
+        Ok(client)
+    }
+}
+
+/// A worker played by the test: it takes replicates, contributes on chain, uploads to the
+/// pool's store and reports, each step on its own.
+struct TestWorker {
+    key: PrivateKeySigner,
+    api: SchedulerClient,
+    chain: PocoClient,
+}
+
+impl TestWorker {
+    async fn new(pool: &Pool, key: PrivateKeySigner, slots: u32) -> eyre::Result<Self> {
+        let api = pool.signed_in(&key).await?;
+        api.register(&Registration {
+            cores: 1,
+            memory_bytes: 1 << 30,
+            tags: B256::ZERO,
+            slots,
+        })
+        .await?;
+        let chain = client(&pool.dev, key.clone()).await?;
+        Ok(Self { key, api, chain })
+    }
+
+    fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The next replicate, waiting up to 10 s.
+    async fn take(&self) -> eyre::Result<Assignment> {
+        self.api
+            .next_work(Duration::from_secs(10))
+            .await?
+            .ok_or_else(|| eyre::eyre!("{}: no work within 10 s", self.address()))
+    }
+
+    /// Contributes `digest` to the task on chain.
+    async fn contribute(&self, a: &Assignment, digest: B256) -> eyre::Result<()> {
+        let hub = self.chain.hub();
+        let call = hub.contribute(
+            a.taskid,
+            result_hash(a.taskid, digest),
+            result_seal(self.address(), a.taskid, digest),
+            Address::ZERO,
+            Bytes::new(),
+            a.authorization.clone(),
+        );
+        self.chain
+            .send(call.into_transaction_request(), "contribute")
+            .await?;
+        Ok(())
+    }
+
+    /// Contributes and finalizes a trust-1 task on chain.
+    async fn contribute_and_finalize(
+        &self,
+        a: &Assignment,
+        digest: B256,
+        location: &str,
+    ) -> eyre::Result<()> {
+        let hub = self.chain.hub();
+        let link = poco_types::ResultLink::new("poco", location);
+        let call = hub.contributeAndFinalize(
+            a.taskid,
+            digest,
+            link.to_bytes(),
+            Bytes::new(),
+            Address::ZERO,
+            Bytes::new(),
+            a.authorization.clone(),
+        );
+        self.chain
+            .send(call.into_transaction_request(), "contributeAndFinalize")
+            .await?;
+        Ok(())
+    }
+
+    /// Uploads `archive` to the pool's store; returns its location.
+    async fn upload(&self, a: &Assignment, archive: Vec<u8>) -> eyre::Result<String> {
+        let authorization = WorkerAuthorization {
+            worker: self.address(),
+            task_id: a.taskid,
+            enclave_challenge: Address::ZERO,
+            sign: a.authorization.clone(),
+        };
+        let receipt = poco_store::StoreClient::new(&a.store_url)?
+            .upload(a.taskid, archive, &authorization, &self.key)
+            .await?;
+        Ok(receipt.location)
+    }
+
+    async fn report(
+        &self,
+        a: &Assignment,
+        state: ReplicateState,
+        digest: Option<B256>,
+        location: Option<String>,
+        callback_data: Option<Bytes>,
+    ) -> eyre::Result<()> {
+        self.api
+            .report(
+                a.taskid,
+                &Report {
+                    state,
+                    result_digest: digest,
+                    location,
+                    callback_data,
+                    tx: None,
+                    error: None,
+                    app_fault: false,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// A result archive as a worker makes it (computed.json naming `result.txt`), and its result
+/// digest as the requester computes it.
+fn archive(text: &str) -> eyre::Result<(Vec<u8>, B256)> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    zip.start_file("computed.json", options)?;
+    zip.write_all(br#"{"deterministic-output-path":"/iexec_out/result.txt"}"#)?;
+    zip.start_file("result.txt", options)?;
+    zip.write_all(text.as_bytes())?;
+    let bytes = zip.finish()?.into_inner();
+    let dir = tempfile::tempdir()?;
+    let digest = poco_runtime::archive_digest(&bytes, dir.path())?;
+    Ok((bytes, digest))
+}
+
+#[allow(dead_code)]
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
