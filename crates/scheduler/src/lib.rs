@@ -66,6 +66,8 @@ pub struct SchedulerConfig {
     pub start_block: Option<u64>,
     /// The workerpool order to publish, if any.
     pub publish: Option<PublishConfig>,
+    /// Serve the API (and the store under it) over HTTPS with this certificate and key.
+    pub tls: Option<poco_service::TlsFiles>,
 }
 
 impl SchedulerConfig {
@@ -86,6 +88,7 @@ impl SchedulerConfig {
             app_fault_limit: 2,
             start_block: None,
             publish: None,
+            tls: None,
         }
     }
 }
@@ -109,12 +112,18 @@ impl Drop for Running {
 /// Starts the scheduler: opens the database, checks the chain and the workerpool, binds the
 /// API, then drives the pool until the returned task is aborted or fails.
 pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<Running> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(poco_service::TlsConfig::load)
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{}://{addr}", poco_service::scheme(tls.as_ref())));
     let mut chain = ClientConfig::new(config.rpc_url.clone(), config.hub);
     chain.confirmations = 1;
     let client = PocoClient::connect(chain, Some(signer.clone())).await?;
@@ -153,7 +162,15 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
     let router = http::router(shared.clone())?;
     let engine = engine::run(shared.clone());
     let task = tokio::spawn(async move {
-        let server = async { axum::serve(listener, router).await.map_err(Error::Serve) };
+        let options = poco_service::ServeOptions {
+            tls,
+            ..Default::default()
+        };
+        let server = async {
+            poco_service::serve(listener, router, options, std::future::pending())
+                .await
+                .map_err(|e| Error::Serve(std::io::Error::other(e.to_string())))
+        };
         tokio::select! {
             r = server => r,
             r = engine => r,

@@ -56,6 +56,8 @@ pub(crate) struct SchedulerArgs {
     /// else the chain's `iexecGateway`; skipped with a warning when no market answers].
     #[command(flatten)]
     market: super::market::MarketOpt,
+    #[command(flatten)]
+    tls: super::market::TlsArgs,
 }
 
 /// `poco worker`
@@ -127,6 +129,7 @@ impl SchedulerArgs {
             .unwrap_or_else(|| home.join(format!("{workerpool:x}")).join("results"));
         config.listen = self.listen;
         config.public_url = self.public_url;
+        config.tls = self.tls.files();
         config.poll_interval = Duration::from_millis(self.poll_interval_ms.max(50));
         config.lease = Duration::from_secs(self.lease.max(2));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);

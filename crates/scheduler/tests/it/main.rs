@@ -3,6 +3,7 @@
 //! play the attacks of the security review).
 
 mod attacks;
+mod tls;
 
 use std::{path::PathBuf, time::Duration};
 
