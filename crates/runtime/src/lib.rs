@@ -28,3 +28,9 @@ pub use self::{
         DEFAULT_TABLE_ELEMENTS,
     },
 };
+
+/// Entry points of the fuzz targets (`fuzz/`) and the parsers' property tests; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::process::fuzz_frames as runner_frames;
+}
