@@ -8,6 +8,7 @@ mod book;
 mod feed;
 mod fill;
 mod fixture;
+mod fuzz_query;
 mod postgres;
 mod publish;
 mod query;
