@@ -3,7 +3,7 @@ FORGE := $(CURDIR)/node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 ANVIL := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 export POCO_ANVIL ?= $(ANVIL)
 
-.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market clean
+.PHONY: setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market fuzz fuzz-ci clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -60,6 +60,14 @@ bench-e2e: setup
 bench-market: setup
 	cargo run -q --release -p poco-market --example bench_market -- --out target/bench/market.json
 
+## fuzz: AFL++ (cargo-afl, installed when missing) on the parsers strangers feed: orders and params JSON, the market's list queries, the runner framing, result archives; FUZZ_SECONDS per target (default 600)
+fuzz:
+	scripts/fuzz.sh
+
+## fuzz-ci: the bounded fuzz run (FUZZ_SECONDS per target, default 25); fails on any crash or hang
+fuzz-ci:
+	scripts/fuzz.sh --ci
+
 clean:
 	cargo clean
-	rm -rf contracts/out contracts/cache contracts/out-bench
+	rm -rf contracts/out contracts/cache contracts/out-bench fuzz/target fuzz/out
