@@ -11,7 +11,11 @@ fn main() {
             return;
         };
         if let Ok(params) = DealParams::parse(text) {
-            let _ = (params.args(), params.input_files(), params.result_encryption());
+            let _ = (
+                params.args(),
+                params.input_files(),
+                params.result_encryption(),
+            );
             let mut back = DealParams::parse(&params.to_json_string()).expect("own JSON parses");
             // Floats among the other keys may come back a unit in the last place off
             // (serde_json's fast float reading): compare their keys only.

@@ -44,8 +44,8 @@ fn main() {
                 if let Ok(order) = AnyOrder::from_json(kind, value.clone()) {
                     assert_eq!(order.kind(), kind);
                     let _ = (order.hash(&domain), order.price(), order.tag());
-                    let back = AnyOrder::from_json(kind, order.to_json())
-                        .expect("an order's JSON parses");
+                    let back =
+                        AnyOrder::from_json(kind, order.to_json()).expect("an order's JSON parses");
                     assert_eq!(back.to_json(), order.to_json());
                 }
             }
