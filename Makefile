@@ -6,7 +6,7 @@ export POCO_ANVIL ?= $(ANVIL)
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
 
-.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market clean
+.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market fuzz fuzz-ci clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -67,6 +67,14 @@ bench-e2e: setup
 bench-market: setup
 	cargo run -q --release -p poco-market --example bench_market -- --out target/bench/market.json
 
+## fuzz: AFL++ (cargo-afl, installed when missing) on the parsers strangers feed: orders and params JSON, the market's list queries, the runner framing, result archives; FUZZ_SECONDS per target (default 600)
+fuzz:
+	scripts/fuzz.sh
+
+## fuzz-ci: the bounded fuzz run (FUZZ_SECONDS per target, default 25); fails on any crash or hang
+fuzz-ci:
+	scripts/fuzz.sh --ci
+
 clean:
 	cargo clean
-	rm -rf contracts/out contracts/cache contracts/out-bench
+	rm -rf contracts/out contracts/cache contracts/out-bench fuzz/target fuzz/out

@@ -314,7 +314,8 @@ impl Db {
             "SELECT body FROM deals{clause} ORDER BY block_number DESC, position DESC LIMIT {} \
              OFFSET {}",
             page_size,
-            page.saturating_mul(page_size)
+            // SQL integers are i64: an offset past them is no row, not a type error.
+            page.saturating_mul(page_size).min(i64::MAX as u64)
         );
         let mut list = sqlx::query(&list_sql);
         for (column, value) in filter {

@@ -394,7 +394,7 @@ async fn list_orders(
                 .into_iter()
                 .map(|s| s.view(shared.chain_id))
                 .collect(),
-            next_page: ((page + 1) * size < count).then_some(page + 1),
+            next_page: next_page(page, size, count),
         })
         .map_err(|e| {
             Refusal::new(
@@ -508,8 +508,8 @@ async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply {
         .deals(&filter, false, page as u64, size as u64)
         .await?;
     let mut body = json!({ "count": count, "deals": deals });
-    if ((page + 1) * size) < count as usize {
-        body["nextPage"] = json!(page + 1);
+    if let Some(next) = next_page(page, size, count as usize) {
+        body["nextPage"] = json!(next);
     }
     ok(body)
 }
@@ -1063,4 +1063,32 @@ async fn stream(
             },
         }
     }
+}
+
+/// The `nextPage` of a list page, `None` on the last page (and past the end, however large
+/// `pageIndex` is).
+fn next_page(page: usize, size: usize, count: usize) -> Option<usize> {
+    let next = page.checked_add(1)?;
+    (next.checked_mul(size)? < count).then_some(next)
+}
+
+/// Reads a list endpoint's query string (`/{kind}orders?{query}`) the way the API does (axum's
+/// query decoding, the filter, the page) and runs it on an empty book: the entry point of the
+/// fuzz target and property tests of the query parsing. `Err` is the API's 400 message.
+#[doc(hidden)]
+pub fn fuzz_order_query(kind: OrderKind, query: &str) -> Result<Option<usize>, String> {
+    let uri: axum::http::Uri = format!("/?{query}")
+        .parse()
+        .map_err(|e| format!("not a request target: {e}"))?;
+    let Query(params) = Query::<Params>::try_from_uri(&uri).map_err(|e| e.body_text())?;
+    let q = Q(&params);
+    let filter = order_filter(kind, &q).map_err(|r| r.1)?;
+    let (page, size) = q.page().map_err(|r| r.1)?;
+    let book = crate::book::Book::default();
+    let (count, orders) = book.query(kind, &filter, page, size);
+    assert!(
+        count == 0 && orders.is_empty(),
+        "an empty book lists nothing"
+    );
+    Ok(next_page(page, size, count))
 }

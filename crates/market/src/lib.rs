@@ -31,6 +31,12 @@ pub use error::{Error, Result};
 pub use fill::{best_offer, Offer, OfferQuery};
 pub use publish::{challenge_hash, Action, CHALLENGE_PREFIX};
 
+/// Entry points of the fuzz targets (`fuzz/`) and the parsers' property tests; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::fuzz_order_query as order_query;
+}
+
 use crate::{api::CategoryEntry, book::Book, chain::ChainIndex, db::Db, feed::Feed};
 
 /// The market's configuration.

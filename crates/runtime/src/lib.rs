@@ -31,3 +31,9 @@ pub use self::{
         DEFAULT_MAX_WASM_STACK, DEFAULT_TABLE_ELEMENTS,
     },
 };
+
+/// Entry points of the fuzz targets (`fuzz/`) and the parsers' property tests; not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::process::fuzz_frames as runner_frames;
+}

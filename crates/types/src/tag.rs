@@ -143,6 +143,11 @@ impl FromStr for Tag {
             if hex.is_empty() || hex.len() > 64 {
                 return Err(Self::parse_err(input, "hex tags have 1 to 64 digits"));
             }
+            // Checked before slicing by byte: a multi-byte character (or a `+`, which
+            // `from_str_radix` takes) is not a hex digit.
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Self::parse_err(input, "not a hex number"));
+            }
             let padded = format!("{hex:0>64}");
             let mut bytes = [0u8; 32];
             for (i, byte) in bytes.iter_mut().enumerate() {

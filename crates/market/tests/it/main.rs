@@ -8,6 +8,7 @@ mod book;
 mod feed;
 mod fill;
 mod fixture;
+mod fuzz_query;
 mod limits;
 mod postgres;
 mod publish;

@@ -53,6 +53,8 @@ use std::{
 use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn, Instrument};
 
+#[doc(hidden)]
+pub use self::protocol::fuzz_frames;
 use self::protocol::{
     decode, encode, read_frame, write_frame, FromRunner, ToRunner, EXECUTOR_GREETING, RUNNER_ARG,
     RUNNER_GREETING,

@@ -135,6 +135,32 @@ pub(crate) fn decode<T: DeserializeOwned>(frame: &[u8]) -> io::Result<T> {
     postcard::from_bytes(frame).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// Reads `bytes` as the framed stream a runner or the executor reads, and decodes every frame
+/// as a message of either direction: the entry point of the fuzz target and property tests
+/// of the framing. A decoded message must encode again, and its encoding must decode to the
+/// same encoding. Returns how many frames decoded as a message.
+#[doc(hidden)]
+pub fn fuzz_frames(bytes: &[u8]) -> usize {
+    fn stable<T: Serialize + DeserializeOwned>(message: &T) {
+        let once = encode(message).expect("a decoded message encodes");
+        let back: T = decode(&once).expect("an encoded message decodes");
+        assert_eq!(encode(&back).expect("encodes"), once, "encoding is stable");
+    }
+    let mut input = bytes;
+    let mut decoded = 0;
+    while let Ok(Some(frame)) = read_frame(&mut input) {
+        if let Ok(message) = decode::<ToRunner>(&frame) {
+            stable(&message);
+            decoded += 1;
+        }
+        if let Ok(message) = decode::<FromRunner>(&frame) {
+            stable(&message);
+            decoded += 1;
+        }
+    }
+    decoded
+}
+
 #[cfg(test)]
 mod tests {
     use std::{path::PathBuf, time::Duration};

@@ -3,6 +3,7 @@
 
 mod apps;
 mod common;
+mod fuzz_parsers;
 mod limits;
 mod nan;
 mod process;
