@@ -30,7 +30,7 @@ check-artifacts: setup
 	node tools/export-artifacts.js --check
 
 ## test: the whole test suite (what CI runs); installs what the tests need first
-test: test-deps lint check-artifacts test-contracts test-rust
+test: test-deps lint check-artifacts test-contracts test-rust fuzz-ci
 
 ## test-deps: Debian's postgresql and chromium (installed when missing, as root), PostgreSQL started with the test role
 test-deps: setup
@@ -71,7 +71,7 @@ bench-market: setup
 fuzz:
 	scripts/fuzz.sh
 
-## fuzz-ci: the bounded fuzz run (FUZZ_SECONDS per target, default 25); fails on any crash or hang
+## fuzz-ci: the bounded fuzz run (part of make test): the poco-types targets, FUZZ_SECONDS each (default 25); fails on any crash or hang
 fuzz-ci:
 	scripts/fuzz.sh --ci
 
