@@ -5,9 +5,11 @@
 use afl::fuzz;
 #[cfg(feature = "services")]
 use poco_market::api::AnyOrder;
+#[cfg(feature = "services")]
+use poco_types::OrderKind;
 use poco_types::{
-    primitives::Address, AppOrder, DatasetOrder, Domain, Order, OrderKind, OrdersFile,
-    RequestOrder, SignedOrder, WorkerpoolOrder,
+    primitives::Address, AppOrder, DatasetOrder, Domain, Order, OrdersFile, RequestOrder,
+    SignedOrder, WorkerpoolOrder,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
