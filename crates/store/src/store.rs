@@ -100,18 +100,9 @@ impl ResultStore {
             size,
         };
         let key = Path::from(object_key(task_id, sha256));
-        let stripe = usize::from(task_id[31]) % self.stripes.len();
-        let _guard = self.stripes[stripe].lock().await;
-        if self.head_path(&key).await?.is_some() {
+        let Some(_guard) = self.reserve(task_id, &key).await? else {
             return Ok((id, PutOutcome::Existing));
-        }
-        let stored = self.list(task_id).await?.len();
-        if stored >= self.max_objects_per_task {
-            return Err(Error::TooManyObjects {
-                task_id,
-                limit: self.max_objects_per_task,
-            });
-        }
+        };
         let mine = self
             .by_worker
             .lock()
@@ -160,6 +151,28 @@ impl ResultStore {
         Ok((id, PutOutcome::Created))
     }
 
+    /// Takes the task's write stripe and checks that `key` is a new archive within the task's
+    /// cap: `None` when it is already stored. Hold the guard until the write is done.
+    async fn reserve(
+        &self,
+        task_id: B256,
+        key: &Path,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
+        let stripe = usize::from(task_id[31]) % self.stripes.len();
+        let guard = self.stripes[stripe].lock().await;
+        if self.head_path(key).await?.is_some() {
+            return Ok(None);
+        }
+        let stored = self.list(task_id).await?.len();
+        if stored >= self.max_objects_per_task {
+            return Err(Error::TooManyObjects {
+                task_id,
+                limit: self.max_objects_per_task,
+            });
+        }
+        Ok(Some(guard))
+    }
+
     /// The backend.
     pub fn objects(&self) -> &Arc<dyn ObjectStore> {
         &self.objects
@@ -175,18 +188,9 @@ impl ResultStore {
             size: bytes.len() as u64,
         };
         let key = Path::from(object_key(task_id, id.sha256));
-        let stripe = usize::from(task_id[31]) % self.stripes.len();
-        let _guard = self.stripes[stripe].lock().await;
-        if self.head_path(&key).await?.is_some() {
+        let Some(_guard) = self.reserve(task_id, &key).await? else {
             return Ok((id, PutOutcome::Existing));
-        }
-        let stored = self.list(task_id).await?.len();
-        if stored >= self.max_objects_per_task {
-            return Err(Error::TooManyObjects {
-                task_id,
-                limit: self.max_objects_per_task,
-            });
-        }
+        };
         self.objects
             .put(&key, PutPayload::from_bytes(bytes))
             .await
