@@ -6,7 +6,7 @@ export POCO_ANVIL ?= $(ANVIL)
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
 
-.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint demo bench-gas bench-runtime bench-e2e bench-market fuzz fuzz-ci clean
+.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo bench-gas bench-runtime bench-e2e bench-market fuzz fuzz-ci clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -17,7 +17,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## build: compile the contracts and the Rust workspace
 build: setup
 	cd contracts && $(FORGE) build --sizes
-	cargo build --workspace
+	cargo build --locked --workspace
 
 ## artifacts: re-export the ABIs and bytecode the Rust crates embed (commit the result)
 artifacts: setup
@@ -30,7 +30,7 @@ check-artifacts: setup
 	node tools/export-artifacts.js --check
 
 ## test: the whole test suite (what CI runs); installs what the tests need first
-test: test-deps lint check-artifacts test-contracts test-rust fuzz-ci
+test: test-deps lint gates check-artifacts test-contracts test-rust fuzz-ci
 
 ## test-deps: Debian's postgresql and chromium (installed when missing, as root), PostgreSQL started with the test role
 test-deps: setup
@@ -40,12 +40,16 @@ test-contracts: setup
 	cd contracts && $(FORGE) test
 
 test-rust: setup
-	cargo test --workspace
+	cargo test --locked --workspace
 
 lint: setup
 	cd contracts && $(FORGE) fmt --check
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+## gates: cargo doc with warnings denied, cargo deny (licenses, bans, sources; advisories when the RustSec database can be had), cargo machete (unused dependencies); installs the pinned cargo-deny and cargo-machete when missing
+gates:
+	scripts/gates.sh
 
 ## demo: a devnet, the requester's flow through the poco CLI, and a first task end to end
 demo: setup
@@ -53,19 +57,19 @@ demo: setup
 
 ## bench-gas: gas per call and per task on anvil (table on stdout, JSON in target/bench/gas.json)
 bench-gas: setup
-	cargo run -q -p poco-chain --example bench_gas -- --out target/bench/gas.json
+	cargo run --locked -q -p poco-chain --example bench_gas -- --out target/bench/gas.json
 
 ## bench-runtime: one CPU-bound example app as WASM against the same C code built natively
 bench-runtime:
-	cargo run -q --release -p poco-runtime --example bench_native_vs_wasm
+	cargo run --locked -q --release -p poco-runtime --example bench_native_vs_wasm
 
 ## bench-e2e: match-to-result latency (1 s blocks), tasks/s of a 200-task deal on 4 workers, WASM vs native (JSON in target/bench/e2e.json)
 bench-e2e: setup
-	cargo run -q --release -p poco-worker --example bench_e2e -- --out target/bench/e2e.json
+	cargo run --locked -q --release -p poco-worker --example bench_e2e -- --out target/bench/e2e.json
 
 ## bench-market: the order book filled to 100,000 orders through the API (publications/s with every check), then query latency p50/p99 (JSON in target/bench/market.json)
 bench-market: setup
-	cargo run -q --release -p poco-market --example bench_market -- --out target/bench/market.json
+	cargo run --locked -q --release -p poco-market --example bench_market -- --out target/bench/market.json
 
 ## fuzz: AFL++ (cargo-afl, installed when missing) on the parsers strangers feed: orders and params JSON, the market's list queries, the runner framing, result archives; FUZZ_SECONDS per target (default 600)
 fuzz:

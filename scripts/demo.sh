@@ -13,7 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build -q -p poco-cli
+cargo build --locked -q -p poco-cli
 poco="$root/target/debug/poco"
 export POCO_HOME="$root/target/demo/home"
 project="$root/target/demo/project"

@@ -79,7 +79,7 @@ fi
 # --- build: instrumented, release with overflow checks and debug assertions (fuzz/Cargo.toml) ---
 echo "fuzz.sh: building the targets (cargo afl build --release in fuzz/)"
 build_start=$SECONDS
-(cd "$fuzz" && cargo afl build --release --quiet "${features[@]}")
+(cd "$fuzz" && cargo afl build --locked --release --quiet "${features[@]}")
 echo "fuzz.sh: built in $((SECONDS - build_start)) s"
 
 # --- run ---

@@ -1,4 +1,5 @@
 //! Embeds the web UI (`web/`, without its tests) into the binary as `WEB_ASSETS`.
+#![allow(clippy::disallowed_macros)] // a build script talks to cargo on stdout
 
 use std::{env, fs, path::Path};
 

@@ -8,6 +8,7 @@
 //! with fresh app and workerpool orders and first-time workers, and "warm" with app and
 //! workerpool orders already used by an earlier deal and workers with a history, as in a running
 //! market.
+#![allow(clippy::disallowed_macros)] // prints its report
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,7 @@
 //! the worker's result and show who was paid.
 //!
 //! `cargo run -p poco-chain --example first_task` (or `make demo`).
+#![allow(clippy::disallowed_macros)] // prints its report
 
 use alloy::{
     primitives::{utils::format_units, Address, Bytes, B256, U256},

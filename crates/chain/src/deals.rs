@@ -8,7 +8,7 @@ use alloy::{
 };
 use poco_types::{
     task_id, Category, OrderOperation, SignedAppOrder, SignedDatasetOrder, SignedRequestOrder,
-    SignedWorkerpoolOrder,
+    SignedWorkerpoolOrder, TaskStatus,
 };
 use serde::Serialize;
 
@@ -45,7 +45,7 @@ pub struct TaskView {
     /// The index of the task in its deal.
     pub idx: U256,
     /// `UNSET` (not initialized), `ACTIVE`, `REVEALING`, `COMPLETED`, `FAILED`.
-    pub status: &'static str,
+    pub status: TaskStatus,
     /// The contribution deadline (unix seconds; 0 until initialized).
     pub contribution_deadline: U256,
     /// The final deadline (unix seconds): after it, the requester can claim a refund.
@@ -58,16 +58,17 @@ pub struct TaskView {
     pub results: String,
 }
 
-/// The name of a task status.
+/// The name of a task status number from the hub (`UNKNOWN` for a number it does not
+/// define); see [`poco_types::TaskStatus`].
 pub fn task_status_name(status: u8) -> &'static str {
-    match status {
-        0 => "UNSET",
-        1 => "ACTIVE",
-        2 => "REVEALING",
-        3 => "COMPLETED",
-        4 => "FAILED",
-        _ => "UNKNOWN",
-    }
+    TaskStatus::name_of(status)
+}
+
+/// A task status number from the hub as a [`TaskStatus`]; a number the hub does not define
+/// is an error (the address is not a poco hub).
+pub fn task_status(status: u8) -> Result<TaskStatus> {
+    TaskStatus::try_from(status)
+        .map_err(|e| Error::Rpc(format!("{e}; check that the hub address is a poco hub")))
 }
 
 impl PocoClient {
@@ -178,6 +179,23 @@ impl PocoClient {
         Ok(None)
     }
 
+    /// The chain's time for the next transaction (unix seconds): the pending block's timestamp
+    /// when the node gives one (anvil does: on an automining devnet the latest block may be
+    /// old), else the latest block's.
+    pub async fn chain_time(&self) -> Result<u64> {
+        use alloy::{eips::BlockNumberOrTag, providers::Provider};
+        let latest = self.now().await?;
+        let pending = self
+            .provider()
+            .get_block_by_number(BlockNumberOrTag::Pending)
+            .await
+            .ok()
+            .flatten()
+            .map(|b| b.header.timestamp)
+            .unwrap_or_default();
+        Ok(latest.max(pending))
+    }
+
     /// A classic deal as the hub holds it; fails when the hub has no such deal.
     pub async fn deal(&self, dealid: B256) -> Result<core::Deal> {
         let deal = self
@@ -215,7 +233,7 @@ impl PocoClient {
             views.push(TaskView {
                 taskid,
                 idx: deal.botFirst + U256::from(i),
-                status: task_status_name(task.status),
+                status: task_status(task.status)?,
                 contribution_deadline: task.contributionDeadline,
                 final_deadline: if initialized {
                     task.finalDeadline
@@ -244,17 +262,24 @@ impl PocoClient {
     }
 
     /// Claims the refund of every task of the deal that is past its final deadline and not
-    /// completed (initializing those nobody initialized). Returns the claimed task ids; fails
-    /// when there is nothing to claim yet.
+    /// completed (initializing those nobody initialized; a fast deal's with `claimFast`).
+    /// Returns the claimed task ids; fails when there is nothing to claim yet.
     pub async fn claim_deal(&self, dealid: B256) -> Result<Vec<B256>> {
-        let deal = self.deal(dealid).await?;
+        let deal = match self.deal(dealid).await {
+            Ok(deal) => deal,
+            Err(Error::UnknownDeal(_)) => match self.fast_deal(dealid).await? {
+                Some(record) => return self.claim_fast_deal(&record).await,
+                None => return Err(Error::UnknownDeal(dealid)),
+            },
+            Err(e) => return Err(e),
+        };
         let tasks = self.deal_tasks(dealid, &deal).await?;
-        let now = U256::from(self.now().await?);
+        let now = U256::from(self.chain_time().await?);
         let mut to_initialize = Vec::new();
         let mut to_claim = Vec::new();
         let mut earliest: Option<U256> = None;
         for task in &tasks {
-            if matches!(task.status, "COMPLETED" | "FAILED") {
+            if task.status.is_final() {
                 continue;
             }
             if task.final_deadline > now {
@@ -262,7 +287,7 @@ impl PocoClient {
                     Some(earliest.map_or(task.final_deadline, |e| e.min(task.final_deadline)));
                 continue;
             }
-            if task.status == "UNSET" {
+            if task.status == TaskStatus::Unset {
                 to_initialize.push(task.idx);
             } else {
                 to_claim.push(task.taskid);
@@ -272,6 +297,7 @@ impl PocoClient {
             return Err(Error::NothingToClaim {
                 dealid,
                 next_deadline: earliest,
+                now,
             });
         }
         let mut claimed = Vec::new();
@@ -297,6 +323,38 @@ impl PocoClient {
         let hub = self.hub();
         let call = hub.claim(taskid);
         self.send(call.into_transaction_request(), "claim").await
+    }
+
+    /// Claims the refund of one task past its final deadline, classic (initialized or not)
+    /// or fast; `dealid` narrows the search for the task's deal. Fails with
+    /// [`Error::UnknownTask`] when no deal of the hub holds the task.
+    pub async fn claim_any_task(
+        &self,
+        taskid: B256,
+        dealid: Option<B256>,
+    ) -> Result<TransactionReceipt> {
+        let task = self.task(taskid).await?;
+        if task.status != 0 && task.dealid != B256::ZERO {
+            return self.claim_task(taskid).await;
+        }
+        if let Some((record, idx)) = self.fast_deal_of_task(taskid, dealid).await? {
+            return self.claim_fast(&record, idx).await;
+        }
+        // A classic task nobody initialized: initialize and claim it.
+        if let Some(dealid) = dealid {
+            if let Ok(deal) = self.deal(dealid).await {
+                let ids = task_ids(dealid, deal.botFirst, deal.botSize);
+                if let Some(i) = ids.iter().position(|t| *t == taskid) {
+                    let idx = deal.botFirst + U256::from(i);
+                    let hub = self.hub();
+                    let call = hub.initializeAndClaimArray(vec![dealid], vec![idx]);
+                    return self
+                        .send(call.into_transaction_request(), "initializeAndClaimArray")
+                        .await;
+                }
+            }
+        }
+        Err(Error::UnknownTask(taskid))
     }
 
     /// Cancels an order on chain (its whole volume becomes consumed); sent by the owner.

@@ -288,7 +288,8 @@ fn deadline(
     };
     write!(
         f,
-        "the {which} {taskid} {when} (deadline {at}, unix seconds)"
+        "the {which} {taskid} {when} (deadline {})",
+        crate::utc_time(at)
     )
 }
 

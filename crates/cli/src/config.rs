@@ -102,10 +102,14 @@ impl ChainFile {
             std::fs::create_dir_all(dir)
                 .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
         }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")
-            .wrap_err_with(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).wrap_err_with(|| format!("cannot write {}", path.display()))
+        let text = serde_json::to_string_pretty(self)? + "\n";
+        poco_wallet::write_atomic(
+            path,
+            text.as_bytes(),
+            poco_wallet::Access::Shared,
+            poco_wallet::Existing::Replace,
+        )
+        .wrap_err_with(|| format!("cannot write {}", path.display()))
     }
 
     /// The chain named `name`, else the default one.

@@ -7,6 +7,7 @@ use std::{collections::BTreeMap, path::Path};
 use alloy::primitives::Address;
 use eyre::{Result, WrapErr};
 use poco_types::{ChainOrders, OrdersFile};
+use poco_wallet::{write_atomic, Access, Existing};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
 
@@ -31,10 +32,14 @@ pub(crate) fn read<T: DeserializeOwned>(name: &str) -> Result<Option<T>> {
 
 /// Writes a JSON file of the project (a temporary file renamed over it).
 pub(crate) fn write<T: Serialize>(name: &str, value: &T) -> Result<()> {
-    let tmp = format!("{name}.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(value)? + "\n")
-        .wrap_err_with(|| format!("cannot write {tmp}"))?;
-    std::fs::rename(&tmp, name).wrap_err_with(|| format!("cannot write {name}"))
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    write_atomic(
+        Path::new(name),
+        text.as_bytes(),
+        Access::Shared,
+        Existing::Replace,
+    )
+    .wrap_err_with(|| format!("cannot write {name}"))
 }
 
 /// `deployed.json`: kind (`app`, `dataset`, `workerpool`) → chain id → address.
@@ -136,8 +141,7 @@ pub(crate) fn publish_orders(name: &str, chain_id: u64, orders: ChainOrders) -> 
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
     file.insert(chain_id, orders);
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&file)? + "\n")
-        .wrap_err_with(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).wrap_err_with(|| format!("cannot write {}", path.display()))
+    let text = serde_json::to_string_pretty(&file)? + "\n";
+    write_atomic(&path, text.as_bytes(), Access::Shared, Existing::Replace)
+        .wrap_err_with(|| format!("cannot write {}", path.display()))
 }

@@ -1,4 +1,11 @@
 //! `poco`: the command-line tool of the poco marketplace.
+// the CLI prints its output; the doc comments of its clap arguments are help text, where
+// `[default: <x>]` is neither a link nor an HTML tag
+#![allow(
+    clippy::disallowed_macros,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::invalid_html_tags
+)]
 
 mod commands;
 mod config;
@@ -65,7 +72,7 @@ enum Command {
     /// The market's order book: app, dataset, workerpool and requester orders.
     #[command(subcommand)]
     Orderbook(commands::market::OrderbookCommand),
-    /// Deals: show, claim.
+    /// Deals: show, claim, follow.
     #[command(subcommand)]
     Deal(commands::deal::DealCommand),
     /// Tasks: show, claim.
@@ -118,6 +125,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
+            if let Some(exit) = error.downcast_ref::<output::Exit>() {
+                match &exit.value {
+                    Some(value) => ctx.out.print(value),
+                    None if json => println!(
+                        "{}",
+                        serde_json::json!({ "ok": false, "error": exit.message })
+                    ),
+                    None => {}
+                }
+                eprintln!("error: {}", exit.message);
+                return ExitCode::from(exit.code);
+            }
             let message = format!("{error:#}");
             if json {
                 println!("{}", serde_json::json!({ "ok": false, "error": message }));

@@ -100,6 +100,27 @@ impl Output {
     }
 }
 
+/// An outcome that is not a success and has its own exit code (`poco run` with a failed task,
+/// an unverifiable result, or a follow given up): `value`, when there is one, is printed as a
+/// command's result (its `"ok"` is `false`), then `message` on stderr.
+#[derive(Debug)]
+pub(crate) struct Exit {
+    /// The process exit code.
+    pub(crate) code: u8,
+    /// One line: what went wrong and what to do.
+    pub(crate) message: String,
+    /// What the command did before it stopped.
+    pub(crate) value: Option<Value>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Rewrites every string that is an address in its EIP-55 checksummed form.
 fn checksum_addresses(value: &mut Value) {
     match value {
@@ -139,23 +160,7 @@ const TIME_KEYS: &[&str] = &[
 
 /// A unix time as `YYYY-MM-DD hh:mm:ss UTC` (proleptic Gregorian calendar).
 fn utc(seconds: u64) -> String {
-    let (days, rem) = ((seconds / 86_400) as i64, seconds % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3_600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    poco_chain::utc_time(U256::from(seconds))
 }
 
 fn scalar(key: &str, value: &Value) -> String {

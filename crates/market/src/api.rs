@@ -283,9 +283,9 @@ pub struct CategoryEntry {
     pub chain_id: u64,
 }
 
-/// The body of `POST /{type}orders`.
+/// The body of `POST /{type}orders` (unknown fields are refused).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishRequest {
     /// The signed order.
     pub order: serde_json::Value,
@@ -307,9 +307,9 @@ pub enum UnpublishTarget {
     UnpublishAll,
 }
 
-/// The body of `PUT /{type}orders`.
+/// The body of `PUT /{type}orders` (unknown fields are refused).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnpublishRequest {
     /// What to remove.
     pub target: Option<UnpublishTarget>,
@@ -330,33 +330,18 @@ pub struct UnpublishRequest {
     pub requester: Option<Address>,
 }
 
-/// Formats unix milliseconds as ISO 8601 UTC (`2026-11-24T10:00:00.000Z`).
+/// Formats unix milliseconds as ISO 8601 UTC (`2026-11-24T10:00:00.000Z`; the number itself
+/// outside years -9999..=9999).
 pub fn iso8601(millis: i64) -> String {
-    let secs = millis.div_euclid(1000);
-    let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|at| {
+            at.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| millis.to_string())
 }
 
 /// `U256` as a decimal string (numbers accepted on input).

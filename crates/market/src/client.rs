@@ -137,6 +137,44 @@ impl MarketClient {
         Ok(format!("{hash}_{sign}_{address}"))
     }
 
+    /// Sends `body` signed in for `action`. A newer challenge of the same address (another
+    /// sign-in of this wallet running at the same time) replaces the one signed here: then it
+    /// signs in again, a few times.
+    async fn signed(
+        &self,
+        signer: &PrivateKeySigner,
+        action: Action,
+        method: reqwest::Method,
+        url: &str,
+        body: &Value,
+    ) -> Result<Value> {
+        const SIGN_INS: usize = 4;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let auth = self.authorization(signer, action).await?;
+            let response = self
+                .http
+                .request(method.clone(), url)
+                .header("authorization", auth)
+                .json(body)
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::Client(format!("cannot reach the market at {}: {e}", self.base))
+                })?;
+            match self.read::<Value>(response).await {
+                Err(Error::Refused {
+                    status: 401,
+                    message,
+                }) if attempt < SIGN_INS && message.contains("no live challenge") => {
+                    tracing::debug!(%action, "sign-in replaced by a newer one, signing in again");
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Publishes a signed order (with the scheduler URL for a workerpool order).
     pub async fn publish<O: Order>(
         &self,
@@ -145,20 +183,20 @@ impl MarketClient {
         workerpool_api: Option<&str>,
     ) -> Result<OrderEntry> {
         let hash = order.order_hash(&self.domain().await?);
-        let auth = self.authorization(signer, Action::Publish(hash)).await?;
         let mut body = json!({ "order": order });
         if let Some(api) = workerpool_api {
             body["workerpoolApi"] = json!(api);
         }
-        let response = self
-            .http
-            .post(format!("{}/{}s", self.base, O::KIND.key()))
-            .header("authorization", auth)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| Error::Client(format!("cannot reach the market at {}: {e}", self.base)))?;
-        let body: Value = self.read(response).await?;
+        let url = format!("{}/{}s", self.base, O::KIND.key());
+        let body = self
+            .signed(
+                signer,
+                Action::Publish(hash),
+                reqwest::Method::POST,
+                &url,
+                &body,
+            )
+            .await?;
         serde_json::from_value(body["published"].clone())
             .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
     }
@@ -185,16 +223,11 @@ impl MarketClient {
                 ))
             }
         };
-        let auth = self.authorization(signer, action).await?;
-        let response = self
-            .http
-            .put(format!("{}/{}s", self.base, kind.key()))
-            .header("authorization", auth)
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| Error::Client(format!("cannot reach the market at {}: {e}", self.base)))?;
-        let body: Value = self.read(response).await?;
+        let url = format!("{}/{}s", self.base, kind.key());
+        let body = serde_json::to_value(request).map_err(|e| Error::Client(e.to_string()))?;
+        let body = self
+            .signed(signer, action, reqwest::Method::PUT, &url, &body)
+            .await?;
         serde_json::from_value(body["unpublished"].clone())
             .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
     }

@@ -197,6 +197,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             );
     }
     router
+        .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             chain_guard,
@@ -206,7 +207,79 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             limits::time_limit,
         ))
+        .layer(axum::middleware::from_fn(envelope))
         .with_state(shared)
+}
+
+/// Paths the API does not have: a 404 in the envelope.
+async fn unknown_path(method: axum::http::Method, uri: axum::http::Uri) -> Refusal {
+    not_found(format!(
+        "no such path: {method} {}; the API is listed at GET /openapi.json",
+        uri.path()
+    ))
+}
+
+/// The methods a path of the API takes (what a 405 names).
+fn allowed_methods(path: &str) -> &'static str {
+    let list = OrderKind::ALL
+        .iter()
+        .any(|k| path.trim_end_matches('/') == format!("/{}s", k.key()));
+    match path {
+        _ if list => "GET, POST, PUT",
+        "/fill/transaction" => "POST",
+        _ => "GET",
+    }
+}
+
+/// The largest error body [`envelope`] reads to rewrap (axum's own rejections are one line).
+const MAX_PLAIN_ERROR_BYTES: usize = 4096;
+
+/// Every error leaves in the API's `{"ok": false, "error": …}` envelope: an error answered
+/// outside the handlers (axum's rejections, a method the path does not take, a WebSocket
+/// upgrade asked wrongly) in plain text or with no body is rewrapped, its text kept.
+async fn envelope(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let allow_header = response.headers().get(header::ALLOW).cloned();
+    let allow = allow_header
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = axum::body::to_bytes(response.into_body(), MAX_PLAIN_ERROR_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (status, allow) {
+        (StatusCode::METHOD_NOT_ALLOWED, Some(allow)) => format!(
+            "method {method} is not allowed on {path}; it takes {}",
+            if allow.is_empty() { "none" } else { &allow }
+        ),
+        (StatusCode::METHOD_NOT_ALLOWED, None) => format!(
+            "method {method} is not allowed on {path}; it takes {}",
+            allowed_methods(&path)
+        ),
+        (_, _) if text.is_empty() => format!(
+            "{method} {path}: {}",
+            status.canonical_reason().unwrap_or("refused")
+        ),
+        (_, _) => format!("{method} {path}: {text}"),
+    };
+    let mut refused = Refusal::new(status, message).into_response();
+    // `Allow` stays for the clients that read it.
+    if let Some(allow) = allow_header {
+        refused.headers_mut().insert(header::ALLOW, allow);
+    }
+    refused
 }
 
 // ---- web UI ----

@@ -162,7 +162,7 @@ pub(crate) fn document() -> Value {
             json!({
                 "get": op(&format!("Open {key}s, best price first"), query(&list)),
                 "post": with_body(op(&format!("Publish a signed {key}"), vec![]),
-                                  "`{\"order\": signedOrder}`"),
+                                  "`{\"order\": signedOrder}`; unknown fields are refused by name"),
                 "put": with_body(op(&format!("Unpublish {key}s"), vec![]),
                                  "`{\"target\": \"unpublish_orderHash\"|\"unpublish_last\"|\"unpublish_all\", …}`"),
             }),
@@ -186,7 +186,8 @@ pub(crate) fn document() -> Value {
             "/challenge",
             "An EIP-712 sign-in challenge, bound to one action when `action` is given \
              (publish:<orderHash>, unpublish:<orderHash>, unpublish_last:<type>, \
-             unpublish_all:<type>)",
+             unpublish_all:<type>); one live challenge per address, a newer one (for \
+             another action) replaces the older",
             query(&["address", "action"]),
         ),
         (

@@ -189,8 +189,9 @@ impl Live {
 struct LiveSet {
     /// By challenge hash (what the `authorization` header names).
     by_hash: HashMap<B256, Live>,
-    /// The live challenge of an address and action (asked again, the same one is given).
-    by_key: HashMap<(Address, Option<Action>), B256>,
+    /// The live challenge of an address: one at a time, a newer one replaces it (asked again
+    /// for the same action, the same one is given).
+    by_key: HashMap<Address, B256>,
     /// Hashes by issue order: the oldest first, to expire and to drop beyond the cap.
     order: BTreeMap<u64, B256>,
     seq: u64,
@@ -199,7 +200,9 @@ struct LiveSet {
 impl LiveSet {
     fn remove(&mut self, hash: &B256) -> Option<Live> {
         let live = self.by_hash.remove(hash)?;
-        self.by_key.remove(&(live.address, live.action));
+        if self.by_key.get(&live.address) == Some(hash) {
+            self.by_key.remove(&live.address);
+        }
         self.order.remove(&live.seq);
         Some(live)
     }
@@ -219,8 +222,8 @@ impl LiveSet {
     }
 }
 
-/// The live challenges: at most one per address and action, at most `max` in all (beyond that
-/// the oldest is dropped), each for [`CHALLENGE_TTL`].
+/// The live challenges: at most one per address (a newer one replaces the older), at most `max`
+/// in all (beyond that the oldest is dropped), each for [`CHALLENGE_TTL`].
 pub(crate) struct Challenges {
     live: Mutex<LiveSet>,
     max: usize,
@@ -241,16 +244,20 @@ impl Challenges {
         live.by_hash.len()
     }
 
-    /// The live challenge of `address` for `action`, or a new one.
+    /// The live challenge of `address` if it is for `action`, else a new one, which replaces
+    /// the older challenge of `address`.
     pub(crate) fn get(&self, chain_id: u64, address: Address, action: Option<Action>) -> Value {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.expire();
-        if let Some(current) = live
-            .by_key
-            .get(&(address, action))
-            .and_then(|hash| live.by_hash.get(hash))
-        {
-            return challenge_typed_data(chain_id, &current.text());
+        if let Some(&hash) = live.by_key.get(&address) {
+            match live.by_hash.get(&hash) {
+                Some(current) if current.action == action => {
+                    return challenge_typed_data(chain_id, &current.text());
+                }
+                _ => {
+                    live.remove(&hash);
+                }
+            }
         }
         while live.by_hash.len() >= self.max {
             let Some((_, oldest)) = live.order.pop_first() else {
@@ -275,7 +282,7 @@ impl Challenges {
         };
         let text = entry.text();
         let hash = challenge_hash(chain_id, &text);
-        live.by_key.insert((address, action), hash);
+        live.by_key.insert(address, hash);
         live.order.insert(entry.seq, hash);
         live.by_hash.insert(hash, entry);
         challenge_typed_data(chain_id, &text)
@@ -313,9 +320,9 @@ impl Challenges {
         live.expire();
         let Some(challenge) = live.by_hash.get(&hash).filter(|c| c.address == address) else {
             return Err(unauthorized(format!(
-                "authorization: no live challenge {hash} for {address} (challenges are used once \
-                 and expire after {} minutes); request a new one with GET \
-                 /challenge?address={address}&action={action}",
+                "authorization: no live challenge {hash} for {address} (challenges are used once, \
+                 expire after {} minutes, and a newer challenge of the address replaces the \
+                 older); request a new one with GET /challenge?address={address}&action={action}",
                 CHALLENGE_TTL.as_secs() / 60
             )));
         };
@@ -503,12 +510,26 @@ fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
     let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
     let request: PublishRequest = serde_json::from_value(body)
         .map_err(|e| bad(format!("schema: expected {{\"order\": {{…}}}}: {e}")))?;
+    let given = request.order.clone();
     let order = AnyOrder::from_json(kind, request.order).map_err(|e| {
         bad(format!(
             "schema: the order is not a signed {}: {e}",
             kind.primary_type()
         ))
     })?;
+    // The shared order types flatten the order into its signed form, so serde cannot refuse
+    // unknown fields itself: the fields given must be those the order writes back.
+    if let (Value::Object(given), Value::Object(known)) = (&given, order.to_json()) {
+        if let Some(unknown) = given.keys().find(|k| !known.contains_key(*k)) {
+            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            return Err(bad(format!(
+                "schema: unknown field `{unknown}` in the {}, expected only {}",
+                kind.primary_type(),
+                names.join(", ")
+            )));
+        }
+    }
     let volume = order.volume();
     if volume.is_zero() || volume > alloy::primitives::U256::from(u64::MAX) {
         return Err(bad(format!(
@@ -926,7 +947,7 @@ mod tests {
             challenges.get(1, *a, None);
         }
         assert_eq!(challenges.len(), 3);
-        // Asking again gives the same one; another action, another one.
+        // Asking again gives the same one; another action, another one, which replaces it.
         let a = addresses[4];
         let first = challenges.get(1, a, None);
         assert_eq!(challenges.get(1, a, None), first);
@@ -934,6 +955,8 @@ mod tests {
         assert_ne!(bound, first);
         let text = bound["message"]["challenge"].as_str().unwrap();
         assert!(text.ends_with(&bound_suffix(Action::UnpublishAll(OrderKind::App))));
+        assert_eq!(challenges.len(), 3);
+        assert_ne!(challenges.get(1, a, None), first);
         assert_eq!(challenges.len(), 3);
     }
 }

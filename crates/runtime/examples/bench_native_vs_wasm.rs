@@ -21,6 +21,7 @@
 //! without determinism, and bare wasmtime (no sandbox settings; not a
 //! configuration a worker can use, it shows what the sandbox costs).
 //! Target: worker default ≤ 1.3× native.
+#![allow(clippy::disallowed_macros)] // prints its report
 
 use std::{
     env, fs,

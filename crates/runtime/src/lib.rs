@@ -27,8 +27,8 @@ pub use self::{
         ComputedJson, TaskResult,
     },
     wasm::{
-        WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK, DEFAULT_MAX_COMPILE_TIME,
-        DEFAULT_MAX_WASM_STACK, DEFAULT_TABLE_ELEMENTS,
+        check_module, WasmConfig, WasmExecutor, APP_ARGV0, DEFAULT_EPOCH_TICK,
+        DEFAULT_MAX_COMPILE_TIME, DEFAULT_MAX_WASM_STACK, DEFAULT_TABLE_ELEMENTS,
     },
 };
 

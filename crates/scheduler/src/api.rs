@@ -10,7 +10,7 @@
 //! | `POST /replicates/{taskid}` | worker | [`Report`] of a replicate |
 //! | `GET /replicates` | worker | its replicates in flight (to resume after a restart) |
 //! | `GET /tasks/{taskid}` | anyone | [`TaskInfo`]: state, replicas, failure reason, result link (no app output) |
-//! | `GET /tasks/{taskid}/logs` | requester, beneficiary | [`TaskLogs`]: the workers' error texts, once the task is over |
+//! | `GET /tasks/{taskid}/logs` | requester, beneficiary | [`TaskLogs`]: each replicate's failure reason and the app's stdout and stderr (bounded), once the task is over |
 //! | `GET /workerpoolorder` | anyone | the pool's published signed order, if any |
 //! | `GET /health`, `GET /metrics` | operators | liveness, Prometheus counters |
 //! | `/store/...` | workers, requesters | the pool's result store (poco-store): workers upload; a task's results are read once it is completed, by its requester and beneficiary signed in here (or by anyone when the deal's params hold `"poco_public_results": true`) |
@@ -133,21 +133,8 @@ pub struct Assignment {
     pub store_url: String,
 }
 
-/// What happened to a replicate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ReplicateState {
-    /// Handed out, not reported yet.
-    Assigned,
-    /// Contributed on chain (replicated tasks); waiting for consensus.
-    Contributed,
-    /// Settled by the worker (fast push or contributeAndFinalize).
-    Done,
-    /// The worker could not produce or settle a result.
-    Failed,
-    /// The worker stopped answering; the replicate went to another worker.
-    Lost,
-}
+/// What happened to a replicate (defined in `poco-types` with the rest of the lifecycle).
+pub use poco_types::ReplicateState;
 
 /// `POST /replicates/{taskid}` body.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -167,6 +154,70 @@ pub struct Report {
     /// Whether the failure is the app's (time limit, memory cap, bad checksum, no result):
     /// another worker would fail the same way.
     pub app_fault: bool,
+    /// Whose fault the failure is; without it, [`Fault::App`] when `app_fault` is set and
+    /// [`Fault::Worker`] otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+    /// What the app printed, when it ran (successful runs too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<AppLogs>,
+}
+
+impl Report {
+    /// Whose fault a failure is (see [`Report::fault`]).
+    pub fn fault(&self) -> Fault {
+        self.fault.unwrap_or(if self.app_fault {
+            Fault::App
+        } else {
+            Fault::Worker
+        })
+    }
+}
+
+/// Whose fault a failed replicate is (defined in `poco-types` with the rest of the lifecycle).
+pub use poco_types::Fault;
+
+/// The most bytes of each of the app's streams kept in a report (the tail).
+pub const MAX_LOG_BYTES: usize = 64 * 1024;
+
+/// What the app printed in one run: the tail of its stdout and stderr, each at most
+/// [`MAX_LOG_BYTES`] (lossy UTF-8), with whether the front was cut.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLogs {
+    /// The app's stdout (its end when truncated).
+    pub stdout: String,
+    /// The app's stderr (its end when truncated).
+    pub stderr: String,
+    /// Whether the front of stdout was dropped.
+    #[serde(default)]
+    pub stdout_truncated: bool,
+    /// Whether the front of stderr was dropped.
+    #[serde(default)]
+    pub stderr_truncated: bool,
+}
+
+impl AppLogs {
+    /// Both streams cut to their last [`MAX_LOG_BYTES`] (on a character boundary), the
+    /// flags set when something was dropped.
+    pub fn bounded(mut self) -> Self {
+        self.stdout_truncated |= keep_tail(&mut self.stdout, MAX_LOG_BYTES);
+        self.stderr_truncated |= keep_tail(&mut self.stderr, MAX_LOG_BYTES);
+        self
+    }
+}
+
+/// Keeps the last `max` bytes of `text` at most (cut on a character boundary); whether
+/// anything was dropped.
+fn keep_tail(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut cut = text.len() - max;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    text.drain(..cut);
+    true
 }
 
 /// One replicate in [`TaskInfo`].
@@ -176,8 +227,8 @@ pub struct ReplicateInfo {
     pub worker: Address,
     /// Its state.
     pub state: ReplicateState,
-    /// The kind of failure, if it failed: `app-fault` or `worker-error` (the texts are at
-    /// `GET /tasks/{taskid}/logs`).
+    /// The kind of failure, if it failed: `app-fault`, `deal-fault`, `worker-error` or
+    /// `transient` (the texts are at `GET /tasks/{taskid}/logs`).
     pub error: Option<String>,
 }
 
@@ -190,8 +241,23 @@ pub struct ReplicateLog {
     pub state: ReplicateState,
     /// Whether its failure was the app's.
     pub app_fault: bool,
-    /// Its error text (for an app fault, it ends with the app's last stderr line).
+    /// Whose fault its failure was, if it failed.
+    #[serde(default)]
+    pub fault: Option<Fault>,
+    /// Its failure reason (for an app fault, it ends with the app's last stderr line).
     pub error: Option<String>,
+    /// The app's stdout in this run (its last [`MAX_LOG_BYTES`]), when the worker ran it.
+    #[serde(default)]
+    pub stdout: Option<String>,
+    /// The app's stderr in this run (its last [`MAX_LOG_BYTES`]), when the worker ran it.
+    #[serde(default)]
+    pub stderr: Option<String>,
+    /// Whether the front of stdout was dropped to keep it within [`MAX_LOG_BYTES`].
+    #[serde(default)]
+    pub stdout_truncated: bool,
+    /// Whether the front of stderr was dropped to keep it within [`MAX_LOG_BYTES`].
+    #[serde(default)]
+    pub stderr_truncated: bool,
 }
 
 /// `GET /tasks/{taskid}/logs` answer.
@@ -199,8 +265,11 @@ pub struct ReplicateLog {
 pub struct TaskLogs {
     /// The task.
     pub taskid: B256,
-    /// Its replicates with their error texts.
+    /// Its replicates with their failure reasons and the app's output.
     pub replicas: Vec<ReplicateLog>,
+    /// Why the pool gave the task up, if it did.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// `GET /tasks/{taskid}` answer.
@@ -228,4 +297,52 @@ pub struct TaskInfo {
 pub struct ErrorBody {
     /// What went wrong and what to do.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_keep_their_tail_within_the_bound() {
+        let small = AppLogs {
+            stdout: "ok\n".into(),
+            stderr: String::new(),
+            ..AppLogs::default()
+        }
+        .bounded();
+        assert_eq!(small.stdout, "ok\n");
+        assert!(!small.stdout_truncated && !small.stderr_truncated);
+
+        // Multi-byte characters across the cut: the cut moves to the next boundary.
+        let mut text = "é".repeat(MAX_LOG_BYTES);
+        text.push_str("end");
+        let big = AppLogs {
+            stdout: String::new(),
+            stderr: text,
+            ..AppLogs::default()
+        }
+        .bounded();
+        assert!(big.stderr.len() <= MAX_LOG_BYTES && big.stderr.ends_with("end"));
+        assert!(big.stderr_truncated && !big.stdout_truncated);
+        // A stream the worker already cut stays flagged.
+        let cut = AppLogs {
+            stdout_truncated: true,
+            ..AppLogs::default()
+        }
+        .bounded();
+        assert!(cut.stdout_truncated);
+    }
+
+    #[test]
+    fn reports_without_a_fault_read_it_from_app_fault() {
+        let json = r#"{"state":"failed","result_digest":null,"location":null,
+            "callback_data":null,"tx":null,"error":"x","app_fault":true}"#;
+        let report: Report = serde_json::from_str(json).unwrap();
+        assert_eq!(report.fault(), Fault::App);
+        assert!(report.logs.is_none());
+        for fault in [Fault::App, Fault::Deal, Fault::Worker, Fault::Transient] {
+            assert_eq!(Fault::parse(fault.as_str()), Some(fault));
+        }
+    }
 }

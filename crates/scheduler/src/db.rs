@@ -2,6 +2,7 @@
 //! SQLite (a file by default) or PostgreSQL, through sqlx's `Any` driver. Every statement uses
 //! `$n` placeholders, which both accept.
 
+use poco_types::{Fault, PoolTaskState, ReplicateState};
 use sqlx::{any::AnyPoolOptions, AnyPool, Row};
 
 use crate::{Error, Result};
@@ -82,6 +83,14 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     // revealAndFinalize calls sent with this replicate's result, and why it was set aside.
     ("replicates", "reveal_attempts BIGINT NOT NULL DEFAULT 0"),
     ("replicates", "rejected TEXT"),
+    // Whose fault a failed replicate is (app, deal, worker, transient), and what the app
+    // printed in the run (`AppLogs` as JSON, bounded).
+    ("replicates", "fault TEXT"),
+    ("replicates", "logs TEXT"),
+    // Failed or lost attempts of a task (bounded by --max-attempts), and the unix second
+    // before which it is not handed out again (the backoff after a failure).
+    ("tasks", "failures BIGINT NOT NULL DEFAULT 0"),
+    ("tasks", "not_before BIGINT NOT NULL DEFAULT 0"),
 ];
 
 /// The database.
@@ -118,11 +127,13 @@ pub(crate) struct TaskRow {
     pub(crate) taskid: String,
     pub(crate) dealid: String,
     pub(crate) idx: i64,
-    pub(crate) status: String,
+    pub(crate) status: PoolTaskState,
     pub(crate) replicas_needed: i64,
     pub(crate) deadline: i64,
     pub(crate) failure: Option<String>,
     pub(crate) results: Option<String>,
+    /// Failed or lost attempts so far.
+    pub(crate) failures: i64,
 }
 
 /// A replicate as the scheduler keeps it.
@@ -130,7 +141,7 @@ pub(crate) struct TaskRow {
 pub(crate) struct ReplicateRow {
     pub(crate) taskid: String,
     pub(crate) worker: String,
-    pub(crate) state: String,
+    pub(crate) state: ReplicateState,
     pub(crate) result_digest: Option<String>,
     pub(crate) location: Option<String>,
     pub(crate) callback_data: Option<String>,
@@ -140,6 +151,36 @@ pub(crate) struct ReplicateRow {
     pub(crate) reveal_attempts: i64,
     /// Why this replicate's result was set aside as a reveal candidate.
     pub(crate) rejected: Option<String>,
+    /// Whose fault its failure is.
+    pub(crate) fault: Option<Fault>,
+    /// What the app printed (`AppLogs` as JSON).
+    pub(crate) logs: Option<String>,
+}
+
+/// A text column read as one of the lifecycle enums; an unknown value is an error naming the
+/// column (the database was written by another program or a newer version).
+fn parsed<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = poco_types::UnknownName>,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| {
+        Error::Database(format!(
+            "column {column} holds {e}; the database was written by another version of the \
+             scheduler: run the version that wrote it or start from an empty database"
+        ))
+    })
+}
+
+/// An optional text column read as one of the lifecycle enums (see [`parsed`]).
+fn parsed_opt<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr<Err = poco_types::UnknownName>,
+{
+    match row.try_get::<Option<String>, _>(column)? {
+        None => Ok(None),
+        Some(_) => parsed(row, column).map(Some),
+    }
 }
 
 fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
@@ -147,11 +188,12 @@ fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
         taskid: row.try_get("taskid")?,
         dealid: row.try_get("dealid")?,
         idx: row.try_get("idx")?,
-        status: row.try_get("status")?,
+        status: parsed(row, "status")?,
         replicas_needed: row.try_get("replicas_needed")?,
         deadline: row.try_get("deadline")?,
         failure: row.try_get("failure")?,
         results: row.try_get("results")?,
+        failures: row.try_get("failures")?,
     })
 }
 
@@ -159,7 +201,7 @@ fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
     Ok(ReplicateRow {
         taskid: row.try_get("taskid")?,
         worker: row.try_get("worker")?,
-        state: row.try_get("state")?,
+        state: parsed(row, "state")?,
         result_digest: row.try_get("result_digest")?,
         location: row.try_get("location")?,
         callback_data: row.try_get("callback_data")?,
@@ -167,6 +209,8 @@ fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
         app_fault: row.try_get::<i64, _>("app_fault")? != 0,
         reveal_attempts: row.try_get("reveal_attempts")?,
         rejected: row.try_get("rejected")?,
+        fault: parsed_opt(row, "fault")?,
+        logs: row.try_get("logs")?,
     })
 }
 
@@ -237,7 +281,7 @@ impl Db {
         &self,
         deal: &DealRow,
         tasks: &[(String, i64)],
-        status: &str,
+        status: PoolTaskState,
         replicas: i64,
         deadline: i64,
     ) -> Result<bool> {
@@ -280,7 +324,7 @@ impl Db {
                 .bind(taskid)
                 .bind(&deal.dealid)
                 .bind(*idx)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(replicas)
                 .bind(deadline)
                 .execute(&mut *tx)
@@ -328,7 +372,7 @@ impl Db {
     }
 
     /// Tasks in one of `statuses`.
-    pub(crate) async fn tasks_in(&self, statuses: &[&str]) -> Result<Vec<TaskRow>> {
+    pub(crate) async fn tasks_in(&self, statuses: &[PoolTaskState]) -> Result<Vec<TaskRow>> {
         let list = statuses
             .iter()
             .map(|s| format!("'{s}'"))
@@ -372,7 +416,7 @@ impl Db {
     pub(crate) async fn set_task_status(
         &self,
         taskid: &str,
-        status: &str,
+        status: PoolTaskState,
         failure: Option<&str>,
         results: Option<&str>,
     ) -> Result<()> {
@@ -381,7 +425,7 @@ impl Db {
                 results = COALESCE($4, results) WHERE taskid = $1",
         )
         .bind(taskid)
-        .bind(status)
+        .bind(status.as_str())
         .bind(failure)
         .bind(results)
         .execute(&self.pool)
@@ -399,26 +443,75 @@ impl Db {
         Ok(())
     }
 
-    /// The next task `worker` may take: ACTIVE, before its deadline, needing more replicas
-    /// than it has live ones, and not held by this worker already (a worker whose replicate
-    /// was lost or failed for its own reasons may take the task again; not after an app
-    /// fault).
-    pub(crate) async fn next_task_for(&self, worker: &str, now: i64) -> Result<Option<TaskRow>> {
+    /// The next task `worker` may take: ACTIVE, before its deadline (`now`, chain time) and
+    /// past its backoff (`unix`, the machine's clock), with fewer than `max_failures` failed
+    /// attempts, needing more replicas than it has live ones, and not held by this worker
+    /// already. A worker whose replicate was lost or failed for a passing reason may take the
+    /// task again; not after an app or deal fault, nor after a fault of its own while another live
+    /// worker (seen since `live_since`) has not tried the task yet.
+    pub(crate) async fn next_task_for(
+        &self,
+        worker: &str,
+        now: i64,
+        unix: i64,
+        max_failures: i64,
+        live_since: i64,
+    ) -> Result<Option<TaskRow>> {
         let row = sqlx::query(
             "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
              WHERE t.status = 'ACTIVE' AND t.deadline > $2
+               AND t.not_before <= $3 AND t.failures < $4
                AND (SELECT COUNT(*) FROM replicates r WHERE r.taskid = t.taskid
                     AND r.state IN ('assigned', 'contributed', 'done')) < t.replicas_needed
                AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid
                     AND r.worker = $1 AND (r.state IN ('assigned', 'contributed', 'done')
-                    OR r.app_fault = 1))
+                    OR r.app_fault = 1 OR r.fault = 'deal'
+                    OR (r.state = 'failed' AND r.fault = 'worker' AND EXISTS (
+                        SELECT 1 FROM workers w WHERE w.last_seen >= $5 AND w.address <> $1
+                        AND NOT EXISTS (SELECT 1 FROM replicates o
+                            WHERE o.taskid = t.taskid AND o.worker = w.address)))))
              ORDER BY d.seq, t.idx LIMIT 1",
         )
         .bind(worker)
         .bind(now)
+        .bind(unix)
+        .bind(max_failures)
+        .bind(live_since)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(task).transpose()
+    }
+
+    /// Counts one failed or lost attempt of a task and holds it back until `not_before`;
+    /// returns the failures so far.
+    pub(crate) async fn count_failure(&self, taskid: &str, not_before: i64) -> Result<i64> {
+        sqlx::query("UPDATE tasks SET failures = failures + 1, not_before = $2 WHERE taskid = $1")
+            .bind(taskid)
+            .bind(not_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(sqlx::query("SELECT failures FROM tasks WHERE taskid = $1")
+            .bind(taskid)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("failures"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// The ACTIVE tasks that used up `max_failures` failed attempts and hold no live
+    /// replicate: nothing will hand them out again.
+    pub(crate) async fn exhausted_tasks(&self, max_failures: i64) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT t.* FROM tasks t WHERE t.status = 'ACTIVE' AND t.failures >= $1
+             AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid
+                 AND r.state IN ('assigned', 'contributed', 'done'))
+             ORDER BY t.dealid, t.idx",
+        )
+        .bind(max_failures)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task).collect()
     }
 
     /// Hands a replicate of `taskid` to `worker` until `lease_until`.
@@ -427,7 +520,7 @@ impl Db {
             "INSERT INTO replicates (taskid, worker, state, lease_until, app_fault)
              VALUES ($1, $2, 'assigned', $3, 0)
              ON CONFLICT (taskid, worker) DO UPDATE SET state = 'assigned',
-                lease_until = excluded.lease_until, error = NULL",
+                lease_until = excluded.lease_until, error = NULL, fault = NULL, logs = NULL",
         )
         .bind(taskid)
         .bind(worker)
@@ -467,18 +560,21 @@ impl Db {
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE replicates SET state = $3, result_digest = $4, location = $5,
-                callback_data = $6, error = $7, app_fault = $8, reported_at = $9
+                callback_data = $6, error = $7, app_fault = $8, reported_at = $9, fault = $10,
+                logs = $11
              WHERE taskid = $1 AND worker = $2 AND state IN ('assigned', 'lost')",
         )
         .bind(taskid)
         .bind(worker)
-        .bind(&r.state)
+        .bind(r.state.as_str())
         .bind(&r.result_digest)
         .bind(&r.location)
         .bind(&r.callback_data)
         .bind(&r.error)
         .bind(i64::from(r.app_fault))
         .bind(unix_millis())
+        .bind(r.fault.map(Fault::as_str))
+        .bind(&r.logs)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -504,6 +600,14 @@ impl Db {
 
     /// Marks the replicates whose lease ended as lost; returns how many.
     pub(crate) async fn expire_leases(&self, now: i64) -> Result<u64> {
+        // A lost replicate is a failed attempt of its task.
+        sqlx::query(
+            "UPDATE tasks SET failures = failures + 1 WHERE taskid IN (SELECT taskid
+                FROM replicates WHERE state = 'assigned' AND lease_until < $1)",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(sqlx::query(
             "UPDATE replicates SET state = 'lost' WHERE state = 'assigned' AND lease_until < $1",
         )
@@ -644,7 +748,8 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::Db;
+    use super::{Db, DealRow};
+    use poco_types::{Fault, PoolTaskState, ReplicateState};
 
     #[tokio::test]
     async fn l6_expired_sessions_are_purged() {
@@ -667,5 +772,91 @@ mod tests {
             Some("0x02")
         );
         assert_eq!(db.purge_sessions(500).await.unwrap(), 0);
+    }
+
+    /// States are stored as their text forms and read back as enums; a row holding a state
+    /// this scheduler does not know is an error naming the column, not a default state.
+    #[tokio::test]
+    async fn rows_are_typed_and_unknown_states_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // Opened twice: the first open adds the later columns, which connections opened
+        // before the ALTER TABLE may not see in their first prepared statements (sqlx's
+        // SQLite driver then reads past the row); the second open starts from the full schema.
+        Db::open(&url).await.unwrap().pool.close().await;
+        let db = Db::open(&url).await.unwrap();
+        let deal = DealRow {
+            dealid: "0xd1".into(),
+            fast: false,
+            app: "0x01".into(),
+            dataset: "0x00".into(),
+            params: "{}".into(),
+            trust: 1,
+            bot_first: 0,
+            bot_size: 1,
+            start_time: 0,
+            timeref: 10,
+            callback: "0x00".into(),
+            fast_deal: String::new(),
+            requester: String::new(),
+            beneficiary: String::new(),
+        };
+        let tasks = [("0xt1".to_string(), 0)];
+        assert!(db
+            .insert_deal(&deal, &tasks, PoolTaskState::Pending, 1, 100)
+            .await
+            .unwrap());
+        let pending = db.tasks_in(&[PoolTaskState::Pending]).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].status, PoolTaskState::Pending);
+        for status in PoolTaskState::ALL {
+            db.set_task_status("0xt1", *status, None, None)
+                .await
+                .unwrap();
+            assert_eq!(db.task("0xt1").await.unwrap().unwrap().status, *status);
+        }
+        db.set_task_status("0xt1", PoolTaskState::Active, None, None)
+            .await
+            .unwrap();
+        db.assign("0xt1", "0xw1", 1_000).await.unwrap();
+        let mut row = db.replicates("0xt1").await.unwrap().remove(0);
+        assert_eq!((row.state, row.fault), (ReplicateState::Assigned, None));
+        row.state = ReplicateState::Failed;
+        row.fault = Some(Fault::Deal);
+        assert!(db.report("0xt1", "0xw1", &row).await.unwrap());
+        let read = db.replicates("0xt1").await.unwrap().remove(0);
+        assert_eq!(
+            (read.state, read.fault),
+            (ReplicateState::Failed, Some(Fault::Deal))
+        );
+
+        // Written by something else: refused with the column and the value.
+        sqlx::query("UPDATE replicates SET fault = 'cosmic-ray'")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let err = db.replicates("0xt1").await.unwrap_err().to_string();
+        assert!(
+            err.contains("column fault") && err.contains("cosmic-ray"),
+            "{err}"
+        );
+        sqlx::query("UPDATE replicates SET fault = NULL, state = 'vanished'")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let err = db.replicates("0xt1").await.unwrap_err().to_string();
+        assert!(
+            err.contains("column state") && err.contains("vanished"),
+            "{err}"
+        );
+        sqlx::query("UPDATE tasks SET status = 'active'")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let err = db.task("0xt1").await.unwrap_err().to_string();
+        assert!(
+            err.contains("column status") && err.contains("\"active\""),
+            "{err}"
+        );
     }
 }

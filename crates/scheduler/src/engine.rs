@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicI64, AtomicU64, Ordering},
+        atomic::{AtomicI64, Ordering},
         Arc,
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -19,13 +19,14 @@ use alloy::{
 };
 use poco_chain::{bindings::hub::IPoco, LogWatcher, PocoClient};
 use poco_types::{
-    result_hash, task_id, Order as _, ResultLink, SignedWorkerpoolOrder, WorkerpoolOrder,
+    result_hash, task_id, Order as _, PoolTaskState, ReplicateState, ResultLink,
+    SignedWorkerpoolOrder, TaskStatus, WorkerpoolOrder,
 };
 use tokio::sync::{Mutex, Notify};
 use tracing::{debug, info, warn};
 
 use crate::{
-    api::{AppRef, DatasetRef},
+    api::{AppRef, DatasetRef, Fault},
     db::{Db, DealRow},
     Error, Result, SchedulerConfig,
 };
@@ -48,21 +49,7 @@ pub(crate) const NO_ENCRYPTION: &str = "this pool does not support result encryp
     send the request again without iexec_result_encryption, or to a pool that encrypts results";
 const CURSOR: &str = "cursor";
 
-/// Counters for `/metrics`.
-#[derive(Default, Debug)]
-pub(crate) struct Metrics {
-    pub(crate) assignments: AtomicU64,
-    pub(crate) reports: AtomicU64,
-    pub(crate) transactions: AtomicU64,
-    pub(crate) transaction_errors: AtomicU64,
-    pub(crate) deals: AtomicU64,
-    /// revealAndFinalize calls sent.
-    pub(crate) reveal_attempts: AtomicU64,
-    /// Reveal candidates set aside (failed checks or reverted calls).
-    pub(crate) reveal_rejections: AtomicU64,
-    /// `/work` calls refused by the rate limit.
-    pub(crate) rate_limited: AtomicU64,
-}
+pub(crate) use crate::metrics::Metrics;
 
 /// The task counts of `/metrics` and when they were read.
 pub(crate) type CachedCounts = Option<(Instant, Vec<(String, i64)>)>;
@@ -230,13 +217,11 @@ impl Shared {
     }
 
     async fn send(&self, tx: alloy::rpc::types::TransactionRequest, what: &str) -> Result<()> {
-        self.metrics.transactions.fetch_add(1, Ordering::Relaxed);
+        self.metrics.transactions.inc();
         match self.client.send(tx, what).await {
             Ok(_) => Ok(()),
             Err(e) => {
-                self.metrics
-                    .transaction_errors
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.transaction_errors.inc();
                 Err(e.into())
             }
         }
@@ -258,7 +243,9 @@ fn publish(
         tag: p.tag,
         category: p.category,
         trust: p.trust,
-        salt: B256::from(rand::random::<[u8; 32]>()),
+        salt: p
+            .salt
+            .unwrap_or_else(|| B256::from(rand::random::<[u8; 32]>())),
         ..Default::default()
     };
     let signed = order
@@ -278,12 +265,14 @@ fn publish(
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_string_pretty(&file).unwrap_or_default(),
+        poco_wallet::write_atomic(
+            path,
+            serde_json::to_string_pretty(&file)
+                .unwrap_or_default()
+                .as_bytes(),
+            poco_wallet::Access::Shared,
+            poco_wallet::Existing::Replace,
         )?;
-        std::fs::rename(&tmp, path)?;
     }
     info!(hash = %signed.order_hash(&client.domain()), "published the workerpool order");
     Ok(signed)
@@ -384,25 +373,25 @@ async fn on_log(shared: &Shared, log: &Log) -> Result<()> {
         }
     } else if topic == IPoco::TaskConsensus::SIGNATURE_HASH {
         let e = IPoco::TaskConsensus::decode_log(&log.inner).map_err(decode)?;
-        set_if_ours(shared, e.taskid, "REVEALING", None).await?;
+        set_if_ours(shared, e.taskid, PoolTaskState::Revealing, None).await?;
         shared.wake.notify_one();
     } else if topic == IPoco::TaskFinalize::SIGNATURE_HASH {
         let e = IPoco::TaskFinalize::decode_log(&log.inner).map_err(decode)?;
         let results = String::from_utf8_lossy(&e.results).into_owned();
-        set_if_ours(shared, e.taskid, "COMPLETED", Some(&results)).await?;
+        set_if_ours(shared, e.taskid, PoolTaskState::Completed, Some(&results)).await?;
     } else if topic == IPoco::ResultPushedFast::SIGNATURE_HASH {
         let e = IPoco::ResultPushedFast::decode_log(&log.inner).map_err(decode)?;
         let results = String::from_utf8_lossy(&e.results).into_owned();
         set_if_ours(
             shared,
             task_id(e.dealid, e.idx),
-            "COMPLETED",
+            PoolTaskState::Completed,
             Some(&results),
         )
         .await?;
     } else if topic == IPoco::TaskClaimed::SIGNATURE_HASH {
         let e = IPoco::TaskClaimed::decode_log(&log.inner).map_err(decode)?;
-        set_if_ours(shared, e.taskid, "CLAIMED", None).await?;
+        set_if_ours(shared, e.taskid, PoolTaskState::Claimed, None).await?;
     } else if topic == IPoco::TaskReopen::SIGNATURE_HASH {
         let e = IPoco::TaskReopen::decode_log(&log.inner).map_err(decode)?;
         let key = e.taskid.to_string();
@@ -412,7 +401,7 @@ async fn on_log(shared: &Shared, log: &Log) -> Result<()> {
             } else {
                 shared
                     .db
-                    .set_task_status(&key, "ACTIVE", None, None)
+                    .set_task_status(&key, PoolTaskState::Active, None, None)
                     .await?;
                 shared
                     .db
@@ -432,12 +421,12 @@ fn decode(e: alloy::sol_types::Error) -> Error {
 async fn set_if_ours(
     shared: &Shared,
     taskid: B256,
-    status: &str,
+    status: PoolTaskState,
     results: Option<&str>,
 ) -> Result<()> {
     let key = taskid.to_string();
     if shared.db.task(&key).await?.is_some() {
-        debug!(%taskid, status, "task");
+        debug!(%taskid, %status, "task");
         shared
             .db
             .set_task_status(&key, status, None, results)
@@ -477,10 +466,10 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
     let deadline = start + CONTRIBUTION_RATIO * timeref;
     if shared
         .db
-        .insert_deal(&row, &tasks, "PENDING", replicas, deadline)
+        .insert_deal(&row, &tasks, PoolTaskState::Pending, replicas, deadline)
         .await?
     {
-        shared.metrics.deals.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.deals.inc();
         info!(%dealid, tasks = size, trust, "new deal");
         refuse_encryption(shared, &row, &tasks).await?;
     }
@@ -516,10 +505,10 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
     let deadline = start + CONTRIBUTION_RATIO * timeref;
     if shared
         .db
-        .insert_deal(&row, &tasks, "ACTIVE", 1, deadline)
+        .insert_deal(&row, &tasks, PoolTaskState::Active, 1, deadline)
         .await?
     {
-        shared.metrics.deals.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.deals.inc();
         info!(dealid = %e.dealid, tasks = size, "new fast deal");
         refuse_encryption(shared, &row, &tasks).await?;
         shared.work.notify_waiters();
@@ -538,7 +527,7 @@ async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(String, i6
         for (taskid, _) in tasks {
             shared
                 .db
-                .set_task_status(taskid, "FAILED", Some(NO_ENCRYPTION), None)
+                .set_task_status(taskid, PoolTaskState::Failed, Some(NO_ENCRYPTION), None)
                 .await?;
         }
     }
@@ -554,13 +543,127 @@ async fn give_up_for_replicas(shared: &Shared, taskid: &str) -> Result<()> {
     warn!(taskid, reason, "giving the task up");
     shared
         .db
-        .set_task_status(taskid, "FAILED", Some(&reason), None)
+        .set_task_status(taskid, PoolTaskState::Failed, Some(&reason), None)
         .await
+}
+
+/// The longest wait before a failed task is handed out again.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The wait before a task is handed out again after its `failures`-th failure: the
+/// configured backoff, doubled at each further failure, at most [`MAX_BACKOFF`].
+pub(crate) fn backoff(base: Duration, failures: i64) -> Duration {
+    let doublings = failures.saturating_sub(1).clamp(0, 16) as u32;
+    base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+}
+
+/// What follows a failed replicate, by whose fault it is: the deal's gives the task up with
+/// the worker's reason (every worker would meet it again) once another worker confirmed it or
+/// none is free to (as for the app's); the app's is left to the
+/// app-fault limit ([`drive`]); the worker's and a passing one count as a failed attempt and
+/// hold the task back for a growing [`backoff`] (the worker's goes to another worker first,
+/// see `Db::next_task_for`), and the attempt that reaches `--max-attempts` gives it up.
+pub(crate) async fn after_failure(
+    shared: &Shared,
+    taskid: &str,
+    fault: Fault,
+    error: Option<&str>,
+) -> Result<()> {
+    let Some(task) = shared.db.task(taskid).await? else {
+        return Ok(());
+    };
+    if task.status != PoolTaskState::Active {
+        return Ok(());
+    }
+    let reason = error.unwrap_or("the worker gave no reason");
+    match fault {
+        Fault::App => Ok(()),
+        Fault::Deal => {
+            let replicates = shared.db.replicates(taskid).await?;
+            let settled = replicates
+                .iter()
+                .any(|r| matches!(r.state, ReplicateState::Contributed | ReplicateState::Done));
+            if settled {
+                // Others contributed already (a late contribution refused once the task
+                // reached consensus): the task goes on with them.
+                debug!(taskid, "a late replicate was refused: {reason}");
+                return Ok(());
+            }
+            // A worker's word alone does not end a task: a hostile worker could otherwise
+            // give up any task it is handed. Another worker confirms (it never gets the task
+            // back, see `Db::next_task_for`), unless none is free to.
+            let confirmations = replicates
+                .iter()
+                .filter(|r| r.state == ReplicateState::Failed && r.fault == Some(Fault::Deal))
+                .count() as u32;
+            let others = shared
+                .db
+                .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
+                .await?
+                - replicates.len() as i64;
+            if confirmations < shared.config.app_fault_limit && others > 0 {
+                debug!(
+                    taskid,
+                    confirmations, "a deal fault waits for another worker to confirm: {reason}"
+                );
+                shared.work.notify_waiters();
+                return Ok(());
+            }
+            warn!(
+                taskid,
+                reason, "giving the task up: no worker can settle it"
+            );
+            shared
+                .db
+                .set_task_status(taskid, PoolTaskState::Failed, Some(reason), None)
+                .await
+        }
+        Fault::Worker | Fault::Transient => {
+            let failures = task.failures + 1;
+            let wait = backoff(shared.config.retry_backoff, failures);
+            shared
+                .db
+                .count_failure(taskid, unix_now() + wait.as_secs().max(1) as i64)
+                .await?;
+            debug!(taskid, failures, ?wait, ?fault, "failed attempt: {reason}");
+            give_up_exhausted(shared).await
+        }
+    }
+}
+
+/// Gives up the tasks that used up `--max-attempts` failed attempts and hold no live
+/// replicate, with the last reason.
+async fn give_up_exhausted(shared: &Shared) -> Result<()> {
+    let max = i64::from(shared.config.max_attempts.max(1));
+    for task in shared.db.exhausted_tasks(max).await? {
+        let last = shared
+            .db
+            .replicates(&task.taskid)
+            .await?
+            .into_iter()
+            .rev()
+            .find_map(|r| match r.state {
+                ReplicateState::Failed => r.error,
+                ReplicateState::Lost => Some("the worker stopped answering".into()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let reason = format!(
+            "given up after {} failed attempts (this pool's --max-attempts); the last: {last}",
+            task.failures
+        );
+        warn!(taskid = task.taskid, reason, "giving the task up");
+        shared
+            .db
+            .set_task_status(&task.taskid, PoolTaskState::Failed, Some(&reason), None)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Initializes the PENDING tasks of classic deals, in batches.
 async fn initialize(shared: &Shared) -> Result<()> {
-    let pending = shared.db.tasks_in(&["PENDING"]).await?;
+    let pending = shared.db.tasks_in(&[PoolTaskState::Pending]).await?;
     if pending.is_empty() {
         return Ok(());
     }
@@ -580,7 +683,7 @@ async fn initialize(shared: &Shared) -> Result<()> {
                 for task in chunk {
                     shared
                         .db
-                        .set_task_status(&task.taskid, "ACTIVE", None, None)
+                        .set_task_status(&task.taskid, PoolTaskState::Active, None, None)
                         .await?;
                 }
             }
@@ -593,8 +696,15 @@ async fn initialize(shared: &Shared) -> Result<()> {
                         .client
                         .task(task.taskid.parse().unwrap_or_default())
                         .await?;
-                    if on_chain.status != 0 {
-                        let status = poco_chain::task_status_name(on_chain.status);
+                    // The pool's state named like the chain's (FAILED stays FAILED here).
+                    let status = match TaskStatus::try_from(on_chain.status) {
+                        Ok(TaskStatus::Unset) | Err(_) => continue,
+                        Ok(TaskStatus::Active) => PoolTaskState::Active,
+                        Ok(TaskStatus::Revealing) => PoolTaskState::Revealing,
+                        Ok(TaskStatus::Completed) => PoolTaskState::Completed,
+                        Ok(TaskStatus::Failed) => PoolTaskState::Failed,
+                    };
+                    {
                         shared
                             .db
                             .set_task_status(&task.taskid, status, None, None)
@@ -612,13 +722,14 @@ async fn initialize(shared: &Shared) -> Result<()> {
 /// reopen when nobody can reveal; any task: give up when the app fails; expire overdue ones.
 async fn drive(shared: &Shared, now: i64) -> Result<()> {
     shared.db.expire_tasks(now).await?;
+    give_up_exhausted(shared).await?;
     for task in shared.db.tasks_to_drive().await? {
         let replicates = shared.db.replicates(&task.taskid).await?;
         let taskid: B256 = task.taskid.parse().unwrap_or_default();
-        if task.status == "ACTIVE" {
+        if task.status == PoolTaskState::Active {
             let faults: Vec<_> = replicates
                 .iter()
-                .filter(|r| r.state == "failed" && r.app_fault)
+                .filter(|r| r.state == ReplicateState::Failed && r.app_fault)
                 .collect();
             if !faults.is_empty() {
                 let others = shared
@@ -640,42 +751,42 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
                     warn!(%taskid, reason, "giving the task up");
                     shared
                         .db
-                        .set_task_status(&task.taskid, "FAILED", Some(&reason), None)
+                        .set_task_status(&task.taskid, PoolTaskState::Failed, Some(&reason), None)
                         .await?;
                     continue;
                 }
             }
-            let live = replicates
-                .iter()
-                .filter(|r| matches!(r.state.as_str(), "assigned" | "contributed" | "done"))
-                .count() as i64;
+            let live = replicates.iter().filter(|r| r.state.is_live()).count() as i64;
             let contributed = replicates
                 .iter()
-                .filter(|r| r.state == "contributed")
+                .filter(|r| r.state == ReplicateState::Contributed)
                 .count() as i64;
-            let assigned = replicates.iter().filter(|r| r.state == "assigned").count() as i64;
+            let assigned = replicates
+                .iter()
+                .filter(|r| r.state == ReplicateState::Assigned)
+                .count() as i64;
             if contributed > 0 && assigned == 0 && live >= task.replicas_needed {
                 // Every replica voted and there is no consensus: one more.
-                let on_chain = shared.client.task(taskid).await?;
-                if on_chain.status == 1 && live + 1 > MAX_REPLICAS {
+                let on_chain = TaskStatus::try_from(shared.client.task(taskid).await?.status);
+                if on_chain == Ok(TaskStatus::Active) && live + 1 > MAX_REPLICAS {
                     give_up_for_replicas(shared, &task.taskid).await?;
-                } else if on_chain.status == 1 {
+                } else if on_chain == Ok(TaskStatus::Active) {
                     shared
                         .db
                         .set_replicas_needed(&task.taskid, live + 1)
                         .await?;
                     shared.work.notify_waiters();
-                } else if on_chain.status == 2 {
+                } else if on_chain == Ok(TaskStatus::Revealing) {
                     shared
                         .db
-                        .set_task_status(&task.taskid, "REVEALING", None, None)
+                        .set_task_status(&task.taskid, PoolTaskState::Revealing, None, None)
                         .await?;
                 }
             }
         } else {
             let on_chain = shared.client.task(taskid).await?;
-            match on_chain.status {
-                2 => {
+            match TaskStatus::try_from(on_chain.status) {
+                Ok(TaskStatus::Revealing) => {
                     if reveal(
                         shared,
                         &task.taskid,
@@ -691,25 +802,41 @@ async fn drive(shared: &Shared, now: i64) -> Result<()> {
                     if U256::from(now) >= on_chain.revealDeadline {
                         let hub = shared.client.hub();
                         let call = hub.reopen(taskid);
-                        if shared
-                            .send(call.into_transaction_request(), "reopen")
-                            .await
-                            .is_ok()
-                        {
-                            info!(%taskid, "reopened: nobody can reveal the consensus");
+                        match shared.send(call.into_transaction_request(), "reopen").await {
+                            Ok(()) => info!(%taskid, "reopened: nobody can reveal the consensus"),
+                            Err(Error::Chain(e))
+                                if crate::classify_chain_error(&e).is_deterministic() =>
+                            {
+                                // Asking again every tick would be refused the same way.
+                                let reason = format!(
+                                    "nobody revealed the consensus and the chain refuses to \
+                                     reopen the task: {e}"
+                                );
+                                warn!(%taskid, reason, "giving the task up");
+                                shared
+                                    .db
+                                    .set_task_status(
+                                        &task.taskid,
+                                        PoolTaskState::Failed,
+                                        Some(&reason),
+                                        None,
+                                    )
+                                    .await?;
+                            }
+                            Err(e) => debug!(%taskid, "reopen: {e}; trying again"),
                         }
                     }
                 }
-                3 => {
+                Ok(TaskStatus::Completed) => {
                     shared
                         .db
-                        .set_task_status(&task.taskid, "COMPLETED", None, None)
+                        .set_task_status(&task.taskid, PoolTaskState::Completed, None, None)
                         .await?
                 }
-                4 => {
+                Ok(TaskStatus::Failed) => {
                     shared
                         .db
-                        .set_task_status(&task.taskid, "CLAIMED", None, None)
+                        .set_task_status(&task.taskid, PoolTaskState::Claimed, None, None)
                         .await?
                 }
                 _ => {}
@@ -737,7 +864,7 @@ async fn reveal(
         return Ok(false);
     };
     for r in replicates {
-        if r.state != "contributed" || r.rejected.is_some() {
+        if r.state != ReplicateState::Contributed || r.rejected.is_some() {
             continue;
         }
         let Some(digest) = r
@@ -781,10 +908,7 @@ async fn reveal(
         let hub = shared.client.hub();
         let call = hub.revealAndFinalize(taskid, digest, link.to_bytes(), callback);
         shared.db.count_reveal_attempt(key, &r.worker).await?;
-        shared
-            .metrics
-            .reveal_attempts
-            .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.reveal_attempts.inc();
         match shared
             .send(call.into_transaction_request(), "revealAndFinalize")
             .await
@@ -795,7 +919,7 @@ async fn reveal(
                     .db
                     .set_task_status(
                         key,
-                        "COMPLETED",
+                        PoolTaskState::Completed,
                         None,
                         Some(&String::from_utf8_lossy(&link.to_bytes())),
                     )
@@ -804,10 +928,16 @@ async fn reveal(
             }
             Err(e) => {
                 warn!(%taskid, worker = r.worker, "revealAndFinalize: {e}");
-                if r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
-                    let reason = format!(
-                        "revealAndFinalize with its result failed {REVEAL_ATTEMPTS} times: {e}"
-                    );
+                let deterministic = matches!(&e, Error::Chain(c)
+                    if crate::classify_chain_error(c).is_deterministic());
+                if deterministic || r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
+                    let reason = if deterministic {
+                        format!("revealAndFinalize with its result is refused: {e}")
+                    } else {
+                        format!(
+                            "revealAndFinalize with its result failed {REVEAL_ATTEMPTS} times: {e}"
+                        )
+                    };
                     set_aside(shared, key, r, &reason).await?;
                 }
             }
@@ -828,10 +958,7 @@ async fn set_aside(
         reason,
         "reveal candidate set aside"
     );
-    shared
-        .metrics
-        .reveal_rejections
-        .fetch_add(1, Ordering::Relaxed);
+    shared.metrics.reveal_rejections.inc();
     shared.db.reject_candidate(key, &r.worker, reason).await
 }
 

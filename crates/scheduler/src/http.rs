@@ -14,13 +14,14 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use poco_types::WorkerAuthorization;
+use poco_types::{PoolTaskState, TaskStatus, WorkerAuthorization};
 use serde::Deserialize;
 
 use crate::{
     api::{
-        Assignment, Challenge, ErrorBody, LoginRequest, LoginResponse, Mode, Registration,
-        ReplicateInfo, ReplicateLog, ReplicateState, Report, TaskInfo, TaskLogs,
+        AppLogs, Assignment, Challenge, ErrorBody, Fault, LoginRequest, LoginResponse, Mode,
+        Registration, ReplicateInfo, ReplicateLog, ReplicateState, Report, TaskInfo, TaskLogs,
+        MAX_LOG_BYTES,
     },
     db::ReplicateRow,
     engine::{secs, unix_now, Shared},
@@ -37,11 +38,19 @@ const MAX_WAIT: u64 = 60;
 pub(crate) const MAX_CHALLENGES: usize = 65_536;
 /// The largest request body of the scheduler's own routes (reports, registrations, logins).
 const MAX_BODY: usize = 64 * 1024;
-/// `/work` calls a session may make in a burst, and how many more it gets each second.
+/// The largest replicate report: the app's stdout and stderr, [`MAX_LOG_BYTES`] each, as JSON
+/// strings (escaped control characters take up to six bytes each).
+const MAX_REPORT_BODY: usize = 16 * MAX_LOG_BYTES;
+/// The longest failure reason kept from a worker's report.
+const MAX_REASON_CHARS: usize = 2_000;
+/// `/work` calls a session may make in a burst, and how many more it gets each second. A call
+/// that hands out a replicate gives its token back: what is limited is polling for nothing
+/// (a worker's assignments are bounded by its slots already).
 const WORK_BURST: f64 = 20.0;
 const WORK_PER_SECOND: f64 = 5.0;
-/// How long the task counts of `/metrics` are reused.
-const METRICS_TTL: Duration = Duration::from_secs(10);
+/// How long the task counts of `/metrics` are reused: a scrape flood costs at most four
+/// counting queries a second, and the gauges stay a quarter of a second fresh.
+const METRICS_TTL: Duration = Duration::from_millis(250);
 
 /// The sign-in challenges waiting for their signature, keyed by their random nonce (not by
 /// address: nobody can overwrite or delete another's challenge), bounded, and pruned by age
@@ -119,6 +128,13 @@ impl RateLimits {
             false
         }
     }
+
+    /// Gives back the token of a call that handed `worker` a replicate.
+    fn refund(&mut self, worker: Address) {
+        if let Some((tokens, _)) = self.buckets.get_mut(&worker) {
+            *tokens = (*tokens + 1.0).min(WORK_BURST);
+        }
+    }
 }
 
 /// The text a scheduler of `pool` asks to sign: `poco scheduler <pool> sign-in: <32 hex>`.
@@ -172,7 +188,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Result<Router> {
         .route("/work", get(work))
         .route("/heartbeat", post(heartbeat))
         .route("/replicates", get(replicates))
-        .route("/replicates/{taskid}", post(report))
+        .route(
+            "/replicates/{taskid}",
+            post(report).layer(DefaultBodyLimit::max(MAX_REPORT_BODY)),
+        )
         .route("/tasks/{taskid}", get(task))
         .route("/tasks/{taskid}/logs", get(task_logs))
         .route("/workerpoolorder", get(workerpool_order))
@@ -229,23 +248,20 @@ async fn may_read(
     };
     let task = s.db.task(&key).await?.ok_or_else(unknown)?;
     let deal = s.db.deal(&task.dealid).await?.ok_or_else(unknown)?;
-    let mut status = task.status.clone();
-    if results && status != "COMPLETED" && !deal.fast {
+    let mut status = task.status;
+    if results && status != PoolTaskState::Completed && !deal.fast {
         // The chain may be ahead of the scheduler's reading of it.
         let read = tokio::time::timeout(Duration::from_secs(5), s.client.task(taskid)).await;
         if let Ok(Ok(t)) = read {
-            if t.status == 3 {
-                status = "COMPLETED".into();
+            if TaskStatus::try_from(t.status) == Ok(TaskStatus::Completed) {
+                status = PoolTaskState::Completed;
             }
         }
     }
     let readable = if results {
-        status == "COMPLETED"
+        status == PoolTaskState::Completed
     } else {
-        matches!(
-            status.as_str(),
-            "COMPLETED" | "FAILED" | "EXPIRED" | "CLAIMED"
-        )
+        status.is_over()
     };
     if !readable {
         return Err(ApiError(
@@ -409,7 +425,7 @@ async fn work(
         .unwrap_or_else(|e| e.into_inner())
         .allow(w)
     {
-        s.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        s.metrics.rate_limited.inc();
         return Err(ApiError(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -423,13 +439,19 @@ async fn work(
     loop {
         let notified = s.work.notified();
         if let Some(assignment) = try_assign(&s, w, &key).await? {
+            s.work_limits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .refund(w);
             return Ok(Json(assignment).into_response());
         }
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        let _ = tokio::time::timeout(left, notified).await;
+        // Looked at again each second at least: a task held back after a failure becomes
+        // available without any event.
+        let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), notified).await;
     }
 }
 
@@ -442,7 +464,17 @@ async fn try_assign(s: &Shared, w: Address, key: &str) -> Result<Option<Assignme
         return Ok(None);
     }
     let now = s.chain_now.load(Ordering::Relaxed);
-    let Some(task) = s.db.next_task_for(key, now).await? else {
+    let live_since = unix_now() - s.config.lease.as_secs() as i64;
+    let Some(task) =
+        s.db.next_task_for(
+            key,
+            now,
+            unix_now(),
+            i64::from(s.config.max_attempts.max(1)),
+            live_since,
+        )
+        .await?
+    else {
         return Ok(None);
     };
     let Some(deal) = s.db.deal(&task.dealid).await? else {
@@ -454,7 +486,7 @@ async fn try_assign(s: &Shared, w: Address, key: &str) -> Result<Option<Assignme
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     s.db.assign(&task.taskid, key, unix_now() + secs(s.config.lease))
         .await?;
-    s.metrics.assignments.fetch_add(1, Ordering::Relaxed);
+    s.metrics.assignments.inc();
     let mode = if deal.fast {
         Mode::Fast
     } else if deal.trust <= 1 {
@@ -497,26 +529,6 @@ async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiErr
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn state_name(state: ReplicateState) -> &'static str {
-    match state {
-        ReplicateState::Assigned => "assigned",
-        ReplicateState::Contributed => "contributed",
-        ReplicateState::Done => "done",
-        ReplicateState::Failed => "failed",
-        ReplicateState::Lost => "lost",
-    }
-}
-
-fn parse_state(state: &str) -> ReplicateState {
-    match state {
-        "contributed" => ReplicateState::Contributed,
-        "done" => ReplicateState::Done,
-        "failed" => ReplicateState::Failed,
-        "lost" => ReplicateState::Lost,
-        _ => ReplicateState::Assigned,
-    }
-}
-
 async fn report(
     State(s): S,
     headers: HeaderMap,
@@ -535,17 +547,30 @@ async fn report(
             "a contributed or done replicate reports its result digest",
         ));
     }
+    let fault = r.fault();
+    let failed = r.state == ReplicateState::Failed;
+    let error = r
+        .error
+        .as_ref()
+        .map(|e| e.chars().take(MAX_REASON_CHARS).collect::<String>());
+    let logs = r
+        .logs
+        .clone()
+        .map(AppLogs::bounded)
+        .and_then(|l| serde_json::to_string(&l).ok());
     let row = ReplicateRow {
         taskid: taskid.to_string(),
         worker: w.to_string(),
-        state: state_name(r.state).into(),
+        state: r.state,
         result_digest: r.result_digest.map(|d| d.to_string()),
         location: r.location.clone(),
         callback_data: r.callback_data.as_ref().map(|c| c.to_string()),
-        error: r.error.clone(),
-        app_fault: r.app_fault,
+        error: error.clone(),
+        app_fault: failed && fault == Fault::App,
         reveal_attempts: 0,
         rejected: None,
+        fault: failed.then_some(fault),
+        logs,
     };
     if !s.db.report(&row.taskid, &row.worker, &row).await? {
         return Err(ApiError(
@@ -553,7 +578,10 @@ async fn report(
             format!("{w} holds no open replicate of task {taskid}"),
         ));
     }
-    s.metrics.reports.fetch_add(1, Ordering::Relaxed);
+    s.metrics.reports.inc();
+    if failed {
+        crate::engine::after_failure(&s, &row.taskid, fault, error.as_deref()).await?;
+    }
     s.wake.notify_one();
     s.work.notify_waiters();
     Ok(StatusCode::NO_CONTENT)
@@ -581,22 +609,26 @@ async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, A
             .into_iter()
             .map(|r| ReplicateInfo {
                 worker: r.worker.parse().unwrap_or_default(),
-                state: parse_state(&r.state),
+                state: r.state,
                 // The error texts hold the app's output: only a kind here, the texts at
                 // GET /tasks/{id}/logs for the requester.
                 error: r.error.as_ref().map(|_| {
-                    if r.app_fault {
-                        "app-fault".to_string()
-                    } else {
-                        "worker-error".to_string()
+                    match r.fault {
+                        Some(Fault::App) => "app-fault",
+                        Some(Fault::Deal) => "deal-fault",
+                        Some(Fault::Transient) => "transient",
+                        Some(Fault::Worker) => "worker-error",
+                        None if r.app_fault => "app-fault",
+                        None => "worker-error",
                     }
+                    .to_string()
                 }),
             })
             .collect();
     Ok(Json(TaskInfo {
         taskid,
         dealid: t.dealid.parse().unwrap_or_default(),
-        status: t.status,
+        status: t.status.to_string(),
         replicas_needed: t.replicas_needed as u64,
         replicas,
         failure: t.failure,
@@ -610,18 +642,37 @@ async fn task_logs(
     Path(taskid): Path<B256>,
 ) -> Result<Json<TaskLogs>, ApiError> {
     may_read(&s, taskid, &headers, false).await?;
+    let failure =
+        s.db.task(&taskid.to_string())
+            .await?
+            .and_then(|t| t.failure);
     let replicas =
         s.db.replicates(&taskid.to_string())
             .await?
             .into_iter()
-            .map(|r| ReplicateLog {
-                worker: r.worker.parse().unwrap_or_default(),
-                state: parse_state(&r.state),
-                app_fault: r.app_fault,
-                error: r.error,
+            .map(|r| {
+                let logs = r
+                    .logs
+                    .as_deref()
+                    .and_then(|l| serde_json::from_str::<AppLogs>(l).ok());
+                ReplicateLog {
+                    worker: r.worker.parse().unwrap_or_default(),
+                    state: r.state,
+                    app_fault: r.app_fault,
+                    fault: r.fault,
+                    error: r.error,
+                    stdout_truncated: logs.as_ref().is_some_and(|l| l.stdout_truncated),
+                    stderr_truncated: logs.as_ref().is_some_and(|l| l.stderr_truncated),
+                    stdout: logs.as_ref().map(|l| l.stdout.clone()),
+                    stderr: logs.map(|l| l.stderr),
+                }
             })
             .collect();
-    Ok(Json(TaskLogs { taskid, replicas }))
+    Ok(Json(TaskLogs {
+        taskid,
+        replicas,
+        failure,
+    }))
 }
 
 async fn workerpool_order(State(s): S) -> Response {
@@ -640,61 +691,7 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(s): S) -> Result<String, ApiError> {
-    let m = &s.metrics;
-    let mut out = String::new();
-    let mut line = |name: &str, help: &str, value: u64| {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
-        ));
-    };
-    line(
-        "poco_scheduler_deals_total",
-        "Deals of the pool seen.",
-        m.deals.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_assignments_total",
-        "Replicates handed to workers.",
-        m.assignments.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_reports_total",
-        "Reports from workers.",
-        m.reports.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_transactions_total",
-        "Transactions sent.",
-        m.transactions.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_transaction_errors_total",
-        "Transactions that failed.",
-        m.transaction_errors.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_reveal_attempts_total",
-        "revealAndFinalize calls sent.",
-        m.reveal_attempts.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_reveal_rejections_total",
-        "Reveal candidates set aside (failed checks or reverted calls).",
-        m.reveal_rejections.load(Ordering::Relaxed),
-    );
-    line(
-        "poco_scheduler_work_rate_limited_total",
-        "/work calls refused by the rate limit.",
-        m.rate_limited.load(Ordering::Relaxed),
-    );
     let challenges = s.challenges.lock().unwrap_or_else(|e| e.into_inner()).len();
-    out.push_str(&format!(
-        "# HELP poco_scheduler_challenges Sign-in challenges waiting.\n# TYPE \
-         poco_scheduler_challenges gauge\npoco_scheduler_challenges {challenges}\n"
-    ));
-    out.push_str(
-        "# HELP poco_scheduler_tasks Tasks by status.\n# TYPE poco_scheduler_tasks gauge\n",
-    );
     let counts = {
         let mut cached = s.task_counts.lock().await;
         match cached.as_ref() {
@@ -706,12 +703,7 @@ async fn metrics(State(s): S) -> Result<String, ApiError> {
             }
         }
     };
-    for (status, n) in counts {
-        out.push_str(&format!(
-            "poco_scheduler_tasks{{status=\"{status}\"}} {n}\n"
-        ));
-    }
-    Ok(out)
+    Ok(s.metrics.render(challenges, &counts))
 }
 
 #[cfg(test)]
@@ -754,5 +746,19 @@ mod tests {
         let allowed = (0..100).filter(|_| limits.allow(worker)).count();
         assert!(allowed < 30, "{allowed}");
         assert!(limits.allow(Address::repeat_byte(2)));
+    }
+
+    #[test]
+    fn work_bucket_charges_only_calls_that_hand_nothing_out() {
+        let mut limits = RateLimits::default();
+        let worker = Address::repeat_byte(1);
+        // A busy worker whose every call gets a replicate is never limited.
+        for _ in 0..1_000 {
+            assert!(limits.allow(worker));
+            limits.refund(worker);
+        }
+        // Empty polls still drain the bucket.
+        let allowed = (0..100).filter(|_| limits.allow(worker)).count();
+        assert!(allowed < 30, "{allowed}");
     }
 }

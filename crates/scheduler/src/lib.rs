@@ -6,6 +6,7 @@ mod db;
 mod engine;
 mod error;
 mod http;
+mod metrics;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -17,7 +18,7 @@ use poco_chain::{ClientConfig, PocoClient};
 use tokio::net::TcpListener;
 
 pub use client::SchedulerClient;
-pub use error::{Error, Result};
+pub use error::{classify_chain_error, Error, Result};
 
 /// What the scheduler publishes as its workerpool order.
 #[derive(Clone, Debug)]
@@ -34,6 +35,10 @@ pub struct PublishConfig {
     pub tag: B256,
     /// An `orders.json`-shaped file to write the signed order into (`poco run` reads it).
     pub orders_file: Option<PathBuf>,
+    /// The salt to sign the order with [default: a random one]: the salt of an order an
+    /// earlier run published with the same offer, so that a restarted scheduler signs that
+    /// order again (same hash) instead of adding one more to the market.
+    pub salt: Option<B256>,
 }
 
 /// The scheduler's configuration.
@@ -49,7 +54,7 @@ pub struct SchedulerConfig {
     pub database_url: String,
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// The base URL workers and requesters reach the API at [default: http://<listen>].
+    /// The base URL workers and requesters reach the API at (default: `http://<listen>`).
     pub public_url: Option<String>,
     /// Where the pool's result store keeps archives (a folder; served under `/store`).
     pub store_dir: PathBuf,
@@ -59,9 +64,15 @@ pub struct SchedulerConfig {
     pub poll_interval: Duration,
     /// How long a worker keeps a replicate without a heartbeat.
     pub lease: Duration,
-    /// Replicates failed by the app itself (time limit, memory, checksum) before the task is
-    /// given up.
+    /// Replicates failed by the app itself (time limit, memory, checksum), or refused for the
+    /// deal's own fault, before the task is given up (fewer when no other worker is free).
     pub app_fault_limit: u32,
+    /// Failed or lost attempts of a task (the worker's fault, a passing chain or RPC
+    /// problem) before it is given up with the last reason.
+    pub max_attempts: u32,
+    /// The wait before a task that failed is handed out again, doubled at each further
+    /// failure (at most 5 minutes).
+    pub retry_backoff: Duration,
     /// The first block to read on a fresh database [default: the current block].
     pub start_block: Option<u64>,
     /// The workerpool order to publish, if any.
@@ -72,7 +83,8 @@ pub struct SchedulerConfig {
 
 impl SchedulerConfig {
     /// Defaults: SQLite file `scheduler.db` in `store_dir`'s parent is not assumed; the
-    /// caller sets the paths. 1 confirmation, 1 s polling, 30 s leases, 2 app faults.
+    /// caller sets the paths. 1 confirmation, 1 s polling, 30 s leases, 2 app faults, 5
+    /// attempts, a 2 s first backoff.
     pub fn new(rpc_url: impl Into<String>, hub: Address, workerpool: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -86,6 +98,8 @@ impl SchedulerConfig {
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(30),
             app_fault_limit: 2,
+            max_attempts: 5,
+            retry_backoff: Duration::from_secs(2),
             start_block: None,
             publish: None,
             tls: None,

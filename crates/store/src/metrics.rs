@@ -1,9 +1,6 @@
 //! Counters of the store, rendered in the Prometheus text format.
 
-use std::{
-    fmt::Write,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// Why an upload was refused: the `reason` label of `poco_store_uploads_rejected_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,100 +44,106 @@ impl RejectReason {
     }
 }
 
-#[derive(Debug, Default)]
+/// The store's counters, kept and rendered by the `prometheus` crate.
 pub(crate) struct Metrics {
-    uploads_created: AtomicU64,
-    uploads_existing: AtomicU64,
-    rejected: [AtomicU64; RejectReason::ALL.len()],
-    stored_bytes: AtomicU64,
-    downloads_served: AtomicU64,
-    downloads_not_found: AtomicU64,
-    served_bytes: AtomicU64,
+    registry: Registry,
+    uploads: IntCounterVec,
+    rejected: IntCounterVec,
+    stored_bytes: IntCounter,
+    downloads: IntCounterVec,
+    served_bytes: IntCounter,
 }
 
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let vec = |name: &str, help: &str, label: &str, values: &[&str]| {
+            let vec =
+                IntCounterVec::new(Opts::new(name, help), &[label]).expect("a valid metric name");
+            for value in values {
+                // Listed at zero before the first event.
+                vec.with_label_values(&[*value]);
+            }
+            registry
+                .register(Box::new(vec.clone()))
+                .expect("a metric registered once");
+            vec
+        };
+        let uploads = vec(
+            "poco_store_uploads_total",
+            "Uploads accepted, by outcome (created: new archive; existing: same bytes already stored).",
+            "outcome",
+            &["created", "existing"],
+        );
+        let reasons: Vec<_> = RejectReason::ALL.iter().map(|r| r.label()).collect();
+        let rejected = vec(
+            "poco_store_uploads_rejected_total",
+            "Uploads refused, by reason.",
+            "reason",
+            &reasons,
+        );
+        let downloads = vec(
+            "poco_store_downloads_total",
+            "Archive downloads (GET), by outcome.",
+            "outcome",
+            &["served", "not_found"],
+        );
+        let counter = |name: &str, help: &str| {
+            let counter = IntCounter::new(name, help).expect("a valid metric name");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("a metric registered once");
+            counter
+        };
+        let stored_bytes = counter(
+            "poco_store_stored_bytes_total",
+            "Bytes of new archives written.",
+        );
+        let served_bytes = counter("poco_store_served_bytes_total", "Bytes of archives served.");
+        Self {
+            registry,
+            uploads,
+            rejected,
+            stored_bytes,
+            downloads,
+            served_bytes,
+        }
+    }
 }
 
 impl Metrics {
     pub(crate) fn created(&self, size: u64) {
-        bump(&self.uploads_created, 1);
-        bump(&self.stored_bytes, size);
+        self.uploads.with_label_values(&["created"]).inc();
+        self.stored_bytes.inc_by(size);
     }
 
     pub(crate) fn existing(&self) {
-        bump(&self.uploads_existing, 1);
+        self.uploads.with_label_values(&["existing"]).inc();
     }
 
     pub(crate) fn rejected(&self, reason: RejectReason) {
-        bump(&self.rejected[reason as usize], 1);
+        self.rejected.with_label_values(&[reason.label()]).inc();
     }
 
     pub(crate) fn served(&self, size: u64) {
-        bump(&self.downloads_served, 1);
-        bump(&self.served_bytes, size);
+        self.downloads.with_label_values(&["served"]).inc();
+        self.served_bytes.inc_by(size);
     }
 
     pub(crate) fn download_missed(&self) {
-        bump(&self.downloads_not_found, 1);
+        self.downloads.with_label_values(&["not_found"]).inc();
     }
 
     /// Appends the counters to `out` in the Prometheus text exposition format.
     pub(crate) fn render(&self, out: &mut String) {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let mut family = |name: &str, help: &str, samples: &[(Option<(&str, &str)>, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (label, value) in samples {
-                let _ = match label {
-                    Some((key, val)) => writeln!(out, "{name}{{{key}=\"{val}\"}} {value}"),
-                    None => writeln!(out, "{name} {value}"),
-                };
-            }
-        };
-        family(
-            "poco_store_uploads_total",
-            "Uploads accepted, by outcome (created: new archive; existing: same bytes already stored).",
-            &[
-                (Some(("outcome", "created")), get(&self.uploads_created)),
-                (Some(("outcome", "existing")), get(&self.uploads_existing)),
-            ],
-        );
-        let rejected: Vec<_> = RejectReason::ALL
-            .iter()
-            .map(|r| {
-                (
-                    Some(("reason", r.label())),
-                    get(&self.rejected[*r as usize]),
-                )
-            })
-            .collect();
-        family(
-            "poco_store_uploads_rejected_total",
-            "Uploads refused, by reason.",
-            &rejected,
-        );
-        family(
-            "poco_store_stored_bytes_total",
-            "Bytes of new archives written.",
-            &[(None, get(&self.stored_bytes))],
-        );
-        family(
-            "poco_store_downloads_total",
-            "Archive downloads (GET), by outcome.",
-            &[
-                (Some(("outcome", "served")), get(&self.downloads_served)),
-                (
-                    Some(("outcome", "not_found")),
-                    get(&self.downloads_not_found),
-                ),
-            ],
-        );
-        family(
-            "poco_store_served_bytes_total",
-            "Bytes of archives served.",
-            &[(None, get(&self.served_bytes))],
-        );
+        // Encoding into a String fails only on a malformed family, which the registry refuses.
+        let _ = TextEncoder::new().encode_utf8(&self.registry.gather(), out);
     }
 }
 

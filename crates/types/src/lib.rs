@@ -5,6 +5,7 @@ pub mod category;
 pub mod domain;
 mod error;
 pub mod ids;
+pub mod lifecycle;
 pub mod order;
 pub mod params;
 pub mod result;
@@ -21,6 +22,7 @@ pub use category::{
 pub use domain::{Domain, DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPEHASH};
 pub use error::{Error, Result};
 pub use ids::{deal_id, task_id};
+pub use lifecycle::{Fault, PoolTaskState, ReplicateState, TaskStatus, UnknownName, UnknownStatus};
 pub use order::{
     AppOrder, AppOrderOperation, ChainOrders, DatasetOrder, DatasetOrderOperation, Order,
     OrderKind, OrderOperation, OrdersFile, RequestOrder, RequestOrderOperation, SignedAppOrder,

@@ -1,11 +1,10 @@
 //! Keystore directories (`~/.ethereum/keystore`) and keystore files.
 
-use crate::{Error, Kdf, Keystore, Result};
+use crate::{write_atomic, Access, Error, Existing, Kdf, Keystore, Result};
 use alloy_primitives::Address;
 use alloy_signer_local::PrivateKeySigner;
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -79,32 +78,13 @@ fn with_path(err: Error, file: &Path) -> Error {
 /// The geth file name of a keystore created at `time`:
 /// `UTC--2024-05-01T10-20-30.123456789Z--<lowercase address without 0x>`.
 pub fn keystore_file_name(address: Address, time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    format!(
-        "UTC--{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}.{:09}Z--{}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_nanos(),
-        hex::encode(address)
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let at = time::OffsetDateTime::from(time.max(UNIX_EPOCH));
+    let date = at
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]-[minute]-[second].[subsecond digits:9]"
+        ))
+        .unwrap_or_default();
+    format!("UTC--{date}Z--{}", hex::encode(address))
 }
 
 /// A keystore directory: one V3 JSON file per wallet.
@@ -238,30 +218,17 @@ impl KeystoreDir {
     pub fn write(&self, name: &str, keystore: &Keystore) -> Result<PathBuf> {
         create_private_dir(&self.path)?;
         let path = self.path.join(name);
-        let tmp = self.path.join(format!(".{name}.tmp"));
-        let io = |action, source| Error::Io {
-            action,
+        write_atomic(
+            &path,
+            keystore.to_json().as_bytes(),
+            Access::Private,
+            Existing::Keep,
+        )
+        .map_err(|source| Error::Io {
+            action: "cannot write",
             path: path.clone(),
             source,
-        };
-        let mut file = private_file(&tmp).map_err(|e| io("cannot create", e))?;
-        let written = file
-            .write_all(keystore.to_json().as_bytes())
-            .and_then(|()| file.sync_all())
-            .and_then(|()| {
-                if path.exists() {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "file exists",
-                    ))
-                } else {
-                    fs::rename(&tmp, &path)
-                }
-            });
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io("cannot write", e));
-        }
+        })?;
         Ok(path)
     }
 }
@@ -276,14 +243,6 @@ fn create_private_dir(path: &Path) -> Result<()> {
         path: path.to_owned(),
         source,
     })
-}
-
-fn private_file(path: &Path) -> std::io::Result<fs::File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 #[cfg(test)]
@@ -304,8 +263,10 @@ mod tests {
         assert!(keystore_file_name(address, UNIX_EPOCH)
             .starts_with("UTC--1970-01-01T00-00-00.000000000Z--"));
         // 2000-02-29 (leap day) and 2100-03-01 (no leap day in 2100).
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        let day = |days: u64| {
+            keystore_file_name(address, UNIX_EPOCH + Duration::from_secs(days * 86_400))
+        };
+        assert!(day(11_016).starts_with("UTC--2000-02-29T00-00-00.000000000Z--"));
+        assert!(day(47_541).starts_with("UTC--2100-03-01T00-00-00.000000000Z--"));
     }
 }

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod atomic;
 mod dir;
 mod error;
 mod keystore;
 mod password;
 
 pub use alloy_signer_local::PrivateKeySigner;
+pub use atomic::{write_atomic, Access, Existing};
 pub use dir::{
     default_keystore_dir, keystore_file_name, load_file, read_keystore, KeystoreDir, WalletEntry,
 };

@@ -21,10 +21,12 @@ use poco_runtime::{
     AppSource, BagOfTasks, Dataset, ExecutionRequest, Executor, Limits, TaskWorkspace,
 };
 use poco_scheduler::{
-    api::{Assignment, Mode, Registration, ReplicateState, Report},
-    SchedulerClient,
+    api::{AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report},
+    classify_chain_error, SchedulerClient,
 };
-use poco_types::{result_hash, result_seal, DealParams, ResultLink, WorkerAuthorization};
+use poco_types::{
+    result_hash, result_seal, DealParams, ResultLink, TaskStatus, WorkerAuthorization,
+};
 use tracing::{info, warn};
 
 /// Errors that stop the worker (a task's failure is reported, not returned).
@@ -42,7 +44,12 @@ pub enum Error {
     Http(String),
     /// The work folder is unusable.
     #[error("work folder {path}: {reason}")]
-    WorkDir { path: PathBuf, reason: String },
+    WorkDir {
+        /// The work folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Result alias of this crate.
@@ -263,14 +270,104 @@ async fn sign_in(scheduler: &SchedulerClient, signer: &PrivateKeySigner) {
 }
 
 fn failure(error: String, app_fault: bool) -> Report {
-    Report {
-        state: ReplicateState::Failed,
-        result_digest: None,
-        location: None,
-        callback_data: None,
-        tx: None,
-        error: Some(error),
-        app_fault,
+    Failed::from((error, app_fault)).report()
+}
+
+/// Why the deal's callback cannot be fed: the chain refuses the settlement of such a task.
+pub const NO_CALLBACK_DATA: &str = "the app wrote no callback data but the deal has a callback: \
+    the app must write \"callback-data\" in /iexec_out/computed.json, or the request must name \
+    no callback contract";
+
+/// A replicate that failed: the reason sent to the scheduler, whose fault it is, and what the
+/// app printed if it ran.
+#[derive(Debug)]
+struct Failed {
+    error: String,
+    fault: Fault,
+    logs: Option<AppLogs>,
+}
+
+impl From<(String, bool)> for Failed {
+    fn from((error, app_fault): (String, bool)) -> Self {
+        Self {
+            error,
+            fault: if app_fault { Fault::App } else { Fault::Worker },
+            logs: None,
+        }
+    }
+}
+
+impl Failed {
+    fn report(self) -> Report {
+        Report {
+            state: ReplicateState::Failed,
+            result_digest: None,
+            location: None,
+            callback_data: None,
+            tx: None,
+            error: Some(self.error),
+            app_fault: self.fault == Fault::App,
+            fault: Some(self.fault),
+            logs: self.logs,
+        }
+    }
+
+    fn with_logs(mut self, logs: &Option<AppLogs>) -> Self {
+        self.logs = logs.clone();
+        self
+    }
+}
+
+/// The app's output as reported to the scheduler: lossy UTF-8, the tail of each stream
+/// (at most `MAX_LOG_BYTES`), and no path of the worker's machine.
+fn app_logs(logs: &poco_runtime::Logs, work_dir: &Path) -> AppLogs {
+    let scrub = |text: std::borrow::Cow<'_, str>| {
+        let dir = work_dir.display().to_string();
+        if dir.len() > 1 && text.contains(&dir) {
+            text.replace(&dir, "<worker>")
+        } else {
+            text.into_owned()
+        }
+    };
+    AppLogs {
+        stdout: scrub(logs.stdout_lossy()),
+        stderr: scrub(logs.stderr_lossy()),
+        stdout_truncated: logs.stdout_dropped > 0,
+        stderr_truncated: logs.stderr_dropped > 0,
+    }
+    .bounded()
+}
+
+/// What the scheduler is told of a settlement the chain refused, and whose fault it is
+/// ([`classify_chain_error`]): decoded reverts as they are (public facts of the chain);
+/// nothing of the worker's RPC endpoint (its URL may hold a key), which goes to its log.
+fn settle_failure(taskid: B256, what: &str, e: &poco_chain::Error) -> Failed {
+    let fault = classify_chain_error(e);
+    let error = match e {
+        poco_chain::Error::Revert { .. } | poco_chain::Error::Reverted { .. } => {
+            let text = e.to_string();
+            match fault {
+                Fault::Deal => format!("{text}; no worker can settle this task"),
+                _ => text,
+            }
+        }
+        _ => {
+            warn!(%taskid, "{what}: {e}");
+            match fault {
+                Fault::Transient => format!(
+                    "the worker could not send {what}: its chain endpoint failed (a passing \
+                     problem; see its log)"
+                ),
+                _ => format!(
+                    "the worker could not send {what} (a problem of this worker; see its log)"
+                ),
+            }
+        }
+    };
+    Failed {
+        error,
+        fault,
+        logs: None,
     }
 }
 
@@ -283,10 +380,16 @@ impl Worker {
 
     /// Declines a replicated task whose worker stake is above the ceiling
     /// ([`WorkerConfig::max_stake`]); a task's failure, not the app's.
-    async fn check_stake(&self, a: &Assignment) -> std::result::Result<(), (String, bool)> {
+    async fn check_stake(&self, a: &Assignment) -> std::result::Result<(), Failed> {
         let deal = self.chain.deal(a.dealid).await.map_err(|e| {
             warn!(taskid = %a.taskid, "cannot read the deal: {e}");
-            ("cannot read the deal on chain".to_string(), false)
+            Failed {
+                error: "the worker cannot read the deal on chain (a problem of its chain \
+                        endpoint; see its log)"
+                    .into(),
+                fault: classify_chain_error(&e),
+                logs: None,
+            }
         })?;
         let ceiling = self.config.max_stake.unwrap_or_else(|| {
             let share = U256::from(100u64).saturating_sub(deal.schedulerRewardRatio);
@@ -294,7 +397,7 @@ impl Worker {
                 * U256::from(DEFAULT_STAKE_MULTIPLE)
         });
         if deal.workerStake > ceiling {
-            return Err((
+            return Err(Failed::from((
                 format!(
                     "the worker declines the task: its worker stake of {} RLC is above the {} RLC \
                      this worker locks (--max-stake)",
@@ -302,7 +405,7 @@ impl Worker {
                     poco_types::format_rlc(ceiling)
                 ),
                 false,
-            ));
+            )));
         }
         Ok(())
     }
@@ -340,12 +443,12 @@ impl Worker {
 
     /// One pending reveal: `true` when it is done with (revealed, or nothing to reveal).
     async fn reveal_one(&self, p: &PendingReveal) -> Result<bool> {
-        const REVEALING: u8 = 2;
-        const COMPLETED_OR_FAILED: [u8; 2] = [3, 4];
+        // A contribution's status (`viewContribution`): 1 is CONTRIBUTED.
         const CONTRIBUTED: u8 = 1;
         let task = self.chain.task(p.taskid).await?;
+        let status = TaskStatus::try_from(task.status);
         let now = U256::from(self.chain.now().await?);
-        if COMPLETED_OR_FAILED.contains(&task.status)
+        if status.is_ok_and(TaskStatus::is_final)
             || (!task.finalDeadline.is_zero() && now >= task.finalDeadline)
         {
             return Ok(true);
@@ -356,7 +459,7 @@ impl Worker {
             .call()
             .await
             .map_err(|e| poco_chain::Error::call("viewContribution", e))?;
-        if task.status != REVEALING {
+        if status != Ok(TaskStatus::Revealing) {
             // Not contributed yet (the transaction may be on its way) or reopened.
             return Ok(mine.status > CONTRIBUTED);
         }
@@ -411,9 +514,9 @@ impl Worker {
         let dir = self.task_dir(taskid);
         let report = match self.process(&a, &dir).await {
             Ok(report) => report,
-            Err((error, app_fault)) => {
-                warn!(%taskid, app_fault, "task failed: {error}");
-                failure(error, app_fault)
+            Err(failed) => {
+                warn!(%taskid, fault = failed.fault.as_str(), "task failed: {}", failed.error);
+                failed.report()
             }
         };
         // The scheduler needs the report (a restart, a network cut): retry until the task's
@@ -441,19 +544,15 @@ impl Worker {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    async fn process(
-        &self,
-        a: &Assignment,
-        dir: &Path,
-    ) -> std::result::Result<Report, (String, bool)> {
-        let infra = |e: String| (e, false);
+    async fn process(&self, a: &Assignment, dir: &Path) -> std::result::Result<Report, Failed> {
+        let infra = |e: String| Failed::from((e, false));
         // A local failure: the detail (paths, OS errors) stays in the worker's log.
         let local = |what: &str, e: &dyn std::fmt::Display| {
             warn!(taskid = %a.taskid, "cannot {what}: {e}");
-            (
+            Failed::from((
                 format!("the worker cannot {what} (a problem of this worker; see its log)"),
                 false,
-            )
+            ))
         };
         std::fs::create_dir_all(dir).map_err(|e| local("create the task's folder", &e))?;
         std::fs::write(
@@ -473,8 +572,11 @@ impl Worker {
         let workspace =
             TaskWorkspace::create(&root).map_err(|e| local("create the task's workspace", &e))?;
 
-        let params = DealParams::parse(&a.params)
-            .map_err(|e| (format!("the deal's params are invalid: {e}"), true))?;
+        let params = DealParams::parse(&a.params).map_err(|e| Failed {
+            error: format!("the deal's params are invalid: {e}"),
+            fault: Fault::Deal,
+            logs: None,
+        })?;
         let time_left = Duration::from_secs(a.deadline.saturating_sub(unix_now()));
         let fetcher = fetch::Fetcher::new(
             &self.http,
@@ -523,11 +625,29 @@ impl Worker {
             .executor
             .execute(request)
             .await
-            .map_err(|e| (public_error(a.taskid, &e), e.is_app_fault()))?;
+            .map_err(|e| Failed {
+                error: public_error(a.taskid, &e),
+                fault: if e.is_app_fault() {
+                    Fault::App
+                } else {
+                    Fault::Worker
+                },
+                logs: e.logs().map(|l| app_logs(l, &self.config.work_dir)),
+            })?;
+        let logs = Some(app_logs(&output.logs, &self.config.work_dir));
         let result = output.result;
+        if a.callback != Address::ZERO && result.callback_data.as_ref().is_none_or(|c| c.is_empty())
+        {
+            // The chain refuses the settlement of such a task, for any worker.
+            return Err(Failed {
+                error: NO_CALLBACK_DATA.into(),
+                fault: Fault::Deal,
+                logs,
+            });
+        }
 
-        let archive =
-            std::fs::read(&result.archive).map_err(|e| local("read the result archive", &e))?;
+        let archive = std::fs::read(&result.archive)
+            .map_err(|e| local("read the result archive", &e).with_logs(&logs))?;
         let authorization = WorkerAuthorization {
             worker: self.signer.address(),
             task_id: a.taskid,
@@ -548,7 +668,9 @@ impl Worker {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Err(infra(format!("cannot upload the result: {e}"))),
+                Err(e) => {
+                    return Err(infra(format!("cannot upload the result: {e}")).with_logs(&logs))
+                }
             }
         };
         let link = ResultLink::new(receipt.storage.clone(), receipt.location.clone());
@@ -564,17 +686,19 @@ impl Worker {
             dir.join(SETTLED),
             serde_json::to_vec(&settled).unwrap_or_default(),
         )
-        .map_err(|e| local("keep the result digest", &e))?;
+        .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
 
         let hub = self.chain.hub();
         let me = self.signer.address();
-        let (tx, state) = match a.mode {
+        let (tx, state, what) = match a.mode {
             Mode::Fast => {
                 let deal = a
                     .fast_deal
                     .as_ref()
                     .and_then(|b| IPoco::FastDeal::abi_decode(b).ok())
-                    .ok_or_else(|| infra("the assignment has no fast deal".into()))?;
+                    .ok_or_else(|| {
+                        infra("the assignment has no fast deal".into()).with_logs(&logs)
+                    })?;
                 let call = hub.pushResultFast(
                     deal,
                     a.dealid,
@@ -591,6 +715,7 @@ impl Worker {
                         .send(call.into_transaction_request(), "pushResultFast")
                         .await,
                     ReplicateState::Done,
+                    "pushResultFast",
                 )
             }
             Mode::ContributeAndFinalize => {
@@ -608,6 +733,7 @@ impl Worker {
                         .send(call.into_transaction_request(), "contributeAndFinalize")
                         .await,
                     ReplicateState::Done,
+                    "contributeAndFinalize",
                 )
             }
             Mode::Contribute => {
@@ -624,7 +750,7 @@ impl Worker {
                             serde_json::to_vec(&pending).unwrap_or_default(),
                         )
                     })
-                    .map_err(|e| local("keep the result digest", &e))?;
+                    .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
                 let call = hub.contribute(
                     a.taskid,
                     result_hash(a.taskid, digest),
@@ -638,10 +764,11 @@ impl Worker {
                         .send(call.into_transaction_request(), "contribute")
                         .await,
                     ReplicateState::Contributed,
+                    "contribute",
                 )
             }
         };
-        let receipt = tx.map_err(|e| infra(e.to_string()))?;
+        let receipt = tx.map_err(|e| settle_failure(a.taskid, what, &e).with_logs(&logs))?;
         info!(taskid = %a.taskid, ?state, "task settled by this worker");
         Ok(Report {
             state,
@@ -651,6 +778,8 @@ impl Worker {
             tx: Some(receipt.transaction_hash),
             error: None,
             app_fault: false,
+            fault: None,
+            logs,
         })
     }
 
@@ -669,14 +798,17 @@ impl Worker {
                     .call()
                     .await
                     .ok()?;
-                (status == 3).then_some(ReplicateState::Done)
+                (poco_chain::fast_task_status(status).ok()? == TaskStatus::Completed)
+                    .then_some(ReplicateState::Done)
             }
             _ => {
                 let c = hub.viewContribution(a.taskid, me).call().await.ok()?;
                 let task = self.chain.task(a.taskid).await.ok()?;
                 match (c.status, a.mode) {
                     (0, _) => None,
-                    (_, Mode::ContributeAndFinalize) if task.status == 3 => {
+                    (_, Mode::ContributeAndFinalize)
+                        if TaskStatus::try_from(task.status) == Ok(TaskStatus::Completed) =>
+                    {
                         Some(ReplicateState::Done)
                     }
                     _ => Some(ReplicateState::Contributed),
@@ -694,6 +826,8 @@ impl Worker {
             tx: None,
             error: None,
             app_fault: false,
+            fault: None,
+            logs: None,
         })
     }
 }
@@ -737,4 +871,25 @@ struct Settled {
     digest: B256,
     location: String,
     callback: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_logs_hide_the_worker_s_paths_and_stay_bounded() {
+        let work = Path::new("/srv/poco/worker-7");
+        let logs = poco_runtime::Logs {
+            stdout: b"wrote /srv/poco/worker-7/tasks/ab/run/out\n".to_vec(),
+            stderr: vec![b'x'; 3 * poco_scheduler::api::MAX_LOG_BYTES],
+            stdout_dropped: 0,
+            stderr_dropped: 10,
+        };
+        let out = app_logs(&logs, work);
+        assert_eq!(out.stdout, "wrote <worker>/tasks/ab/run/out\n");
+        assert!(!out.stdout_truncated);
+        assert_eq!(out.stderr.len(), poco_scheduler::api::MAX_LOG_BYTES);
+        assert!(out.stderr_truncated);
+    }
 }

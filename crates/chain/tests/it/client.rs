@@ -355,3 +355,38 @@ async fn connection_failures_say_what_is_wrong() -> eyre::Result<()> {
     ));
     Ok(())
 }
+
+#[tokio::test]
+async fn asset_reads_name_an_unknown_asset() -> eyre::Result<()> {
+    use poco_chain::AssetKind;
+    let dev = DevPoco::start().await?;
+    let client = funded_client(&dev, 1).await?;
+    let app = client.create_app(&app_spec()).await?;
+    let view = client.view_app(app).await?;
+    assert_eq!(view.owner, client.sender()?);
+    assert_eq!(view.name, "hello");
+    assert_eq!(view.checksum, B256::repeat_byte(7));
+    assert!(client.is_registered(AssetKind::App, app).await?);
+    assert!(!client.is_registered(AssetKind::Dataset, app).await?);
+    let nobody = Address::repeat_byte(0xaa);
+    let err = client.view_app(nobody).await.unwrap_err();
+    assert!(matches!(
+        err,
+        Error::UnknownAsset { kind: AssetKind::App, address, chain_id: 31337 } if address == nobody
+    ));
+    assert_eq!(
+        err.to_string(),
+        format!("there is no app at {nobody} on chain 31337")
+    );
+    let err = client.view_dataset(app).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("there is no dataset at {app} on chain 31337")
+    );
+    let err = client.view_workerpool(nobody).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("there is no workerpool at"),
+        "{err}"
+    );
+    Ok(())
+}

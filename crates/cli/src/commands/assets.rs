@@ -99,6 +99,22 @@ impl ContentArgs {
     }
 }
 
+impl ContentArgs {
+    /// Checks a WASM app's module before it is registered (magic number, a WASI command with
+    /// `_start`, compiles): the local file, or the file a file:// location names.
+    fn check_module(&self) -> Result<()> {
+        let path = match (&self.file, &self.multiaddr) {
+            (Some(path), _) => path.clone(),
+            (None, Some(m)) if m.starts_with("file://") => PathBuf::from(&m["file://".len()..]),
+            // Elsewhere: the workers will check it.
+            _ => return Ok(()),
+        };
+        let bytes = std::fs::read(&path)
+            .wrap_err_with(|| format!("cannot read the app file {}", path.display()))?;
+        poco_runtime::check_module(&bytes).map_err(|e| eyre!("{}: {e}", path.display()))
+    }
+}
+
 fn file_url(path: &Path) -> Result<String> {
     let absolute = std::fs::canonicalize(path)
         .wrap_err_with(|| format!("cannot resolve {}", path.display()))?;
@@ -180,6 +196,9 @@ impl AppCommand {
                 kind,
             } => {
                 let (multiaddr, checksum) = content.resolve("app")?;
+                if kind.eq_ignore_ascii_case("WASM") {
+                    content.check_module()?;
+                }
                 let client = ctx.sender().await?;
                 let spec = AppSpec {
                     name: name.clone(),
@@ -353,18 +372,15 @@ async fn show(ctx: &Context, kind: Kind, args: ShowArgs) -> Result<Value> {
             )
         })?,
     };
-    let registry = IAssetRegistry::new(kind.registry(&client), client.provider());
-    let registered = registry
-        .isRegistered(address)
-        .call()
+    let asset_kind = match kind {
+        Kind::App => poco_chain::AssetKind::App,
+        Kind::Dataset => poco_chain::AssetKind::Dataset,
+        Kind::Workerpool => poco_chain::AssetKind::Workerpool,
+    };
+    client
+        .require_asset(asset_kind, address)
         .await
-        .explain_call("isRegistered", &client)?;
-    if !registered {
-        bail!(
-            "{address} is not a registered {} of this hub; check the address and the chain",
-            kind.name()
-        );
-    }
+        .explain(&client)?;
     let hub = client.hub();
     Ok(match kind {
         Kind::App => {

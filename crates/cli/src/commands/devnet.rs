@@ -4,7 +4,9 @@
 //! default categories on first start, gives RLC to named accounts and writes the `devnet` chain
 //! into the chain configuration file. anvil dumps its state to `$POCO_HOME/devnet/state.json`
 //! every two seconds and when stopped, and loads it on the next start, so a stopped devnet
-//! resumes where it was.
+//! resumes where it was. The port it listened on is kept in `$POCO_HOME/devnet/port.json` and
+//! used again on the next start (even when the first start asked for `--port 0`), so the RPC URL
+//! in chain.json, and in every service started against it, stays the same.
 
 use std::{
     fs::File,
@@ -56,9 +58,10 @@ const FUNDING: u64 = 1_000_000 * poco_types::NRLC_PER_RLC;
 pub(crate) enum DevnetCommand {
     /// Start the devnet in the background (or resume it from its saved state).
     Start {
-        /// The port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = 8545)]
-        port: u16,
+        /// The port to listen on [default: the port of the devnet's last start, else 8545]; 0
+        /// picks a free one, which later starts keep.
+        #[arg(long)]
+        port: Option<u16>,
         /// Seconds between blocks [default: a block per transaction].
         #[arg(long, value_name = "SECONDS")]
         block_time: Option<u64>,
@@ -95,6 +98,14 @@ struct Paths {
     state: PathBuf,
     log: PathBuf,
     running: PathBuf,
+    /// The port of the last start ([`SavedPort`]).
+    port: PathBuf,
+}
+
+/// What `$POCO_HOME/devnet/port.json` keeps between starts.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedPort {
+    port: u16,
 }
 
 impl Paths {
@@ -104,8 +115,18 @@ impl Paths {
             state: dir.join("state.json"),
             log: dir.join("anvil.log"),
             running: dir.join("devnet.json"),
+            port: dir.join("port.json"),
             dir,
         })
+    }
+
+    /// The port of the devnet's last start, if any.
+    fn saved_port(&self) -> Option<u16> {
+        let text = std::fs::read_to_string(&self.port).ok()?;
+        serde_json::from_str::<SavedPort>(&text)
+            .ok()
+            .map(|s| s.port)
+            .filter(|p| *p != 0)
     }
 
     fn running(&self) -> Result<Option<Running>> {
@@ -184,7 +205,7 @@ fn wait_for_anvil(log: &Path, pid: u32, from: u64) -> Result<(String, Vec<String
 
 async fn start(
     ctx: &Context,
-    port: u16,
+    port: Option<u16>,
     block_time: Option<u64>,
     fresh: bool,
     foreground: bool,
@@ -213,6 +234,24 @@ async fn start(
         chains.chains.remove(DEVNET);
     }
 
+    // The port of the last start, unless another one is asked for: the RPC URL in chain.json
+    // and in the running services stays the same.
+    let saved = paths.saved_port();
+    let port = match (port, saved) {
+        (None | Some(0), Some(saved)) => {
+            if std::net::TcpListener::bind(("127.0.0.1", saved)).is_err() {
+                bail!(
+                    "port {saved} of the devnet (its RPC URL http://127.0.0.1:{saved}, which \
+                     chain.json and the services started against it use) is taken by another \
+                     process; free it and start again, or start the devnet on another port with \
+                     `poco devnet start --port N` and restart those services"
+                );
+            }
+            saved
+        }
+        (Some(port), _) => port,
+        (None, None) => 8545,
+    };
     let anvil = poco_chain::devchain::anvil_path()?;
     let log_start = std::fs::metadata(&paths.log).map(|m| m.len()).unwrap_or(0);
     let log = std::fs::OpenOptions::new()
@@ -259,6 +298,16 @@ async fn start(
         state_file: paths.state.clone(),
     };
     std::fs::write(&paths.running, serde_json::to_string_pretty(&running)?)?;
+    if let Some(listening) = rpc_url
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.trim_end_matches('/').parse::<u16>().ok())
+    {
+        std::fs::write(
+            &paths.port,
+            serde_json::to_string(&SavedPort { port: listening })?,
+        )
+        .wrap_err_with(|| format!("cannot write {}", paths.port.display()))?;
+    }
 
     let resumed = resume(&chains, &rpc_url).await;
     let was_resumed = resumed.is_some();

@@ -143,6 +143,9 @@ impl MarketArgs {
                 Ok(r) => r?,
                 Err(e) => bail!("the market stopped: {e}"),
             },
+            e = super::services::watch_chain(ctx, "market", client.rpc_url(), client.deployment().hub) => {
+                return Err(e);
+            }
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(json!({ "url": url, "stopped": true }))

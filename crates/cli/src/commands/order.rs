@@ -13,11 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 
 use super::market::{MarketOpt, UnpublishArgs};
-use crate::{
-    context::Context,
-    files,
-    hints::{Explain, ExplainCall},
-};
+use crate::{context::Context, files, hints::Explain};
 
 /// Which kinds of orders a command is about.
 #[derive(Args, Debug, Clone, Copy)]
@@ -232,29 +228,10 @@ async fn check_owner(
     asset: Address,
     me: Address,
 ) -> Result<()> {
-    let hub = client.hub();
     let owner = match kind {
-        OrderKind::App => {
-            hub.viewApp(asset)
-                .call()
-                .await
-                .explain_call("viewApp", client)?
-                .owner
-        }
-        OrderKind::Dataset => {
-            hub.viewDataset(asset)
-                .call()
-                .await
-                .explain_call("viewDataset", client)?
-                .owner
-        }
-        OrderKind::Workerpool => {
-            hub.viewWorkerpool(asset)
-                .call()
-                .await
-                .explain_call("viewWorkerpool", client)?
-                .owner
-        }
+        OrderKind::App => client.view_app(asset).await.explain(client)?.owner,
+        OrderKind::Dataset => client.view_dataset(asset).await.explain(client)?.owner,
+        OrderKind::Workerpool => client.view_workerpool(asset).await.explain(client)?.owner,
         OrderKind::Request => asset,
     };
     if owner == Address::ZERO {

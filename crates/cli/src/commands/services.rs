@@ -1,13 +1,26 @@
 //! `poco scheduler` and `poco worker`: the workerpool's services, in the foreground until
-//! Ctrl-C.
+//! Ctrl-C, and what every service (these and `poco market`) does when its chain moves: while
+//! the chain does not answer it says so, naming the URL, and when chain.json names another RPC
+//! URL or hub for its chain (a devnet restarted on another port, or redeployed) it exits with
+//! the fix (restart the service) instead of retrying the old endpoint forever.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    primitives::{Address, U256},
+    providers::{Provider, ProviderBuilder},
+};
 use clap::Args;
 use eyre::{eyre, Result, WrapErr};
+use poco_market::{api::OrderEntry, MarketClient};
 use poco_runtime::{Executor, ProcessConfig, ProcessExecutor, WasmConfig, WasmExecutor};
 use poco_scheduler::{PublishConfig, SchedulerConfig};
+use poco_types::{OrderKind, WorkerpoolOrder};
 use poco_worker::WorkerConfig;
 use serde_json::{json, Value};
 
@@ -39,6 +52,14 @@ pub(crate) struct SchedulerArgs {
     /// Seconds a worker keeps a replicate without a heartbeat.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     lease: u64,
+    /// Failed or lost runs of a task (a worker's own fault, a passing chain or RPC failure)
+    /// before the pool gives it up with the last reason.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    max_attempts: u32,
+    /// Seconds before a failed task is handed out again, doubled at each further failure (at
+    /// most 5 minutes).
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    retry_backoff: u64,
     /// Publish a workerpool order at this price per task (e.g. "0.1 RLC"); `poco run` finds
     /// it in $POCO_HOME/orders/.
     #[arg(long, value_name = "AMOUNT")]
@@ -90,15 +111,105 @@ pub(crate) struct WorkerArgs {
     max_stake: Option<String>,
 }
 
+/// Runs `service` until Ctrl-C, or until its chain endpoint moves ([`watch_chain`]).
 async fn until_ctrl_c<
     F: std::future::Future<Output = std::result::Result<(), E>>,
     E: std::fmt::Display,
 >(
+    ctx: &Context,
+    service_name: &str,
+    chain: &poco_chain::PocoClient,
     service: F,
 ) -> Result<()> {
     tokio::select! {
         r = service => r.map_err(|e| eyre!("{e}")),
+        e = watch_chain(ctx, service_name, chain.rpc_url(), chain.deployment().hub) => Err(e),
         _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// How often a service looks at its chain endpoint and at chain.json.
+const CHAIN_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How often an outage is said again while it lasts.
+const OUTAGE_REMINDER: Duration = Duration::from_secs(30);
+
+/// Watches the chain endpoint of a running service (`poco <service>`): logs a warning naming
+/// the URL while the chain does not answer, and returns (the service then exits non-zero) when
+/// chain.json names another RPC URL or hub for the service's chain (a devnet restarted on
+/// another port, or redeployed): the service would otherwise retry the old endpoint forever.
+/// A chain given with `--rpc-url` is only watched for outages.
+pub(crate) async fn watch_chain(
+    ctx: &Context,
+    service: &str,
+    rpc_url: &str,
+    hub: Address,
+) -> eyre::Report {
+    let follows_file = ctx.opts.rpc_url.is_none();
+    let provider = match rpc_url.parse() {
+        Ok(url) => Some(ProviderBuilder::new().connect_http(url)),
+        Err(_) => None,
+    };
+    let mut down_since: Option<(Instant, Instant)> = None;
+    loop {
+        tokio::time::sleep(CHAIN_WATCH_INTERVAL).await;
+        if follows_file {
+            if let Ok((path, name, entry)) = ctx.chain_entry() {
+                let moved_url = entry
+                    .host
+                    .as_deref()
+                    .filter(|h| h.trim_end_matches('/') != rpc_url.trim_end_matches('/'));
+                let moved_hub = entry.hub.filter(|h| *h != hub && ctx.opts.hub.is_none());
+                if let Some(now) = moved_url {
+                    return eyre!(
+                        "the RPC URL of chain {name:?} in {} is now {now}, but this {service} \
+                         was started on {rpc_url}, which it would retry forever; restart `poco \
+                         {service}` to use the new URL",
+                        path.display()
+                    );
+                }
+                if let Some(now) = moved_hub {
+                    return eyre!(
+                        "the hub of chain {name:?} in {} is now {now} (the chain was \
+                         redeployed), but this {service} was started on hub {hub}; restart \
+                         `poco {service}` to use the new deployment",
+                        path.display()
+                    );
+                }
+            }
+        }
+        let Some(provider) = &provider else { continue };
+        let answer = tokio::time::timeout(Duration::from_secs(5), provider.get_block_number())
+            .await
+            .map_err(|_| "no answer within 5 s".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match (answer, &mut down_since) {
+            (Ok(_), Some((since, _))) => {
+                tracing::info!(
+                    "{service}: the chain at {rpc_url} answers again (after {} s)",
+                    since.elapsed().as_secs()
+                );
+                down_since = None;
+            }
+            (Ok(_), None) => {}
+            (Err(e), None) => {
+                tracing::warn!(
+                    "{service}: the chain at {rpc_url} does not answer ({e}); retrying (if it \
+                     moved, restart `poco {service}` against the new URL)"
+                );
+                let now = Instant::now();
+                down_since = Some((now, now));
+            }
+            (Err(e), Some((since, said))) => {
+                if said.elapsed() >= OUTAGE_REMINDER {
+                    tracing::warn!(
+                        "{service}: the chain at {rpc_url} still does not answer after {} s \
+                         ({e}); retrying",
+                        since.elapsed().as_secs()
+                    );
+                    *said = Instant::now();
+                }
+            }
+        }
     }
 }
 
@@ -132,9 +243,15 @@ impl SchedulerArgs {
         config.tls = self.tls.files();
         config.poll_interval = Duration::from_millis(self.poll_interval_ms.max(50));
         config.lease = Duration::from_secs(self.lease.max(2));
+        config.max_attempts = self.max_attempts.max(1);
+        config.retry_backoff = Duration::from_secs(self.retry_backoff.max(1));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
+        let market = self
+            .market
+            .configured(ctx)
+            .and_then(|url| MarketClient::new(&url).ok());
         if let Some(price) = self.publish_price {
-            config.publish = Some(PublishConfig {
+            let mut publish = PublishConfig {
                 price: parse_amount(&price, None)?,
                 volume: U256::from(self.publish_volume),
                 category: U256::from(self.publish_category),
@@ -145,19 +262,49 @@ impl SchedulerArgs {
                         .join("orders")
                         .join(format!("workerpool-{workerpool:x}.json")),
                 ),
-            });
+                salt: None,
+            };
+            // A restarted scheduler signs its earlier order again (same salt, same hash)
+            // instead of adding one more to the market.
+            if let Some(market) = &market {
+                match earlier_orders(market, workerpool, signer.address()).await {
+                    Ok(earlier) => {
+                        if let Some((entry, order)) = earlier
+                            .iter()
+                            .filter_map(|e| Some((e, e.typed::<WorkerpoolOrder>().ok()?)))
+                            .find(|(_, o)| same_offer(&o.order, &publish))
+                        {
+                            tracing::info!(hash = %entry.order_hash, "reusing the workerpool order published by an earlier run");
+                            publish.salt = Some(order.order.salt);
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        "cannot read this pool's earlier orders on the market {}: {e}",
+                        market.url()
+                    ),
+                }
+            }
+            config.publish = Some(publish);
         }
         let orders_file = config.publish.as_ref().and_then(|p| p.orders_file.clone());
         let running = poco_scheduler::start(config, signer.clone())
             .await
             .map_err(|e| eyre!("{e}"))?;
-        if let (Some(path), Some(url)) = (orders_file, self.market.configured(ctx)) {
-            publish_on_market(&path, client.chain_id(), &url, &signer, &running.url).await;
+        if let (Some(path), Some(market)) = (orders_file, &market) {
+            publish_on_market(
+                &path,
+                client.chain_id(),
+                market,
+                &signer,
+                workerpool,
+                &running.url,
+            )
+            .await;
         }
         ctx.out
             .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool }));
         let mut running = running;
-        until_ctrl_c(async {
+        until_ctrl_c(ctx, "scheduler", &client, async {
             (&mut running.task)
                 .await
                 .map_err(|e| e.to_string())?
@@ -168,24 +315,108 @@ impl SchedulerArgs {
     }
 }
 
+/// The open workerpool orders of `pool` signed by `owner` on the market (those of earlier runs
+/// of its scheduler, or published by hand).
+async fn earlier_orders(
+    market: &MarketClient,
+    pool: Address,
+    owner: Address,
+) -> poco_market::Result<Vec<OrderEntry>> {
+    let query = [
+        ("workerpool", pool.to_string()),
+        ("app", "any".to_string()),
+        ("dataset", "any".to_string()),
+        ("requester", "any".to_string()),
+    ];
+    Ok(market
+        .all_orders(OrderKind::Workerpool, &query, 10_000)
+        .await?
+        .into_iter()
+        .filter(|e| e.signer == owner)
+        .collect())
+}
+
+/// An earlier order the scheduler can publish again: the same offer, open to everyone.
+fn same_offer(order: &WorkerpoolOrder, p: &PublishConfig) -> bool {
+    order.workerpoolprice == p.price
+        && order.volume == p.volume
+        && order.category == p.category
+        && order.trust == p.trust
+        && order.tag == p.tag
+        && order.apprestrict.is_zero()
+        && order.datasetrestrict.is_zero()
+        && order.requesterrestrict.is_zero()
+}
+
 /// Publishes the scheduler's signed workerpool order on a market, retrying while the market
-/// catches up with the chain; failures are warnings (the order stays in the local file).
+/// catches up with the chain, and unpublishes the pool's other open orders signed by the
+/// scheduler (earlier runs', whose offer changed): one open order per pool. The order the
+/// scheduler reuses stays published (again, if the scheduler's URL changed). Failures are
+/// warnings (the order stays in the local file).
 async fn publish_on_market(
     orders_file: &std::path::Path,
     chain_id: u64,
-    market: &str,
+    client: &MarketClient,
     signer: &alloy::signers::local::PrivateKeySigner,
+    pool: Address,
     api: &str,
 ) {
+    let market = client.url();
     let order = std::fs::read_to_string(orders_file)
         .ok()
         .and_then(|text| serde_json::from_str::<poco_types::OrdersFile>(&text).ok())
         .and_then(|mut file| file.remove(&chain_id))
         .and_then(|orders| orders.workerpoolorder);
-    let (Some(order), Ok(client)) = (order, poco_market::MarketClient::new(market)) else {
+    let Some(order) = order else {
         tracing::warn!("no workerpool order to publish on the market {market}");
         return;
     };
+    let hash = match client.domain().await {
+        Ok(domain) => order.order_hash(&domain),
+        Err(e) => {
+            tracing::warn!("cannot publish the workerpool order on the market {market}: {e}");
+            return;
+        }
+    };
+    let earlier = earlier_orders(client, pool, signer.address())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("cannot read this pool's earlier orders on the market {market}: {e}");
+            Vec::new()
+        });
+    let mut listed = false;
+    for entry in &earlier {
+        let current = entry.order_hash == hash;
+        if current && entry.workerpool_api.as_deref() == Some(api) {
+            listed = true;
+            continue;
+        }
+        // The earlier orders, and this one when it names the scheduler's former URL.
+        let request = poco_market::api::UnpublishRequest {
+            target: Some(poco_market::api::UnpublishTarget::UnpublishOrderHash),
+            order_hash: Some(entry.order_hash),
+            ..Default::default()
+        };
+        match client
+            .unpublish(signer, OrderKind::Workerpool, &request)
+            .await
+        {
+            Ok(_) if current => {
+                tracing::info!(hash = %entry.order_hash, "unpublished the workerpool order to publish it with the scheduler's new URL")
+            }
+            Ok(_) => {
+                tracing::info!(hash = %entry.order_hash, "unpublished an earlier workerpool order of this pool")
+            }
+            Err(e) => tracing::warn!(
+                "cannot unpublish the earlier workerpool order {} on the market {market}: {e}",
+                entry.order_hash
+            ),
+        }
+    }
+    if listed {
+        tracing::info!(%hash, %market, "the workerpool order is already published on the market");
+        return;
+    }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         match client.publish(signer, &order, Some(api)).await {
@@ -261,7 +492,7 @@ impl WorkerArgs {
             .transpose()
             .map_err(|e| eyre!("--max-stake: {e}"))?;
         ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots }));
-        until_ctrl_c(poco_worker::run(config, signer)).await?;
+        until_ctrl_c(ctx, "worker", &client, poco_worker::run(config, signer)).await?;
         Ok(json!({ "stopped": true }))
     }
 }

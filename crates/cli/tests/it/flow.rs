@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::{text, Poco};
+use crate::{address, all_tasks, deploy_hello, deploy_pool, text, DevPool, Poco, HELLO};
 
 const RLC: u64 = 1_000_000_000;
 
@@ -18,7 +18,7 @@ fn whole_flow_through_the_binary() {
     assert_eq!(info["chain"], "devnet");
     assert_eq!(info["hub"], started["hub"]);
     assert_eq!(info["categories"], "5");
-    assert_eq!(info["owner"], named(&started, "admin"));
+    assert_eq!(info["owner"], address(&started, "admin"));
 
     // A new wallet, funded by the devnet's admin.
     let password = poco.write("password.txt", "correct horse\n");
@@ -67,18 +67,8 @@ fn whole_flow_through_the_binary() {
     poco.json(&["account", "deposit", "10RLC", "--account", "scheduler"]);
 
     // Assets, deployed by their owners.
-    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
-    let app = poco.json(&[
-        "app",
-        "deploy",
-        "--name",
-        "hello",
-        "--file",
-        wasm,
-        "--account",
-        "app-owner",
-    ]);
-    let expected_checksum = poco_types::sha256_digest(&std::fs::read(wasm).unwrap());
+    let app = deploy_hello(&poco, "app-owner");
+    let expected_checksum = poco_types::sha256_digest(&std::fs::read(HELLO).unwrap());
     assert_eq!(app["checksum"], expected_checksum.to_string());
     let dataset = poco.json(&[
         "dataset",
@@ -92,16 +82,9 @@ fn whole_flow_through_the_binary() {
         "--account",
         "dataset-owner",
     ]);
-    let pool = poco.json(&[
-        "workerpool",
-        "deploy",
-        "--description",
-        "pool",
-        "--account",
-        "scheduler",
-    ]);
+    let pool = deploy_pool(&poco);
     let shown = poco.json(&["app", "show", &text(&app, "address")]);
-    assert_eq!(shown["owner"], named(&started, "app-owner"));
+    assert_eq!(shown["owner"], address(&started, "app-owner"));
     assert_eq!(shown["type"], "WASM");
     let by_index = poco.json(&["app", "show", "0", "--account", "app-owner"]);
     assert_eq!(by_index["address"], app["address"]);
@@ -198,11 +181,7 @@ fn whole_flow_through_the_binary() {
     assert_eq!(shown["requester"], me.as_str());
     assert_eq!(shown["params"], r#"{"iexec_args":"hello poco"}"#);
     assert_eq!(shown["workerpoolPrice"], (2 * RLC).to_string());
-    assert!(shown["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|t| t["status"] == "UNSET"));
+    assert!(all_tasks(&shown, "UNSET"), "{shown}");
     let cost = 2 * (RLC + RLC / 2 + 2 * RLC);
     let account = with_wallet(&["account", "show"]);
     assert_eq!(account["locked"], cost.to_string());
@@ -216,19 +195,11 @@ fn whole_flow_through_the_binary() {
     poco.json(&["devnet", "advance-time", "3001"]);
     // Past the final deadline, watching returns at once.
     let watched = poco.json(&["deal", "show", &dealid, "--watch"]);
-    assert!(watched["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|t| t["status"] == "UNSET"));
+    assert!(all_tasks(&watched, "UNSET"), "{watched}");
     let claimed = with_wallet(&["deal", "claim", &dealid]);
     assert_eq!(claimed["claimed"].as_array().unwrap().len(), 2);
     let shown = poco.json(&["deal", "show", &dealid]);
-    assert!(shown["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|t| t["status"] == "FAILED"));
+    assert!(all_tasks(&shown, "FAILED"), "{shown}");
     let task = poco.json(&["task", "show", &text(&tasks[1], "taskid")]);
     assert_eq!(task["status"], "FAILED");
     assert_eq!(task["dealid"], dealid.as_str());
@@ -267,100 +238,18 @@ fn whole_flow_through_the_binary() {
     poco.json(&["devnet", "stop"]);
 }
 
-fn named(devnet: &Value, name: &str) -> Value {
-    devnet["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .map(|a| a["address"].clone())
-        .unwrap_or_else(|| panic!("no account {name}"))
-}
-
 fn alloy_u256(n: u64) -> alloy::primitives::U256 {
     alloy::primitives::U256::from(n)
 }
 
-/// Kills a background `poco` service when dropped.
-pub(crate) struct Service(pub(crate) std::process::Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The first line a service prints on stdout (its `--json` start record).
-pub(crate) fn first_line(child: &mut std::process::Child) -> Value {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("a start line");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
-}
-
 #[test]
 fn poco_run_with_a_scheduler_and_a_worker() {
-    let poco = Poco::new();
-    poco.json(&["devnet", "start", "--port", "0"]);
-    poco.json(&["account", "deposit", "10 RLC", "--account", "requester"]);
-    poco.json(&["account", "deposit", "10 RLC", "--account", "scheduler"]);
-    poco.json(&["account", "deposit", "10 RLC", "--account", "worker1"]);
-    poco.json(&[
-        "workerpool",
-        "deploy",
-        "--description",
-        "pool",
-        "--account",
-        "scheduler",
-    ]);
+    let pool = DevPool::with_worker();
+    let poco = &pool.poco;
 
-    let mut scheduler = poco
-        .command(&[
-            "--json",
-            "scheduler",
-            "--account",
-            "scheduler",
-            "--listen",
-            "127.0.0.1:0",
-            "--publish-price",
-            "0.1 RLC",
-            "--poll-interval-ms",
-            "100",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the scheduler");
-    let started = first_line(&mut scheduler);
-    let _scheduler = Service(scheduler);
-    let api = text(&started, "scheduler");
-    let worker = poco
-        .command(&[
-            "--json",
-            "worker",
-            "--account",
-            "worker1",
-            "--scheduler",
-            &api,
-            "--slots",
-            "1",
-            // `poco run` registers the app at a file:// URL (devnet).
-            "--allow-local-fetch",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the worker");
-    let _worker = Service(worker);
-
-    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
     let run = poco.json(&[
         "run",
-        wasm,
+        HELLO,
         "--args",
         "from the binary",
         "--account",
@@ -393,13 +282,13 @@ fn poco_run_with_a_scheduler_and_a_worker() {
     assert_eq!(again, output);
 
     // Not enough money: refused before anything is sent, with the fix.
-    let err = poco.error(&["run", wasm, "--volume", "500", "--account", "requester"]);
+    let err = poco.error(&["run", HELLO, "--volume", "500", "--account", "requester"]);
     assert!(err.contains("poco account deposit"), "{err}");
 
     // M1: a request for encrypted results is refused before any transaction.
     let err = poco.error(&[
         "run",
-        wasm,
+        HELLO,
         "--params",
         r#"{"iexec_result_encryption":true}"#,
         "--account",

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::{flow::first_line, flow::Service, text, Poco};
+use crate::{address, deploy_hello, deploy_pool, start_market, text, Poco};
 
 const PRICE_CAT0: &str = "100000000";
 const PRICE_CAT1: &str = "200000000";
@@ -38,47 +38,14 @@ fn market_cli_and_web_ui() {
     let poco = Poco::new();
     let devnet = poco.json(&["devnet", "start", "--port", "0"]);
     let rpc_url = text(&devnet, "rpcUrl");
-    let requester = named(&devnet, "requester");
-    let mut child = poco
-        .command(&[
-            "--json",
-            "market",
-            "--listen",
-            "127.0.0.1:0",
-            "--poll-interval-ms",
-            "100",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the market");
-    let started = first_line(&mut child);
-    let _market = Service(child);
-    let url = text(&started, "market");
+    let requester = address(&devnet, "requester");
+    let (_market, url, _) = start_market(&poco, Stdio::null());
     let m = ["--market", url.as_str()];
 
     poco.json(&["account", "deposit", "10 RLC", "--account", "requester"]);
     poco.json(&["account", "deposit", "10 RLC", "--account", "scheduler"]);
-    let wasm = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
-    let app = poco.json(&[
-        "app",
-        "deploy",
-        "--name",
-        "hello",
-        "--file",
-        wasm,
-        "--account",
-        "app-owner",
-    ]);
-    let app = text(&app, "address");
-    poco.json(&[
-        "workerpool",
-        "deploy",
-        "--description",
-        "pool",
-        "--account",
-        "scheduler",
-    ]);
+    let app = text(&deploy_hello(&poco, "app-owner"), "address");
+    deploy_pool(&poco);
 
     // Orders: an app order, a workerpool order per category, request orders.
     poco.json(&["order", "init", "--account", "requester"]);
@@ -215,14 +182,4 @@ fn market_cli_and_web_ui() {
     let mut cat1 = vec!["orderbook", "workerpool", "--category", "1"];
     cat1.extend_from_slice(&m);
     assert_eq!(poco.json(&cat1)["count"], 0);
-}
-
-/// The address of one of the devnet's named accounts (`devnet start` lists them).
-fn named(devnet: &Value, name: &str) -> String {
-    devnet["accounts"]
-        .as_array()
-        .and_then(|accounts| accounts.iter().find(|a| a["name"] == name))
-        .and_then(|a| a["address"].as_str())
-        .unwrap_or_else(|| panic!("no account {name} in {devnet}"))
-        .to_string()
 }

@@ -1,6 +1,6 @@
 //! `poco worker` keeps no key or password in its environment (security review C1).
 
-use crate::{flow::first_line, flow::Service, Poco};
+use crate::{first_line, Poco, Service};
 
 /// anvil's fifth well-known development key (never a real one).
 const KEY: &str = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";

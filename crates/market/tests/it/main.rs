@@ -3,8 +3,10 @@
 //!
 //! Each test starts its own anvil (deployed in under a second) and its own market, so tests
 //! share no state and run in parallel; conditions are awaited by polling with a deadline.
+#![allow(clippy::disallowed_macros)] // prints its report
 
 mod book;
+mod errors;
 mod feed;
 mod fill;
 mod fixture;

@@ -2,6 +2,7 @@
 //! `poco_runtime::ProcessExecutor`, for programs that would rather not be
 //! started as runners themselves (set `ProcessConfig::program` to this
 //! binary; it must be the same build of poco-runtime).
+#![allow(clippy::disallowed_macros)] // a binary: it tells its user on stderr
 
 use std::process::ExitCode;
 

@@ -39,6 +39,8 @@ use crate::{
 /// poco_runtime::run_as_runner_if_requested();
 /// // ... the program's own work ...
 /// ```
+// the runner is its own process: its stderr is the only channel left to the parent
+#[allow(clippy::disallowed_macros)]
 pub fn run_as_runner_if_requested() {
     if std::env::args_os().nth(1).as_deref() != Some(OsStr::new(RUNNER_ARG)) {
         return;

@@ -74,6 +74,41 @@ impl EngineSet {
     }
 }
 
+/// Checks, without running it, that `bytes` is a module [`Host::run`] would start: a binary
+/// WebAssembly module (not the text format), that compiles, exports `_start: () -> ()` and
+/// imports nothing but WASI preview 1.
+pub(crate) fn check_command(bytes: &[u8]) -> Result<()> {
+    let invalid = |reason: &str| Error::InvalidModule {
+        reason: reason.to_owned(),
+    };
+    if !bytes.starts_with(b"\0asm") {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+        let text = text.trim_start();
+        return Err(if text.starts_with("(module") || text.starts_with(";;") {
+            invalid(
+                "it is WebAssembly text (WAT), not a binary module; compile it first (e.g. \
+                 `wasm-tools parse app.wat -o app.wasm`)",
+            )
+        } else {
+            invalid("it does not start with the WebAssembly magic number (\\0asm)")
+        });
+    }
+    let set = EngineSet::new(&WasmConfig::default(), Interruption::KillProcess, false)?;
+    let module = Module::from_binary(&set.engine, bytes).map_err(invalid_module)?;
+    match module.get_export("_start") {
+        Some(ExternType::Func(ty)) if ty.params().len() == 0 && ty.results().len() == 0 => {}
+        _ => {
+            return Err(invalid(
+                "it has no `_start` function export (is it a library, or a reactor?)",
+            ))
+        }
+    }
+    set.linker
+        .instantiate_pre(&module)
+        .map_err(invalid_module)?;
+    Ok(())
+}
+
 fn engine_error(e: wasmtime::Error) -> Error {
     Error::Engine {
         reason: format!("{e:#}"),

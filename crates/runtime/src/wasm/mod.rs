@@ -220,6 +220,13 @@ impl std::fmt::Debug for WasmExecutor {
     }
 }
 
+/// Checks a module before anyone pays to run it: a binary WebAssembly module (not WAT text),
+/// that compiles on this runtime's engine, a WASI preview 1 command exporting `_start`, with no
+/// import but WASI's. [`Error::InvalidModule`] says what is wrong.
+pub fn check_module(bytes: &[u8]) -> Result<()> {
+    host::check_command(bytes)
+}
+
 impl WasmExecutor {
     /// Builds the engines, the linkers and the cache.
     pub fn new(config: WasmConfig) -> Result<Self> {

@@ -2,6 +2,7 @@
 //! `apps/` and tiny WAT modules).
 
 mod apps;
+mod check;
 mod common;
 mod fuzz_parsers;
 mod limits;

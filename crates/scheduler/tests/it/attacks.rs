@@ -11,7 +11,7 @@ use poco_scheduler::{
     SchedulerClient,
 };
 
-use crate::{archive, Pool, REQUESTER};
+use crate::{archive, failed_report, Pool, REQUESTER};
 
 /// H2: a replicate holder with a vanity-low address reports the true digest first, with a
 /// bogus location and bogus callback data. The scheduler used to reveal with the first row
@@ -191,9 +191,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
     let encrypted = pool
         .deal(1, 1, r#"{"iexec_result_encryption":true}"#)
         .await?;
-    let info = pool
-        .wait_task(encrypted.tasks[0], "the give-up", |i| i.status == "FAILED")
-        .await?;
+    let info = pool.wait_given_up(encrypted.tasks[0]).await?;
     let reason = info.failure.unwrap_or_default();
     assert!(
         reason.contains("does not support result encryption yet"),
@@ -209,19 +207,12 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
         .report(
             a.taskid,
             &Report {
-                state: ReplicateState::Failed,
-                result_digest: None,
-                location: None,
-                callback_data: None,
-                tx: None,
-                error: Some("the app exited with 1: SECRET-FROM-STDERR".into()),
                 app_fault: true,
+                ..failed_report("the app exited with 1: SECRET-FROM-STDERR")
             },
         )
         .await?;
-    let info = pool
-        .wait_task(a.taskid, "the give-up", |i| i.status == "FAILED")
-        .await?;
+    let info = pool.wait_given_up(a.taskid).await?;
     let public = reqwest::get(format!("{}/tasks/{}", pool.url(), a.taskid))
         .await?
         .text()

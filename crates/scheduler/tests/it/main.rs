@@ -3,6 +3,7 @@
 //! play the attacks of the security review).
 
 mod attacks;
+mod retries;
 mod tls;
 
 use std::{path::PathBuf, time::Duration};
@@ -50,6 +51,11 @@ async fn client(dev: &DevPoco, key: PrivateKeySigner) -> eyre::Result<PocoClient
 
 impl Pool {
     async fn start() -> eyre::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A pool whose scheduler configuration is changed by `change`.
+    async fn start_with(change: impl FnOnce(&mut SchedulerConfig)) -> eyre::Result<Self> {
         let dev = DevPoco::start().await?;
         let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
         dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
@@ -75,6 +81,7 @@ impl Pool {
         config.poll_interval = Duration::from_millis(100);
         config.lease = Duration::from_secs(60);
         config.start_block = Some(0);
+        change(&mut config);
         let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone()).await?;
         let requester = client(&dev, dev.keys[REQUESTER].clone()).await?;
         Ok(Self {
@@ -192,6 +199,12 @@ impl Pool {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits up to 60 s until the scheduler gave a task up.
+    async fn wait_given_up(&self, taskid: B256) -> eyre::Result<TaskInfo> {
+        self.wait_task(taskid, "give-up", |i| i.status == "FAILED")
+            .await
     }
 
     /// A counter of `/metrics`.
@@ -322,17 +335,37 @@ impl TestWorker {
             .report(
                 a.taskid,
                 &Report {
-                    state,
                     result_digest: digest,
                     location,
                     callback_data,
-                    tx: None,
-                    error: None,
-                    app_fault: false,
+                    ..bare_report(state)
                 },
             )
             .await?;
         Ok(())
+    }
+}
+
+/// A report of `state` that sets nothing else.
+fn bare_report(state: ReplicateState) -> Report {
+    Report {
+        state,
+        result_digest: None,
+        location: None,
+        callback_data: None,
+        tx: None,
+        error: None,
+        app_fault: false,
+        fault: None,
+        logs: None,
+    }
+}
+
+/// A report of a failed replicate, with `error` and nothing else.
+fn failed_report(error: &str) -> Report {
+    Report {
+        error: Some(error.into()),
+        ..bare_report(ReplicateState::Failed)
     }
 }
 

@@ -1,6 +1,8 @@
 //! End to end against real anvil, SQLite and wasmtime: a scheduler and workers in this process,
 //! requesters matching deals on chain, results downloaded and checked against the chain.
+#![allow(clippy::disallowed_macros)] // prints its report
 
+mod failures;
 mod scenarios;
 mod security;
 
@@ -214,6 +216,24 @@ impl Pool {
         SignedWorkerpoolOrder,
         poco_types::SignedRequestOrder,
     )> {
+        self.orders_with(app, trust, volume, params, category, |_| {})
+            .await
+    }
+
+    /// [`Self::orders`] with the request order changed by `change` before it is signed.
+    async fn orders_with(
+        &mut self,
+        app: Address,
+        trust: u64,
+        volume: u64,
+        params: &str,
+        category: u64,
+        change: impl FnOnce(&mut RequestOrder),
+    ) -> eyre::Result<(
+        SignedAppOrder,
+        SignedWorkerpoolOrder,
+        poco_types::SignedRequestOrder,
+    )> {
         let domain = self.requester.domain();
         let app_order = AppOrder {
             app,
@@ -233,7 +253,7 @@ impl Pool {
             ..Default::default()
         }
         .sign(&domain, &self.dev.keys[SCHEDULER])?;
-        let request = RequestOrder {
+        let mut request = RequestOrder {
             app,
             appmaxprice: U256::from(RLC),
             workerpoolmaxprice: U256::from(2 * RLC),
@@ -245,8 +265,9 @@ impl Pool {
             params: params.into(),
             salt: self.next_salt(),
             ..Default::default()
-        }
-        .sign(&domain, &self.dev.keys[REQUESTER])?;
+        };
+        change(&mut request);
+        let request = request.sign(&domain, &self.dev.keys[REQUESTER])?;
         Ok((app_order, pool_order, request))
     }
 
@@ -383,6 +404,18 @@ impl Pool {
         self.dev.provider.anvil_increase_time(seconds).await?;
         self.dev.provider.evm_mine(None).await?;
         Ok(())
+    }
+
+    /// A counter of the scheduler's `/metrics`.
+    async fn metric(&self, name: &str) -> eyre::Result<u64> {
+        let text = reqwest::get(format!("{}/metrics", self.scheduler_url))
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| eyre::eyre!("no metric {name} in {text}"))
     }
 
     async fn balance(&self, who: Address) -> eyre::Result<(U256, U256)> {

@@ -378,6 +378,24 @@ async fn the_scheduler_runs_on_postgresql() -> eyre::Result<()> {
         pool.start_scheduler(Some(addr)).await?;
         let infos = pool.wait_final(&classic, Duration::from_secs(30)).await?;
         assert!(infos.iter().all(|i| i.status == "COMPLETED"), "{infos:#?}");
+        // The app's output and a give-up's reason are kept there too.
+        let requester = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
+        requester.login(&pool.dev.keys[crate::REQUESTER]).await?;
+        let logs = requester.task_logs(classic.tasks[0]).await?;
+        let stdout = logs.replicas[0].stdout.as_deref().unwrap_or_default();
+        assert!(stdout.contains("hello: wrote"), "{logs:?}");
+        let (a, w, r) = pool
+            .orders_with(app, 1, 1, "", 0, |r| {
+                r.callback = alloy::primitives::Address::repeat_byte(0x42)
+            })
+            .await?;
+        let callback = pool.requester.match_orders(&a, None, &w, &r).await?;
+        let infos = pool.wait_final(&callback, Duration::from_secs(60)).await?;
+        assert_eq!(infos[0].status, "FAILED", "{infos:#?}");
+        assert!(infos[0]
+            .failure
+            .as_deref()
+            .is_some_and(|f| f.contains("no callback data")));
         // The state is in PostgreSQL indeed.
         let mut db = sqlx::PgConnection::connect(&url).await?;
         let (completed,): (i64,) =
