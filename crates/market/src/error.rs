@@ -1,4 +1,6 @@
-/// Errors of the market service and of its client.
+//! The service's [`Error`] (the client's is `poco_market_api::Error`).
+
+/// Errors of the market service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database failed.
@@ -13,17 +15,6 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("cannot serve HTTP: {0}")]
     Serve(#[from] std::io::Error),
-    /// A call to a market failed (client side).
-    #[error("market request failed: {0}")]
-    Client(String),
-    /// The market answered with an error (client side).
-    #[error("the market refused the request ({status}): {message}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// The market's message.
-        message: String,
-    },
 }
 
 impl From<sqlx::Error> for Error {

@@ -22,23 +22,33 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::{
-    api::{AnyOrder, OrderEntry},
+    api::{
+        AccountBalance, Action, AddressPage, Answer, AnyOrder, AppInfo, AppPage, CategoryEntry,
+        CategoryList, ChallengeAnswer, DatasetInfo, DatasetPage, DealPage, FillOffer, FillPrice,
+        FillTransaction, Ohlc, OrderEntry, TaskAnswer, TaskView, Unpublished, VersionInfo,
+        WorkerpoolInfo, WorkerpoolPage,
+    },
     book::{Filter, IndexKey, Restrict},
     db::DealFilter,
     feed::Topic,
     fill::{best_offer, shell_quote, OfferQuery},
     limits::{self, JsonBody, MAX_BODY_BYTES, MAX_WS_MESSAGE_BYTES},
-    publish::{self, Action, Refusal},
+    publish::{self, Refusal},
     Shared,
 };
 
 type S = State<Arc<Shared>>;
-type Reply = Result<Json<Value>, Refusal>;
+/// A route's answer: `{"ok": true, …}` with the fields of `T`, or a refusal.
+type Reply<T = Value> = Result<Json<Answer<T>>, Refusal>;
 type Params = HashMap<String, String>;
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "ok": false, "error": self.1 }))).into_response()
+        let body = crate::api::Refusal {
+            ok: false,
+            error: self.1,
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 
@@ -51,11 +61,8 @@ fn not_found(message: impl Into<String>) -> Refusal {
 }
 
 /// `{"ok": true, …fields}`.
-fn ok(mut fields: Value) -> Reply {
-    if let Value::Object(map) = &mut fields {
-        map.insert("ok".into(), Value::Bool(true));
-    }
-    Ok(Json(fields))
+fn ok<T>(fields: T) -> Reply<T> {
+    Ok(Json(Answer::ok(fields)))
 }
 
 /// Typed access to query parameters, with errors naming the parameter.
@@ -314,12 +321,12 @@ async fn web_file(Path(file): Path<String>) -> Response {
 
 // ---- service ----
 
-async fn version(State(shared): S) -> Reply {
-    ok(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "chainId": shared.chain_id,
-        "hub": shared.config.hub,
-    }))
+async fn version(State(shared): S) -> Reply<VersionInfo> {
+    ok(VersionInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        chain_id: shared.chain_id,
+        hub: shared.config.hub,
+    })
 }
 
 async fn metrics(State(shared): S) -> Reply {
@@ -344,7 +351,7 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
+async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply<ChallengeAnswer> {
     let q = Q(&params);
     let address = q
         .address("address")?
@@ -354,10 +361,12 @@ async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply {
         .map(str::parse::<Action>)
         .transpose()
         .map_err(bad)?;
-    ok(json!({ "data": shared.challenges.get(shared.chain_id, address, action) }))
+    ok(ChallengeAnswer {
+        data: shared.challenges.get(shared.chain_id, address, action),
+    })
 }
 
-async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply {
+async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply<CategoryList> {
     let q = Q(&params);
     let min = q.u64("minWorkClockTimeRef")?;
     let max = q.u64("maxWorkClockTimeRef")?;
@@ -367,10 +376,13 @@ async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply {
         .filter(|c| min.is_none_or(|m| c.work_clock_time_ref >= m))
         .filter(|c| max.is_none_or(|m| c.work_clock_time_ref <= m))
         .collect();
-    ok(json!({ "count": list.len(), "categories": list }))
+    ok(CategoryList {
+        count: list.len(),
+        categories: list,
+    })
 }
 
-async fn category(State(shared): S, Path(catid): Path<String>) -> Reply {
+async fn category(State(shared): S, Path(catid): Path<String>) -> Reply<CategoryEntry> {
     let catid: u64 = catid
         .parse()
         .map_err(|_| bad(format!("catid: {catid:?} is not a category index")))?;
@@ -379,7 +391,7 @@ async fn category(State(shared): S, Path(catid): Path<String>) -> Reply {
         .into_iter()
         .find(|c| c.catid == catid)
         .ok_or_else(|| not_found(format!("category {catid} does not exist on this chain")))?;
-    ok(serde_json::to_value(c).unwrap_or_default())
+    ok(c)
 }
 
 // ---- orders ----
@@ -479,7 +491,11 @@ async fn list_orders(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn one_order(State(shared): S, Path(hash): Path<String>, kind: OrderKind) -> Reply {
+async fn one_order(
+    State(shared): S,
+    Path(hash): Path<String>,
+    kind: OrderKind,
+) -> Reply<OrderEntry> {
     let hash: B256 = hash
         .parse()
         .map_err(|_| bad(format!("orderHash: {hash:?} is not a 32-byte hash")))?;
@@ -501,7 +517,7 @@ async fn one_order(State(shared): S, Path(hash): Path<String>, kind: OrderKind) 
                     .is_none_or(|s| s.order.kind() == kind)
         })
         .ok_or_else(|| not_found(format!("{} {hash} is not in the book", kind.key())))?;
-    ok(serde_json::to_value(entry).unwrap_or_default())
+    ok(entry)
 }
 
 async fn publish_order(
@@ -510,21 +526,11 @@ async fn publish_order(
     JsonBody(body): JsonBody,
     kind: OrderKind,
 ) -> Result<Response, Refusal> {
-    /// `{"ok": true, "published": entry}`, serialized straight from the entry.
-    #[derive(serde::Serialize)]
-    struct Published {
-        ok: bool,
-        published: OrderEntry,
-    }
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let published = publish::publish(&shared, kind, auth, body).await?;
-    Ok(Json(Published {
-        ok: true,
-        published,
-    })
-    .into_response())
+    Ok(Json(Answer::ok(crate::api::Published { published })).into_response())
 }
 
 async fn unpublish_order(
@@ -532,17 +538,19 @@ async fn unpublish_order(
     headers: HeaderMap,
     JsonBody(body): JsonBody,
     kind: OrderKind,
-) -> Reply {
+) -> Reply<Unpublished> {
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let hashes = publish::unpublish(&shared, kind, auth, body).await?;
-    ok(json!({ "unpublished": hashes }))
+    ok(Unpublished {
+        unpublished: hashes,
+    })
 }
 
 // ---- deals ----
 
-async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply {
+async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply<DealPage> {
     let q = Q(&params);
     let mut filter: DealFilter = Vec::new();
     if let Some(c) = q.u64("category")? {
@@ -580,11 +588,11 @@ async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply {
         .db
         .deals(&filter, false, page as u64, size as u64)
         .await?;
-    let mut body = json!({ "count": count, "deals": deals });
-    if let Some(next) = next_page(page, size, count as usize) {
-        body["nextPage"] = json!(next);
-    }
-    ok(body)
+    ok(DealPage {
+        count,
+        deals,
+        next_page: next_page(page, size, count as usize).map(|n| n as u64),
+    })
 }
 
 fn parse_hash(name: &str, s: &str) -> Result<B256, Refusal> {
@@ -592,17 +600,17 @@ fn parse_hash(name: &str, s: &str) -> Result<B256, Refusal> {
         .map_err(|_| bad(format!("{name}: {s:?} is not a 32-byte hash")))
 }
 
-async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply {
+async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply<crate::api::Deal> {
     let dealid = parse_hash("dealid", &dealid)?;
     let deal = shared
         .db
         .deal(dealid)
         .await?
         .ok_or_else(|| not_found(format!("deal {dealid} is not known to this market")))?;
-    ok(serde_json::to_value(deal).unwrap_or_default())
+    ok(deal)
 }
 
-async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply {
+async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply<Ohlc> {
     let q = Q(&params);
     let category = q
         .u64("category")?
@@ -612,22 +620,22 @@ async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply {
         .deals(&vec![("category", category.to_string())], false, 0, 100)
         .await?;
     deals.reverse();
-    let points: Vec<Value> = deals
-        .iter()
+    let ohlc = deals
+        .into_iter()
         .map(|d| {
-            json!([
+            (
                 d.block_timestamp,
                 d.workerpool.price.saturating_to::<u64>(),
-                d.volume
-            ])
+                d.volume,
+            )
         })
         .collect();
-    ok(json!({ "ohlc": points }))
+    ok(Ohlc { ohlc })
 }
 
 // ---- explorer ----
 
-async fn task(State(shared): S, Path(taskid): Path<String>) -> Reply {
+async fn task(State(shared): S, Path(taskid): Path<String>) -> Reply<TaskAnswer> {
     let taskid = parse_hash("taskid", &taskid)?;
     let located = shared.db.task_deal(taskid).await?;
     let task = shared.client.task(taskid).await?;
@@ -654,19 +662,19 @@ async fn task(State(shared): S, Path(taskid): Path<String>) -> Reply {
         )));
     }
     let link = poco_types::ResultLink::from_bytes(&results).ok();
-    ok(json!({
-        "task": {
-            "taskid": taskid,
-            "dealid": dealid,
-            "idx": idx,
-            "status": status,
-            "contributionDeadline": task.contributionDeadline.saturating_to::<u64>(),
-            "finalDeadline": task.finalDeadline.saturating_to::<u64>(),
-            "resultDigest": digest,
-            "results": link,
-            "resultsRaw": alloy::primitives::Bytes::from(results),
-        }
-    }))
+    ok(TaskAnswer {
+        task: TaskView {
+            taskid,
+            dealid,
+            idx,
+            status,
+            contribution_deadline: task.contributionDeadline.saturating_to::<u64>(),
+            final_deadline: task.finalDeadline.saturating_to::<u64>(),
+            result_digest: digest,
+            results: link,
+            results_raw: alloy::primitives::Bytes::from(results),
+        },
+    })
 }
 
 async fn related(
@@ -705,7 +713,7 @@ fn parse_address(s: &str) -> Result<Address, Refusal> {
         .map_err(|_| bad(format!("address: {s:?} is not an address")))
 }
 
-async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
+async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply<AppPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::App, address, "app")?;
     let info = shared
@@ -726,22 +734,22 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
         false,
     )
     .await?;
-    ok(json!({
-        "app": {
-            "address": address,
-            "owner": info.owner,
-            "name": info.m_appName,
-            "type": info.m_appType,
-            "multiaddr": String::from_utf8_lossy(&info.m_appMultiaddr),
-            "checksum": info.m_appChecksum,
-            "mrenclave": String::from_utf8_lossy(&info.m_appMREnclave),
+    ok(AppPage {
+        app: AppInfo {
+            address,
+            owner: info.owner,
+            name: info.m_appName,
+            kind: info.m_appType,
+            multiaddr: String::from_utf8_lossy(&info.m_appMultiaddr).into_owned(),
+            checksum: info.m_appChecksum,
+            mrenclave: String::from_utf8_lossy(&info.m_appMREnclave).into_owned(),
         },
-        "orders": orders,
-        "deals": deals,
-    }))
+        orders,
+        deals,
+    })
 }
 
-async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
+async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply<DatasetPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::Dataset, address, "dataset")?;
     let info = shared
@@ -762,20 +770,20 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
         false,
     )
     .await?;
-    ok(json!({
-        "dataset": {
-            "address": address,
-            "owner": info.owner,
-            "name": info.m_datasetName,
-            "multiaddr": String::from_utf8_lossy(&info.m_datasetMultiaddr),
-            "checksum": info.m_datasetChecksum,
+    ok(DatasetPage {
+        dataset: DatasetInfo {
+            address,
+            owner: info.owner,
+            name: info.m_datasetName,
+            multiaddr: String::from_utf8_lossy(&info.m_datasetMultiaddr).into_owned(),
+            checksum: info.m_datasetChecksum,
         },
-        "orders": orders,
-        "deals": deals,
-    }))
+        orders,
+        deals,
+    })
 }
 
-async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Reply {
+async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Reply<WorkerpoolPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::Workerpool, address, "workerpool")?;
     let info = shared
@@ -798,20 +806,20 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
         false,
     )
     .await?;
-    ok(json!({
-        "workerpool": {
-            "address": address,
-            "owner": info.owner,
-            "description": info.m_workerpoolDescription,
-            "workerStakeRatio": info.m_workerStakeRatioPolicy.saturating_to::<u64>(),
-            "schedulerRewardRatio": info.m_schedulerRewardRatioPolicy.saturating_to::<u64>(),
+    ok(WorkerpoolPage {
+        workerpool: WorkerpoolInfo {
+            address,
+            owner: info.owner,
+            description: info.m_workerpoolDescription,
+            worker_stake_ratio: info.m_workerStakeRatioPolicy.saturating_to::<u64>(),
+            scheduler_reward_ratio: info.m_schedulerRewardRatioPolicy.saturating_to::<u64>(),
         },
-        "orders": orders,
-        "deals": deals,
-    }))
+        orders,
+        deals,
+    })
 }
 
-async fn address_page(State(shared): S, Path(address): Path<String>) -> Reply {
+async fn address_page(State(shared): S, Path(address): Path<String>) -> Reply<AddressPage> {
     let address = parse_address(&address)?;
     let (stake, locked) = shared.client.account(address).await?;
     let owned = shared.index.owned(address);
@@ -833,15 +841,18 @@ async fn address_page(State(shared): S, Path(address): Path<String>) -> Reply {
         true,
     )
     .await?;
-    ok(json!({
-        "address": address,
-        "account": { "stake": stake.to_string(), "locked": locked.to_string() },
-        "apps": of(OrderKind::App),
-        "datasets": of(OrderKind::Dataset),
-        "workerpools": of(OrderKind::Workerpool),
-        "orders": orders,
-        "deals": deals,
-    }))
+    ok(AddressPage {
+        address,
+        account: AccountBalance {
+            stake: stake.to_string(),
+            locked: locked.to_string(),
+        },
+        apps: of(OrderKind::App),
+        datasets: of(OrderKind::Dataset),
+        workerpools: of(OrderKind::Workerpool),
+        orders,
+        deals,
+    })
 }
 
 // ---- fill ----
@@ -889,7 +900,7 @@ fn request_typed_data(shared: &Shared, request: &RequestOrder) -> Value {
     })
 }
 
-async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
+async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply<FillOffer> {
     let q = Q(&params);
     let app = q
         .address("app")?
@@ -1000,28 +1011,34 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
         "--workerpool",
         offer.workerpool.1.order.workerpool.to_string(),
     );
-    ok(json!({
-        "apporder": offer.app.0,
-        "datasetorder": offer.dataset.as_ref().map(|d| &d.0),
-        "workerpoolorder": offer.workerpool.0,
-        "price": {
-            "app": offer.app.1.order.appprice.to_string(),
-            "dataset": offer.dataset.as_ref().map(|d| d.1.order.datasetprice).unwrap_or_default().to_string(),
-            "workerpool": offer.workerpool.1.order.workerpoolprice.to_string(),
-            "perTask": per_task.to_string(),
-            "total": total.to_string(),
-        },
-        "typedData": request_typed_data(&shared, &request),
-        "requestorder": request,
-        "command": command.join(" "),
-    }))
+    let price = FillPrice {
+        app: offer.app.1.order.appprice.to_string(),
+        dataset: offer
+            .dataset
+            .as_ref()
+            .map(|d| d.1.order.datasetprice)
+            .unwrap_or_default()
+            .to_string(),
+        workerpool: offer.workerpool.1.order.workerpoolprice.to_string(),
+        per_task: per_task.to_string(),
+        total: total.to_string(),
+    };
+    ok(FillOffer {
+        typed_data: request_typed_data(&shared, &request),
+        apporder: offer.app.0,
+        datasetorder: offer.dataset.map(|d| d.0),
+        workerpoolorder: offer.workerpool.0,
+        price,
+        requestorder: request,
+        command: command.join(" "),
+    })
 }
 
 async fn fill_transaction(
     State(shared): S,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     request: Request,
-) -> Reply {
+) -> Reply<FillTransaction> {
     // Rated before the body is read: every call counts, well-formed or not.
     let _running = shared
         .fill_limiter
@@ -1065,11 +1082,11 @@ async fn fill_transaction(
         let e = poco_chain::Error::call(what, e);
         return Err(Refusal::new(StatusCode::CONFLICT, e.to_string()));
     }
-    ok(json!({
-        "to": shared.config.hub,
-        "data": data,
-        "fast": fast,
-    }))
+    ok(FillTransaction {
+        to: shared.config.hub,
+        data,
+        fast,
+    })
 }
 
 // ---- live feed ----

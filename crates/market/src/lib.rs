@@ -1,9 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-pub mod api;
 mod book;
 mod chain;
-mod client;
 mod db;
 mod error;
 mod feed;
@@ -26,10 +24,11 @@ use poco_types::Domain;
 use tokio::{net::TcpListener, sync::Notify};
 use tracing::info;
 
-pub use client::MarketClient;
 pub use error::{Error, Result};
 pub use fill::{best_offer, Offer, OfferQuery};
-pub use publish::{challenge_hash, Action, CHALLENGE_PREFIX};
+/// The API's types and client, from `poco-market-api` (at their old paths).
+pub use poco_market_api as api;
+pub use poco_market_api::{challenge_hash, Action, MarketClient, CHALLENGE_PREFIX};
 
 /// Entry points of the fuzz targets (`fuzz/`) and the parsers' property tests; not a stable API.
 #[doc(hidden)]

@@ -10,16 +10,17 @@ use std::{
 use alloy::{
     eips::BlockId,
     primitives::{Address, B256},
-    sol,
-    sol_types::{eip712_domain, SolStruct},
 };
 use axum::http::StatusCode;
 use poco_types::{DealParams, OrderKind};
 use rand::{distributions::Alphanumeric, Rng};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::{
-    api::{AnyOrder, OrderEntry, PublishRequest, Status, UnpublishRequest, UnpublishTarget},
+    api::{
+        challenge_hash, challenge_text, Action, AnyOrder, ChallengeData, OrderEntry,
+        PublishRequest, Status, UnpublishRequest, UnpublishTarget,
+    },
     book::{IndexKey, Stored},
     chain::{stake_needed, StakeNeed},
     db::Write,
@@ -31,46 +32,6 @@ use crate::{
 
 /// How long a challenge can be used.
 const CHALLENGE_TTL: Duration = Duration::from_secs(600);
-/// The text before the random part of a challenge.
-pub const CHALLENGE_PREFIX: &str = "Sign this message to log into iExec Gateway: ";
-
-sol! {
-    /// The EIP-712 struct of the market sign-in.
-    struct Challenge {
-        string challenge;
-    }
-}
-
-/// The EIP-712 digest of a challenge text on `chain_id` (domain `iExec Gateway`, version 1).
-pub fn challenge_hash(chain_id: u64, text: &str) -> B256 {
-    let domain = eip712_domain! {
-        name: "iExec Gateway",
-        version: "1",
-        chain_id: chain_id,
-    };
-    Challenge {
-        challenge: text.to_owned(),
-    }
-    .eip712_signing_hash(&domain)
-}
-
-/// The typed data of a challenge, as `eth_signTypedData_v4` takes it.
-pub(crate) fn challenge_typed_data(chain_id: u64, text: &str) -> Value {
-    json!({
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-            ],
-            "Challenge": [{"name": "challenge", "type": "string"}],
-        },
-        "domain": {"name": "iExec Gateway", "version": "1", "chainId": chain_id},
-        "primaryType": "Challenge",
-        "message": {"challenge": text},
-    })
-}
-
 /// A refusal: the HTTP status and the message naming the failed check.
 #[derive(Debug)]
 pub(crate) struct Refusal(pub(crate) StatusCode, pub(crate) String);
@@ -98,74 +59,6 @@ impl From<poco_chain::Error> for Refusal {
 }
 
 type Checked<T> = std::result::Result<T, Refusal>;
-
-/// What a sign-in authorizes: `GET /challenge?action=…` binds the challenge to one action, and
-/// the signed challenge then authorizes that action only. A challenge asked without `action`
-/// (as iExec's SDK does) authorizes any one publish or unpublish of its address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// `publish:<orderHash>`: publishing that order.
-    Publish(B256),
-    /// `unpublish:<orderHash>`: unpublishing that order.
-    Unpublish(B256),
-    /// `unpublish_last:<type>`: unpublishing the caller's last order of that type.
-    UnpublishLast(OrderKind),
-    /// `unpublish_all:<type>`: unpublishing all the caller's orders of that type.
-    UnpublishAll(OrderKind),
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Publish(h) => write!(f, "publish:{h}"),
-            Self::Unpublish(h) => write!(f, "unpublish:{h}"),
-            Self::UnpublishLast(k) => write!(f, "unpublish_last:{}", k.key()),
-            Self::UnpublishAll(k) => write!(f, "unpublish_all:{}", k.key()),
-        }
-    }
-}
-
-impl std::str::FromStr for Action {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let usage = || {
-            format!(
-                "action: {s:?} is not publish:<orderHash>, unpublish:<orderHash>, \
-                 unpublish_last:<type> or unpublish_all:<type> (type: apporder, datasetorder, \
-                 workerpoolorder or requestorder)"
-            )
-        };
-        let (verb, object) = s.split_once(':').ok_or_else(usage)?;
-        let hash = || object.parse::<B256>().map_err(|_| usage());
-        let kind = || {
-            OrderKind::ALL
-                .into_iter()
-                .find(|k| k.key() == object)
-                .ok_or_else(usage)
-        };
-        match verb {
-            "publish" => Ok(Self::Publish(hash()?)),
-            "unpublish" => Ok(Self::Unpublish(hash()?)),
-            "unpublish_last" => Ok(Self::UnpublishLast(kind()?)),
-            "unpublish_all" => Ok(Self::UnpublishAll(kind()?)),
-            _ => Err(usage()),
-        }
-    }
-}
-
-/// The text of a challenge: the iExec prefix, the random part, and the action it is bound to.
-fn challenge_text(random: &str, action: Option<Action>) -> String {
-    match action {
-        None => format!("{CHALLENGE_PREFIX}{random}"),
-        Some(action) => format!("{CHALLENGE_PREFIX}{random} (only to {action})"),
-    }
-}
-
-/// The suffix a challenge bound to `action` ends with (what [`crate::MarketClient`] checks).
-pub(crate) fn bound_suffix(action: Action) -> String {
-    format!(" (only to {action})")
-}
 
 struct Live {
     address: Address,
@@ -246,13 +139,18 @@ impl Challenges {
 
     /// The live challenge of `address` if it is for `action`, else a new one, which replaces
     /// the older challenge of `address`.
-    pub(crate) fn get(&self, chain_id: u64, address: Address, action: Option<Action>) -> Value {
+    pub(crate) fn get(
+        &self,
+        chain_id: u64,
+        address: Address,
+        action: Option<Action>,
+    ) -> ChallengeData {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.expire();
         if let Some(&hash) = live.by_key.get(&address) {
             match live.by_hash.get(&hash) {
                 Some(current) if current.action == action => {
-                    return challenge_typed_data(chain_id, &current.text());
+                    return ChallengeData::new(chain_id, &current.text());
                 }
                 _ => {
                     live.remove(&hash);
@@ -285,7 +183,7 @@ impl Challenges {
         live.by_key.insert(address, hash);
         live.order.insert(entry.seq, hash);
         live.by_hash.insert(hash, entry);
-        challenge_typed_data(chain_id, &text)
+        ChallengeData::new(chain_id, &text)
     }
 
     /// Checks an `authorization` header (`<hash>_<signature>_<address>`) for `action` and uses
@@ -914,32 +812,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn actions_read_what_they_write() {
-        let hash = B256::repeat_byte(0xab);
-        for action in [
-            Action::Publish(hash),
-            Action::Unpublish(hash),
-            Action::UnpublishLast(OrderKind::Workerpool),
-            Action::UnpublishAll(OrderKind::Request),
-        ] {
-            assert_eq!(action.to_string().parse::<Action>(), Ok(action));
-        }
-        assert_eq!(
-            Action::UnpublishAll(OrderKind::App).to_string(),
-            "unpublish_all:apporder"
-        );
-        for bad in [
-            "publish",
-            "publish:0x12",
-            "unpublish_all:app",
-            "drop:apporder",
-            "",
-        ] {
-            assert!(bad.parse::<Action>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn l12_challenges_are_capped_and_bound() {
         let challenges = Challenges::new(3);
         let addresses: Vec<Address> = (1..=5u8).map(Address::repeat_byte).collect();
@@ -953,8 +825,12 @@ mod tests {
         assert_eq!(challenges.get(1, a, None), first);
         let bound = challenges.get(1, a, Some(Action::UnpublishAll(OrderKind::App)));
         assert_ne!(bound, first);
-        let text = bound["message"]["challenge"].as_str().unwrap();
-        assert!(text.ends_with(&bound_suffix(Action::UnpublishAll(OrderKind::App))));
+        let text = &bound.message.challenge;
+        assert!(
+            text.ends_with(&crate::api::bound_suffix(Action::UnpublishAll(
+                OrderKind::App
+            )))
+        );
         assert_eq!(challenges.len(), 3);
         assert_ne!(challenges.get(1, a, None), first);
         assert_eq!(challenges.len(), 3);

@@ -19,9 +19,9 @@ use serde::Deserialize;
 
 use crate::{
     api::{
-        AppLogs, Assignment, Challenge, ErrorBody, Fault, LoginRequest, LoginResponse, Mode,
-        Registration, ReplicateInfo, ReplicateLog, ReplicateState, Report, TaskInfo, TaskLogs,
-        MAX_LOG_BYTES,
+        challenge_text, parse_challenge, AppLogs, Assignment, Challenge, ErrorBody, Fault,
+        LoginRequest, LoginResponse, Mode, Registration, ReplicateInfo, ReplicateLog,
+        ReplicateState, Report, TaskInfo, TaskLogs, MAX_LOG_BYTES,
     },
     db::ReplicateRow,
     engine::{secs, unix_now, Shared},
@@ -135,27 +135,6 @@ impl RateLimits {
             *tokens = (*tokens + 1.0).min(WORK_BURST);
         }
     }
-}
-
-/// The text a scheduler of `pool` asks to sign: `poco scheduler <pool> sign-in: <32 hex>`.
-pub(crate) fn challenge_text(pool: Address, nonce: &[u8; 16]) -> String {
-    format!(
-        "poco scheduler {pool} sign-in: {}",
-        alloy::primitives::hex::encode(nonce)
-    )
-}
-
-/// The pool and nonce of a sign-in text, if it has exactly that shape.
-pub(crate) fn parse_challenge(text: &str) -> Option<(Address, [u8; 16])> {
-    let rest = text.strip_prefix("poco scheduler ")?;
-    let (pool, nonce) = rest.split_once(" sign-in: ")?;
-    if pool.len() != 42 || nonce.len() != 32 {
-        return None;
-    }
-    let pool: Address = pool.parse().ok()?;
-    let mut out = [0u8; 16];
-    alloy::primitives::hex::decode_to_slice(nonce, &mut out).ok()?;
-    (challenge_text(pool, &out) == text).then_some((pool, out))
 }
 
 type S = State<Arc<Shared>>;
@@ -628,7 +607,7 @@ async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, A
     Ok(Json(TaskInfo {
         taskid,
         dealid: t.dealid.parse().unwrap_or_default(),
-        status: t.status.to_string(),
+        status: t.status,
         replicas_needed: t.replicas_needed as u64,
         replicas,
         failure: t.failure,

@@ -1,7 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-pub mod api;
-mod client;
 mod db;
 mod engine;
 mod error;
@@ -17,8 +15,10 @@ use alloy::{
 use poco_chain::{ClientConfig, PocoClient};
 use tokio::net::TcpListener;
 
-pub use client::SchedulerClient;
 pub use error::{classify_chain_error, Error, Result};
+/// The HTTP API's types and client, from `poco-scheduler-api` (at their old paths).
+pub use poco_scheduler_api as api;
+pub use poco_scheduler_api::SchedulerClient;
 
 /// What the scheduler publishes as its workerpool order.
 #[derive(Clone, Debug)]

@@ -16,13 +16,12 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
-use poco_chain::{bindings::hub::IPoco, ClientConfig, PocoClient};
+use poco_chain::{bindings::hub::IPoco, classify_chain_error, ClientConfig, PocoClient};
 use poco_runtime::{
     AppSource, BagOfTasks, Dataset, ExecutionRequest, Executor, Limits, TaskWorkspace,
 };
-use poco_scheduler::{
-    api::{AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report},
-    classify_chain_error, SchedulerClient,
+use poco_scheduler_api::{
+    AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report, SchedulerClient,
 };
 use poco_types::{
     result_hash, result_seal, DealParams, ResultLink, TaskStatus, WorkerAuthorization,
@@ -38,7 +37,7 @@ pub enum Error {
     Chain(#[from] poco_chain::Error),
     /// The scheduler failed or refused.
     #[error(transparent)]
-    Scheduler(#[from] poco_scheduler::Error),
+    Scheduler(#[from] poco_scheduler_api::Error),
     /// The HTTP client cannot be built (TLS roots).
     #[error("cannot build the worker's HTTP client: {0}")]
     Http(String),
@@ -142,8 +141,6 @@ struct Worker {
     /// The client of every fetch (see [`fetch::http_client`]).
     http: reqwest::Client,
     fetch_policy: fetch::Policy,
-    /// One sign-in at a time (the slots share the session).
-    signing_in: tokio::sync::Mutex<()>,
 }
 
 /// Runs the worker until it is aborted or cannot go on (scheduler or chain gone for good).
@@ -179,7 +176,6 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
     let worker = Arc::new(Worker {
         http: fetch::http_client(&fetch_policy).map_err(|e| Error::Http(e.to_string()))?,
         fetch_policy,
-        signing_in: tokio::sync::Mutex::new(()),
         config,
         signer,
         chain,
@@ -216,11 +212,9 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         tasks.spawn(async move {
             loop {
                 tokio::time::sleep(w.config.heartbeat).await;
+                // A refused session is renewed by the client itself.
                 if let Err(e) = w.scheduler.heartbeat().await {
                     warn!("heartbeat: {e}");
-                    if matches!(e, poco_scheduler::Error::Refused { status: 401, .. }) {
-                        w.relogin().await;
-                    }
                 }
             }
             #[allow(unreachable_code)]
@@ -255,6 +249,8 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
 
 /// Signs in, retrying with a growing delay until it works: a failed sign-in is never fatal (a
 /// stranger may overwrite or delete this worker's challenge, the scheduler may be restarting).
+/// The client keeps the signer and signs in again by itself when a later call is refused with
+/// `401`.
 async fn sign_in(scheduler: &SchedulerClient, signer: &PrivateKeySigner) {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -372,12 +368,6 @@ fn settle_failure(taskid: B256, what: &str, e: &poco_chain::Error) -> Failed {
 }
 
 impl Worker {
-    /// Signs in again after the session was refused (one slot at a time).
-    async fn relogin(&self) {
-        let _one = self.signing_in.lock().await;
-        sign_in(&self.scheduler, &self.signer).await;
-    }
-
     /// Declines a replicated task whose worker stake is above the ceiling
     /// ([`WorkerConfig::max_stake`]); a task's failure, not the app's.
     async fn check_stake(&self, a: &Assignment) -> std::result::Result<(), Failed> {
@@ -496,9 +486,6 @@ impl Worker {
                     self.handle(assignment).await;
                 }
                 Ok(None) => {}
-                Err(poco_scheduler::Error::Refused { status: 401, .. }) => {
-                    self.relogin().await;
-                }
                 Err(e) => {
                     warn!("asking for work: {e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
@@ -525,10 +512,9 @@ impl Worker {
         loop {
             match self.scheduler.report(taskid, &report).await {
                 Ok(()) => break,
-                Err(poco_scheduler::Error::Refused { status: 401, .. }) => {
-                    self.relogin().await;
-                }
-                Err(e @ poco_scheduler::Error::Refused { .. }) => {
+                // The client signed in again and failed: try again after the backoff.
+                Err(e) if e.is_unauthorized() => warn!(%taskid, "cannot sign in to report: {e}"),
+                Err(e @ poco_scheduler_api::Error::Refused { .. }) => {
                     warn!(%taskid, "the scheduler refused the report: {e}");
                     break;
                 }
@@ -882,14 +868,14 @@ mod tests {
         let work = Path::new("/srv/poco/worker-7");
         let logs = poco_runtime::Logs {
             stdout: b"wrote /srv/poco/worker-7/tasks/ab/run/out\n".to_vec(),
-            stderr: vec![b'x'; 3 * poco_scheduler::api::MAX_LOG_BYTES],
+            stderr: vec![b'x'; 3 * poco_scheduler_api::MAX_LOG_BYTES],
             stdout_dropped: 0,
             stderr_dropped: 10,
         };
         let out = app_logs(&logs, work);
         assert_eq!(out.stdout, "wrote <worker>/tasks/ab/run/out\n");
         assert!(!out.stdout_truncated);
-        assert_eq!(out.stderr.len(), poco_scheduler::api::MAX_LOG_BYTES);
+        assert_eq!(out.stderr.len(), poco_scheduler_api::MAX_LOG_BYTES);
         assert!(out.stderr_truncated);
     }
 }

@@ -7,7 +7,7 @@ use alloy::primitives::{Address, B256, U256};
 use clap::Subcommand;
 use eyre::{eyre, Result};
 use poco_chain::{task_status, FastDealRecord, PocoClient, TaskView};
-use poco_scheduler::SchedulerClient;
+use poco_scheduler_api::SchedulerClient;
 use poco_types::TaskStatus;
 use serde_json::{json, Value};
 

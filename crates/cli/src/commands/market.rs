@@ -8,7 +8,10 @@ use alloy::primitives::{Address, B256};
 use clap::{Args, Subcommand};
 use eyre::{bail, eyre, Result, WrapErr};
 use poco_market::{
-    api::{OrderEntry, UnpublishRequest, UnpublishTarget},
+    api::{
+        AppOrderQuery, CommonFilters, DatasetOrderQuery, OrderEntry, OrderQuery, Page,
+        RequestOrderQuery, Restriction, UnpublishRequest, UnpublishTarget, WorkerpoolOrderQuery,
+    },
     MarketClient, MarketConfig,
 };
 use poco_types::{format_rlc, OrderKind, Tag};
@@ -205,7 +208,7 @@ pub(crate) struct BookFilters {
     tag: Option<Tag>,
     /// Include orders restricted to this requester (`any`: every restriction).
     #[arg(long, value_name = "ADDRESS|any")]
-    requester_restrict: Option<String>,
+    requester_restrict: Option<Restriction>,
     /// Only orders with at least this volume left.
     #[arg(long, value_name = "N")]
     min_volume: Option<u64>,
@@ -259,11 +262,21 @@ fn row(entry: &OrderEntry, kind: OrderKind) -> Value {
 
 impl OrderbookCommand {
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
-        let (kind, mut query, filters) = match self {
-            Self::App { app, filters } => (OrderKind::App, vec![("app", app.to_string())], filters),
+        let (mut query, filters) = match self {
+            Self::App { app, filters } => (
+                OrderQuery::from(AppOrderQuery {
+                    app: Some(app),
+                    requester: filters.requester_restrict,
+                    ..Default::default()
+                }),
+                filters,
+            ),
             Self::Dataset { dataset, filters } => (
-                OrderKind::Dataset,
-                vec![("dataset", dataset.to_string())],
+                OrderQuery::from(DatasetOrderQuery {
+                    dataset: Some(dataset),
+                    requester: filters.requester_restrict,
+                    ..Default::default()
+                }),
                 filters,
             ),
             Self::Workerpool {
@@ -271,41 +284,41 @@ impl OrderbookCommand {
                 category,
                 min_trust,
                 filters,
-            } => {
-                let mut q = Vec::new();
-                q.extend(workerpool.map(|w| ("workerpool", w.to_string())));
-                q.extend(category.map(|c| ("category", c.to_string())));
-                q.extend(min_trust.map(|t| ("minTrust", t.to_string())));
-                (OrderKind::Workerpool, q, filters)
-            }
+            } => (
+                OrderQuery::from(WorkerpoolOrderQuery {
+                    workerpool,
+                    category,
+                    min_trust,
+                    requester: filters.requester_restrict,
+                    ..Default::default()
+                }),
+                filters,
+            ),
             Self::Requester {
                 requester,
                 category,
                 app,
                 filters,
-            } => {
-                let mut q = Vec::new();
-                q.extend(requester.map(|r| ("requester", r.to_string())));
-                q.extend(category.map(|c| ("category", c.to_string())));
-                q.extend(app.map(|a| ("app", a.to_string())));
-                (OrderKind::Request, q, filters)
-            }
+            } => (
+                OrderQuery::from(RequestOrderQuery {
+                    requester,
+                    category,
+                    app,
+                    ..Default::default()
+                }),
+                filters,
+            ),
         };
-        if let Some(tag) = filters.tag {
-            query.push(("minTag", tag.0.to_string()));
-        }
-        if let Some(r) = &filters.requester_restrict {
-            if kind != OrderKind::Request {
-                query.push(("requester", r.clone()));
-            }
-        }
-        if let Some(v) = filters.min_volume {
-            query.push(("minVolume", v.to_string()));
-        }
-        query.push(("pageIndex", filters.page.to_string()));
-        query.push(("pageSize", filters.page_size.to_string()));
+        let kind = query.kind();
+        *query.common_mut() = CommonFilters {
+            min_tag: filters.tag,
+            max_tag: None,
+            min_volume: filters.min_volume,
+        };
         let market = filters.market.client(ctx)?;
-        let page = market.orders(kind, &query).await?;
+        let page = market
+            .orders(query, Page::new(filters.page, filters.page_size))
+            .await?;
         let rows: Vec<Value> = page.orders.iter().map(|e| row(e, kind)).collect();
         if !ctx.opts.json && rows.is_empty() {
             eprintln!("no open {} matches", kind.key());

@@ -23,11 +23,14 @@ use poco_chain::{
     bindings::{app::AppRegistry, hub::IPoco},
     AppSpec, AssetKind, PocoClient,
 };
-use poco_market::MarketClient;
-use poco_scheduler::SchedulerClient;
+use poco_market::{
+    api::{AppOrderQuery, CommonFilters, DatasetOrderQuery, Restriction, WorkerpoolOrderQuery},
+    MarketClient,
+};
+use poco_scheduler_api::SchedulerClient;
 use poco_types::{
-    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, OrderKind, RequestOrder,
-    SignedAppOrder, SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
+    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, RequestOrder, SignedAppOrder,
+    SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -405,8 +408,11 @@ impl RunArgs {
         let me = client.sender()?;
         let mut apps = market
             .all_orders(
-                OrderKind::App,
-                &[("app", app.to_string()), ("requester", me.to_string())],
+                AppOrderQuery {
+                    app: Some(app),
+                    requester: Some(Restriction::To(me)),
+                    ..Default::default()
+                },
                 1000,
             )
             .await?;
@@ -430,30 +436,32 @@ impl RunArgs {
             Some(d) => {
                 market
                     .all_orders(
-                        OrderKind::Dataset,
-                        &[
-                            ("dataset", d.to_string()),
-                            ("app", app.to_string()),
-                            ("requester", me.to_string()),
-                        ],
+                        DatasetOrderQuery {
+                            dataset: Some(d),
+                            app: Some(Restriction::To(app)),
+                            requester: Some(Restriction::To(me)),
+                            ..Default::default()
+                        },
                         1000,
                     )
                     .await?
             }
             None => Vec::new(),
         };
-        let mut query = vec![
-            ("app", app.to_string()),
-            ("requester", me.to_string()),
-            ("minTrust", self.trust.to_string()),
-            ("minVolume", volume.to_string()),
-        ];
-        query.extend(self.dataset.map(|d| ("dataset", d.to_string())));
-        query.extend(self.category.map(|c| ("category", c.to_string())));
-        query.extend(self.workerpool.map(|w| ("workerpool", w.to_string())));
-        let pools = market
-            .all_orders(OrderKind::Workerpool, &query, 1000)
-            .await?;
+        let query = WorkerpoolOrderQuery {
+            workerpool: self.workerpool,
+            category: self.category,
+            app: Some(Restriction::To(app)),
+            dataset: self.dataset.map(Restriction::To),
+            requester: Some(Restriction::To(me)),
+            min_trust: Some(self.trust),
+            common: CommonFilters {
+                min_volume: Some(volume),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let pools = market.all_orders(query, 1000).await?;
         let offer = poco_market::best_offer(
             &poco_market::OfferQuery {
                 app,
@@ -1252,7 +1260,7 @@ async fn follow(
     bar.set_message("running");
     bar.inc(results.iter().filter(|r| r.is_some()).count() as u64);
     let started = Instant::now();
-    let mut outcomes: Vec<Option<poco_scheduler::api::TaskInfo>> = vec![None; tasks.len()];
+    let mut outcomes: Vec<Option<poco_scheduler_api::TaskInfo>> = vec![None; tasks.len()];
     let deal_deadline = patience
         .chain(client, "reading the time", || client.now())
         .await?
@@ -1277,7 +1285,7 @@ async fn follow(
                     }
                 }
                 // It answers, without the task yet (it has not seen the deal).
-                Err(poco_scheduler::Error::Refused { status, .. })
+                Err(poco_scheduler_api::Error::Refused { status, .. })
                     if status < 500 && status != 429 =>
                 {
                     scheduler_away = None;
@@ -1341,7 +1349,10 @@ async fn follow(
             continue;
         };
         if info.status != "COMPLETED" {
-            let reason = info.failure.clone().unwrap_or_else(|| info.status.clone());
+            let reason = info
+                .failure
+                .clone()
+                .unwrap_or_else(|| info.status.to_string());
             eprintln!(
                 "task {taskid} failed: {reason}; claim the refund after its final deadline with \
                  `poco deal claim {dealid}`"

@@ -321,15 +321,17 @@ async fn earlier_orders(
     market: &MarketClient,
     pool: Address,
     owner: Address,
-) -> poco_market::Result<Vec<OrderEntry>> {
-    let query = [
-        ("workerpool", pool.to_string()),
-        ("app", "any".to_string()),
-        ("dataset", "any".to_string()),
-        ("requester", "any".to_string()),
-    ];
+) -> poco_market::api::Result<Vec<OrderEntry>> {
+    use poco_market::api::{Restriction, WorkerpoolOrderQuery};
+    let query = WorkerpoolOrderQuery {
+        workerpool: Some(pool),
+        app: Some(Restriction::Any),
+        dataset: Some(Restriction::Any),
+        requester: Some(Restriction::Any),
+        ..Default::default()
+    };
     Ok(market
-        .all_orders(OrderKind::Workerpool, &query, 10_000)
+        .all_orders(query, 10_000)
         .await?
         .into_iter()
         .filter(|e| e.signer == owner)
@@ -424,7 +426,7 @@ async fn publish_on_market(
                 tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
                 return;
             }
-            Err(poco_market::Error::Refused { status: 503, .. })
+            Err(poco_market::api::Error::Refused { status: 503, .. })
                 if std::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -199,7 +199,13 @@ async fn matches_lower_remaining_volumes_fill_orders_and_record_deals() -> R {
     assert_eq!(deal_count(&env, "category=1").await?, 0);
     let page = env
         .client
-        .deals(&[("requestorderHash", fast_entry.order_hash.to_string())])
+        .deals(
+            &poco_market::api::DealQuery {
+                requestorder_hash: Some(fast_entry.order_hash),
+                ..Default::default()
+            },
+            Default::default(),
+        )
         .await?;
     assert_eq!(page.deals.len(), 1);
     assert_eq!(page.deals[0].dealid, fast.dealid);

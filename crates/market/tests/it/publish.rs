@@ -190,7 +190,13 @@ async fn the_four_order_types_are_published_and_read_back() -> R {
     // The client reads the same.
     let page = env
         .client
-        .orders(OrderKind::App, &[("app", env.app.to_string())])
+        .orders(
+            poco_market::api::AppOrderQuery {
+                app: Some(env.app),
+                ..Default::default()
+            },
+            Default::default(),
+        )
         .await?;
     assert_eq!(page.count, 1);
     assert_eq!(page.orders[0].order_hash, hashes_of[0]);

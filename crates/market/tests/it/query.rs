@@ -523,7 +523,13 @@ async fn lists_are_paginated() -> R {
     // The client reads every page.
     let read = env
         .client
-        .all_orders(OrderKind::App, &[("app", a.to_string())], 100)
+        .all_orders(
+            poco_market::api::AppOrderQuery {
+                app: Some(a),
+                ..Default::default()
+            },
+            100,
+        )
         .await?;
     assert_eq!(
         read.iter().map(|e| e.order_hash).collect::<Vec<_>>(),

@@ -223,7 +223,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
     assert!(
         matches!(
             anonymous,
-            Err(poco_scheduler::Error::Refused { status: 401, .. })
+            Err(poco_scheduler::api::Error::Refused { status: 401, .. })
         ),
         "{anonymous:?}"
     );
@@ -232,7 +232,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
     assert!(
         matches!(
             refused,
-            Err(poco_scheduler::Error::Refused { status: 403, .. })
+            Err(poco_scheduler::api::Error::Refused { status: 403, .. })
         ),
         "{refused:?}"
     );
@@ -368,7 +368,7 @@ async fn h1_slots_cap_replicates_and_work_flood_is_rate_limited() -> eyre::Resul
     for _ in 0..100 {
         match worker.api.next_work(Duration::ZERO).await {
             Ok(_) => {}
-            Err(poco_scheduler::Error::Refused { status: 429, .. }) => limited += 1,
+            Err(poco_scheduler::api::Error::Refused { status: 429, .. }) => limited += 1,
             Err(e) => return Err(e.into()),
         }
     }
@@ -407,7 +407,7 @@ async fn l2_client_refuses_to_sign_a_foreign_text() -> eyre::Result<()> {
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let err = SchedulerClient::new(&url)?.login(&key).await.unwrap_err();
         assert!(
-            matches!(err, poco_scheduler::Error::ForeignChallenge { .. }),
+            matches!(err, poco_scheduler::api::Error::ForeignChallenge { .. }),
             "{err}"
         );
         assert!(!err.is_retryable());
@@ -432,7 +432,7 @@ async fn l2_client_refuses_to_sign_a_foreign_text() -> eyre::Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, poco_scheduler::Error::ForeignChallenge { .. }),
+        matches!(err, poco_scheduler::api::Error::ForeignChallenge { .. }),
         "{err}"
     );
     server.abort();

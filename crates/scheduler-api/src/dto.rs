@@ -1,23 +1,7 @@
-//! The scheduler's HTTP API, shared by the server, the worker and `poco run`.
-//!
-//! | method and path | who | what |
-//! |---|---|---|
-//! | `GET /challenge` | worker, requester | a one-time challenge to sign: `poco scheduler <pool> sign-in: <32 hex>` |
-//! | `POST /login` | worker | [`LoginRequest`] → [`LoginResponse`] (a bearer token) |
-//! | `POST /workers/register` | worker | [`Registration`]: cores, memory, tags, slots |
-//! | `GET /work?wait=SECONDS` | worker | long poll: an [`Assignment`], or `204` when none came |
-//! | `POST /heartbeat` | worker | keeps the worker's leases alive |
-//! | `POST /replicates/{taskid}` | worker | [`Report`] of a replicate |
-//! | `GET /replicates` | worker | its replicates in flight (to resume after a restart) |
-//! | `GET /tasks/{taskid}` | anyone | [`TaskInfo`]: state, replicas, failure reason, result link (no app output) |
-//! | `GET /tasks/{taskid}/logs` | requester, beneficiary | [`TaskLogs`]: each replicate's failure reason and the app's stdout and stderr (bounded), once the task is over |
-//! | `GET /workerpoolorder` | anyone | the pool's published signed order, if any |
-//! | `GET /health`, `GET /metrics` | operators | liveness, Prometheus counters |
-//! | `/store/...` | workers, requesters | the pool's result store (poco-store): workers upload; a task's results are read once it is completed, by its requester and beneficiary signed in here (or by anyone when the deal's params hold `"poco_public_results": true`) |
-//!
-//! Errors are `{"error": "..."}` with a 4xx or 5xx status.
+//! The request and response bodies of the scheduler's routes (see the crate's table).
 
 use alloy::primitives::{Address, Bytes, B256};
+use poco_types::PoolTaskState;
 use serde::{Deserialize, Serialize};
 
 /// `GET /challenge` answer.
@@ -280,8 +264,9 @@ pub struct TaskInfo {
     /// Its deal.
     pub dealid: B256,
     /// `PENDING` (not initialized), `ACTIVE`, `REVEALING`, `COMPLETED`, `FAILED` (given up
-    /// off chain: see `failure`; the requester claims after the final deadline), `CLAIMED`.
-    pub status: String,
+    /// off chain: see `failure`; the requester claims after the final deadline), `EXPIRED`,
+    /// `CLAIMED`.
+    pub status: PoolTaskState,
     /// The replicas needed now.
     pub replicas_needed: u64,
     /// The replicates handed out.
@@ -290,6 +275,27 @@ pub struct TaskInfo {
     pub failure: Option<String>,
     /// The result link written on chain, once completed.
     pub results: Option<String>,
+}
+
+/// The text a scheduler of `pool` asks to sign: `poco scheduler <pool> sign-in: <32 hex>`.
+pub fn challenge_text(pool: Address, nonce: &[u8; 16]) -> String {
+    format!(
+        "poco scheduler {pool} sign-in: {}",
+        alloy::primitives::hex::encode(nonce)
+    )
+}
+
+/// The pool and nonce of a sign-in text, if it has exactly that shape.
+pub fn parse_challenge(text: &str) -> Option<(Address, [u8; 16])> {
+    let rest = text.strip_prefix("poco scheduler ")?;
+    let (pool, nonce) = rest.split_once(" sign-in: ")?;
+    if pool.len() != 42 || nonce.len() != 32 {
+        return None;
+    }
+    let pool: Address = pool.parse().ok()?;
+    let mut out = [0u8; 16];
+    alloy::primitives::hex::decode_to_slice(nonce, &mut out).ok()?;
+    (challenge_text(pool, &out) == text).then_some((pool, out))
 }
 
 /// An error body.

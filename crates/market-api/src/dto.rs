@@ -1,4 +1,5 @@
-//! The market API's JSON shapes (see `API.md`), shared by the service and [`crate::MarketClient`].
+//! The market API's order and deal shapes (see the market's `API.md`), shared by the service
+//! and [`crate::MarketClient`].
 
 use alloy::primitives::{Address, B256, U256};
 use poco_types::{

@@ -5,15 +5,18 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::{primitives::B256, signers::local::PrivateKeySigner};
 use poco_types::{signature::sign_digest, Domain, Order, OrderKind, SignedOrder};
-use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::{
-    api::{
-        CategoryEntry, Deal, DealPage, OrderEntry, OrderPage, UnpublishRequest, UnpublishTarget,
+    auth::{bound_suffix, challenge_hash, Action, CHALLENGE_PREFIX},
+    dto::{
+        CategoryEntry, Deal, DealPage, OrderEntry, OrderPage, PublishRequest, UnpublishRequest,
+        UnpublishTarget,
     },
-    publish::{bound_suffix, challenge_hash, Action, CHALLENGE_PREFIX},
+    query::{DealQuery, OrderQuery, Page, Pairs},
+    responses::{CategoryList, ChallengeAnswer, Published, Unpublished, VersionInfo},
     Error, Result,
 };
 
@@ -31,7 +34,7 @@ impl MarketClient {
     pub fn new(base: &str) -> Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Client(format!(
+            return Err(Error::Invalid(format!(
                 "the market URL must start with http:// or https://, got {base:?}"
             )));
         }
@@ -73,7 +76,11 @@ impl MarketClient {
             .map_err(|e| Error::Client(format!("{}: unexpected answer: {e}", self.base)))
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&'static str, String)],
+    ) -> Result<T> {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -89,18 +96,21 @@ impl MarketClient {
         self.domain
             .get_or_try_init(|| async {
                 let body: Value = self.get("/version", &[]).await?;
-                let chain_id = body["chainId"].as_u64();
-                let hub = body["hub"].as_str().and_then(|h| h.parse().ok());
-                match (chain_id, hub) {
-                    (Some(chain_id), Some(hub)) => Ok(Domain::new(chain_id, hub)),
-                    _ => Err(Error::Client(format!(
+                let version: VersionInfo = serde_json::from_value(body).map_err(|_| {
+                    Error::Client(format!(
                         "{}: GET /version names no chainId and hub; is it a poco market?",
                         self.base
-                    ))),
-                }
+                    ))
+                })?;
+                Ok(Domain::new(version.chain_id, version.hub))
             })
             .await
             .cloned()
+    }
+
+    /// `GET /version`: the service's version, chain and hub.
+    pub async fn version(&self) -> Result<VersionInfo> {
+        self.get("/version", &[]).await
     }
 
     /// Signs in for one action: fetches a challenge bound to `action` for the signer and
@@ -117,9 +127,10 @@ impl MarketClient {
                 ],
             )
             .await?;
-        let data = &body["data"];
-        let text = data["message"]["challenge"]
-            .as_str()
+        let answer: ChallengeAnswer = serde_json::from_value(body)
+            .map_err(|_| Error::Client("the market sent an unexpected challenge".into()))?;
+        let data = answer.data;
+        let text = Some(data.message.challenge.as_str())
             .filter(|t| t.starts_with(CHALLENGE_PREFIX))
             .ok_or_else(|| Error::Client("the market sent an unexpected challenge".into()))?;
         if !text.ends_with(&bound_suffix(action)) {
@@ -129,9 +140,7 @@ impl MarketClient {
                 self.base
             )));
         }
-        let chain_id = data["domain"]["chainId"]
-            .as_u64()
-            .ok_or_else(|| Error::Client("the challenge has no chain id".into()))?;
+        let chain_id = data.domain.chain_id;
         let hash = challenge_hash(chain_id, text);
         let sign = sign_digest(signer, &hash).map_err(|e| Error::Client(e.to_string()))?;
         Ok(format!("{hash}_{sign}_{address}"))
@@ -140,14 +149,14 @@ impl MarketClient {
     /// Sends `body` signed in for `action`. A newer challenge of the same address (another
     /// sign-in of this wallet running at the same time) replaces the one signed here: then it
     /// signs in again, a few times.
-    async fn signed(
+    async fn signed<B: Serialize, T: DeserializeOwned>(
         &self,
         signer: &PrivateKeySigner,
         action: Action,
         method: reqwest::Method,
         url: &str,
-        body: &Value,
-    ) -> Result<Value> {
+        body: &B,
+    ) -> Result<T> {
         const SIGN_INS: usize = 4;
         let mut attempt = 0;
         loop {
@@ -163,7 +172,7 @@ impl MarketClient {
                 .map_err(|e| {
                     Error::Client(format!("cannot reach the market at {}: {e}", self.base))
                 })?;
-            match self.read::<Value>(response).await {
+            match self.read::<T>(response).await {
                 Err(Error::Refused {
                     status: 401,
                     message,
@@ -183,12 +192,12 @@ impl MarketClient {
         workerpool_api: Option<&str>,
     ) -> Result<OrderEntry> {
         let hash = order.order_hash(&self.domain().await?);
-        let mut body = json!({ "order": order });
-        if let Some(api) = workerpool_api {
-            body["workerpoolApi"] = json!(api);
-        }
+        let body = PublishRequest {
+            order: serde_json::to_value(order).map_err(|e| Error::Invalid(e.to_string()))?,
+            workerpool_api: workerpool_api.map(str::to_owned),
+        };
         let url = format!("{}/{}s", self.base, O::KIND.key());
-        let body = self
+        let answer: Published = self
             .signed(
                 signer,
                 Action::Publish(hash),
@@ -197,8 +206,7 @@ impl MarketClient {
                 &body,
             )
             .await?;
-        serde_json::from_value(body["published"].clone())
-            .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
+        Ok(answer.published)
     }
 
     /// Unpublishes orders of `kind`; returns the hashes taken out.
@@ -212,11 +220,11 @@ impl MarketClient {
             Some(UnpublishTarget::UnpublishOrderHash) => request
                 .order_hash
                 .map(Action::Unpublish)
-                .ok_or_else(|| Error::Client("unpublish_orderHash needs an orderHash".into()))?,
+                .ok_or_else(|| Error::Invalid("unpublish_orderHash needs an orderHash".into()))?,
             Some(UnpublishTarget::UnpublishLast) => Action::UnpublishLast(kind),
             Some(UnpublishTarget::UnpublishAll) => Action::UnpublishAll(kind),
             None => {
-                return Err(Error::Client(
+                return Err(Error::Invalid(
                     "an unpublish request needs a target: unpublish_orderHash, unpublish_last \
                      or unpublish_all"
                         .into(),
@@ -224,33 +232,37 @@ impl MarketClient {
             }
         };
         let url = format!("{}/{}s", self.base, kind.key());
-        let body = serde_json::to_value(request).map_err(|e| Error::Client(e.to_string()))?;
-        let body = self
-            .signed(signer, action, reqwest::Method::PUT, &url, &body)
+        let answer: Unpublished = self
+            .signed(signer, action, reqwest::Method::PUT, &url, request)
             .await?;
-        serde_json::from_value(body["unpublished"].clone())
-            .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
+        Ok(answer.unpublished)
     }
 
-    /// One page of open orders of `kind` passing the `query` filters (API names).
-    pub async fn orders(&self, kind: OrderKind, query: &[(&str, String)]) -> Result<OrderPage> {
-        self.get(&format!("/{}s", kind.key()), query).await
+    /// One page of open orders passing `query` (best first).
+    pub async fn orders(&self, query: impl Into<OrderQuery>, page: Page) -> Result<OrderPage> {
+        let query = query.into();
+        let mut pairs = query.pairs();
+        page.write(&mut pairs);
+        self.list(query.kind(), &pairs).await
     }
 
-    /// Up to `limit` open orders of `kind`, best first, reading page after page.
+    async fn list(&self, kind: OrderKind, pairs: &Pairs) -> Result<OrderPage> {
+        self.get(&format!("/{}s", kind.key()), pairs).await
+    }
+
+    /// Up to `limit` open orders passing `query`, best first, reading page after page.
     pub async fn all_orders(
         &self,
-        kind: OrderKind,
-        query: &[(&str, String)],
+        query: impl Into<OrderQuery>,
         limit: usize,
     ) -> Result<Vec<OrderEntry>> {
+        let query = query.into();
         let mut out = Vec::new();
         let mut page = 0u64;
         loop {
-            let mut q = query.to_vec();
-            q.push(("pageSize", "1000".into()));
-            q.push(("pageIndex", page.to_string()));
-            let result = self.orders(kind, &q).await?;
+            let mut pairs = query.pairs();
+            Page::new(page, 1000).write(&mut pairs);
+            let result = self.list(query.kind(), &pairs).await?;
             out.extend(result.orders);
             match result.next_page {
                 Some(next) if out.len() < limit => page = next,
@@ -266,9 +278,11 @@ impl MarketClient {
         self.get(&format!("/{}s/{hash}", kind.key()), &[]).await
     }
 
-    /// One page of deals.
-    pub async fn deals(&self, query: &[(&str, String)]) -> Result<DealPage> {
-        self.get("/deals", query).await
+    /// One page of deals passing `query`, newest first.
+    pub async fn deals(&self, query: &DealQuery, page: Page) -> Result<DealPage> {
+        let mut pairs = query.pairs();
+        page.write(&mut pairs);
+        self.get("/deals", &pairs).await
     }
 
     /// One deal.
@@ -278,9 +292,8 @@ impl MarketClient {
 
     /// The categories.
     pub async fn categories(&self) -> Result<Vec<CategoryEntry>> {
-        let body: Value = self.get("/categories", &[]).await?;
-        serde_json::from_value(body["categories"].clone())
-            .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
+        let list: CategoryList = self.get("/categories", &[]).await?;
+        Ok(list.categories)
     }
 
     /// `GET /metrics`.
