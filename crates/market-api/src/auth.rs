@@ -103,6 +103,7 @@ pub fn bound_suffix(action: Action) -> String {
 
 /// One field of an EIP-712 struct type.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TypedField {
     /// The field's name.
     pub name: String,
@@ -122,6 +123,7 @@ impl TypedField {
 
 /// The EIP-712 domain of a challenge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeDomain {
     /// `iExec Gateway`.
@@ -134,6 +136,7 @@ pub struct ChallengeDomain {
 
 /// The message of a challenge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeMessage {
     /// The text to sign.
     pub challenge: String,
@@ -142,6 +145,7 @@ pub struct ChallengeMessage {
 /// A challenge as typed data, the way `eth_signTypedData_v4` takes it (`GET /challenge`'s
 /// `data`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ChallengeData {
     /// The struct types: `EIP712Domain` and `Challenge`.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where an order stands in the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Listed, with volume left.
@@ -146,19 +147,23 @@ impl AnyOrder {
 
 /// An order as the book lists it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderEntry {
     /// The EIP-712 order hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub order_hash: B256,
     /// The chain.
     pub chain_id: u64,
     /// The signed order, in the SDK's shape.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub order: serde_json::Value,
     /// Volume not matched yet.
     pub remaining: u64,
     /// Where the order stands.
     pub status: Status,
     /// Who signed it: the asset owner, or the requester.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub signer: Address,
     /// When it was published (ISO 8601, UTC, milliseconds).
     pub publication_timestamp: String,
@@ -176,6 +181,7 @@ impl OrderEntry {
 
 /// A page of orders.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPage {
     /// Matching orders in all pages.
@@ -189,21 +195,27 @@ pub struct OrderPage {
 
 /// One side of a deal: the asset, its owner and its price.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DealAsset {
     /// The asset's address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub pointer: Address,
     /// Its owner at the time of the deal.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub owner: Address,
     /// Price per task, nRLC.
     #[serde(with = "dec")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub price: U256,
 }
 
 /// A deal, as the market records it from `OrdersMatched`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Deal {
     /// The deal id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub dealid: B256,
     /// The chain.
     pub chain_id: u64,
@@ -214,22 +226,30 @@ pub struct Deal {
     /// The workerpool side.
     pub workerpool: DealAsset,
     /// The app order's hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub app_hash: B256,
     /// The dataset order's hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub dataset_hash: B256,
     /// The workerpool order's hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub workerpool_hash: B256,
     /// The request order's hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub request_hash: B256,
     /// Who pays.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub requester: Address,
     /// Who gets the results.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub beneficiary: Address,
     /// The callback contract (zero when none).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub callback: Address,
     /// The category.
     pub category: u64,
     /// The deal's tag.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tag: B256,
     /// The trust asked.
     pub trust: u64,
@@ -250,13 +270,16 @@ pub struct Deal {
     /// Its timestamp (ISO 8601).
     pub block_timestamp: String,
     /// The matching transaction.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub transaction_hash: B256,
     /// The task ids.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub tasks: Vec<B256>,
 }
 
 /// A page of deals.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DealPage {
     /// Matching deals in all pages.
@@ -270,6 +293,7 @@ pub struct DealPage {
 
 /// A category as the market lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryEntry {
     /// Its index.
@@ -286,9 +310,11 @@ pub struct CategoryEntry {
 
 /// The body of `POST /{type}orders` (unknown fields are refused).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishRequest {
     /// The signed order.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub order: serde_json::Value,
     /// The pool's scheduler URL (workerpool orders; poco).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -297,6 +323,7 @@ pub struct PublishRequest {
 
 /// What `PUT /{type}orders` removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnpublishTarget {
     /// The order named by `orderHash` (`unpublish_orderHash`, as iExec spells it).
@@ -310,24 +337,30 @@ pub enum UnpublishTarget {
 
 /// The body of `PUT /{type}orders` (unknown fields are refused).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnpublishRequest {
     /// What to remove.
     pub target: Option<UnpublishTarget>,
     /// With `unpublish_orderHash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub order_hash: Option<B256>,
     /// The resource of `unpublish_last` / `unpublish_all` on app orders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub app: Option<Address>,
     /// … on dataset orders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub dataset: Option<Address>,
     /// … on workerpool orders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub workerpool: Option<Address>,
     /// … on request orders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub requester: Option<Address>,
 }
 

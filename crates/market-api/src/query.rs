@@ -377,3 +377,184 @@ mod tests {
         );
     }
 }
+
+/// The query parameters of the lists for the OpenAPI document (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod openapi {
+    use utoipa::{
+        openapi::{
+            path::{Parameter, ParameterBuilder, ParameterIn},
+            schema::{ObjectBuilder, Type},
+            Required,
+        },
+        IntoParams,
+    };
+
+    use super::*;
+
+    /// What a parameter holds.
+    #[derive(Clone, Copy)]
+    enum Kind {
+        /// An address.
+        Addr,
+        /// A restriction: an address or `any`, with its `is…Strict` flag.
+        Restrict(&'static str),
+        /// A non-negative integer.
+        Int,
+        /// A tag: bytes32 hex or names like `tee,gpu`.
+        Tags,
+        /// A 32-byte hash.
+        H32,
+    }
+
+    fn parameter(name: &str, schema: ObjectBuilder, description: &str) -> Parameter {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(schema))
+            .description(Some(description))
+            .build()
+    }
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    /// The parameters of `fields`, then the tag and volume filters when `common`.
+    fn parameters(fields: &[(&str, Kind)], common: bool) -> Vec<Parameter> {
+        let mut out = Vec::new();
+        for (name, kind) in fields {
+            out.push(match kind {
+                Kind::Addr => parameter(name, string(), "an address"),
+                Kind::H32 => parameter(name, string(), "a 32-byte hash"),
+                Kind::Tags => parameter(name, string(), "bytes32 hex, or names like tee,gpu"),
+                Kind::Int => parameter(
+                    name,
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                    "a non-negative integer",
+                ),
+                Kind::Restrict(_) => parameter(
+                    name,
+                    string(),
+                    "absent: only orders open to everyone; an address: also those restricted to \
+                     it; `any`: every order",
+                ),
+            });
+            if let Kind::Restrict(strict) = kind {
+                out.push(parameter(
+                    strict,
+                    ObjectBuilder::new().schema_type(Type::Boolean),
+                    "only the orders restricted to the address",
+                ));
+            }
+        }
+        if common {
+            out.extend(parameters(
+                &[
+                    ("minTag", Kind::Tags),
+                    ("maxTag", Kind::Tags),
+                    ("minVolume", Kind::Int),
+                ],
+                false,
+            ));
+        }
+        out
+    }
+
+    macro_rules! params {
+        ($t:ty, $common:expr, [$(($name:literal, $kind:expr)),* $(,)?]) => {
+            impl IntoParams for $t {
+                fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                    parameters(&[$(($name, $kind)),*], $common)
+                }
+            }
+        };
+    }
+
+    use Kind::*;
+
+    params!(
+        AppOrderQuery,
+        true,
+        [
+            ("app", Addr),
+            ("appOwner", Addr),
+            ("dataset", Restrict("isDatasetStrict")),
+            ("workerpool", Restrict("isWorkerpoolStrict")),
+            ("requester", Restrict("isRequesterStrict")),
+        ]
+    );
+    params!(
+        DatasetOrderQuery,
+        true,
+        [
+            ("dataset", Addr),
+            ("datasetOwner", Addr),
+            ("app", Restrict("isAppStrict")),
+            ("workerpool", Restrict("isWorkerpoolStrict")),
+            ("requester", Restrict("isRequesterStrict")),
+        ]
+    );
+    params!(
+        WorkerpoolOrderQuery,
+        true,
+        [
+            ("workerpool", Addr),
+            ("workerpoolOwner", Addr),
+            ("category", Int),
+            ("app", Restrict("isAppStrict")),
+            ("dataset", Restrict("isDatasetStrict")),
+            ("requester", Restrict("isRequesterStrict")),
+            ("minTrust", Int),
+        ]
+    );
+    params!(
+        RequestOrderQuery,
+        true,
+        [
+            ("app", Addr),
+            ("dataset", Addr),
+            ("requester", Addr),
+            ("beneficiary", Addr),
+            ("category", Int),
+            ("maxTrust", Int),
+            ("workerpool", Restrict("isWorkerpoolStrict")),
+        ]
+    );
+    params!(
+        DealQuery,
+        false,
+        [
+            ("category", Int),
+            ("requester", Addr),
+            ("beneficiary", Addr),
+            ("app", Addr),
+            ("dataset", Addr),
+            ("workerpool", Addr),
+            ("appOwner", Addr),
+            ("datasetOwner", Addr),
+            ("workerpoolOwner", Addr),
+            ("apporderHash", H32),
+            ("datasetorderHash", H32),
+            ("workerpoolorderHash", H32),
+            ("requestorderHash", H32),
+        ]
+    );
+    params!(Page, false, [("pageIndex", Int), ("pageSize", Int)]);
+
+    impl OrderQuery {
+        /// The query parameters of the list of `kind` (feature `openapi`).
+        pub fn parameters(kind: OrderKind) -> Vec<Parameter> {
+            let none = || None;
+            match kind {
+                OrderKind::App => AppOrderQuery::into_params(none),
+                OrderKind::Dataset => DatasetOrderQuery::into_params(none),
+                OrderKind::Workerpool => WorkerpoolOrderQuery::into_params(none),
+                OrderKind::Request => RequestOrderQuery::into_params(none),
+            }
+        }
+    }
+}

@@ -30,6 +30,7 @@ impl<T> Answer<T> {
 
 /// A refusal: `{"ok": false, "error": …}` with a 4xx or 5xx status.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Refusal {
     /// Always false.
     pub ok: bool,
@@ -39,6 +40,7 @@ pub struct Refusal {
 
 /// `GET /version`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     /// The service's version.
@@ -46,11 +48,13 @@ pub struct VersionInfo {
     /// The chain it serves.
     pub chain_id: u64,
     /// The hub (with the chain id, the orders' EIP-712 domain).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub hub: Address,
 }
 
 /// `GET /challenge`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeAnswer {
     /// The challenge to sign, as EIP-712 typed data.
     pub data: ChallengeData,
@@ -58,6 +62,7 @@ pub struct ChallengeAnswer {
 
 /// `GET /categories`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryList {
     /// How many are listed.
     pub count: usize,
@@ -67,6 +72,7 @@ pub struct CategoryList {
 
 /// `POST /{type}orders`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Published {
     /// The order as listed.
     pub published: OrderEntry,
@@ -74,8 +80,10 @@ pub struct Published {
 
 /// `PUT /{type}orders`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unpublished {
     /// The hashes of the orders taken out.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub unpublished: Vec<B256>,
 }
 
@@ -85,18 +93,23 @@ pub type OhlcPoint = (String, u64, u64);
 
 /// `GET /ohlc`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ohlc {
     /// The last 100 trades of the category, oldest first.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<Object>>))]
     pub ohlc: Vec<OhlcPoint>,
 }
 
 /// A task as `GET /tasks/{taskid}` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskView {
     /// The task.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub taskid: B256,
     /// Its deal.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub dealid: B256,
     /// Its index in the deal.
     pub idx: u64,
@@ -107,15 +120,19 @@ pub struct TaskView {
     /// Its final deadline (unix seconds).
     pub final_deadline: u64,
     /// The result digest.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub result_digest: B256,
     /// The result link, when it reads as one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub results: Option<ResultLink>,
     /// The result bytes as written on chain.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub results_raw: Bytes,
 }
 
 /// `GET /tasks/{taskid}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskAnswer {
     /// The task.
     pub task: TaskView,
@@ -123,10 +140,13 @@ pub struct TaskAnswer {
 
 /// An app as registered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppInfo {
     /// Its address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: Address,
     /// Its owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub owner: Address,
     /// Its name.
     pub name: String,
@@ -136,6 +156,7 @@ pub struct AppInfo {
     /// Where its module is.
     pub multiaddr: String,
     /// The sha256 of its module.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub checksum: B256,
     /// Its enclave measurement (empty for non-TEE apps).
     pub mrenclave: String,
@@ -143,26 +164,33 @@ pub struct AppInfo {
 
 /// A dataset as registered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetInfo {
     /// Its address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: Address,
     /// Its owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub owner: Address,
     /// Its name.
     pub name: String,
     /// Where its file is.
     pub multiaddr: String,
     /// The sha256 of its file.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub checksum: B256,
 }
 
 /// A workerpool as registered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerpoolInfo {
     /// Its address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: Address,
     /// Its owner.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub owner: Address,
     /// Its description.
     pub description: String,
@@ -174,6 +202,7 @@ pub struct WorkerpoolInfo {
 
 /// `GET /apps/{address}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppPage {
     /// The app.
     pub app: AppInfo,
@@ -185,6 +214,7 @@ pub struct AppPage {
 
 /// `GET /datasets/{address}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetPage {
     /// The dataset.
     pub dataset: DatasetInfo,
@@ -196,6 +226,7 @@ pub struct DatasetPage {
 
 /// `GET /workerpools/{address}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerpoolPage {
     /// The workerpool.
     pub workerpool: WorkerpoolInfo,
@@ -207,6 +238,7 @@ pub struct WorkerpoolPage {
 
 /// An account's RLC in the hub (nRLC, decimal strings).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountBalance {
     /// Free stake.
     pub stake: String,
@@ -216,16 +248,21 @@ pub struct AccountBalance {
 
 /// `GET /addresses/{address}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddressPage {
     /// The account.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub address: Address,
     /// Its RLC in the hub.
     pub account: AccountBalance,
     /// The apps it owns.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub apps: Vec<Address>,
     /// The datasets it owns.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub datasets: Vec<Address>,
     /// The workerpools it owns.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub workerpools: Vec<Address>,
     /// Its open orders.
     pub orders: Vec<OrderEntry>,
@@ -235,6 +272,7 @@ pub struct AddressPage {
 
 /// The prices of a fill offer (nRLC, decimal strings).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FillPrice {
     /// The app's price per task.
@@ -251,6 +289,7 @@ pub struct FillPrice {
 
 /// `GET /fill`: the best offer for a run and the request order to sign.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FillOffer {
     /// The app order.
@@ -262,8 +301,10 @@ pub struct FillOffer {
     /// The prices.
     pub price: FillPrice,
     /// The request order as EIP-712 typed data, for `eth_signTypedData_v4`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub typed_data: serde_json::Value,
     /// The request order to sign.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub requestorder: RequestOrder,
     /// The `poco run` command that makes the same deal.
     pub command: String,
@@ -271,10 +312,13 @@ pub struct FillOffer {
 
 /// `POST /fill/transaction`: the matching transaction to send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FillTransaction {
     /// The hub.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub to: Address,
     /// The calldata (`matchOrders` or `matchOrdersFast`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub data: Bytes,
     /// Whether it is the fast path.
     pub fast: bool,

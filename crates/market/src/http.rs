@@ -311,16 +311,19 @@ fn asset(name: &str) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/", summary = "The marketplace web UI", responses((status = 200, description = "The page", content_type = "text/html")))]
 async fn index_page() -> Response {
     asset("index.html")
 }
 
+#[utoipa::path(get, path = "/web/{file}", summary = "A file of the web UI (scripts, styles)", params(("file" = String, Path, description = "the file name")), responses((status = 200, description = "The file")))]
 async fn web_file(Path(file): Path<String>) -> Response {
     asset(&file)
 }
 
 // ---- service ----
 
+#[utoipa::path(get, path = "/version", summary = "The service version, chain id and hub (the orders' EIP-712 domain)", responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = VersionInfo)))]
 async fn version(State(shared): S) -> Reply<VersionInfo> {
     ok(VersionInfo {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -329,6 +332,7 @@ async fn version(State(shared): S) -> Reply<VersionInfo> {
     })
 }
 
+#[utoipa::path(get, path = "/metrics", summary = "Last block read and open order counts", responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = serde_json::Value)))]
 async fn metrics(State(shared): S) -> Reply {
     let counts: Vec<usize> = {
         let book = shared.book();
@@ -347,10 +351,12 @@ async fn metrics(State(shared): S) -> Reply {
     }))
 }
 
-async fn openapi() -> Json<Value> {
+#[utoipa::path(get, path = "/openapi.json", summary = "This document", responses((status = 200, description = "The OpenAPI document", body = serde_json::Value)))]
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::document())
 }
 
+#[utoipa::path(get, path = "/challenge", summary = "An EIP-712 sign-in challenge, bound to one action when `action` is given (publish:<orderHash>, unpublish:<orderHash>, unpublish_last:<type>, unpublish_all:<type>); one live challenge per address, a newer one (for another action) replaces the older", params(("address" = String, Query, description = "the address signing in"), ("action" = Option<String>, Query, description = "the one action the sign-in authorizes")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = ChallengeAnswer)))]
 async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply<ChallengeAnswer> {
     let q = Q(&params);
     let address = q
@@ -366,6 +372,7 @@ async fn challenge(State(shared): S, Query(params): Query<Params>) -> Reply<Chal
     })
 }
 
+#[utoipa::path(get, path = "/categories", summary = "The categories", params(("minWorkClockTimeRef" = Option<u64>, Query, description = "at least this reference time, seconds"), ("maxWorkClockTimeRef" = Option<u64>, Query, description = "at most this reference time, seconds")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = CategoryList)))]
 async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply<CategoryList> {
     let q = Q(&params);
     let min = q.u64("minWorkClockTimeRef")?;
@@ -382,6 +389,7 @@ async fn categories(State(shared): S, Query(params): Query<Params>) -> Reply<Cat
     })
 }
 
+#[utoipa::path(get, path = "/categories/{catid}", summary = "One category", params(("catid" = String, Path, description = "its index")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = CategoryEntry)))]
 async fn category(State(shared): S, Path(catid): Path<String>) -> Reply<CategoryEntry> {
     let catid: u64 = catid
         .parse()
@@ -550,6 +558,7 @@ async fn unpublish_order(
 
 // ---- deals ----
 
+#[utoipa::path(get, path = "/deals", summary = "Deals, newest first", params(crate::api::DealQuery, crate::api::Page), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = DealPage)))]
 async fn deals(State(shared): S, Query(params): Query<Params>) -> Reply<DealPage> {
     let q = Q(&params);
     let mut filter: DealFilter = Vec::new();
@@ -600,6 +609,7 @@ fn parse_hash(name: &str, s: &str) -> Result<B256, Refusal> {
         .map_err(|_| bad(format!("{name}: {s:?} is not a 32-byte hash")))
 }
 
+#[utoipa::path(get, path = "/deals/{dealid}", summary = "One deal", params(("dealid" = String, Path, description = "the deal id")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = crate::api::Deal)))]
 async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply<crate::api::Deal> {
     let dealid = parse_hash("dealid", &dealid)?;
     let deal = shared
@@ -610,6 +620,7 @@ async fn deal(State(shared): S, Path(dealid): Path<String>) -> Reply<crate::api:
     ok(deal)
 }
 
+#[utoipa::path(get, path = "/ohlc", summary = "The last 100 trades of a category", params(("category" = u64, Query, description = "the category")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = Ohlc)))]
 async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply<Ohlc> {
     let q = Q(&params);
     let category = q
@@ -635,6 +646,7 @@ async fn ohlc(State(shared): S, Query(params): Query<Params>) -> Reply<Ohlc> {
 
 // ---- explorer ----
 
+#[utoipa::path(get, path = "/tasks/{taskid}", summary = "A task's state and result (poco)", params(("taskid" = String, Path, description = "the task id")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = TaskAnswer)))]
 async fn task(State(shared): S, Path(taskid): Path<String>) -> Reply<TaskAnswer> {
     let taskid = parse_hash("taskid", &taskid)?;
     let located = shared.db.task_deal(taskid).await?;
@@ -713,6 +725,7 @@ fn parse_address(s: &str) -> Result<Address, Refusal> {
         .map_err(|_| bad(format!("address: {s:?} is not an address")))
 }
 
+#[utoipa::path(get, path = "/apps/{address}", summary = "An app, its orders and deals (poco)", params(("address" = String, Path, description = "the app")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = AppPage)))]
 async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply<AppPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::App, address, "app")?;
@@ -749,6 +762,7 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply<AppPa
     })
 }
 
+#[utoipa::path(get, path = "/datasets/{address}", summary = "A dataset, its orders and deals (poco)", params(("address" = String, Path, description = "the dataset")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = DatasetPage)))]
 async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply<DatasetPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::Dataset, address, "dataset")?;
@@ -783,6 +797,7 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply<D
     })
 }
 
+#[utoipa::path(get, path = "/workerpools/{address}", summary = "A workerpool, its orders and deals (poco)", params(("address" = String, Path, description = "the workerpool")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = WorkerpoolPage)))]
 async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Reply<WorkerpoolPage> {
     let address = parse_address(&address)?;
     registered(&shared, OrderKind::Workerpool, address, "workerpool")?;
@@ -819,6 +834,7 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
     })
 }
 
+#[utoipa::path(get, path = "/addresses/{address}", summary = "An account: stake, assets, orders, deals (poco)", params(("address" = String, Path, description = "the account")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = AddressPage)))]
 async fn address_page(State(shared): S, Path(address): Path<String>) -> Reply<AddressPage> {
     let address = parse_address(&address)?;
     let (stake, locked) = shared.client.account(address).await?;
@@ -900,6 +916,7 @@ fn request_typed_data(shared: &Shared, request: &RequestOrder) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/fill", summary = "The best offer for a run and the request to sign (poco)", params(("app" = String, Query, description = "the app to run"), ("dataset" = Option<String>, Query, description = "a dataset to run on"), ("workerpool" = Option<String>, Query, description = "only this workerpool"), ("category" = Option<u64>, Query, description = "only this category"), ("trust" = Option<u64>, Query, description = "the trust asked [default: 1]"), ("tag" = Option<String>, Query, description = "tags asked on top of the app's and dataset's"), ("volume" = Option<u64>, Query, description = "number of tasks [default: 1]"), ("requester" = Option<String>, Query, description = "who will sign the request"), ("args" = Option<String>, Query, description = "the app's arguments"), ("inputFiles" = Option<String>, Query, description = "input file URLs, comma-separated")), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = FillOffer)))]
 async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply<FillOffer> {
     let q = Q(&params);
     let app = q
@@ -1034,6 +1051,7 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply<FillOffer
     })
 }
 
+#[utoipa::path(post, path = "/fill/transaction", summary = "The matchOrders transaction of four signed orders (poco)", request_body(content = serde_json::Value, description = "`{\"apporder\", \"datasetorder\" (optional), \"workerpoolorder\", \"requestorder\"}`: the four signed orders"), responses((status = 200, description = "`{\"ok\": true, …}` and these fields", body = FillTransaction)))]
 async fn fill_transaction(
     State(shared): S,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -1091,6 +1109,7 @@ async fn fill_transaction(
 
 // ---- live feed ----
 
+#[utoipa::path(get, path = "/ws", summary = "WebSocket live feed: orders and deals events (poco)", params(("topics" = Option<String>, Query, description = "orders, deals or orders,deals [default: both]")), responses((status = 101, description = "Switching to the WebSocket protocol")))]
 async fn ws(State(shared): S, Query(params): Query<Params>, upgrade: WebSocketUpgrade) -> Response {
     let topics: Vec<Topic> = match params.get("topics") {
         None => vec![Topic::Orders, Topic::Deals],

@@ -1,292 +1,203 @@
-//! The OpenAPI 3.1 document served at `/openapi.json` (the prose reference is `API.md`).
+//! The OpenAPI 3.1 document served at `/openapi.json`, generated from the API's types
+//! (`poco-market-api` with its `openapi` feature) and the handlers' `#[utoipa::path]`
+//! attributes; the order routes, served by one handler per method for the four kinds, are added
+//! here from the kinds' typed filters. The prose reference is `API.md`.
 
-use serde_json::{json, Map, Value};
+use poco_types::OrderKind;
+use utoipa::{
+    openapi::{
+        path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn},
+        request_body::RequestBodyBuilder,
+        schema::{ObjectBuilder, Type},
+        ContentBuilder, HttpMethod, Ref, Required, ResponseBuilder,
+    },
+    IntoParams, OpenApi,
+};
 
-/// Query parameters of the order lists, per type.
-const ORDER_PARAMS: [(&str, &[&str]); 4] = [
-    (
-        "apporder",
-        &[
-            "app",
-            "appOwner",
-            "dataset",
-            "isDatasetStrict",
-            "workerpool",
-            "isWorkerpoolStrict",
-            "requester",
-            "isRequesterStrict",
-            "minTag",
-            "maxTag",
-            "minVolume",
-        ],
+use crate::{
+    api::{
+        OrderEntry, OrderPage, OrderQuery, Page, PublishRequest, Published, Refusal,
+        UnpublishRequest, Unpublished,
+    },
+    http,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "poco market API",
+        description = "Order book of the poco marketplace, compatible with the iExec market API. \
+                       See API.md."
     ),
-    (
-        "datasetorder",
-        &[
-            "dataset",
-            "datasetOwner",
-            "app",
-            "isAppStrict",
-            "workerpool",
-            "isWorkerpoolStrict",
-            "requester",
-            "isRequesterStrict",
-            "minTag",
-            "maxTag",
-            "minVolume",
-        ],
+    paths(
+        http::index_page,
+        http::web_file,
+        http::version,
+        http::metrics,
+        http::openapi,
+        http::challenge,
+        http::categories,
+        http::category,
+        http::deals,
+        http::deal,
+        http::ohlc,
+        http::task,
+        http::asset_app,
+        http::asset_dataset,
+        http::asset_workerpool,
+        http::address_page,
+        http::fill,
+        http::fill_transaction,
+        http::ws,
     ),
-    (
-        "workerpoolorder",
-        &[
-            "workerpool",
-            "workerpoolOwner",
-            "category",
-            "app",
-            "isAppStrict",
-            "dataset",
-            "isDatasetStrict",
-            "requester",
-            "isRequesterStrict",
-            "minTag",
-            "maxTag",
-            "minTrust",
-            "minVolume",
-        ],
-    ),
-    (
-        "requestorder",
-        &[
-            "app",
-            "dataset",
-            "requester",
-            "beneficiary",
-            "category",
-            "minTag",
-            "maxTag",
-            "maxTrust",
-            "minVolume",
-            "workerpool",
-            "isWorkerpoolStrict",
-        ],
-    ),
-];
+    components(schemas(
+        OrderEntry,
+        OrderPage,
+        PublishRequest,
+        UnpublishRequest,
+        Published,
+        Unpublished,
+        Refusal
+    ))
+)]
+struct ApiDoc;
 
-const DEAL_PARAMS: &[&str] = &[
-    "category",
-    "requester",
-    "beneficiary",
-    "app",
-    "dataset",
-    "workerpool",
-    "appOwner",
-    "datasetOwner",
-    "workerpoolOwner",
-    "apporderHash",
-    "datasetorderHash",
-    "workerpoolorderHash",
-    "requestorderHash",
-];
-
-const FILL_PARAMS: &[&str] = &[
-    "app",
-    "dataset",
-    "workerpool",
-    "category",
-    "trust",
-    "tag",
-    "volume",
-    "requester",
-    "args",
-    "inputFiles",
-];
-
-fn query(names: &[&str]) -> Vec<Value> {
-    names
-        .iter()
-        .chain(["chainId"].iter())
-        .map(|n| {
-            let schema = match *n {
-                "category" | "minTrust" | "maxTrust" | "minVolume" | "pageIndex" | "pageSize"
-                | "chainId" | "trust" | "volume" => json!({"type": "integer", "minimum": 0}),
-                n if n.starts_with("is") => json!({"type": "boolean"}),
-                _ => json!({"type": "string"}),
-            };
-            json!({"name": n, "in": "query", "required": false, "schema": schema})
-        })
-        .collect()
+/// A JSON answer of `schema` (a component name), described by `description`.
+fn json_response(schema: &str, description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        )
+        .build()
 }
 
-fn path_param(name: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
-}
-
-fn op(summary: &str, params: Vec<Value>) -> Value {
-    json!({
-        "summary": summary,
-        "parameters": params,
-        "responses": {
-            "200": {"description": "`{\"ok\": true, …}`", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "4XX": {"$ref": "#/components/responses/Error"},
-        },
-    })
-}
-
-fn with_body(mut operation: Value, description: &str) -> Value {
-    operation["requestBody"] = json!({
-        "required": true,
-        "description": description,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    });
-    operation["parameters"]
-        .as_array_mut()
-        .expect("parameters")
-        .push(
-            json!({"name": "authorization", "in": "header", "required": true,
-                     "schema": {"type": "string"},
-                     "description": "`<challenge hash>_<signature>_<address>`; a challenge \
-                                     bound to an action authorizes that action only"}),
-        );
-    operation
+/// The operations of `/{kind}s` and `/{kind}s/{orderHash}`.
+fn order_operations(kind: OrderKind) -> [(String, HttpMethod, Operation); 4] {
+    let key = kind.key();
+    let ok = "`{\"ok\": true, …}` and these fields";
+    let list = OperationBuilder::new()
+        .summary(Some(format!("Open {key}s, best price first")))
+        .parameters(Some(
+            OrderQuery::parameters(kind)
+                .into_iter()
+                .chain(Page::into_params(|| Some(ParameterIn::Query))),
+        ))
+        .response("200", json_response("OrderPage", ok))
+        .build();
+    let authorization = ParameterBuilder::new()
+        .name("authorization")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::True)
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(
+            "`<challenge hash>_<signature>_<address>`; a challenge bound to an action \
+             authorizes that action only",
+        ))
+        .build();
+    let body = |schema: &str, description: &str| {
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .description(Some(description))
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build()
+    };
+    let publish = OperationBuilder::new()
+        .summary(Some(format!("Publish a signed {key}")))
+        .parameter(authorization.clone())
+        .request_body(Some(body(
+            "PublishRequest",
+            "the signed order; unknown fields are refused by name",
+        )))
+        .response("200", json_response("Published", ok))
+        .build();
+    let unpublish = OperationBuilder::new()
+        .summary(Some(format!("Unpublish {key}s")))
+        .parameter(authorization)
+        .request_body(Some(body(
+            "UnpublishRequest",
+            "what to take out: one order by hash, the last one or all of a resource",
+        )))
+        .response("200", json_response("Unpublished", ok))
+        .build();
+    let one = OperationBuilder::new()
+        .summary(Some(format!("One {key} (any status)")))
+        .parameter(
+            ParameterBuilder::new()
+                .name("orderHash")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+        )
+        .response("200", json_response("OrderEntry", ok))
+        .build();
+    let path = format!("/{key}s");
+    [
+        (path.clone(), HttpMethod::Get, list),
+        (path.clone(), HttpMethod::Post, publish),
+        (path, HttpMethod::Put, unpublish),
+        (format!("/{key}s/{{orderHash}}"), HttpMethod::Get, one),
+    ]
 }
 
 /// The document.
-pub(crate) fn document() -> Value {
-    let mut paths = Map::new();
-    let page = ["pageIndex", "pageSize"];
-    for (key, params) in ORDER_PARAMS {
-        let mut list: Vec<&str> = params.to_vec();
-        list.extend(page);
-        paths.insert(
-            format!("/{key}s"),
-            json!({
-                "get": op(&format!("Open {key}s, best price first"), query(&list)),
-                "post": with_body(op(&format!("Publish a signed {key}"), vec![]),
-                                  "`{\"order\": signedOrder}`; unknown fields are refused by name"),
-                "put": with_body(op(&format!("Unpublish {key}s"), vec![]),
-                                 "`{\"target\": \"unpublish_orderHash\"|\"unpublish_last\"|\"unpublish_all\", …}`"),
-            }),
-        );
-        paths.insert(
-            format!("/{key}s/{{orderHash}}"),
-            json!({"get": op(&format!("One {key} (any status)"), vec![path_param("orderHash")])}),
-        );
+pub(crate) fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    for kind in OrderKind::ALL {
+        for (path, method, operation) in order_operations(kind) {
+            doc.paths.add_path_operation(path, vec![method], operation);
+        }
     }
-    let mut deal_params = DEAL_PARAMS.to_vec();
-    deal_params.extend(page);
-    let simple: [(&str, &str, Vec<Value>); 18] = [
-        (
-            "/version",
-            "The service version, chain id and hub (the orders' EIP-712 domain)",
-            vec![],
-        ),
-        ("/metrics", "Last block read and open order counts", vec![]),
-        ("/openapi.json", "This document", vec![]),
-        (
-            "/challenge",
-            "An EIP-712 sign-in challenge, bound to one action when `action` is given \
-             (publish:<orderHash>, unpublish:<orderHash>, unpublish_last:<type>, \
-             unpublish_all:<type>); one live challenge per address, a newer one (for \
-             another action) replaces the older",
-            query(&["address", "action"]),
-        ),
-        (
-            "/categories",
-            "The categories",
-            query(&["minWorkClockTimeRef", "maxWorkClockTimeRef"]),
-        ),
-        (
-            "/categories/{catid}",
-            "One category",
-            vec![path_param("catid")],
-        ),
-        ("/deals", "Deals, newest first", query(&deal_params)),
-        ("/deals/{dealid}", "One deal", vec![path_param("dealid")]),
-        (
-            "/ohlc",
-            "The last 100 trades of a category",
-            query(&["category"]),
-        ),
-        (
-            "/tasks/{taskid}",
-            "A task's state and result (poco)",
-            vec![path_param("taskid")],
-        ),
-        (
-            "/apps/{address}",
-            "An app, its orders and deals (poco)",
-            vec![path_param("address")],
-        ),
-        (
-            "/datasets/{address}",
-            "A dataset, its orders and deals (poco)",
-            vec![path_param("address")],
-        ),
-        (
-            "/workerpools/{address}",
-            "A workerpool, its orders and deals (poco)",
-            vec![path_param("address")],
-        ),
-        (
-            "/addresses/{address}",
-            "An account: stake, assets, orders, deals (poco)",
-            vec![path_param("address")],
-        ),
-        (
-            "/fill",
-            "The best offer for a run and the request to sign (poco)",
-            query(FILL_PARAMS),
-        ),
-        (
-            "/ws",
-            "WebSocket live feed: orders and deals events (poco)",
-            query(&["topics"]),
-        ),
-        ("/", "The marketplace web UI", vec![]),
-        (
-            "/web/{file}",
-            "A file of the web UI (scripts, styles)",
-            vec![path_param("file")],
-        ),
-    ];
-    for (path, summary, params) in simple {
-        paths.insert(path.to_owned(), json!({"get": op(summary, params)}));
-    }
-    let mut fill_tx = op(
-        "The matchOrders transaction of four signed orders (poco)",
-        vec![],
+    // Every route takes `chainId` (another chain than the market's is a 400) and refuses in
+    // the same envelope.
+    let chain_id = ParameterBuilder::new()
+        .name("chainId")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        ))
+        .description(Some("the market's chain; another one is refused"))
+        .build();
+    let refused = json_response(
+        "Refusal",
+        "`{\"ok\": false, \"error\": message naming the failed check}`",
     );
-    fill_tx["requestBody"] =
-        json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
-    paths.insert("/fill/transaction".into(), json!({"post": fill_tx}));
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "poco market API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Order book of the poco marketplace, compatible with the iExec market API. See API.md.",
-        },
-        "paths": paths,
-        "components": {
-            "responses": {
-                "Error": {
-                    "description": "`{\"ok\": false, \"error\": message naming the failed check}`",
-                    "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "properties": {"ok": {"const": false}, "error": {"type": "string"}},
-                        "required": ["ok", "error"],
-                    }}},
-                },
-            },
-        },
-    })
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.post, &mut item.put]
+            .into_iter()
+            .flatten()
+        {
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(chain_id.clone());
+            operation
+                .responses
+                .responses
+                .insert("4XX".into(), refused.clone().into());
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_path_has_an_operation() {
-        let doc = super::document();
+        let doc = serde_json::to_value(super::document()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() >= 26, "{}", paths.len());
         for (path, item) in paths {
@@ -295,10 +206,20 @@ mod tests {
                 "{path} has no operation"
             );
         }
-        assert!(paths["/workerpoolorders"]["get"]["parameters"]
+        let params: Vec<_> = paths["/workerpoolorders"]["get"]["parameters"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["name"] == "minTrust"));
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for name in ["minTrust", "isRequesterStrict", "pageSize", "chainId"] {
+            assert!(params.contains(&name), "{name} in {params:?}");
+        }
+        for schema in ["OrderPage", "Deal", "FillOffer", "VersionInfo", "Refusal"] {
+            assert!(
+                doc["components"]["schemas"].get(schema).is_some(),
+                "{schema} is not in the components"
+            );
+        }
     }
 }
