@@ -98,36 +98,38 @@ fn order_operations(kind: OrderKind) -> [(String, HttpMethod, Operation); 4] {
              authorizes that action only",
         ))
         .build();
-    let body = |schema: &str, description: &str| {
-        RequestBodyBuilder::new()
-            .required(Some(Required::True))
-            .description(Some(description))
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name(schema)))
+    // A signed call: the authorization header, a JSON body of `schema`, a JSON answer.
+    let signed = |summary: String, schema: &str, description: &str, answer: &str| {
+        OperationBuilder::new()
+            .summary(Some(summary))
+            .parameter(authorization.clone())
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .required(Some(Required::True))
+                    .description(Some(description))
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(schema)))
+                            .build(),
+                    )
                     .build(),
-            )
+            ))
+            .response("200", json_response(answer, ok))
             .build()
     };
-    let publish = OperationBuilder::new()
-        .summary(Some(format!("Publish a signed {key}")))
-        .parameter(authorization.clone())
-        .request_body(Some(body(
-            "PublishRequest",
-            "the signed order; unknown fields are refused by name",
-        )))
-        .response("200", json_response("Published", ok))
-        .build();
-    let unpublish = OperationBuilder::new()
-        .summary(Some(format!("Unpublish {key}s")))
-        .parameter(authorization)
-        .request_body(Some(body(
-            "UnpublishRequest",
-            "what to take out: one order by hash, the last one or all of a resource",
-        )))
-        .response("200", json_response("Unpublished", ok))
-        .build();
+    let publish = signed(
+        format!("Publish a signed {key}"),
+        "PublishRequest",
+        "the signed order; unknown fields are refused by name",
+        "Published",
+    );
+    let unpublish = signed(
+        format!("Unpublish {key}s"),
+        "UnpublishRequest",
+        "what to take out: one order by hash, the last one or all of a resource",
+        "Unpublished",
+    );
     let one = OperationBuilder::new()
         .summary(Some(format!("One {key} (any status)")))
         .parameter(
