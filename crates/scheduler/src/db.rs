@@ -850,12 +850,73 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::{Db, DealRow};
+    use super::{Db, DealRow, Write};
     use alloy::primitives::{Address, Bytes, B256};
     use poco_types::{Fault, PoolTaskState, ReplicateState};
 
     const TASK: B256 = B256::repeat_byte(0x71);
     const WORKER: Address = Address::repeat_byte(0x33);
+
+    fn sample_deal() -> DealRow {
+        DealRow {
+            dealid: B256::repeat_byte(0xd1),
+            fast: false,
+            app: Address::repeat_byte(1),
+            dataset: Address::ZERO,
+            params: "{}".into(),
+            trust: 1,
+            bot_first: 0,
+            bot_size: 1,
+            start_time: 0,
+            timeref: 10,
+            callback: Address::ZERO,
+            fast_deal: Bytes::new(),
+            requester: Some(Address::repeat_byte(2)),
+            beneficiary: None,
+        }
+    }
+
+    /// The writes of one decision land together or not at all.
+    #[tokio::test]
+    async fn a_decision_s_writes_are_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // Opened twice, as in `rows_are_typed_and_unknown_states_refused`.
+        Db::open(&url).await.unwrap().pool.close().await;
+        let db = Db::open(&url).await.unwrap();
+        db.insert_deal(&sample_deal(), &[(TASK, 0)], PoolTaskState::Pending, 1, 100)
+            .await
+            .unwrap();
+        let writes = [
+            Write::Status {
+                status: PoolTaskState::Active,
+                failure: None,
+                results: None,
+            },
+            Write::Replicas(3),
+            Write::CountFailure { not_before: 50 },
+        ];
+        db.apply(TASK, &writes).await.unwrap();
+        let task = db.task(TASK).await.unwrap().unwrap();
+        assert_eq!(
+            (task.status, task.replicas_needed, task.failures),
+            (PoolTaskState::Active, 3, 1)
+        );
+        // The second write fails (its table is gone): the first is rolled back.
+        sqlx::query("DROP TABLE replicates")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let writes = [
+            Write::Replicas(5),
+            Write::SetAside {
+                worker: WORKER,
+                reason: "bad".into(),
+            },
+        ];
+        assert!(db.apply(TASK, &writes).await.is_err());
+        assert_eq!(db.task(TASK).await.unwrap().unwrap().replicas_needed, 3);
+    }
 
     #[tokio::test]
     async fn l6_expired_sessions_are_purged() {
@@ -893,22 +954,7 @@ mod tests {
         // SQLite driver then reads past the row); the second open starts from the full schema.
         Db::open(&url).await.unwrap().pool.close().await;
         let db = Db::open(&url).await.unwrap();
-        let deal = DealRow {
-            dealid: B256::repeat_byte(0xd1),
-            fast: false,
-            app: Address::repeat_byte(1),
-            dataset: Address::ZERO,
-            params: "{}".into(),
-            trust: 1,
-            bot_first: 0,
-            bot_size: 1,
-            start_time: 0,
-            timeref: 10,
-            callback: Address::ZERO,
-            fast_deal: Bytes::new(),
-            requester: Some(Address::repeat_byte(2)),
-            beneficiary: None,
-        };
+        let deal = sample_deal();
         let tasks = [(TASK, 0)];
         assert!(db
             .insert_deal(&deal, &tasks, PoolTaskState::Pending, 1, 100)

@@ -439,7 +439,7 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
         trust: trust as i64,
         bot_first: first,
         bot_size: size,
-        start_time: start as i64,
+        start_time: deal.startTime.saturating_to(),
         timeref,
         callback: deal.callback,
         fast_deal: Bytes::new(),
@@ -448,7 +448,7 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
     };
     let tasks = deal_tasks(dealid, first, size);
     let replicas = replicas_for(trust) as i64;
-    let deadline = category.contribution_deadline(start) as i64;
+    let deadline = clamped(category.contribution_deadline(start));
     if shared
         .db
         .insert_deal(&row, &tasks, PoolTaskState::Pending, replicas, deadline)
@@ -480,8 +480,8 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         trust: 1,
         bot_first: first,
         bot_size: size,
-        start_time: start as i64,
-        timeref: category.work_clock_time_ref as i64,
+        start_time: deal.startTime.saturating_to(),
+        timeref: deal.timeref.saturating_to(),
         callback: deal.callback,
         fast_deal: deal.abi_encode().into(),
         // A fast deal is paid by its sponsor, the requester unless someone sponsored it.
@@ -489,7 +489,7 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         beneficiary: Some(e.beneficiary),
     };
     let tasks = deal_tasks(e.dealid, first, size);
-    let deadline = category.contribution_deadline(start) as i64;
+    let deadline = clamped(category.contribution_deadline(start));
     if shared
         .db
         .insert_deal(&row, &tasks, PoolTaskState::Active, 1, deadline)
@@ -501,6 +501,11 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         shared.work.notify_waiters();
     }
     Ok(())
+}
+
+/// A time (unix seconds) as the database stores it, at most `i64::MAX`.
+fn clamped(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
 /// The ids and indexes of a deal's tasks.
