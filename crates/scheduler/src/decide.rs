@@ -16,6 +16,8 @@
 //! - [`after_reopen`]: the hub reopened a task: one more replica, or give up at the cap.
 //! - [`after_unchecked`], [`after_reveal_error`], [`after_reopen_refused`]: the outcome of the
 //!   engine's checks and transactions, to set a candidate aside or give the task up.
+//! - [`replicas_for`] and [`settle_mode`]: a new deal's replicas per task, and how its
+//!   workers settle.
 
 use std::time::Duration;
 
@@ -178,6 +180,24 @@ fn no_consensus() -> String {
 pub(crate) fn backoff(base: Duration, failures: i64) -> Duration {
     let doublings = failures.saturating_sub(1).clamp(0, 16) as u32;
     base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+}
+
+/// Replicas needed for `trust` with fresh workers (weight 2 each): the smallest k with
+/// 2^k · trust > (1 + 2^k) · (trust − 1), the hub's consensus test with k agreeing votes.
+pub(crate) fn replicas_for(trust: u64) -> u64 {
+    if trust <= 1 {
+        return 1;
+    }
+    let t = u128::from(trust);
+    let mut k = 1u32;
+    while k < 64 {
+        let g = 1u128 << k;
+        if g * t > (1 + g) * (t - 1) {
+            break;
+        }
+        k += 1;
+    }
+    u64::from(k)
 }
 
 /// How a worker settles a replicate of a deal: a fast deal with `pushResultFast`, a classic
@@ -784,6 +804,20 @@ mod tests {
                     "{s} {fault:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn l1_replica_cap_is_under_the_hub_cap() {
+        const { assert!(MAX_REPLICAS <= 64 && MAX_REPLICAS >= 2) };
+        // Every trust the pool can take needs fewer replicas than the cap.
+        assert!(replicas_for(100) < MAX_REPLICAS as u64);
+    }
+
+    #[test]
+    fn replicas_follow_the_hub_consensus_rule() {
+        for (trust, replicas) in [(0, 1), (1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (100, 7)] {
+            assert_eq!(replicas_for(trust), replicas, "trust {trust}");
         }
     }
 

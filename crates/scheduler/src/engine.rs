@@ -44,12 +44,10 @@ use poco_types::{
 use tokio::sync::{Mutex, Notify};
 use tracing::{debug, info, warn};
 
-#[cfg(test)]
-use crate::decide::MAX_REPLICAS;
 use crate::{
     api::{AppRef, DatasetRef, Fault},
     db::{Db, DealRow, ReplicateRow, TaskRow, Write},
-    decide::{self, Action, Candidate, ChainTask, Policy, View},
+    decide::{self, replicas_for, Action, Candidate, ChainTask, Policy, View},
     Error, Result, SchedulerConfig,
 };
 
@@ -100,24 +98,6 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// Replicas needed for `trust` with fresh workers (weight 2 each): the smallest k with
-/// 2^k · trust > (1 + 2^k) · (trust − 1), the hub's consensus test with k agreeing votes.
-pub(crate) fn replicas_for(trust: u64) -> u64 {
-    if trust <= 1 {
-        return 1;
-    }
-    let t = u128::from(trust);
-    let mut k = 1u32;
-    while k < 64 {
-        let g = 1u128 << k;
-        if g * t > (1 + g) * (t - 1) {
-            break;
-        }
-        k += 1;
-    }
-    u64::from(k)
 }
 
 impl Shared {
@@ -916,23 +896,4 @@ async fn check_candidate(
 /// Helper for [`Duration`] configuration in seconds.
 pub(crate) fn secs(d: Duration) -> i64 {
     d.as_secs().max(1) as i64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::replicas_for;
-
-    #[test]
-    fn l1_replica_cap_is_under_the_hub_cap() {
-        const { assert!(super::MAX_REPLICAS <= 64 && super::MAX_REPLICAS >= 2) };
-        // Every trust the pool can take needs fewer replicas than the cap.
-        assert!(replicas_for(100) < super::MAX_REPLICAS as u64);
-    }
-
-    #[test]
-    fn replicas_follow_the_hub_consensus_rule() {
-        for (trust, replicas) in [(0, 1), (1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (100, 7)] {
-            assert_eq!(replicas_for(trust), replicas, "trust {trust}");
-        }
-    }
 }
