@@ -993,52 +993,35 @@ mod tests {
             (ReplicateState::Failed, Some(Fault::Deal))
         );
 
-        // Written by something else: refused with the column and the value.
-        sqlx::query("UPDATE replicates SET fault = 'cosmic-ray'")
-            .execute(&db.pool)
+        // Written by something else: refused with the table, the column and the value.
+        let corrupt = |sql: &'static str| sqlx::query(sql).execute(&db.pool);
+        let names = |err: crate::Error, parts: &[&str]| {
+            let err = err.to_string();
+            assert!(parts.iter().all(|p| err.contains(p)), "{err}");
+        };
+        corrupt("UPDATE replicates SET fault = 'cosmic-ray'")
             .await
             .unwrap();
-        let err = db.replicates(TASK).await.unwrap_err().to_string();
-        assert!(
-            err.contains("column fault") && err.contains("cosmic-ray"),
-            "{err}"
-        );
-        sqlx::query("UPDATE replicates SET fault = NULL, state = 'vanished'")
-            .execute(&db.pool)
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["column fault", "cosmic-ray"]);
+        corrupt("UPDATE replicates SET fault = NULL, state = 'vanished'")
             .await
             .unwrap();
-        let err = db.replicates(TASK).await.unwrap_err().to_string();
-        assert!(
-            err.contains("column state") && err.contains("vanished"),
-            "{err}"
-        );
-        sqlx::query("UPDATE tasks SET status = 'active'")
-            .execute(&db.pool)
-            .await
-            .unwrap();
-        let err = db.task(TASK).await.unwrap_err().to_string();
-        assert!(
-            err.contains("column status") && err.contains("\"active\""),
-            "{err}"
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["column state", "vanished"]);
+        corrupt("UPDATE tasks SET status = 'active'").await.unwrap();
+        names(
+            db.task(TASK).await.unwrap_err(),
+            &["column status", "\"active\""],
         );
         // Ids and addresses too: never read as zero.
-        sqlx::query("UPDATE replicates SET state = 'failed', worker = 'nobody'")
-            .execute(&db.pool)
+        corrupt("UPDATE replicates SET state = 'failed', worker = 'nobody'")
             .await
             .unwrap();
-        let err = db.replicates(TASK).await.unwrap_err().to_string();
-        assert!(
-            err.contains("table replicates, column worker") && err.contains("\"nobody\""),
-            "{err}"
-        );
-        sqlx::query("UPDATE deals SET callback = '0x12'")
-            .execute(&db.pool)
-            .await
-            .unwrap();
-        let err = db.deal(deal.dealid).await.unwrap_err().to_string();
-        assert!(
-            err.contains("table deals, column callback") && err.contains("\"0x12\""),
-            "{err}"
-        );
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["table replicates, column worker", "\"nobody\""]);
+        corrupt("UPDATE deals SET callback = '0x12'").await.unwrap();
+        let err = db.deal(deal.dealid).await.unwrap_err();
+        names(err, &["table deals, column callback", "\"0x12\""]);
     }
 }
