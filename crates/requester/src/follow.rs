@@ -223,6 +223,15 @@ pub struct TaskOutcome {
     pub outcome: Outcome,
 }
 
+impl TaskOutcome {
+    fn verified(taskid: B256, digest: B256, folder: PathBuf) -> Self {
+        Self {
+            taskid,
+            outcome: Outcome::Verified { digest, folder },
+        }
+    }
+}
+
 /// The requester's side of a run against one chain: patience with outages, matching,
 /// following, downloading.
 pub struct Requester<'a> {
@@ -405,13 +414,7 @@ impl<'a> Requester<'a> {
                     taskid: *taskid,
                     dir: &dir,
                 });
-                results[i] = Some(TaskOutcome {
-                    taskid: *taskid,
-                    outcome: Outcome::Verified {
-                        digest,
-                        folder: dir,
-                    },
-                });
+                results[i] = Some(TaskOutcome::verified(*taskid, digest, dir));
             }
         }
         self.observer.report(Event::Following {
@@ -474,13 +477,7 @@ impl<'a> Requester<'a> {
                         taskid: *taskid,
                         dir: &dir,
                     });
-                    results[i] = Some(TaskOutcome {
-                        taskid: *taskid,
-                        outcome: Outcome::Verified {
-                            digest,
-                            folder: dir,
-                        },
-                    });
+                    results[i] = Some(TaskOutcome::verified(*taskid, digest, dir));
                 }
                 Err(Error::Download(e)) if e.is_mismatch() => {
                     self.observer.report(Event::Unverified {
