@@ -36,15 +36,6 @@ pub enum Error {
         /// What the column should hold.
         expected: &'static str,
     },
-    /// The orders file (`--orders-file`) could not be written.
-    #[error("cannot write the orders file {path}: {source}; check that its folder is writable")]
-    OrdersFile {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),

@@ -16,6 +16,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_chain::{ClientConfig, PocoClient};
+use poco_types::SignedWorkerpoolOrder;
 use tokio::net::TcpListener;
 
 pub use client::SchedulerClient;
@@ -34,8 +35,6 @@ pub struct PublishConfig {
     pub trust: U256,
     /// The tags it serves.
     pub tag: B256,
-    /// An `orders.json`-shaped file to write the signed order into (`poco run` reads it).
-    pub orders_file: Option<PathBuf>,
     /// The salt to sign the order with [default: a random one]: the salt of an order an
     /// earlier run published with the same offer, so that a restarted scheduler signs that
     /// order again (same hash) instead of adding one more to the market.
@@ -108,12 +107,16 @@ impl SchedulerConfig {
     }
 }
 
-/// A running scheduler: its address, and a handle that stops it when dropped or aborted.
+/// A running scheduler: its address, its signed workerpool order, and a handle that stops it
+/// when dropped or aborted.
 pub struct Running {
     /// Where the API listens.
     pub addr: SocketAddr,
     /// The base URL of the API.
     pub url: String,
+    /// The workerpool order it signed ([`SchedulerConfig::publish`]), for its starter to
+    /// publish (on a market, in an order file).
+    pub workerpool_order: Option<SignedWorkerpoolOrder>,
     /// The engine and server tasks.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -168,6 +171,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
         None => db.set_meta("chain", &chain_key).await?,
     }
     let shared = Arc::new(engine::Shared::new(config, client, signer, db, url.clone()).await?);
+    let workerpool_order = shared.published.clone();
     let router = http::router(shared.clone())?;
     let engine = engine::run(shared.clone());
     let task = tokio::spawn(async move {
@@ -185,5 +189,10 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
             r = engine => r,
         }
     });
-    Ok(Running { addr, url, task })
+    Ok(Running {
+        addr,
+        url,
+        workerpool_order,
+        task,
+    })
 }

@@ -20,7 +20,7 @@ use eyre::{eyre, Result, WrapErr};
 use poco_market::{api::OrderEntry, MarketClient};
 use poco_runtime::{Executor, ProcessConfig, ProcessExecutor, WasmConfig, WasmExecutor};
 use poco_scheduler::{PublishConfig, SchedulerConfig};
-use poco_types::{OrderKind, WorkerpoolOrder};
+use poco_types::{OrderKind, SignedWorkerpoolOrder, WorkerpoolOrder};
 use poco_worker::WorkerConfig;
 use serde_json::{json, Value};
 
@@ -257,11 +257,6 @@ impl SchedulerArgs {
                 category: U256::from(self.publish_category),
                 trust: U256::from(self.publish_trust),
                 tag: Default::default(),
-                orders_file: Some(
-                    poco_home()?
-                        .join("orders")
-                        .join(format!("workerpool-{workerpool:x}.json")),
-                ),
                 salt: None,
             };
             // A restarted scheduler signs its earlier order again (same salt, same hash)
@@ -286,20 +281,20 @@ impl SchedulerArgs {
             }
             config.publish = Some(publish);
         }
-        let orders_file = config.publish.as_ref().and_then(|p| p.orders_file.clone());
         let running = poco_scheduler::start(config, signer.clone())
             .await
             .map_err(|e| eyre!("{e}"))?;
-        if let (Some(path), Some(market)) = (orders_file, &market) {
-            publish_on_market(
-                &path,
+        if let Some(order) = &running.workerpool_order {
+            // Where `poco run` looks without a market.
+            files::publish_workerpool_order(
+                &format!("workerpool-{workerpool:x}"),
                 client.chain_id(),
-                market,
-                &signer,
-                workerpool,
+                order,
                 &running.url,
-            )
-            .await;
+            )?;
+            if let Some(market) = &market {
+                publish_on_market(order, market, &signer, workerpool, &running.url).await;
+            }
         }
         ctx.out
             .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool }));
@@ -354,23 +349,13 @@ fn same_offer(order: &WorkerpoolOrder, p: &PublishConfig) -> bool {
 /// scheduler reuses stays published (again, if the scheduler's URL changed). Failures are
 /// warnings (the order stays in the local file).
 async fn publish_on_market(
-    orders_file: &std::path::Path,
-    chain_id: u64,
+    order: &SignedWorkerpoolOrder,
     client: &MarketClient,
     signer: &alloy::signers::local::PrivateKeySigner,
     pool: Address,
     api: &str,
 ) {
     let market = client.url();
-    let order = std::fs::read_to_string(orders_file)
-        .ok()
-        .and_then(|text| serde_json::from_str::<poco_types::OrdersFile>(&text).ok())
-        .and_then(|mut file| file.remove(&chain_id))
-        .and_then(|orders| orders.workerpoolorder);
-    let Some(order) = order else {
-        tracing::warn!("no workerpool order to publish on the market {market}");
-        return;
-    };
     let hash = match client.domain().await {
         Ok(domain) => order.order_hash(&domain),
         Err(e) => {
@@ -419,7 +404,7 @@ async fn publish_on_market(
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match client.publish(signer, &order, Some(api)).await {
+        match client.publish(signer, order, Some(api)).await {
             Ok(entry) => {
                 tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
                 return;
