@@ -323,22 +323,10 @@ async fn version(State(shared): S) -> Reply {
     }))
 }
 
-async fn metrics(State(shared): S) -> Reply {
-    let counts: Vec<usize> = {
-        let book = shared.book();
-        OrderKind::ALL.iter().map(|k| book.len(*k)).collect()
-    };
-    ok(json!({
-        "lastBlock": shared.index.block(),
-        "checkpointBlock": shared.index.block(),
-        "synced": shared.index.synced(),
-        "apporders": counts[0],
-        "datasetorders": counts[1],
-        "workerpoolorders": counts[2],
-        "requestorders": counts[3],
-        "deals": shared.db.deal_count().await?,
-        "challenges": shared.challenges.len(),
-    }))
+async fn metrics(State(shared): S) -> Result<Response, Refusal> {
+    Ok(poco_service::metrics::response(
+        crate::metrics::render(&shared).await?,
+    ))
 }
 
 async fn openapi() -> Json<Value> {

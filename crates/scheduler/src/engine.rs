@@ -115,10 +115,15 @@ impl Shared {
         let now = client.now().await? as i64;
         let store_url = format!("{url}/store");
         let store_config = poco_store::StoreConfig {
-            path: config.store_dir.clone(),
             trusted_schedulers: vec![signer.address()],
             public_url: Some(store_url.clone()),
-            ..Default::default()
+            ..config
+                .store
+                .clone()
+                .unwrap_or_else(|| poco_store::StoreConfig {
+                    path: config.store_dir.clone(),
+                    ..Default::default()
+                })
         };
         let store = poco_store::StoreState::new(&store_config)?;
         Ok(Self {

@@ -9,15 +9,13 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     /// The database could not be opened or created.
     #[error(
-        "cannot open the database {url}: {source}; check the --database URL, that its folder \
-         exists and is writable, or that the PostgreSQL server is up"
+        "{source}; check the --database URL, that its folder exists and is writable, or that \
+         the PostgreSQL server is up"
     )]
     OpenDatabase {
-        /// The database URL.
-        url: String,
         /// Why.
         #[source]
-        source: sqlx::Error,
+        source: poco_service::db::DbError,
     },
     /// A row holds a value this scheduler cannot read: written by another program or another
     /// version.
