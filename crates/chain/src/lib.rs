@@ -11,6 +11,7 @@ pub mod devchain;
 mod error;
 pub mod fast;
 mod fault;
+pub mod pool;
 pub mod revert;
 pub mod watch;
 
@@ -21,5 +22,6 @@ pub use deploy::{deploy_poco, Deployment};
 pub use error::{deadline_in_words, duration_in_words, utc_time, Error, Result};
 pub use fast::{fast_status_name, fast_task_status, FastDealRecord};
 pub use fault::classify_chain_error;
+pub use pool::ContributionView;
 pub use revert::Revert;
 pub use watch::LogWatcher;

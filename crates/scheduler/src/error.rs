@@ -7,9 +7,36 @@ pub use poco_chain::classify_chain_error;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The database failed.
+    /// The database failed (a query, a transaction).
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] sqlx::Error),
+    /// The database could not be opened or created.
+    #[error(
+        "{source}; check the --database URL, that its folder exists and is writable, or that \
+         the PostgreSQL server is up"
+    )]
+    OpenDatabase {
+        /// Why.
+        #[source]
+        source: poco_service::db::DbError,
+    },
+    /// A row holds a value this scheduler cannot read: written by another program or another
+    /// version.
+    #[error(
+        "the database's table {table}, column {column} holds {value:?}, which is not {expected}; \
+         the database was written by another version of the scheduler: run the version that \
+         wrote it or start from an empty database"
+    )]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+        /// What the column should hold.
+        expected: &'static str,
+    },
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
@@ -22,12 +49,6 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("cannot serve HTTP: {0}")]
     Serve(#[from] std::io::Error),
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
-    }
 }
 
 /// Result alias of this crate.
