@@ -179,7 +179,10 @@ impl Db {
             })
             .connect(url)
             .await
-            .map_err(|e| Error::Database(format!("cannot open {url}: {e}")))?;
+            .map_err(|source| Error::DatabaseOpen {
+                url: url.to_string(),
+                source,
+            })?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
