@@ -2,8 +2,8 @@
 //! Foundry package.
 //!
 //! [`anvil_path`] is always there (`poco devnet start` runs that binary as a background
-//! process of its own). What starts anvil from Rust and drives it for tests ([`spawn_anvil`],
-//! [`DevPoco`], [`confirm`]) is behind the `test-utils` feature, with alloy's `node-bindings`:
+//! process of its own). What starts anvil from Rust and drives it for tests (`spawn_anvil`,
+//! `DevPoco`, `confirm`) is behind the `test-utils` feature, with alloy's `node-bindings`:
 //! the test suites, examples and benchmarks enable it through their dev-dependencies.
 
 use std::path::PathBuf;

@@ -616,10 +616,7 @@ async fn stake_at(shared: &Shared, account: Address, block: u64) -> Result<U256>
         .client
         .account_at(account, block)
         .await
-        .map_err(|source| Error::ChainCall {
-            what: format!("viewAccount({account})"),
-            source,
-        })?;
+        .map_err(|source| Error::chain_call(format!("viewAccount({account})"), source))?;
     Ok(stake)
 }
 
@@ -637,10 +634,7 @@ async fn build_deal(
             .client
             .block_timestamp(block_number)
             .await
-            .map_err(|source| Error::ChainCall {
-                what: format!("block {block_number}"),
-                source,
-            })?
+            .map_err(|source| Error::chain_call(format!("block {block_number}"), source))?
             .unwrap_or_default(),
     };
     let request = {
@@ -714,10 +708,7 @@ async fn build_deal(
             .client
             .deal(m.dealid)
             .await
-            .map_err(|source| Error::ChainCall {
-                what: format!("viewDeal({})", m.dealid),
-                source,
-            })?;
+            .map_err(|source| Error::chain_call(format!("viewDeal({})", m.dealid), source))?;
         let side = |r: &poco_chain::bindings::hub::IexecLibCore_v5::Resource| DealAsset {
             pointer: r.pointer,
             owner: r.owner,

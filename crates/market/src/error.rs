@@ -21,7 +21,7 @@ pub enum Error {
     /// A chain read or transaction failed (match on the source for a decoded revert:
     /// [`poco_chain::Error::revert`]).
     #[error("chain: {0}")]
-    Chain(#[from] poco_chain::Error),
+    Chain(#[source] Box<poco_chain::Error>),
     /// A chain read failed; `what` names it (`viewAccount(0x…)`, `block 12`).
     #[error("chain: {what}: {source}")]
     ChainCall {
@@ -29,7 +29,7 @@ pub enum Error {
         what: String,
         /// Why it failed.
         #[source]
-        source: poco_chain::Error,
+        source: Box<poco_chain::Error>,
     },
     /// The configuration is unusable.
     #[error("invalid configuration: {0}")]
@@ -48,6 +48,22 @@ pub enum Error {
         /// The market's message.
         message: String,
     },
+}
+
+impl From<poco_chain::Error> for Error {
+    fn from(e: poco_chain::Error) -> Self {
+        Self::Chain(Box::new(e))
+    }
+}
+
+impl Error {
+    /// A failed chain read named `what`.
+    pub(crate) fn chain_call(what: impl Into<String>, source: poco_chain::Error) -> Self {
+        Self::ChainCall {
+            what: what.into(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Result alias of this crate.

@@ -710,10 +710,7 @@ fn asset_read_error(
         poco_chain::Error::UnknownAsset { .. } => {
             not_found(format!("{address} is not a registered {kind}"))
         }
-        source => Refusal::from(crate::Error::ChainCall {
-            what: what.into(),
-            source,
-        }),
+        source => Refusal::from(crate::Error::chain_call(what, source)),
     }
 }
 

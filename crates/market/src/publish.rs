@@ -379,12 +379,11 @@ async fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> 
 
 /// Waits (a few seconds at most) until the index has read the chain's current confirmed head.
 async fn catch_up(shared: &Shared) -> Checked<()> {
-    let head = shared.client.block_number().await.map_err(|source| {
-        Refusal::from(crate::Error::ChainCall {
-            what: "eth_blockNumber".into(),
-            source,
-        })
-    })?;
+    let head = shared
+        .client
+        .block_number()
+        .await
+        .map_err(|source| Refusal::from(crate::Error::chain_call("eth_blockNumber", source)))?;
     let target = head.saturating_sub(shared.config.confirmations);
     let deadline = Instant::now() + Duration::from_secs(5);
     while shared.index.block() < target && Instant::now() < deadline {
