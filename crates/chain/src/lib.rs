@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod devchain;
 mod error;
 pub mod fast;
+pub mod pool;
 pub mod revert;
 pub mod settle;
 pub mod watch;
@@ -20,6 +21,7 @@ pub use deals::{task_ids, task_status, task_status_name, MatchTransaction, Match
 pub use deploy::{deploy_poco, Deployment};
 pub use error::{deadline_in_words, duration_in_words, utc_time, Error, Result};
 pub use fast::{fast_status_name, fast_task_status, FastDealRecord};
+pub use pool::ContributionView;
 pub use revert::Revert;
-pub use settle::{ContributionStatus, ContributionView, WorkerResult};
+pub use settle::{ContributionStatus, WorkerResult};
 pub use watch::LogWatcher;

@@ -1,6 +1,6 @@
 //! A worker's settle calls: pushing a fast-path result, contributing (alone with
-//! `contributeAndFinalize`, or as one vote of a replicated task), revealing, and the reads a
-//! worker makes to know what it already did on chain.
+//! `contributeAndFinalize`, or as one vote of a replicated task), revealing, and the states of a
+//! contribution ([`ContributionStatus`], read with [`PocoClient::contribution`]).
 //!
 //! Each send goes through [`PocoClient::send`]: estimated first (a transaction that would
 //! revert is not sent and fails with the decoded [`crate::Revert`]), then mined with the
@@ -58,21 +58,6 @@ impl TryFrom<u8> for ContributionStatus {
             }
         })
     }
-}
-
-/// One worker's contribution to a task as the hub holds it (`viewContribution`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContributionView {
-    /// Its state.
-    pub status: ContributionStatus,
-    /// The vote (`resultHash`; zero without a contribution).
-    pub result_hash: B256,
-    /// The commitment (`resultSeal`).
-    pub result_seal: B256,
-    /// The enclave that signed it (zero for standard apps).
-    pub enclave_challenge: Address,
-    /// The worker's weight in the consensus.
-    pub weight: U256,
 }
 
 impl PocoClient {
@@ -153,24 +138,6 @@ impl PocoClient {
         let hub = self.hub();
         let call = hub.reveal(taskid, digest);
         self.send(call.into_transaction_request(), "reveal").await
-    }
-
-    /// `worker`'s contribution to a task (`viewContribution`); [`ContributionStatus::Unset`]
-    /// when it made none.
-    pub async fn contribution_of(&self, taskid: B256, worker: Address) -> Result<ContributionView> {
-        let c = self
-            .hub()
-            .viewContribution(taskid, worker)
-            .call()
-            .await
-            .map_err(|e| Error::call("viewContribution", e))?;
-        Ok(ContributionView {
-            status: ContributionStatus::try_from(c.status)?,
-            result_hash: c.resultHash,
-            result_seal: c.resultSeal,
-            enclave_challenge: c.enclaveChallenge,
-            weight: c.weight,
-        })
     }
 }
 

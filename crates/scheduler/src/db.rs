@@ -2,6 +2,9 @@
 //! SQLite (a file by default) or PostgreSQL, through sqlx's `Any` driver. Every statement uses
 //! `$n` placeholders, which both accept.
 
+use std::str::FromStr;
+
+use alloy::primitives::{Address, Bytes, B256};
 use poco_types::{Fault, PoolTaskState, ReplicateState};
 use sqlx::{any::AnyPoolOptions, AnyPool, Row};
 
@@ -93,6 +96,26 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("tasks", "not_before BIGINT NOT NULL DEFAULT 0"),
 ];
 
+/// A write to a task's rows, one of those a decision makes (see [`Db::apply`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Write {
+    /// Sets the task's status, and its failure reason or result link when given.
+    Status {
+        status: PoolTaskState,
+        failure: Option<String>,
+        results: Option<String>,
+    },
+    /// Sets the replicas the task needs.
+    Replicas(i64),
+    /// Counts one failed or lost attempt and holds the task back until `not_before` (unix
+    /// seconds).
+    CountFailure { not_before: i64 },
+    /// Counts one revealAndFinalize call sent with a replicate's result.
+    CountRevealAttempt { worker: Address },
+    /// Sets a replicate's result aside as a reveal candidate, with the reason.
+    SetAside { worker: Address, reason: String },
+}
+
 /// The database.
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
@@ -102,30 +125,33 @@ pub(crate) struct Db {
 /// A deal as the scheduler keeps it.
 #[derive(Clone, Debug)]
 pub(crate) struct DealRow {
-    pub(crate) dealid: String,
+    pub(crate) dealid: B256,
     pub(crate) fast: bool,
-    pub(crate) app: String,
-    pub(crate) dataset: String,
+    pub(crate) app: Address,
+    /// The dataset (zero without one).
+    pub(crate) dataset: Address,
     pub(crate) params: String,
     pub(crate) trust: i64,
     pub(crate) bot_first: i64,
     pub(crate) bot_size: i64,
     pub(crate) start_time: i64,
     pub(crate) timeref: i64,
-    pub(crate) callback: String,
-    /// The ABI-encoded fast deal (hex), empty for classic deals.
-    pub(crate) fast_deal: String,
-    /// The requester (may read the results and logs).
-    pub(crate) requester: String,
-    /// The beneficiary (may read the results and logs).
-    pub(crate) beneficiary: String,
+    /// The callback contract (zero without one).
+    pub(crate) callback: Address,
+    /// The ABI-encoded fast deal, empty for classic deals.
+    pub(crate) fast_deal: Bytes,
+    /// The requester (may read the results and logs); unknown in deals recorded before the
+    /// column existed.
+    pub(crate) requester: Option<Address>,
+    /// The beneficiary (may read the results and logs); unknown as the requester.
+    pub(crate) beneficiary: Option<Address>,
 }
 
 /// A task as the scheduler keeps it.
 #[derive(Clone, Debug)]
 pub(crate) struct TaskRow {
-    pub(crate) taskid: String,
-    pub(crate) dealid: String,
+    pub(crate) taskid: B256,
+    pub(crate) dealid: B256,
     pub(crate) idx: i64,
     pub(crate) status: PoolTaskState,
     pub(crate) replicas_needed: i64,
@@ -139,12 +165,12 @@ pub(crate) struct TaskRow {
 /// A replicate as the scheduler keeps it.
 #[derive(Clone, Debug)]
 pub(crate) struct ReplicateRow {
-    pub(crate) taskid: String,
-    pub(crate) worker: String,
+    pub(crate) taskid: B256,
+    pub(crate) worker: Address,
     pub(crate) state: ReplicateState,
-    pub(crate) result_digest: Option<String>,
+    pub(crate) result_digest: Option<B256>,
     pub(crate) location: Option<String>,
-    pub(crate) callback_data: Option<String>,
+    pub(crate) callback_data: Option<Bytes>,
     pub(crate) error: Option<String>,
     pub(crate) app_fault: bool,
     /// revealAndFinalize calls sent with this replicate's result.
@@ -157,60 +183,142 @@ pub(crate) struct ReplicateRow {
     pub(crate) logs: Option<String>,
 }
 
-/// A text column read as one of the lifecycle enums; an unknown value is an error naming the
-/// column (the database was written by another program or a newer version).
-fn parsed<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
-where
-    T: std::str::FromStr<Err = poco_types::UnknownName>,
-{
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|e| {
-        Error::Database(format!(
-            "column {column} holds {e}; the database was written by another version of the \
-             scheduler: run the version that wrote it or start from an empty database"
-        ))
-    })
+/// One row being decoded: a text column that does not parse is [`Error::Corrupt`] naming the
+/// table, the column and the value, never a default value.
+struct Decode<'r> {
+    row: &'r sqlx::any::AnyRow,
+    table: &'static str,
 }
 
-/// An optional text column read as one of the lifecycle enums (see [`parsed`]).
-fn parsed_opt<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<T>>
-where
-    T: std::str::FromStr<Err = poco_types::UnknownName>,
-{
-    match row.try_get::<Option<String>, _>(column)? {
-        None => Ok(None),
-        Some(_) => parsed(row, column).map(Some),
+impl Decode<'_> {
+    /// A column as stored (integers, free text).
+    fn get<'a, T>(&'a self, column: &'static str) -> Result<T>
+    where
+        T: sqlx::Decode<'a, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        Ok(self.row.try_get(column)?)
+    }
+
+    /// A text column parsed as `T` (an id, an address, a state), `expected` naming what it
+    /// should hold.
+    fn parsed<T: FromStr>(&self, column: &'static str, expected: &'static str) -> Result<T> {
+        let text: String = self.row.try_get(column)?;
+        text.parse().map_err(|_| Error::Corrupt {
+            table: self.table,
+            column,
+            value: text,
+            expected,
+        })
+    }
+
+    /// An optional text column parsed as `T` (see [`Decode::parsed`]).
+    fn parsed_opt<T: FromStr>(
+        &self,
+        column: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<T>> {
+        match self.row.try_get::<Option<String>, _>(column)? {
+            None => Ok(None),
+            Some(_) => self.parsed(column, expected).map(Some),
+        }
+    }
+
+    /// A text column holding an address, empty when unknown (columns added later).
+    fn address_or_empty(&self, column: &'static str) -> Result<Option<Address>> {
+        let text: String = self.row.try_get(column)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        self.parsed(column, ADDRESS).map(Some)
+    }
+
+    /// An integer column holding a flag (0 or 1).
+    fn flag(&self, column: &'static str) -> Result<bool> {
+        Ok(self.get::<i64>(column)? != 0)
     }
 }
 
+const ID: &str = "a 32-byte hex id";
+const ADDRESS: &str = "a hex address";
+const HEX: &str = "hex bytes";
+const STATE: &str = "a state this scheduler knows";
+
+// Values are stored in their `Display` forms: ids and digests `0x` and 64 lowercase hex
+// digits, addresses checksummed, bytes `0x`-prefixed hex; the empty fast deal of a classic deal
+// and an unknown requester or beneficiary as an empty text.
+
+fn bytes_text(bytes: &Bytes) -> String {
+    if bytes.is_empty() {
+        String::new()
+    } else {
+        bytes.to_string()
+    }
+}
+
+fn deal(row: &sqlx::any::AnyRow) -> Result<DealRow> {
+    let r = Decode {
+        row,
+        table: "deals",
+    };
+    let fast_deal: String = r.get("fast_deal")?;
+    Ok(DealRow {
+        dealid: r.parsed("dealid", ID)?,
+        fast: r.flag("fast")?,
+        app: r.parsed("app", ADDRESS)?,
+        dataset: r.parsed("dataset", ADDRESS)?,
+        params: r.get("params")?,
+        trust: r.get("trust")?,
+        bot_first: r.get("bot_first")?,
+        bot_size: r.get("bot_size")?,
+        start_time: r.get("start_time")?,
+        timeref: r.get("timeref")?,
+        callback: r.parsed("callback", ADDRESS)?,
+        fast_deal: if fast_deal.is_empty() {
+            Bytes::new()
+        } else {
+            r.parsed("fast_deal", HEX)?
+        },
+        requester: r.address_or_empty("requester")?,
+        beneficiary: r.address_or_empty("beneficiary")?,
+    })
+}
+
 fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
+    let r = Decode {
+        row,
+        table: "tasks",
+    };
     Ok(TaskRow {
-        taskid: row.try_get("taskid")?,
-        dealid: row.try_get("dealid")?,
-        idx: row.try_get("idx")?,
-        status: parsed(row, "status")?,
-        replicas_needed: row.try_get("replicas_needed")?,
-        deadline: row.try_get("deadline")?,
-        failure: row.try_get("failure")?,
-        results: row.try_get("results")?,
-        failures: row.try_get("failures")?,
+        taskid: r.parsed("taskid", ID)?,
+        dealid: r.parsed("dealid", ID)?,
+        idx: r.get("idx")?,
+        status: r.parsed("status", STATE)?,
+        replicas_needed: r.get("replicas_needed")?,
+        deadline: r.get("deadline")?,
+        failure: r.get("failure")?,
+        results: r.get("results")?,
+        failures: r.get("failures")?,
     })
 }
 
 fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
+    let r = Decode {
+        row,
+        table: "replicates",
+    };
     Ok(ReplicateRow {
-        taskid: row.try_get("taskid")?,
-        worker: row.try_get("worker")?,
-        state: parsed(row, "state")?,
-        result_digest: row.try_get("result_digest")?,
-        location: row.try_get("location")?,
-        callback_data: row.try_get("callback_data")?,
-        error: row.try_get("error")?,
-        app_fault: row.try_get::<i64, _>("app_fault")? != 0,
-        reveal_attempts: row.try_get("reveal_attempts")?,
-        rejected: row.try_get("rejected")?,
-        fault: parsed_opt(row, "fault")?,
-        logs: row.try_get("logs")?,
+        taskid: r.parsed("taskid", ID)?,
+        worker: r.parsed("worker", ADDRESS)?,
+        state: r.parsed("state", STATE)?,
+        result_digest: r.parsed_opt("result_digest", ID)?,
+        location: r.get("location")?,
+        callback_data: r.parsed_opt("callback_data", HEX)?,
+        error: r.get("error")?,
+        app_fault: r.flag("app_fault")?,
+        reveal_attempts: r.get("reveal_attempts")?,
+        rejected: r.get("rejected")?,
+        fault: r.parsed_opt("fault", "a fault this scheduler knows")?,
+        logs: r.get("logs")?,
     })
 }
 
@@ -241,7 +349,10 @@ impl Db {
             })
             .connect(url)
             .await
-            .map_err(|e| Error::Database(format!("cannot open {url}: {e}")))?;
+            .map_err(|source| Error::OpenDatabase {
+                url: url.into(),
+                source,
+            })?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
@@ -280,7 +391,7 @@ impl Db {
     pub(crate) async fn insert_deal(
         &self,
         deal: &DealRow,
-        tasks: &[(String, i64)],
+        tasks: &[(B256, i64)],
         status: PoolTaskState,
         replicas: i64,
         deadline: i64,
@@ -296,21 +407,21 @@ impl Db {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (dealid) DO NOTHING",
         )
-        .bind(&deal.dealid)
+        .bind(deal.dealid.to_string())
         .bind(i64::from(deal.fast))
-        .bind(&deal.app)
-        .bind(&deal.dataset)
+        .bind(deal.app.to_string())
+        .bind(deal.dataset.to_string())
         .bind(&deal.params)
         .bind(deal.trust)
         .bind(deal.bot_first)
         .bind(deal.bot_size)
         .bind(deal.start_time)
         .bind(deal.timeref)
-        .bind(&deal.callback)
-        .bind(&deal.fast_deal)
+        .bind(deal.callback.to_string())
+        .bind(bytes_text(&deal.fast_deal))
         .bind(seq)
-        .bind(&deal.requester)
-        .bind(&deal.beneficiary)
+        .bind(deal.requester.map(|a| a.to_string()).unwrap_or_default())
+        .bind(deal.beneficiary.map(|a| a.to_string()).unwrap_or_default())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -321,8 +432,8 @@ impl Db {
                     "INSERT INTO tasks (taskid, dealid, idx, status, replicas_needed, deadline)
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (taskid) DO NOTHING",
                 )
-                .bind(taskid)
-                .bind(&deal.dealid)
+                .bind(taskid.to_string())
+                .bind(deal.dealid.to_string())
                 .bind(*idx)
                 .bind(status.as_str())
                 .bind(replicas)
@@ -336,36 +447,18 @@ impl Db {
     }
 
     /// A deal.
-    pub(crate) async fn deal(&self, dealid: &str) -> Result<Option<DealRow>> {
+    pub(crate) async fn deal(&self, dealid: B256) -> Result<Option<DealRow>> {
         let row = sqlx::query("SELECT * FROM deals WHERE dealid = $1")
-            .bind(dealid)
+            .bind(dealid.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| -> Result<DealRow> {
-            Ok(DealRow {
-                dealid: r.try_get("dealid")?,
-                fast: r.try_get::<i64, _>("fast")? != 0,
-                app: r.try_get("app")?,
-                dataset: r.try_get("dataset")?,
-                params: r.try_get("params")?,
-                trust: r.try_get("trust")?,
-                bot_first: r.try_get("bot_first")?,
-                bot_size: r.try_get("bot_size")?,
-                start_time: r.try_get("start_time")?,
-                timeref: r.try_get("timeref")?,
-                callback: r.try_get("callback")?,
-                fast_deal: r.try_get("fast_deal")?,
-                requester: r.try_get("requester")?,
-                beneficiary: r.try_get("beneficiary")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(deal).transpose()
     }
 
     /// A task.
-    pub(crate) async fn task(&self, taskid: &str) -> Result<Option<TaskRow>> {
+    pub(crate) async fn task(&self, taskid: B256) -> Result<Option<TaskRow>> {
         let row = sqlx::query("SELECT * FROM tasks WHERE taskid = $1")
-            .bind(taskid)
+            .bind(taskid.to_string())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(task).transpose()
@@ -415,31 +508,66 @@ impl Db {
     /// Sets a task's status (and failure reason or result link when given).
     pub(crate) async fn set_task_status(
         &self,
-        taskid: &str,
+        taskid: B256,
         status: PoolTaskState,
         failure: Option<&str>,
         results: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE tasks SET status = $2, failure = COALESCE($3, failure),
-                results = COALESCE($4, results) WHERE taskid = $1",
-        )
-        .bind(taskid)
-        .bind(status.as_str())
-        .bind(failure)
-        .bind(results)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let write = Write::Status {
+            status,
+            failure: failure.map(Into::into),
+            results: results.map(Into::into),
+        };
+        self.apply(taskid, &[write]).await
     }
 
-    /// Raises the replicas a task needs.
-    pub(crate) async fn set_replicas_needed(&self, taskid: &str, replicas: i64) -> Result<()> {
-        sqlx::query("UPDATE tasks SET replicas_needed = $2 WHERE taskid = $1")
-            .bind(taskid)
-            .bind(replicas)
-            .execute(&self.pool)
-            .await?;
+    /// Applies the writes of one decision on a task in one transaction: all of them or none.
+    pub(crate) async fn apply(&self, taskid: B256, writes: &[Write]) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let key = taskid.to_string();
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            let query = match write {
+                Write::Status {
+                    status,
+                    failure,
+                    results,
+                } => sqlx::query(
+                    "UPDATE tasks SET status = $2, failure = COALESCE($3, failure),
+                        results = COALESCE($4, results) WHERE taskid = $1",
+                )
+                .bind(&key)
+                .bind(status.as_str())
+                .bind(failure.as_deref())
+                .bind(results.as_deref()),
+                Write::Replicas(replicas) => {
+                    sqlx::query("UPDATE tasks SET replicas_needed = $2 WHERE taskid = $1")
+                        .bind(&key)
+                        .bind(*replicas)
+                }
+                Write::CountFailure { not_before } => sqlx::query(
+                    "UPDATE tasks SET failures = failures + 1, not_before = $2 WHERE taskid = $1",
+                )
+                .bind(&key)
+                .bind(*not_before),
+                Write::CountRevealAttempt { worker } => sqlx::query(
+                    "UPDATE replicates SET reveal_attempts = reveal_attempts + 1
+                     WHERE taskid = $1 AND worker = $2",
+                )
+                .bind(&key)
+                .bind(worker.to_string()),
+                Write::SetAside { worker, reason } => sqlx::query(
+                    "UPDATE replicates SET rejected = $3 WHERE taskid = $1 AND worker = $2",
+                )
+                .bind(&key)
+                .bind(worker.to_string())
+                .bind(reason.as_str()),
+            };
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -451,7 +579,7 @@ impl Db {
     /// worker (seen since `live_since`) has not tried the task yet.
     pub(crate) async fn next_task_for(
         &self,
-        worker: &str,
+        worker: Address,
         now: i64,
         unix: i64,
         max_failures: i64,
@@ -472,7 +600,7 @@ impl Db {
                             WHERE o.taskid = t.taskid AND o.worker = w.address)))))
              ORDER BY d.seq, t.idx LIMIT 1",
         )
-        .bind(worker)
+        .bind(worker.to_string())
         .bind(now)
         .bind(unix)
         .bind(max_failures)
@@ -480,23 +608,6 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(task).transpose()
-    }
-
-    /// Counts one failed or lost attempt of a task and holds it back until `not_before`;
-    /// returns the failures so far.
-    pub(crate) async fn count_failure(&self, taskid: &str, not_before: i64) -> Result<i64> {
-        sqlx::query("UPDATE tasks SET failures = failures + 1, not_before = $2 WHERE taskid = $1")
-            .bind(taskid)
-            .bind(not_before)
-            .execute(&self.pool)
-            .await?;
-        Ok(sqlx::query("SELECT failures FROM tasks WHERE taskid = $1")
-            .bind(taskid)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("failures"))
-            .transpose()?
-            .unwrap_or(0))
     }
 
     /// The ACTIVE tasks that used up `max_failures` failed attempts and hold no live
@@ -515,15 +626,20 @@ impl Db {
     }
 
     /// Hands a replicate of `taskid` to `worker` until `lease_until`.
-    pub(crate) async fn assign(&self, taskid: &str, worker: &str, lease_until: i64) -> Result<()> {
+    pub(crate) async fn assign(
+        &self,
+        taskid: B256,
+        worker: Address,
+        lease_until: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO replicates (taskid, worker, state, lease_until, app_fault)
              VALUES ($1, $2, 'assigned', $3, 0)
              ON CONFLICT (taskid, worker) DO UPDATE SET state = 'assigned',
                 lease_until = excluded.lease_until, error = NULL, fault = NULL, logs = NULL",
         )
-        .bind(taskid)
-        .bind(worker)
+        .bind(taskid.to_string())
+        .bind(worker.to_string())
         .bind(lease_until)
         .execute(&self.pool)
         .await?;
@@ -531,45 +647,41 @@ impl Db {
     }
 
     /// The replicates of a task.
-    pub(crate) async fn replicates(&self, taskid: &str) -> Result<Vec<ReplicateRow>> {
+    pub(crate) async fn replicates(&self, taskid: B256) -> Result<Vec<ReplicateRow>> {
         let rows =
             sqlx::query("SELECT * FROM replicates WHERE taskid = $1 ORDER BY reported_at, worker")
-                .bind(taskid)
+                .bind(taskid.to_string())
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(replicate).collect()
     }
 
     /// The replicates a worker holds that are not settled.
-    pub(crate) async fn worker_replicates(&self, worker: &str) -> Result<Vec<ReplicateRow>> {
+    pub(crate) async fn worker_replicates(&self, worker: Address) -> Result<Vec<ReplicateRow>> {
         let rows = sqlx::query(
             "SELECT * FROM replicates WHERE worker = $1 AND state = 'assigned' ORDER BY taskid",
         )
-        .bind(worker)
+        .bind(worker.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(replicate).collect()
     }
 
-    /// Records a worker's report on its replicate; false when it holds none for the task.
-    pub(crate) async fn report(
-        &self,
-        taskid: &str,
-        worker: &str,
-        r: &ReplicateRow,
-    ) -> Result<bool> {
+    /// Records a worker's report on its replicate (`r.taskid`, `r.worker`); false when it
+    /// holds none for the task.
+    pub(crate) async fn report(&self, r: &ReplicateRow) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE replicates SET state = $3, result_digest = $4, location = $5,
                 callback_data = $6, error = $7, app_fault = $8, reported_at = $9, fault = $10,
                 logs = $11
              WHERE taskid = $1 AND worker = $2 AND state IN ('assigned', 'lost')",
         )
-        .bind(taskid)
-        .bind(worker)
+        .bind(r.taskid.to_string())
+        .bind(r.worker.to_string())
         .bind(r.state.as_str())
-        .bind(&r.result_digest)
+        .bind(r.result_digest.map(|d| d.to_string()))
         .bind(&r.location)
-        .bind(&r.callback_data)
+        .bind(r.callback_data.as_ref().map(|c| c.to_string()))
         .bind(&r.error)
         .bind(i64::from(r.app_fault))
         .bind(unix_millis())
@@ -582,16 +694,22 @@ impl Db {
     }
 
     /// Extends the leases of a worker's assigned replicates and records it as seen.
-    pub(crate) async fn heartbeat(&self, worker: &str, now: i64, lease_until: i64) -> Result<()> {
+    pub(crate) async fn heartbeat(
+        &self,
+        worker: Address,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<()> {
+        let worker = worker.to_string();
         sqlx::query(
             "UPDATE replicates SET lease_until = $2 WHERE worker = $1 AND state = 'assigned'",
         )
-        .bind(worker)
+        .bind(&worker)
         .bind(lease_until)
         .execute(&self.pool)
         .await?;
         sqlx::query("UPDATE workers SET last_seen = $2 WHERE address = $1")
-            .bind(worker)
+            .bind(&worker)
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -620,7 +738,7 @@ impl Db {
     /// Records a worker's registration.
     pub(crate) async fn register(
         &self,
-        worker: &str,
+        worker: Address,
         cores: i64,
         memory: i64,
         tags: &str,
@@ -634,7 +752,7 @@ impl Db {
                 memory_bytes = excluded.memory_bytes, tags = excluded.tags,
                 slots = excluded.slots, last_seen = excluded.last_seen",
         )
-        .bind(worker)
+        .bind(worker.to_string())
         .bind(cores)
         .bind(memory)
         .bind(tags)
@@ -657,10 +775,15 @@ impl Db {
     }
 
     /// Stores a session token.
-    pub(crate) async fn add_session(&self, token: &str, worker: &str, expires: i64) -> Result<()> {
+    pub(crate) async fn add_session(
+        &self,
+        token: &str,
+        worker: Address,
+        expires: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO sessions (token, worker, expires) VALUES ($1, $2, $3)")
             .bind(token)
-            .bind(worker)
+            .bind(worker.to_string())
             .bind(expires)
             .execute(&self.pool)
             .await?;
@@ -668,13 +791,21 @@ impl Db {
     }
 
     /// The worker of a live session.
-    pub(crate) async fn session(&self, token: &str, now: i64) -> Result<Option<String>> {
+    pub(crate) async fn session(&self, token: &str, now: i64) -> Result<Option<Address>> {
         let row = sqlx::query("SELECT worker FROM sessions WHERE token = $1 AND expires > $2")
             .bind(token)
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("worker")).transpose()?)
+        row.as_ref()
+            .map(|row| {
+                Decode {
+                    row,
+                    table: "sessions",
+                }
+                .parsed("worker", ADDRESS)
+            })
+            .transpose()
     }
 
     /// Deletes the sessions that expired; returns how many.
@@ -687,52 +818,23 @@ impl Db {
     }
 
     /// The replicates `worker` holds (assigned, not reported yet).
-    pub(crate) async fn held_by(&self, worker: &str) -> Result<i64> {
+    pub(crate) async fn held_by(&self, worker: Address) -> Result<i64> {
         Ok(sqlx::query(
             "SELECT COUNT(*) AS n FROM replicates WHERE worker = $1 AND state = 'assigned'",
         )
-        .bind(worker)
+        .bind(worker.to_string())
         .fetch_one(&self.pool)
         .await?
         .try_get("n")?)
     }
 
     /// The slots `worker` registered, if it registered.
-    pub(crate) async fn slots(&self, worker: &str) -> Result<Option<i64>> {
+    pub(crate) async fn slots(&self, worker: Address) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT slots FROM workers WHERE address = $1")
-            .bind(worker)
+            .bind(worker.to_string())
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.try_get("slots")).transpose()?)
-    }
-
-    /// Counts one revealAndFinalize call sent with a replicate's result.
-    pub(crate) async fn count_reveal_attempt(&self, taskid: &str, worker: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE replicates SET reveal_attempts = reveal_attempts + 1
-             WHERE taskid = $1 AND worker = $2",
-        )
-        .bind(taskid)
-        .bind(worker)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Sets a replicate's result aside as a reveal candidate, with the reason.
-    pub(crate) async fn reject_candidate(
-        &self,
-        taskid: &str,
-        worker: &str,
-        reason: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE replicates SET rejected = $3 WHERE taskid = $1 AND worker = $2")
-            .bind(taskid)
-            .bind(worker)
-            .bind(reason)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Counts tasks by status, for `/metrics`.
@@ -748,8 +850,73 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::{Db, DealRow};
+    use super::{Db, DealRow, Write};
+    use alloy::primitives::{Address, Bytes, B256};
     use poco_types::{Fault, PoolTaskState, ReplicateState};
+
+    const TASK: B256 = B256::repeat_byte(0x71);
+    const WORKER: Address = Address::repeat_byte(0x33);
+
+    fn sample_deal() -> DealRow {
+        DealRow {
+            dealid: B256::repeat_byte(0xd1),
+            fast: false,
+            app: Address::repeat_byte(1),
+            dataset: Address::ZERO,
+            params: "{}".into(),
+            trust: 1,
+            bot_first: 0,
+            bot_size: 1,
+            start_time: 0,
+            timeref: 10,
+            callback: Address::ZERO,
+            fast_deal: Bytes::new(),
+            requester: Some(Address::repeat_byte(2)),
+            beneficiary: None,
+        }
+    }
+
+    /// The writes of one decision land together or not at all.
+    #[tokio::test]
+    async fn a_decision_s_writes_are_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        // Opened twice, as in `rows_are_typed_and_unknown_states_refused`.
+        Db::open(&url).await.unwrap().pool.close().await;
+        let db = Db::open(&url).await.unwrap();
+        db.insert_deal(&sample_deal(), &[(TASK, 0)], PoolTaskState::Pending, 1, 100)
+            .await
+            .unwrap();
+        let writes = [
+            Write::Status {
+                status: PoolTaskState::Active,
+                failure: None,
+                results: None,
+            },
+            Write::Replicas(3),
+            Write::CountFailure { not_before: 50 },
+        ];
+        db.apply(TASK, &writes).await.unwrap();
+        let task = db.task(TASK).await.unwrap().unwrap();
+        assert_eq!(
+            (task.status, task.replicas_needed, task.failures),
+            (PoolTaskState::Active, 3, 1)
+        );
+        // The second write fails (its table is gone): the first is rolled back.
+        sqlx::query("DROP TABLE replicates")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let writes = [
+            Write::Replicas(5),
+            Write::SetAside {
+                worker: WORKER,
+                reason: "bad".into(),
+            },
+        ];
+        assert!(db.apply(TASK, &writes).await.is_err());
+        assert_eq!(db.task(TASK).await.unwrap().unwrap().replicas_needed, 3);
+    }
 
     #[tokio::test]
     async fn l6_expired_sessions_are_purged() {
@@ -761,15 +928,17 @@ mod tests {
         .await
         .unwrap();
         for i in 0..100 {
-            db.add_session(&format!("old{i}"), "0x01", 10)
+            db.add_session(&format!("old{i}"), Address::repeat_byte(1), 10)
                 .await
                 .unwrap();
         }
-        db.add_session("live", "0x02", 1_000).await.unwrap();
+        db.add_session("live", Address::repeat_byte(2), 1_000)
+            .await
+            .unwrap();
         assert_eq!(db.purge_sessions(500).await.unwrap(), 100);
         assert_eq!(
-            db.session("live", 500).await.unwrap().as_deref(),
-            Some("0x02")
+            db.session("live", 500).await.unwrap(),
+            Some(Address::repeat_byte(2))
         );
         assert_eq!(db.purge_sessions(500).await.unwrap(), 0);
     }
@@ -785,23 +954,8 @@ mod tests {
         // SQLite driver then reads past the row); the second open starts from the full schema.
         Db::open(&url).await.unwrap().pool.close().await;
         let db = Db::open(&url).await.unwrap();
-        let deal = DealRow {
-            dealid: "0xd1".into(),
-            fast: false,
-            app: "0x01".into(),
-            dataset: "0x00".into(),
-            params: "{}".into(),
-            trust: 1,
-            bot_first: 0,
-            bot_size: 1,
-            start_time: 0,
-            timeref: 10,
-            callback: "0x00".into(),
-            fast_deal: String::new(),
-            requester: String::new(),
-            beneficiary: String::new(),
-        };
-        let tasks = [("0xt1".to_string(), 0)];
+        let deal = sample_deal();
+        let tasks = [(TASK, 0)];
         assert!(db
             .insert_deal(&deal, &tasks, PoolTaskState::Pending, 1, 100)
             .await
@@ -809,54 +963,65 @@ mod tests {
         let pending = db.tasks_in(&[PoolTaskState::Pending]).await.unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].status, PoolTaskState::Pending);
+        let read = db.deal(deal.dealid).await.unwrap().unwrap();
+        assert_eq!(
+            (read.app, read.dataset, read.callback, read.fast_deal.len()),
+            (deal.app, deal.dataset, deal.callback, 0)
+        );
+        assert_eq!((read.requester, read.beneficiary), (deal.requester, None));
         for status in PoolTaskState::ALL {
-            db.set_task_status("0xt1", *status, None, None)
-                .await
-                .unwrap();
-            assert_eq!(db.task("0xt1").await.unwrap().unwrap().status, *status);
+            db.set_task_status(TASK, *status, None, None).await.unwrap();
+            assert_eq!(db.task(TASK).await.unwrap().unwrap().status, *status);
         }
-        db.set_task_status("0xt1", PoolTaskState::Active, None, None)
+        db.set_task_status(TASK, PoolTaskState::Active, None, None)
             .await
             .unwrap();
-        db.assign("0xt1", "0xw1", 1_000).await.unwrap();
-        let mut row = db.replicates("0xt1").await.unwrap().remove(0);
+        db.assign(TASK, WORKER, 1_000).await.unwrap();
+        let mut row = db.replicates(TASK).await.unwrap().remove(0);
         assert_eq!((row.state, row.fault), (ReplicateState::Assigned, None));
+        assert_eq!((row.taskid, row.worker), (TASK, WORKER));
         row.state = ReplicateState::Failed;
         row.fault = Some(Fault::Deal);
-        assert!(db.report("0xt1", "0xw1", &row).await.unwrap());
-        let read = db.replicates("0xt1").await.unwrap().remove(0);
+        row.result_digest = Some(B256::repeat_byte(9));
+        row.callback_data = Some(Bytes::from_static(&[1, 2, 3]));
+        assert!(db.report(&row).await.unwrap());
+        let read = db.replicates(TASK).await.unwrap().remove(0);
+        assert_eq!(read.result_digest, row.result_digest);
+        assert_eq!(read.callback_data, row.callback_data);
         assert_eq!(
             (read.state, read.fault),
             (ReplicateState::Failed, Some(Fault::Deal))
         );
 
-        // Written by something else: refused with the column and the value.
-        sqlx::query("UPDATE replicates SET fault = 'cosmic-ray'")
-            .execute(&db.pool)
+        // Written by something else: refused with the table, the column and the value.
+        let corrupt = |sql: &'static str| sqlx::query(sql).execute(&db.pool);
+        let names = |err: crate::Error, parts: &[&str]| {
+            let err = err.to_string();
+            assert!(parts.iter().all(|p| err.contains(p)), "{err}");
+        };
+        corrupt("UPDATE replicates SET fault = 'cosmic-ray'")
             .await
             .unwrap();
-        let err = db.replicates("0xt1").await.unwrap_err().to_string();
-        assert!(
-            err.contains("column fault") && err.contains("cosmic-ray"),
-            "{err}"
-        );
-        sqlx::query("UPDATE replicates SET fault = NULL, state = 'vanished'")
-            .execute(&db.pool)
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["column fault", "cosmic-ray"]);
+        corrupt("UPDATE replicates SET fault = NULL, state = 'vanished'")
             .await
             .unwrap();
-        let err = db.replicates("0xt1").await.unwrap_err().to_string();
-        assert!(
-            err.contains("column state") && err.contains("vanished"),
-            "{err}"
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["column state", "vanished"]);
+        corrupt("UPDATE tasks SET status = 'active'").await.unwrap();
+        names(
+            db.task(TASK).await.unwrap_err(),
+            &["column status", "\"active\""],
         );
-        sqlx::query("UPDATE tasks SET status = 'active'")
-            .execute(&db.pool)
+        // Ids and addresses too: never read as zero.
+        corrupt("UPDATE replicates SET state = 'failed', worker = 'nobody'")
             .await
             .unwrap();
-        let err = db.task("0xt1").await.unwrap_err().to_string();
-        assert!(
-            err.contains("column status") && err.contains("\"active\""),
-            "{err}"
-        );
+        let err = db.replicates(TASK).await.unwrap_err();
+        names(err, &["table replicates, column worker", "\"nobody\""]);
+        corrupt("UPDATE deals SET callback = '0x12'").await.unwrap();
+        let err = db.deal(deal.dealid).await.unwrap_err();
+        names(err, &["table deals, column callback", "\"0x12\""]);
     }
 }

@@ -1,6 +1,25 @@
 //! The chain side of the scheduler: reads the pool's deals and the tasks' events, initializes
-//! tasks, decides the replicas, reveals and finalizes replicated tasks, reopens them when
-//! nobody can reveal, gives up tasks whose app fails, and expires the leases of lost workers.
+//! tasks, and applies what [`crate::decide`] decides on each task: more replicas, reveal and
+//! finalize, reopen when nobody can reveal, give up; it also expires the leases of lost
+//! workers and the tasks past their deadline.
+//!
+//! # Order of the writes (crash safety)
+//!
+//! The chain is the source of truth and a restarted scheduler reads it again from its cursor;
+//! what the database holds must never claim more than the chain did. So:
+//! - The writes of one decision on a task are applied in one database transaction
+//!   ([`Db::apply`](crate::db::Db::apply)): a crash never leaves a reopened task ACTIVE
+//!   without its extra replica, nor a failed attempt counted without its backoff.
+//! - `initializeArray` is sent first, and the tasks are marked ACTIVE after it is mined. A
+//!   crash in between leaves them PENDING: the next call is refused (already initialized)
+//!   and each task's state is then read from the hub.
+//! - A reveal attempt is counted before `revealAndFinalize` is sent, so that a candidate whose
+//!   call never returns (a crash, a hang) is still set aside after
+//!   [`REVEAL_ATTEMPTS`](crate::decide::REVEAL_ATTEMPTS) tries; the task is marked COMPLETED
+//!   only after the call is mined. A crash in between leaves it REVEALING: the next tick reads
+//!   COMPLETED from the hub, and the `TaskFinalize` log brings the result link.
+//! - `reopen` writes nothing here: the `TaskReopen` log it causes does (one more replica).
+//! - A candidate is set aside, or a task given up, after the refusal that decides it.
 
 use std::{
     collections::HashMap,
@@ -19,27 +38,21 @@ use alloy::{
 };
 use poco_chain::{bindings::hub::IPoco, LogWatcher, PocoClient};
 use poco_types::{
-    result_hash, task_id, Order as _, PoolTaskState, ReplicateState, ResultLink,
-    SignedWorkerpoolOrder, TaskStatus, WorkerpoolOrder,
+    task_id, Category, Order as _, PoolTaskState, ResultLink, SignedWorkerpoolOrder, TaskStatus,
+    WorkerpoolOrder,
 };
 use tokio::sync::{Mutex, Notify};
 use tracing::{debug, info, warn};
 
 use crate::{
     api::{AppRef, DatasetRef, Fault},
-    db::{Db, DealRow},
+    db::{Db, DealRow, ReplicateRow, TaskRow, Write},
+    decide::{self, replicas_for, Action, Candidate, ChainTask, Policy, View},
     Error, Result, SchedulerConfig,
 };
 
-/// Contribution (and push) deadline: start time plus this many reference times.
-const CONTRIBUTION_RATIO: i64 = poco_types::CONTRIBUTION_DEADLINE_RATIO as i64;
 /// Tasks initialized per transaction.
 const INIT_BATCH: usize = 64;
-/// The most replicas one task is given (the hub accepts at most 64 contributors): when the
-/// votes still disagree at this count, the task is given up.
-pub(crate) const MAX_REPLICAS: i64 = 16;
-/// revealAndFinalize calls sent with one replicate's result before it is set aside.
-const REVEAL_ATTEMPTS: i64 = 3;
 /// The longest a tick (chain reads, transactions, store reads) may take.
 const TICK_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest the check of one reveal candidate may take.
@@ -85,28 +98,6 @@ pub(crate) fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// Replicas needed for `trust` with fresh workers (weight 2 each): the smallest k with
-/// 2^k · trust > (1 + 2^k) · (trust − 1), the hub's consensus test with k agreeing votes.
-pub(crate) fn replicas_for(trust: u64) -> u64 {
-    if trust <= 1 {
-        return 1;
-    }
-    let t = u128::from(trust);
-    let mut k = 1u32;
-    while k < 64 {
-        let g = 1u128 << k;
-        if g * t > (1 + g) * (t - 1) {
-            break;
-        }
-        k += 1;
-    }
-    u64::from(k)
-}
-
-fn hex(b: &[u8]) -> String {
-    format!("0x{}", alloy::primitives::hex::encode(b))
 }
 
 impl Shared {
@@ -157,50 +148,26 @@ impl Shared {
         if let Some(found) = self.assets.lock().await.get(&address) {
             return Ok(found.clone());
         }
-        let hub = self.client.hub();
         let found = if app {
-            let a = hub
-                .viewApp(address)
-                .call()
-                .await
-                .map_err(|e| poco_chain::Error::call("viewApp", e))?;
-            (
-                String::from_utf8_lossy(&a.m_appMultiaddr).into_owned(),
-                a.m_appChecksum,
-                a.m_appType,
-            )
+            let a = self.client.view_app(address).await?;
+            (a.multiaddr, a.checksum, a.kind)
         } else {
-            let d = hub
-                .viewDataset(address)
-                .call()
-                .await
-                .map_err(|e| poco_chain::Error::call("viewDataset", e))?;
-            (
-                String::from_utf8_lossy(&d.m_datasetMultiaddr).into_owned(),
-                d.m_datasetChecksum,
-                String::new(),
-            )
+            let d = self.client.view_dataset(address).await?;
+            (d.multiaddr, d.checksum, String::new())
         };
         self.assets.lock().await.insert(address, found.clone());
         Ok(found)
     }
 
     pub(crate) async fn app_ref(&self, deal: &DealRow) -> Result<(AppRef, Option<DatasetRef>)> {
-        let app: Address = deal
-            .app
-            .parse()
-            .map_err(|_| Error::Database("bad app".into()))?;
+        let app = deal.app;
         let (multiaddr, checksum, kind) = self.asset(app, true).await?;
-        let dataset: Address = deal
-            .dataset
-            .parse()
-            .map_err(|_| Error::Database("bad dataset".into()))?;
-        let dataset = if dataset == Address::ZERO {
+        let dataset = if deal.dataset == Address::ZERO {
             None
         } else {
-            let (multiaddr, checksum, _) = self.asset(dataset, false).await?;
+            let (multiaddr, checksum, _) = self.asset(deal.dataset, false).await?;
             Some(DatasetRef {
-                address: dataset,
+                address: deal.dataset,
                 multiaddr,
                 checksum,
             })
@@ -216,9 +183,13 @@ impl Shared {
         ))
     }
 
-    async fn send(&self, tx: alloy::rpc::types::TransactionRequest, what: &str) -> Result<()> {
+    /// Sends a transaction of the pool (counted in the metrics).
+    async fn send<T>(
+        &self,
+        tx: impl std::future::Future<Output = poco_chain::Result<T>>,
+    ) -> Result<()> {
         self.metrics.transactions.inc();
-        match self.client.send(tx, what).await {
+        match tx.await {
             Ok(_) => Ok(()),
             Err(e) => {
                 self.metrics.transaction_errors.inc();
@@ -262,8 +233,12 @@ fn publish(
             "workerpoolApi".into(),
             serde_json::Value::String(url.into()),
         );
+        let failed = |source| Error::OrdersFile {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(failed)?;
         }
         poco_wallet::write_atomic(
             path,
@@ -272,7 +247,8 @@ fn publish(
                 .as_bytes(),
             poco_wallet::Access::Shared,
             poco_wallet::Existing::Replace,
-        )?;
+        )
+        .map_err(failed)?;
     }
     info!(hash = %signed.order_hash(&client.domain()), "published the workerpool order");
     Ok(signed)
@@ -281,7 +257,12 @@ fn publish(
 /// Drives the pool until an error stops it.
 pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
     let cursor = match shared.db.meta(CURSOR).await? {
-        Some(c) => c.parse().unwrap_or(0),
+        Some(c) => c.parse().map_err(|_| Error::Corrupt {
+            table: "meta",
+            column: "value",
+            value: c,
+            expected: "a block number (the chain cursor)",
+        })?,
         None => match shared.config.start_block {
             Some(b) => b,
             None => {
@@ -394,21 +375,8 @@ async fn on_log(shared: &Shared, log: &Log) -> Result<()> {
         set_if_ours(shared, e.taskid, PoolTaskState::Claimed, None).await?;
     } else if topic == IPoco::TaskReopen::SIGNATURE_HASH {
         let e = IPoco::TaskReopen::decode_log(&log.inner).map_err(decode)?;
-        let key = e.taskid.to_string();
-        if let Some(task) = shared.db.task(&key).await? {
-            if task.replicas_needed + 1 > MAX_REPLICAS {
-                give_up_for_replicas(shared, &key).await?;
-            } else {
-                shared
-                    .db
-                    .set_task_status(&key, PoolTaskState::Active, None, None)
-                    .await?;
-                shared
-                    .db
-                    .set_replicas_needed(&key, task.replicas_needed + 1)
-                    .await?;
-                shared.work.notify_waiters();
-            }
+        if let Some(task) = shared.db.task(e.taskid).await? {
+            commit(shared, task.taskid, &decide::after_reopen(&task)).await?;
         }
     }
     Ok(())
@@ -424,12 +392,11 @@ async fn set_if_ours(
     status: PoolTaskState,
     results: Option<&str>,
 ) -> Result<()> {
-    let key = taskid.to_string();
-    if shared.db.task(&key).await?.is_some() {
+    if shared.db.task(taskid).await?.is_some() {
         debug!(%taskid, %status, "task");
         shared
             .db
-            .set_task_status(&key, status, None, results)
+            .set_task_status(taskid, status, None, results)
             .await?;
     }
     Ok(())
@@ -439,31 +406,29 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
     let deal = shared.client.deal(dealid).await?;
     let category = shared.client.category(deal.category).await?;
     let timeref = category.work_clock_time_ref as i64;
-    let start: i64 = deal.startTime.saturating_to();
+    let start: u64 = deal.startTime.saturating_to();
     let first: i64 = deal.botFirst.saturating_to();
     let size: i64 = deal.botSize.saturating_to();
     let trust: u64 = deal.trust.saturating_to();
     let row = DealRow {
-        dealid: dealid.to_string(),
+        dealid,
         fast: false,
-        app: deal.app.pointer.to_string(),
-        dataset: deal.dataset.pointer.to_string(),
+        app: deal.app.pointer,
+        dataset: deal.dataset.pointer,
         params: deal.params.clone(),
         trust: trust as i64,
         bot_first: first,
         bot_size: size,
-        start_time: start,
+        start_time: deal.startTime.saturating_to(),
         timeref,
-        callback: deal.callback.to_string(),
-        fast_deal: String::new(),
-        requester: deal.requester.to_string(),
-        beneficiary: deal.beneficiary.to_string(),
+        callback: deal.callback,
+        fast_deal: Bytes::new(),
+        requester: Some(deal.requester),
+        beneficiary: Some(deal.beneficiary),
     };
-    let tasks: Vec<(String, i64)> = (first..first + size)
-        .map(|idx| (task_id(dealid, U256::from(idx)).to_string(), idx))
-        .collect();
+    let tasks = deal_tasks(dealid, first, size);
     let replicas = replicas_for(trust) as i64;
-    let deadline = start + CONTRIBUTION_RATIO * timeref;
+    let deadline = clamped(category.contribution_deadline(start));
     if shared
         .db
         .insert_deal(&row, &tasks, PoolTaskState::Pending, replicas, deadline)
@@ -478,31 +443,33 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
 
 async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()> {
     let deal = &e.deal;
-    let start: i64 = deal.startTime.saturating_to();
-    let timeref: i64 = deal.timeref.saturating_to();
+    let start: u64 = deal.startTime.saturating_to();
+    let category = Category {
+        name: String::new(),
+        description: String::new(),
+        work_clock_time_ref: deal.timeref.saturating_to(),
+    };
     let first: i64 = deal.botFirst.saturating_to();
     let size: i64 = deal.botSize.saturating_to();
     let row = DealRow {
-        dealid: e.dealid.to_string(),
+        dealid: e.dealid,
         fast: true,
-        app: e.app.to_string(),
-        dataset: e.dataset.to_string(),
+        app: e.app,
+        dataset: e.dataset,
         params: e.params.clone(),
         trust: 1,
         bot_first: first,
         bot_size: size,
-        start_time: start,
-        timeref,
-        callback: deal.callback.to_string(),
-        fast_deal: hex(&deal.abi_encode()),
+        start_time: deal.startTime.saturating_to(),
+        timeref: deal.timeref.saturating_to(),
+        callback: deal.callback,
+        fast_deal: deal.abi_encode().into(),
         // A fast deal is paid by its sponsor, the requester unless someone sponsored it.
-        requester: deal.sponsor.to_string(),
-        beneficiary: e.beneficiary.to_string(),
+        requester: Some(deal.sponsor),
+        beneficiary: Some(e.beneficiary),
     };
-    let tasks: Vec<(String, i64)> = (first..first + size)
-        .map(|idx| (task_id(e.dealid, U256::from(idx)).to_string(), idx))
-        .collect();
-    let deadline = start + CONTRIBUTION_RATIO * timeref;
+    let tasks = deal_tasks(e.dealid, first, size);
+    let deadline = clamped(category.contribution_deadline(start));
     if shared
         .db
         .insert_deal(&row, &tasks, PoolTaskState::Active, 1, deadline)
@@ -516,147 +483,138 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
     Ok(())
 }
 
+/// A time (unix seconds) as the database stores it, at most `i64::MAX`.
+fn clamped(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+/// The ids and indexes of a deal's tasks.
+fn deal_tasks(dealid: B256, first: i64, size: i64) -> Vec<(B256, i64)> {
+    (first..first + size)
+        .map(|idx| (task_id(dealid, U256::from(idx)), idx))
+        .collect()
+}
+
 /// Gives up at once the tasks of a deal whose params ask for encrypted results: this pool
 /// would hand the requester's results out in plain text.
-async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(String, i64)]) -> Result<()> {
+async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(B256, i64)]) -> Result<()> {
     let encrypted = poco_types::DealParams::parse(&deal.params)
         .map(|p| p.result_encryption())
         .unwrap_or(false);
     if encrypted {
-        warn!(dealid = deal.dealid, "{NO_ENCRYPTION}");
+        warn!(dealid = %deal.dealid, "{NO_ENCRYPTION}");
         for (taskid, _) in tasks {
             shared
                 .db
-                .set_task_status(taskid, PoolTaskState::Failed, Some(NO_ENCRYPTION), None)
+                .set_task_status(*taskid, PoolTaskState::Failed, Some(NO_ENCRYPTION), None)
                 .await?;
         }
     }
     Ok(())
 }
 
-/// Gives a task up because its votes still disagree at [`MAX_REPLICAS`] replicas.
-async fn give_up_for_replicas(shared: &Shared, taskid: &str) -> Result<()> {
-    let reason = format!(
-        "no consensus after {MAX_REPLICAS} replicas (this pool's cap): the app's result may \
-         not be deterministic"
-    );
-    warn!(taskid, reason, "giving the task up");
-    shared
+/// What the engine reads of a task before deciding on it: its replicates and the live
+/// workers (the hub's view is read when a decision asks for it).
+async fn view_of(shared: &Shared, task: &TaskRow) -> Result<(Vec<ReplicateRow>, i64)> {
+    let replicates = shared.db.replicates(task.taskid).await?;
+    let live = shared
         .db
-        .set_task_status(taskid, PoolTaskState::Failed, Some(&reason), None)
-        .await
+        .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
+        .await?;
+    Ok((replicates, live))
 }
 
-/// The longest wait before a failed task is handed out again.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// The wait before a task is handed out again after its `failures`-th failure: the
-/// configured backoff, doubled at each further failure, at most [`MAX_BACKOFF`].
-pub(crate) fn backoff(base: Duration, failures: i64) -> Duration {
-    let doublings = failures.saturating_sub(1).clamp(0, 16) as u32;
-    base.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+/// Applies a decision on `task`: its writes in one transaction, then the wake-ups, then the
+/// reveal (chain calls, each followed by its own writes).
+async fn apply(
+    shared: &Shared,
+    task: &TaskRow,
+    replicates: &[ReplicateRow],
+    actions: Vec<Action>,
+) -> Result<()> {
+    commit(shared, task.taskid, &actions).await?;
+    for action in actions {
+        if let Action::Reveal { candidates, reopen } = action {
+            if !reveal(shared, task, replicates, &candidates).await? && reopen {
+                reopen_task(shared, task.taskid).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
-/// What follows a failed replicate, by whose fault it is: the deal's gives the task up with
-/// the worker's reason (every worker would meet it again) once another worker confirmed it or
-/// none is free to (as for the app's); the app's is left to the
-/// app-fault limit ([`drive`]); the worker's and a passing one count as a failed attempt and
-/// hold the task back for a growing [`backoff`] (the worker's goes to another worker first,
-/// see `Db::next_task_for`), and the attempt that reaches `--max-attempts` gives it up.
+/// The database side of a decision: its writes in one transaction, then its logs and
+/// wake-ups.
+async fn commit(shared: &Shared, taskid: B256, actions: &[Action]) -> Result<()> {
+    let writes: Vec<Write> = actions.iter().filter_map(Action::write).collect();
+    shared.db.apply(taskid, &writes).await?;
+    for action in actions {
+        match action {
+            Action::GiveUp { reason, detail } => {
+                if let Some(detail) = detail {
+                    debug!(%taskid, error = detail, "app fault");
+                }
+                warn!(%taskid, reason, "giving the task up");
+            }
+            Action::NotifyWork => shared.work.notify_waiters(),
+            Action::Write(_) | Action::ReadChain | Action::Reveal { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// What follows a failed replicate of a task (see [`decide::after_failure`]); a failed
+/// attempt may exhaust the task's attempts, which gives it up.
 pub(crate) async fn after_failure(
     shared: &Shared,
-    taskid: &str,
+    taskid: B256,
     fault: Fault,
     error: Option<&str>,
 ) -> Result<()> {
     let Some(task) = shared.db.task(taskid).await? else {
         return Ok(());
     };
-    if task.status != PoolTaskState::Active {
-        return Ok(());
-    }
+    let (replicates, live_workers) = view_of(shared, &task).await?;
+    let view = View {
+        task: &task,
+        replicates: &replicates,
+        chain: None,
+        live_workers,
+        now: shared.chain_now.load(Ordering::Relaxed),
+        unix: unix_now(),
+    };
+    let actions = decide::after_failure(&view, &Policy::new(&shared.config), fault, error);
+    let counted = actions
+        .iter()
+        .any(|a| matches!(a, Action::Write(Write::CountFailure { .. })));
     let reason = error.unwrap_or("the worker gave no reason");
-    match fault {
-        Fault::App => Ok(()),
-        Fault::Deal => {
-            let replicates = shared.db.replicates(taskid).await?;
-            let settled = replicates
-                .iter()
-                .any(|r| matches!(r.state, ReplicateState::Contributed | ReplicateState::Done));
-            if settled {
-                // Others contributed already (a late contribution refused once the task
-                // reached consensus): the task goes on with them.
-                debug!(taskid, "a late replicate was refused: {reason}");
-                return Ok(());
-            }
-            // A worker's word alone does not end a task: a hostile worker could otherwise
-            // give up any task it is handed. Another worker confirms (it never gets the task
-            // back, see `Db::next_task_for`), unless none is free to.
-            let confirmations = replicates
-                .iter()
-                .filter(|r| r.state == ReplicateState::Failed && r.fault == Some(Fault::Deal))
-                .count() as u32;
-            let others = shared
-                .db
-                .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
-                .await?
-                - replicates.len() as i64;
-            if confirmations < shared.config.app_fault_limit && others > 0 {
-                debug!(
-                    taskid,
-                    confirmations, "a deal fault waits for another worker to confirm: {reason}"
-                );
-                shared.work.notify_waiters();
-                return Ok(());
-            }
-            warn!(
-                taskid,
-                reason, "giving the task up: no worker can settle it"
-            );
-            shared
-                .db
-                .set_task_status(taskid, PoolTaskState::Failed, Some(reason), None)
-                .await
+    match actions.first() {
+        None => debug!(%taskid, ?fault, "nothing to do after a failure: {reason}"),
+        Some(Action::NotifyWork) => {
+            debug!(%taskid, "a deal fault waits for another worker to confirm: {reason}")
         }
-        Fault::Worker | Fault::Transient => {
-            let failures = task.failures + 1;
-            let wait = backoff(shared.config.retry_backoff, failures);
-            shared
-                .db
-                .count_failure(taskid, unix_now() + wait.as_secs().max(1) as i64)
-                .await?;
-            debug!(taskid, failures, ?wait, ?fault, "failed attempt: {reason}");
-            give_up_exhausted(shared).await
-        }
+        Some(_) if counted => debug!(%taskid, ?fault, "failed attempt: {reason}"),
+        Some(_) => {}
     }
+    apply(shared, &task, &replicates, actions).await?;
+    if counted {
+        give_up_exhausted(shared).await?;
+    }
+    Ok(())
 }
 
 /// Gives up the tasks that used up `--max-attempts` failed attempts and hold no live
 /// replicate, with the last reason.
 async fn give_up_exhausted(shared: &Shared) -> Result<()> {
-    let max = i64::from(shared.config.max_attempts.max(1));
+    let max = Policy::new(&shared.config).max_failures();
     for task in shared.db.exhausted_tasks(max).await? {
-        let last = shared
-            .db
-            .replicates(&task.taskid)
-            .await?
-            .into_iter()
-            .rev()
-            .find_map(|r| match r.state {
-                ReplicateState::Failed => r.error,
-                ReplicateState::Lost => Some("the worker stopped answering".into()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let reason = format!(
-            "given up after {} failed attempts (this pool's --max-attempts); the last: {last}",
-            task.failures
-        );
-        warn!(taskid = task.taskid, reason, "giving the task up");
-        shared
-            .db
-            .set_task_status(&task.taskid, PoolTaskState::Failed, Some(&reason), None)
-            .await?;
+        let replicates = shared.db.replicates(task.taskid).await?;
+        commit(
+            shared,
+            task.taskid,
+            &[decide::exhausted(&task, &replicates)],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -668,22 +626,16 @@ async fn initialize(shared: &Shared) -> Result<()> {
         return Ok(());
     }
     for chunk in pending.chunks(INIT_BATCH) {
-        let dealids: Vec<B256> = chunk
+        let tasks: Vec<(B256, U256)> = chunk
             .iter()
-            .map(|t| t.dealid.parse().unwrap_or_default())
+            .map(|t| (t.dealid, U256::from(t.idx as u64)))
             .collect();
-        let idxs: Vec<U256> = chunk.iter().map(|t| U256::from(t.idx as u64)).collect();
-        let hub = shared.client.hub();
-        let call = hub.initializeArray(dealids, idxs);
-        match shared
-            .send(call.into_transaction_request(), "initializeArray")
-            .await
-        {
+        match shared.send(shared.client.initialize_tasks(&tasks)).await {
             Ok(()) => {
                 for task in chunk {
                     shared
                         .db
-                        .set_task_status(&task.taskid, PoolTaskState::Active, None, None)
+                        .set_task_status(task.taskid, PoolTaskState::Active, None, None)
                         .await?;
                 }
             }
@@ -692,10 +644,7 @@ async fn initialize(shared: &Shared) -> Result<()> {
                 // one.
                 debug!("initializeArray: {e}; checking each task");
                 for task in chunk {
-                    let on_chain = shared
-                        .client
-                        .task(task.taskid.parse().unwrap_or_default())
-                        .await?;
+                    let on_chain = shared.client.task(task.taskid).await?;
                     // The pool's state named like the chain's (FAILED stays FAILED here).
                     let status = match TaskStatus::try_from(on_chain.status) {
                         Ok(TaskStatus::Unset) | Err(_) => continue,
@@ -704,12 +653,10 @@ async fn initialize(shared: &Shared) -> Result<()> {
                         Ok(TaskStatus::Completed) => PoolTaskState::Completed,
                         Ok(TaskStatus::Failed) => PoolTaskState::Failed,
                     };
-                    {
-                        shared
-                            .db
-                            .set_task_status(&task.taskid, status, None, None)
-                            .await?;
-                    }
+                    shared
+                        .db
+                        .set_task_status(task.taskid, status, None, None)
+                        .await?;
                 }
             }
         }
@@ -718,165 +665,79 @@ async fn initialize(shared: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// Replicated tasks: more replicas when the votes disagree, reveal and finalize on consensus,
-/// reopen when nobody can reveal; any task: give up when the app fails; expire overdue ones.
+/// The hub's view of a task.
+async fn chain_task(shared: &Shared, taskid: B256) -> Result<ChainTask> {
+    let t = shared.client.task(taskid).await?;
+    Ok(ChainTask {
+        status: TaskStatus::try_from(t.status).ok(),
+        consensus: t.consensusValue,
+        reveal_deadline: t.revealDeadline,
+    })
+}
+
+/// Expires the tasks past their deadline, gives up those out of attempts, and decides on the
+/// others being driven (see [`decide::decide`]).
 async fn drive(shared: &Shared, now: i64) -> Result<()> {
     shared.db.expire_tasks(now).await?;
     give_up_exhausted(shared).await?;
+    let policy = Policy::new(&shared.config);
     for task in shared.db.tasks_to_drive().await? {
-        let replicates = shared.db.replicates(&task.taskid).await?;
-        let taskid: B256 = task.taskid.parse().unwrap_or_default();
-        if task.status == PoolTaskState::Active {
-            let faults: Vec<_> = replicates
-                .iter()
-                .filter(|r| r.state == ReplicateState::Failed && r.app_fault)
-                .collect();
-            if !faults.is_empty() {
-                let others = shared
-                    .db
-                    .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
-                    .await?
-                    - replicates.len() as i64;
-                if faults.len() as u32 >= shared.config.app_fault_limit || others <= 0 {
-                    // The workers' error texts hold the app's output: they stay behind the
-                    // requester's sign-in (GET /tasks/{id}/logs).
-                    let reason = format!(
-                        "the app failed on {} worker(s); the requester reads why at \
-                         GET /tasks/{taskid}/logs",
-                        faults.len()
-                    );
-                    if let Some(last) = faults.last().and_then(|r| r.error.as_deref()) {
-                        debug!(%taskid, error = last, "app fault");
-                    }
-                    warn!(%taskid, reason, "giving the task up");
-                    shared
-                        .db
-                        .set_task_status(&task.taskid, PoolTaskState::Failed, Some(&reason), None)
-                        .await?;
-                    continue;
-                }
-            }
-            let live = replicates.iter().filter(|r| r.state.is_live()).count() as i64;
-            let contributed = replicates
-                .iter()
-                .filter(|r| r.state == ReplicateState::Contributed)
-                .count() as i64;
-            let assigned = replicates
-                .iter()
-                .filter(|r| r.state == ReplicateState::Assigned)
-                .count() as i64;
-            if contributed > 0 && assigned == 0 && live >= task.replicas_needed {
-                // Every replica voted and there is no consensus: one more.
-                let on_chain = TaskStatus::try_from(shared.client.task(taskid).await?.status);
-                if on_chain == Ok(TaskStatus::Active) && live + 1 > MAX_REPLICAS {
-                    give_up_for_replicas(shared, &task.taskid).await?;
-                } else if on_chain == Ok(TaskStatus::Active) {
-                    shared
-                        .db
-                        .set_replicas_needed(&task.taskid, live + 1)
-                        .await?;
-                    shared.work.notify_waiters();
-                } else if on_chain == Ok(TaskStatus::Revealing) {
-                    shared
-                        .db
-                        .set_task_status(&task.taskid, PoolTaskState::Revealing, None, None)
-                        .await?;
-                }
-            }
-        } else {
-            let on_chain = shared.client.task(taskid).await?;
-            match TaskStatus::try_from(on_chain.status) {
-                Ok(TaskStatus::Revealing) => {
-                    if reveal(
-                        shared,
-                        &task.taskid,
-                        taskid,
-                        &task.dealid,
-                        on_chain.consensusValue,
-                        &replicates,
-                    )
-                    .await?
-                    {
-                        continue;
-                    }
-                    if U256::from(now) >= on_chain.revealDeadline {
-                        let hub = shared.client.hub();
-                        let call = hub.reopen(taskid);
-                        match shared.send(call.into_transaction_request(), "reopen").await {
-                            Ok(()) => info!(%taskid, "reopened: nobody can reveal the consensus"),
-                            Err(Error::Chain(e))
-                                if crate::classify_chain_error(&e).is_deterministic() =>
-                            {
-                                // Asking again every tick would be refused the same way.
-                                let reason = format!(
-                                    "nobody revealed the consensus and the chain refuses to \
-                                     reopen the task: {e}"
-                                );
-                                warn!(%taskid, reason, "giving the task up");
-                                shared
-                                    .db
-                                    .set_task_status(
-                                        &task.taskid,
-                                        PoolTaskState::Failed,
-                                        Some(&reason),
-                                        None,
-                                    )
-                                    .await?;
-                            }
-                            Err(e) => debug!(%taskid, "reopen: {e}; trying again"),
-                        }
-                    }
-                }
-                Ok(TaskStatus::Completed) => {
-                    shared
-                        .db
-                        .set_task_status(&task.taskid, PoolTaskState::Completed, None, None)
-                        .await?
-                }
-                Ok(TaskStatus::Failed) => {
-                    shared
-                        .db
-                        .set_task_status(&task.taskid, PoolTaskState::Claimed, None, None)
-                        .await?
-                }
-                _ => {}
-            }
+        let (replicates, live_workers) = view_of(shared, &task).await?;
+        let chain;
+        let mut view = View {
+            task: &task,
+            replicates: &replicates,
+            chain: None,
+            live_workers,
+            now,
+            unix: unix_now(),
+        };
+        let mut actions = decide::decide(&view, &policy);
+        if actions == [Action::ReadChain] {
+            chain = chain_task(shared, task.taskid).await?;
+            view.chain = Some(&chain);
+            actions = decide::decide(&view, &policy);
         }
+        apply(shared, &task, &replicates, actions).await?;
     }
     Ok(())
 }
 
-/// Reveals and finalizes a task that reached consensus with the result of one replicate that
-/// agrees with it, trying them in the order they were reported. A replicate's location and
-/// callback data are used only once its on-chain contribution, its callback data and its
-/// archive in the pool's store all match the consensus; a candidate that fails a check, or
-/// whose call reverts [`REVEAL_ATTEMPTS`] times, is set aside for good. Returns whether the
-/// task was finalized.
+/// Reopens a task nobody can reveal; gives it up when the hub refuses for good.
+async fn reopen_task(shared: &Shared, taskid: B256) -> Result<()> {
+    match shared.send(shared.client.reopen_task(taskid)).await {
+        Ok(()) => info!(%taskid, "reopened: nobody can reveal the consensus"),
+        Err(Error::Chain(e)) if crate::classify_chain_error(&e).is_deterministic() => {
+            let action = decide::after_reopen_refused(&e.to_string());
+            commit(shared, taskid, &[action]).await?;
+        }
+        Err(e) => debug!(%taskid, "reopen: {e}; trying again"),
+    }
+    Ok(())
+}
+
+/// Reveals and finalizes a task that reached consensus with the result of one of its
+/// `candidates`, in order. A candidate's location and callback data are used only once its
+/// on-chain contribution, its callback data and its archive in the pool's store all match the
+/// consensus; one that fails a check, or whose call fails
+/// [`REVEAL_ATTEMPTS`](decide::REVEAL_ATTEMPTS) times, is set aside for good. Returns whether
+/// the task was finalized.
 async fn reveal(
     shared: &Shared,
-    key: &str,
-    taskid: B256,
-    dealid: &str,
-    consensus: B256,
-    replicates: &[crate::db::ReplicateRow],
+    task: &TaskRow,
+    replicates: &[ReplicateRow],
+    candidates: &[Candidate],
 ) -> Result<bool> {
-    let Some(deal) = shared.db.deal(dealid).await? else {
+    let taskid = task.taskid;
+    if candidates.is_empty() {
+        return Ok(false);
+    }
+    let Some(deal) = shared.db.deal(task.dealid).await? else {
         return Ok(false);
     };
-    for r in replicates {
-        if r.state != ReplicateState::Contributed || r.rejected.is_some() {
-            continue;
-        }
-        let Some(digest) = r
-            .result_digest
-            .as_deref()
-            .and_then(|d| d.parse::<B256>().ok())
-        else {
-            continue;
-        };
-        if result_hash(taskid, digest) != consensus {
-            continue;
-        }
+    for candidate in candidates {
+        let r = &replicates[candidate.replicate];
+        let digest = candidate.digest;
         let checked = match tokio::time::timeout(
             CHECK_TIMEOUT,
             check_candidate(shared, &deal, taskid, r, digest),
@@ -884,61 +745,59 @@ async fn reveal(
         .await
         {
             Ok(checked) => checked,
-            Err(_) => Err(Candidate::Unchecked(format!(
+            Err(_) => Err(Unusable::Unchecked(format!(
                 "the check took more than {}s",
                 CHECK_TIMEOUT.as_secs()
             ))),
         };
         let (link, callback) = match checked {
             Ok(found) => found,
-            Err(Candidate::Bad(reason)) => {
-                set_aside(shared, key, r, &reason).await?;
+            Err(Unusable::Bad(reason)) => {
+                let write = Write::SetAside {
+                    worker: r.worker,
+                    reason,
+                };
+                write_candidate(shared, taskid, vec![write]).await?;
                 continue;
             }
-            Err(Candidate::Unchecked(reason)) => {
+            Err(Unusable::Unchecked(reason)) => {
                 // The chain or the store failed: counts as an attempt, so that it ends.
-                warn!(%taskid, worker = r.worker, "cannot check a reveal candidate: {reason}");
-                shared.db.count_reveal_attempt(key, &r.worker).await?;
-                if r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
-                    set_aside(shared, key, r, &format!("could not be checked: {reason}")).await?;
-                }
+                warn!(%taskid, worker = %r.worker, "cannot check a reveal candidate: {reason}");
+                write_candidate(shared, taskid, decide::after_unchecked(r, &reason)).await?;
                 continue;
             }
         };
-        let hub = shared.client.hub();
-        let call = hub.revealAndFinalize(taskid, digest, link.to_bytes(), callback);
-        shared.db.count_reveal_attempt(key, &r.worker).await?;
+        let results = link.to_bytes();
+        let attempt = Write::CountRevealAttempt { worker: r.worker };
+        write_candidate(shared, taskid, vec![attempt]).await?;
         shared.metrics.reveal_attempts.inc();
-        match shared
-            .send(call.into_transaction_request(), "revealAndFinalize")
-            .await
-        {
+        let sent = shared
+            .send(
+                shared
+                    .client
+                    .reveal_and_finalize(taskid, digest, results.clone(), callback),
+            )
+            .await;
+        match sent {
             Ok(()) => {
-                info!(%taskid, worker = r.worker, "finalized");
+                info!(%taskid, worker = %r.worker, "finalized");
                 shared
                     .db
                     .set_task_status(
-                        key,
+                        taskid,
                         PoolTaskState::Completed,
                         None,
-                        Some(&String::from_utf8_lossy(&link.to_bytes())),
+                        Some(&String::from_utf8_lossy(&results)),
                     )
                     .await?;
                 return Ok(true);
             }
             Err(e) => {
-                warn!(%taskid, worker = r.worker, "revealAndFinalize: {e}");
+                warn!(%taskid, worker = %r.worker, "revealAndFinalize: {e}");
                 let deterministic = matches!(&e, Error::Chain(c)
                     if crate::classify_chain_error(c).is_deterministic());
-                if deterministic || r.reveal_attempts + 1 >= REVEAL_ATTEMPTS {
-                    let reason = if deterministic {
-                        format!("revealAndFinalize with its result is refused: {e}")
-                    } else {
-                        format!(
-                            "revealAndFinalize with its result failed {REVEAL_ATTEMPTS} times: {e}"
-                        )
-                    };
-                    set_aside(shared, key, r, &reason).await?;
+                if let Some(write) = decide::after_reveal_error(r, deterministic, &e.to_string()) {
+                    write_candidate(shared, taskid, vec![write]).await?;
                 }
             }
         }
@@ -946,24 +805,20 @@ async fn reveal(
     Ok(false)
 }
 
-async fn set_aside(
-    shared: &Shared,
-    key: &str,
-    r: &crate::db::ReplicateRow,
-    reason: &str,
-) -> Result<()> {
-    warn!(
-        taskid = key,
-        worker = r.worker,
-        reason,
-        "reveal candidate set aside"
-    );
-    shared.metrics.reveal_rejections.inc();
-    shared.db.reject_candidate(key, &r.worker, reason).await
+/// Applies the writes about one reveal candidate in one transaction; logs and counts those
+/// that set it aside.
+async fn write_candidate(shared: &Shared, taskid: B256, writes: Vec<Write>) -> Result<()> {
+    for write in &writes {
+        if let Write::SetAside { worker, reason } = write {
+            warn!(%taskid, %worker, reason, "reveal candidate set aside");
+            shared.metrics.reveal_rejections.inc();
+        }
+    }
+    shared.db.apply(taskid, &writes).await
 }
 
 /// Why a reveal candidate is not used.
-enum Candidate {
+enum Unusable {
     /// It fails a check: set aside for good.
     Bad(String),
     /// The chain or the store could not be read: tried again, a bounded number of times.
@@ -977,41 +832,29 @@ async fn check_candidate(
     shared: &Shared,
     deal: &DealRow,
     taskid: B256,
-    r: &crate::db::ReplicateRow,
+    r: &ReplicateRow,
     digest: B256,
-) -> std::result::Result<(ResultLink, Bytes), Candidate> {
-    let bad = |m: String| Candidate::Bad(m);
-    let worker: Address = r
-        .worker
-        .parse()
-        .map_err(|_| bad("corrupt worker address".into()))?;
+) -> std::result::Result<(ResultLink, Bytes), Unusable> {
+    let bad = |m: String| Unusable::Bad(m);
     let contribution = shared
         .client
-        .hub()
-        .viewContribution(taskid, worker)
-        .call()
+        .contribution(taskid, r.worker)
         .await
-        .map_err(|e| Candidate::Unchecked(format!("viewContribution: {e}")))?;
-    if contribution.status != 1 || contribution.resultHash != result_hash(taskid, digest) {
+        .map_err(|e| Unusable::Unchecked(format!("viewContribution: {e}")))?;
+    if !contribution.contributed
+        || contribution.result_hash != poco_types::result_hash(taskid, digest)
+    {
         return Err(bad(
             "its on-chain contribution does not carry the consensus result".into(),
         ));
     }
-    let callback: Bytes = match r.callback_data.as_deref() {
-        None => Bytes::new(),
-        Some(hex) => hex
-            .parse()
-            .map_err(|_| bad("its callback data is not hex".into()))?,
-    };
+    let callback = r.callback_data.clone().unwrap_or_default();
     if !callback.is_empty() && alloy::primitives::keccak256(&callback) != digest {
         return Err(bad(
             "its callback data does not hash to the consensus digest".into(),
         ));
     }
-    let has_callback = deal
-        .callback
-        .parse::<Address>()
-        .is_ok_and(|a| a != Address::ZERO);
+    let has_callback = deal.callback != Address::ZERO;
     if has_callback && callback.is_empty() {
         return Err(bad(
             "the deal has a callback but the replicate reported no callback data".into(),
@@ -1029,18 +872,18 @@ async fn check_candidate(
     let found = store
         .get(taskid, sha256)
         .await
-        .map_err(|e| Candidate::Unchecked(format!("the store: {e}")))?
+        .map_err(|e| Unusable::Unchecked(format!("the store: {e}")))?
         .ok_or_else(|| bad("its archive is not in the pool's store".into()))?;
     let archive = found
         .bytes()
         .await
-        .map_err(|e| Candidate::Unchecked(format!("the store: {e}")))?;
+        .map_err(|e| Unusable::Unchecked(format!("the store: {e}")))?;
     let actual = tokio::task::spawn_blocking(move || -> std::result::Result<B256, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         poco_runtime::archive_digest(&archive, dir.path()).map_err(|e| e.to_string())
     })
     .await
-    .map_err(|e| Candidate::Unchecked(e.to_string()))?
+    .map_err(|e| Unusable::Unchecked(e.to_string()))?
     .map_err(|e| bad(format!("its archive is unreadable: {e}")))?;
     if actual != digest {
         return Err(bad(format!(
@@ -1053,23 +896,4 @@ async fn check_candidate(
 /// Helper for [`Duration`] configuration in seconds.
 pub(crate) fn secs(d: Duration) -> i64 {
     d.as_secs().max(1) as i64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::replicas_for;
-
-    #[test]
-    fn l1_replica_cap_is_under_the_hub_cap() {
-        const { assert!(super::MAX_REPLICAS <= 64 && super::MAX_REPLICAS >= 2) };
-        // Every trust the pool can take needs fewer replicas than the cap.
-        assert!(replicas_for(100) < super::MAX_REPLICAS as u64);
-    }
-
-    #[test]
-    fn replicas_follow_the_hub_consensus_rule() {
-        for (trust, replicas) in [(0, 1), (1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (100, 7)] {
-            assert_eq!(replicas_for(trust), replicas, "trust {trust}");
-        }
-    }
 }

@@ -4,9 +4,47 @@ use crate::api::Fault;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The database failed.
+    /// The database failed (a query, a transaction).
     #[error("database: {0}")]
-    Database(String),
+    Database(#[from] sqlx::Error),
+    /// The database could not be opened or created.
+    #[error(
+        "cannot open the database {url}: {source}; check the --database URL, that its folder \
+         exists and is writable, or that the PostgreSQL server is up"
+    )]
+    OpenDatabase {
+        /// The database URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A row holds a value this scheduler cannot read: written by another program or another
+    /// version.
+    #[error(
+        "the database's table {table}, column {column} holds {value:?}, which is not {expected}; \
+         the database was written by another version of the scheduler: run the version that \
+         wrote it or start from an empty database"
+    )]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+        /// What the column should hold.
+        expected: &'static str,
+    },
+    /// The orders file (`--orders-file`) could not be written.
+    #[error("cannot write the orders file {path}: {source}; check that its folder is writable")]
+    OrdersFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
@@ -55,12 +93,6 @@ impl Error {
             Self::Refused { status, .. } => *status == 401 || *status == 429 || *status >= 500,
             _ => false,
         }
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
     }
 }
 

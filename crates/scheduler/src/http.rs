@@ -19,11 +19,12 @@ use serde::Deserialize;
 
 use crate::{
     api::{
-        AppLogs, Assignment, Challenge, ErrorBody, Fault, LoginRequest, LoginResponse, Mode,
+        AppLogs, Assignment, Challenge, ErrorBody, Fault, LoginRequest, LoginResponse,
         Registration, ReplicateInfo, ReplicateLog, ReplicateState, Report, TaskInfo, TaskLogs,
         MAX_LOG_BYTES,
     },
     db::ReplicateRow,
+    decide::{settle_mode, Policy},
     engine::{secs, unix_now, Shared},
     Result,
 };
@@ -239,15 +240,14 @@ async fn may_read(
     headers: &HeaderMap,
     results: bool,
 ) -> Result<(), ApiError> {
-    let key = taskid.to_string();
     let unknown = || {
         ApiError(
             StatusCode::NOT_FOUND,
             format!("this pool has no task {taskid}"),
         )
     };
-    let task = s.db.task(&key).await?.ok_or_else(unknown)?;
-    let deal = s.db.deal(&task.dealid).await?.ok_or_else(unknown)?;
+    let task = s.db.task(taskid).await?.ok_or_else(unknown)?;
+    let deal = s.db.deal(task.dealid).await?.ok_or_else(unknown)?;
     let mut status = task.status;
     if results && status != PoolTaskState::Completed && !deal.fast {
         // The chain may be ahead of the scheduler's reading of it.
@@ -287,8 +287,7 @@ async fn may_read(
             ),
         )
     })?;
-    let reader = reader.to_string();
-    if reader != deal.requester && reader != deal.beneficiary {
+    if Some(reader) != deal.requester && Some(reader) != deal.beneficiary {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
             format!(
@@ -355,12 +354,8 @@ async fn login(
         ));
     }
     let token = alloy::primitives::hex::encode(rand::random::<[u8; 32]>());
-    s.db.add_session(
-        &token,
-        &req.address.to_string(),
-        unix_now() + SESSION.as_secs() as i64,
-    )
-    .await?;
+    s.db.add_session(&token, req.address, unix_now() + SESSION.as_secs() as i64)
+        .await?;
     Ok(Json(LoginResponse {
         token,
         expires_in: SESSION.as_secs(),
@@ -378,13 +373,12 @@ async fn worker(s: &Shared, headers: &HeaderMap) -> Result<Address, ApiError> {
                 "missing bearer token: sign in with GET /challenge and POST /login".into(),
             )
         })?;
-    let worker = s.db.session(token, unix_now()).await?.ok_or_else(|| {
+    s.db.session(token, unix_now()).await?.ok_or_else(|| {
         ApiError(
             StatusCode::UNAUTHORIZED,
             "unknown or expired session: sign in again".into(),
         )
-    })?;
-    worker.parse().map_err(|_| bad("corrupt session"))
+    })
 }
 
 async fn register(
@@ -397,7 +391,7 @@ async fn register(
         return Err(bad("slots must be at least 1"));
     }
     s.db.register(
-        &w.to_string(),
+        w,
         i64::from(r.cores),
         r.memory_bytes as i64,
         &r.tags.to_string(),
@@ -434,11 +428,10 @@ async fn work(
             ),
         ));
     }
-    let key = w.to_string();
     let until = Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT));
     loop {
         let notified = s.work.notified();
-        if let Some(assignment) = try_assign(&s, w, &key).await? {
+        if let Some(assignment) = try_assign(&s, w).await? {
             s.work_limits
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -455,50 +448,43 @@ async fn work(
     }
 }
 
-async fn try_assign(s: &Shared, w: Address, key: &str) -> Result<Option<Assignment>, ApiError> {
+async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiError> {
     let _guard = s.assign_lock.lock().await;
     // A worker runs as many replicates at once as the slots it registered (one before it
     // registers).
-    let slots = s.db.slots(key).await?.unwrap_or(1).max(1);
-    if s.db.held_by(key).await? >= slots {
+    let slots = s.db.slots(w).await?.unwrap_or(1).max(1);
+    if s.db.held_by(w).await? >= slots {
         return Ok(None);
     }
     let now = s.chain_now.load(Ordering::Relaxed);
     let live_since = unix_now() - s.config.lease.as_secs() as i64;
     let Some(task) =
         s.db.next_task_for(
-            key,
+            w,
             now,
             unix_now(),
-            i64::from(s.config.max_attempts.max(1)),
+            Policy::new(&s.config).max_failures(),
             live_since,
         )
         .await?
     else {
         return Ok(None);
     };
-    let Some(deal) = s.db.deal(&task.dealid).await? else {
+    let Some(deal) = s.db.deal(task.dealid).await? else {
         return Ok(None);
     };
-    let taskid: B256 = task.taskid.parse().map_err(|_| bad("corrupt task id"))?;
+    let taskid = task.taskid;
     let (app, dataset) = s.app_ref(&deal).await?;
     let authorization = WorkerAuthorization::sign(&s.signer, w, taskid, Address::ZERO)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    s.db.assign(&task.taskid, key, unix_now() + secs(s.config.lease))
+    s.db.assign(taskid, w, unix_now() + secs(s.config.lease))
         .await?;
     s.metrics.assignments.inc();
-    let mode = if deal.fast {
-        Mode::Fast
-    } else if deal.trust <= 1 {
-        Mode::ContributeAndFinalize
-    } else {
-        Mode::Contribute
-    };
     Ok(Some(Assignment {
         taskid,
-        dealid: deal.dealid.parse().unwrap_or_default(),
+        dealid: deal.dealid,
         idx: task.idx as u64,
-        mode,
+        mode: settle_mode(deal.fast, deal.trust),
         app,
         dataset,
         params: deal.params.clone(),
@@ -508,24 +494,16 @@ async fn try_assign(s: &Shared, w: Address, key: &str) -> Result<Option<Assignme
         start_time: deal.start_time as u64,
         deadline: task.deadline as u64,
         authorization: authorization.sign,
-        fast_deal: if deal.fast {
-            deal.fast_deal.parse().ok()
-        } else {
-            None
-        },
-        callback: deal.callback.parse().unwrap_or_default(),
+        fast_deal: deal.fast.then(|| deal.fast_deal.clone()),
+        callback: deal.callback,
         store_url: s.store_url.clone(),
     }))
 }
 
 async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     let w = worker(&s, &headers).await?;
-    s.db.heartbeat(
-        &w.to_string(),
-        unix_now(),
-        unix_now() + secs(s.config.lease),
-    )
-    .await?;
+    s.db.heartbeat(w, unix_now(), unix_now() + secs(s.config.lease))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -559,12 +537,12 @@ async fn report(
         .map(AppLogs::bounded)
         .and_then(|l| serde_json::to_string(&l).ok());
     let row = ReplicateRow {
-        taskid: taskid.to_string(),
-        worker: w.to_string(),
+        taskid,
+        worker: w,
         state: r.state,
-        result_digest: r.result_digest.map(|d| d.to_string()),
+        result_digest: r.result_digest,
         location: r.location.clone(),
-        callback_data: r.callback_data.as_ref().map(|c| c.to_string()),
+        callback_data: r.callback_data.clone(),
         error: error.clone(),
         app_fault: failed && fault == Fault::App,
         reveal_attempts: 0,
@@ -572,7 +550,7 @@ async fn report(
         fault: failed.then_some(fault),
         logs,
     };
-    if !s.db.report(&row.taskid, &row.worker, &row).await? {
+    if !s.db.report(&row).await? {
         return Err(ApiError(
             StatusCode::CONFLICT,
             format!("{w} holds no open replicate of task {taskid}"),
@@ -580,7 +558,7 @@ async fn report(
     }
     s.metrics.reports.inc();
     if failed {
-        crate::engine::after_failure(&s, &row.taskid, fault, error.as_deref()).await?;
+        crate::engine::after_failure(&s, taskid, fault, error.as_deref()).await?;
     }
     s.wake.notify_one();
     s.work.notify_waiters();
@@ -589,26 +567,23 @@ async fn report(
 
 async fn replicates(State(s): S, headers: HeaderMap) -> Result<Json<Vec<B256>>, ApiError> {
     let w = worker(&s, &headers).await?;
-    let rows = s.db.worker_replicates(&w.to_string()).await?;
-    Ok(Json(
-        rows.iter().filter_map(|r| r.taskid.parse().ok()).collect(),
-    ))
+    let rows = s.db.worker_replicates(w).await?;
+    Ok(Json(rows.iter().map(|r| r.taskid).collect()))
 }
 
 async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, ApiError> {
-    let key = taskid.to_string();
-    let Some(t) = s.db.task(&key).await? else {
+    let Some(t) = s.db.task(taskid).await? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("this pool has no task {taskid} (not one of its deals, or not seen yet)"),
         ));
     };
     let replicas =
-        s.db.replicates(&key)
+        s.db.replicates(taskid)
             .await?
             .into_iter()
             .map(|r| ReplicateInfo {
-                worker: r.worker.parse().unwrap_or_default(),
+                worker: r.worker,
                 state: r.state,
                 // The error texts hold the app's output: only a kind here, the texts at
                 // GET /tasks/{id}/logs for the requester.
@@ -627,7 +602,7 @@ async fn task(State(s): S, Path(taskid): Path<B256>) -> Result<Json<TaskInfo>, A
             .collect();
     Ok(Json(TaskInfo {
         taskid,
-        dealid: t.dealid.parse().unwrap_or_default(),
+        dealid: t.dealid,
         status: t.status.to_string(),
         replicas_needed: t.replicas_needed as u64,
         replicas,
@@ -642,12 +617,9 @@ async fn task_logs(
     Path(taskid): Path<B256>,
 ) -> Result<Json<TaskLogs>, ApiError> {
     may_read(&s, taskid, &headers, false).await?;
-    let failure =
-        s.db.task(&taskid.to_string())
-            .await?
-            .and_then(|t| t.failure);
+    let failure = s.db.task(taskid).await?.and_then(|t| t.failure);
     let replicas =
-        s.db.replicates(&taskid.to_string())
+        s.db.replicates(taskid)
             .await?
             .into_iter()
             .map(|r| {
@@ -656,7 +628,7 @@ async fn task_logs(
                     .as_deref()
                     .and_then(|l| serde_json::from_str::<AppLogs>(l).ok());
                 ReplicateLog {
-                    worker: r.worker.parse().unwrap_or_default(),
+                    worker: r.worker,
                     state: r.state,
                     app_fault: r.app_fault,
                     fault: r.fault,

@@ -3,6 +3,7 @@
 pub mod api;
 mod client;
 mod db;
+mod decide;
 mod engine;
 mod error;
 mod http;
@@ -141,13 +142,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
     let mut chain = ClientConfig::new(config.rpc_url.clone(), config.hub);
     chain.confirmations = 1;
     let client = PocoClient::connect(chain, Some(signer.clone())).await?;
-    let owner = client
-        .hub()
-        .viewWorkerpool(config.workerpool)
-        .call()
-        .await
-        .map_err(|e| poco_chain::Error::call("viewWorkerpool", e))?
-        .owner;
+    let owner = client.view_workerpool(config.workerpool).await?.owner;
     if owner != signer.address() {
         return Err(Error::Config(format!(
             "workerpool {} is owned by {owner}, but the scheduler's wallet is {}; run the \

@@ -453,7 +453,7 @@ impl Worker {
         }
         let mine = self
             .chain
-            .contribution_of(p.taskid, self.signer.address())
+            .contribution(p.taskid, self.signer.address())
             .await?;
         if status != Ok(TaskStatus::Revealing) {
             // Not contributed yet (the transaction may be on its way) or reopened.
@@ -776,7 +776,7 @@ impl Worker {
                 (status == TaskStatus::Completed).then_some(ReplicateState::Done)
             }
             _ => {
-                let c = self.chain.contribution_of(a.taskid, me).await.ok()?;
+                let c = self.chain.contribution(a.taskid, me).await.ok()?;
                 let task = self.chain.task(a.taskid).await.ok()?;
                 match (c.status, a.mode) {
                     (ContributionStatus::Unset, _) => None,

@@ -183,7 +183,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
         Some(TaskStatus::Completed)
     );
     assert_eq!(task.resultDigest, B256::repeat_byte(0x22));
-    let mine = worker.contribution_of(taskid, worker.sender()?).await?;
+    let mine = worker.contribution(taskid, worker.sender()?).await?;
     assert_eq!(mine.status, ContributionStatus::Proved);
     assert_eq!(
         mine.result_hash,
@@ -204,13 +204,13 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
     let digest = B256::repeat_byte(0x33);
     let nobody = m.workers[1].sender()?;
     assert_eq!(
-        worker.contribution_of(taskid, nobody).await?.status,
+        worker.contribution(taskid, nobody).await?.status,
         ContributionStatus::Unset
     );
     for w in &m.workers {
         w.contribute(taskid, digest, authorize(&m.scheduler, w, taskid)?)
             .await?;
-        let c = w.contribution_of(taskid, w.sender()?).await?;
+        let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Contributed);
         assert_eq!(c.result_hash, result_hash(taskid, digest));
     }
@@ -227,7 +227,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
     assert!(err.revert().is_some(), "{err}");
     for w in &m.workers {
         w.reveal(taskid, digest).await?;
-        let c = w.contribution_of(taskid, w.sender()?).await?;
+        let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Proved);
     }
     Ok(())
