@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use alloy::primitives::Address;
 use eyre::{Result, WrapErr};
-use poco_types::{ChainOrders, OrdersFile};
+use poco_types::{ChainOrders, OrdersFile, SignedWorkerpoolOrder};
 use poco_wallet::{write_atomic, Access, Existing};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{Map, Value};
@@ -122,17 +122,34 @@ pub(crate) fn local_order_files() -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-/// The orders of a chain in one order file (empty when unreadable).
-pub(crate) fn orders_in(path: &Path, chain_id: u64) -> ChainOrders {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| serde_json::from_str::<OrdersFile>(&text).ok())
-        .and_then(|file| file.get(&chain_id).cloned())
-        .unwrap_or_default()
-}
-
 /// Writes the orders of a chain into an order file of `$POCO_HOME/orders/`.
 pub(crate) fn publish_orders(name: &str, chain_id: u64, orders: ChainOrders) -> Result<()> {
+    update_order_file(name, chain_id, |entry| *entry = orders)
+}
+
+/// Writes a scheduler's signed workerpool order and its URL (`workerpoolApi`) into an order
+/// file of `$POCO_HOME/orders/`, keeping the file's other orders.
+pub(crate) fn publish_workerpool_order(
+    name: &str,
+    chain_id: u64,
+    order: &SignedWorkerpoolOrder,
+    api: &str,
+) -> Result<()> {
+    update_order_file(name, chain_id, |entry| {
+        entry.workerpoolorder = Some(order.clone());
+        entry.other.insert(
+            poco_requester::local::WORKERPOOL_API_KEY.into(),
+            Value::String(api.into()),
+        );
+    })
+}
+
+/// Changes the orders of a chain in an order file of `$POCO_HOME/orders/`.
+fn update_order_file(
+    name: &str,
+    chain_id: u64,
+    change: impl FnOnce(&mut ChainOrders),
+) -> Result<()> {
     let dir = crate::config::poco_home()?.join("orders");
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{name}.json"));
@@ -140,7 +157,7 @@ pub(crate) fn publish_orders(name: &str, chain_id: u64, orders: ChainOrders) -> 
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
-    file.insert(chain_id, orders);
+    change(file.entry(chain_id).or_default());
     let text = serde_json::to_string_pretty(&file)? + "\n";
     write_atomic(&path, text.as_bytes(), Access::Shared, Existing::Replace)
         .wrap_err_with(|| format!("cannot write {}", path.display()))

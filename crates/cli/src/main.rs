@@ -85,11 +85,11 @@ enum Command {
     Info,
     /// Run an app: find orders, match, follow the tasks, download and check the results.
     Run(commands::run::RunArgs),
-    /// Run a workerpool's scheduler (its owner's wallet) until Ctrl-C.
+    /// Run a workerpool's scheduler (its owner's wallet) until Ctrl-C or SIGTERM.
     Scheduler(commands::services::SchedulerArgs),
-    /// Run a worker for a scheduler until Ctrl-C.
+    /// Run a worker for a scheduler until Ctrl-C or SIGTERM.
     Worker(commands::services::WorkerArgs),
-    /// Run the market (order book API, chain watcher, web UI) until Ctrl-C.
+    /// Run the market (order book API, chain watcher, web UI) until Ctrl-C or SIGTERM.
     Market(commands::market::MarketArgs),
 }
 

@@ -679,6 +679,20 @@ async fn get_json(conn: &mut Conn, path: &str) -> eyre::Result<Value> {
     Ok(serde_json::from_slice(&bytes)?)
 }
 
+/// `GET /metrics` (Prometheus text): each sample (name and labels) to its value.
+async fn get_metrics(conn: &mut Conn) -> eyre::Result<std::collections::HashMap<String, u64>> {
+    let (status, bytes) = conn.get("/metrics").await?;
+    ensure!(status.is_success(), "GET /metrics: {status}");
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (sample, value) = l.rsplit_once(' ')?;
+            Some((sample.to_owned(), value.parse().ok()?))
+        })
+        .collect())
+}
+
 async fn count(conn: &mut Conn, path: &str) -> eyre::Result<u64> {
     let body = get_json(conn, path).await?;
     body["count"]
@@ -761,8 +775,8 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     let mut conn = Conn::open(addr).await?;
     let synced = Instant::now();
     loop {
-        let m = get_json(&mut conn, "/metrics").await?;
-        if m["synced"] == Value::Bool(true) {
+        let m = get_metrics(&mut conn).await?;
+        if m.get("poco_market_synced") == Some(&1) {
             break;
         }
         ensure!(
@@ -862,10 +876,16 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     let machine_busy = (machine_after.0 - machine_before.0) as f64
         / (machine_after.1 - machine_before.1).max(1) as f64;
     let publish_latency = stats(latencies);
-    let metrics = get_json(&mut conn, "/metrics").await?;
-    let open = ["apporders", "workerpoolorders", "requestorders"]
+    let metrics = get_metrics(&mut conn).await?;
+    let open_orders = |kind: &str| {
+        metrics
+            .get(&format!("poco_market_open_orders{{kind=\"{kind}\"}}"))
+            .copied()
+            .unwrap_or(0)
+    };
+    let open = ["apporder", "workerpoolorder", "requestorder"]
         .iter()
-        .map(|k| metrics[k].as_u64().unwrap_or(0))
+        .map(|k| open_orders(k))
         .sum::<u64>();
     println!(
         "   {} orders in {elapsed:.2} s: {per_s:.0} orders/s, {rejected} rejected; publication \
@@ -887,7 +907,9 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     println!(
         "   open orders in the book after the phase (GET /metrics): {open} ({} workerpool, {} \
          app, {} request)",
-        metrics["workerpoolorders"], metrics["apporders"], metrics["requestorders"]
+        open_orders("workerpoolorder"),
+        open_orders("apporder"),
+        open_orders("requestorder")
     );
 
     // 2. Query latency.

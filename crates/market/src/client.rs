@@ -283,8 +283,28 @@ impl MarketClient {
             .map_err(|e| Error::Client(format!("unexpected answer: {e}")))
     }
 
-    /// `GET /metrics`.
-    pub async fn metrics(&self) -> Result<Value> {
-        self.get("/metrics", &[]).await
+    /// `GET /metrics`: the market's figures in the Prometheus text format.
+    pub async fn metrics(&self) -> Result<String> {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .map_err(|e| Error::Client(format!("cannot reach the market at {}: {e}", self.base)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Error::Client(format!("{}: cannot read /metrics: {e}", self.base)))?;
+        if !status.is_success() || !text.contains("poco_market_") {
+            return Err(Error::Refused {
+                status: status.as_u16(),
+                message: format!(
+                    "GET /metrics answered no market metrics; is {} a poco market?",
+                    self.base
+                ),
+            });
+        }
+        Ok(text)
     }
 }

@@ -8,9 +8,7 @@
 
 use alloy::primitives::{Address, B256, U256};
 use poco_types::OrderKind;
-use sqlx::{
-    any::AnyPoolOptions, pool::PoolConnection, Any, AnyConnection, AnyPool, Connection, Row,
-};
+use sqlx::{pool::PoolConnection, Any, AnyConnection, AnyPool, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -150,39 +148,19 @@ impl Db {
     /// Opens (creating it if needed) the database at `url`: `sqlite://path?mode=rwc`,
     /// `sqlite::memory:` or `postgres://...`.
     pub(crate) async fn open(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite");
         let memory = url.contains(":memory:");
-        let pool = AnyPoolOptions::new()
-            // An in-memory SQLite database exists once per connection.
-            .max_connections(if memory { 1 } else { 4 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // WAL: readers do not wait for the writer. synchronous = NORMAL: no
-                        // fsync per commit (the chain is the source of truth for everything
-                        // but the publications of the last moments before a power cut).
-                        // wal_autocheckpoint = 8192 pages (32 MiB rather than 4): a checkpoint
-                        // copies each page once however many commits changed it, and
-                        // publications change the same index pages again and again.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 5000",
-                            "PRAGMA wal_autocheckpoint = 8192",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
+        // wal_autocheckpoint = 8192 pages (32 MiB rather than 4): a checkpoint copies each
+        // page once however many commits changed it, and publications change the same index
+        // pages again and again.
+        let options = poco_service::db::DbOptions {
+            sqlite_connections: 4,
+            postgres_connections: 4,
+            sqlite_pragmas: &["PRAGMA wal_autocheckpoint = 8192"],
+            ..Default::default()
+        };
+        let pool = poco_service::db::open(url, &options)
             .await
-            .map_err(|source| Error::DatabaseOpen {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(Error::DatabaseOpen)?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }

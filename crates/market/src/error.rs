@@ -7,14 +7,8 @@ pub enum Error {
     #[error("database: {0}")]
     Database(String),
     /// The database cannot be opened.
-    #[error("database: cannot open {url}: {source}")]
-    DatabaseOpen {
-        /// The database URL.
-        url: String,
-        /// Why it cannot be opened.
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error("database: {0}")]
+    DatabaseOpen(#[source] poco_service::db::DbError),
     /// A database query failed.
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),

@@ -1,205 +1,44 @@
-//! Choosing the orders of a run: the cheapest app, dataset and workerpool orders that can be
-//! matched together with a request. Used by `GET /fill` and by `poco run`.
+//! Choosing the orders of a run for `GET /fill`: the market's listing entries as candidates of
+//! the requester library's one best-offer function (`poco run` calls the same function).
 
-use alloy::primitives::{Address, U256};
-use poco_types::{AppOrder, DatasetOrder, SignedOrder, Tag, WorkerpoolOrder};
+use poco_requester::Candidate;
+use poco_types::{AppOrder, DatasetOrder, Order};
 
 use crate::api::OrderEntry;
 
-/// What the requester wants.
-#[derive(Clone, Debug, Default)]
-pub struct OfferQuery {
-    /// The app.
-    pub app: Address,
-    /// The dataset, if any.
-    pub dataset: Option<Address>,
-    /// Only this workerpool.
-    pub workerpool: Option<Address>,
-    /// Only this category [default: the lowest offered].
-    pub category: Option<u64>,
-    /// The trust asked.
-    pub trust: u64,
-    /// Tags the requester asks for on top of the app's and dataset's.
-    pub tag: Tag,
-    /// Number of tasks.
-    pub volume: u64,
-    /// Who will sign the request (restrictions are checked against it).
-    pub requester: Address,
-}
+pub use poco_requester::OfferQuery;
 
-/// The chosen orders.
-#[derive(Clone, Debug)]
-pub struct Offer {
-    /// The app order.
-    pub app: (OrderEntry, SignedOrder<AppOrder>),
-    /// The dataset order, when a dataset is used.
-    pub dataset: Option<(OrderEntry, SignedOrder<DatasetOrder>)>,
-    /// The workerpool order.
-    pub workerpool: (OrderEntry, SignedOrder<WorkerpoolOrder>),
-}
+/// The chosen orders, each with its listing entry.
+pub type Offer = poco_requester::Offer<OrderEntry>;
 
-impl Offer {
-    /// The price of one task, nRLC ([`best_offer`] never picks orders whose prices add up past
-    /// 2^256 − 1; saturates there otherwise).
-    pub fn price_per_task(&self) -> U256 {
-        self.checked_price_per_task().unwrap_or(U256::MAX)
-    }
-
-    /// The price of one task, or `None` past 2^256 − 1 nRLC.
-    fn checked_price_per_task(&self) -> Option<U256> {
-        self.app
-            .1
-            .order
-            .appprice
-            .checked_add(
-                self.dataset
-                    .as_ref()
-                    .map(|d| d.1.order.datasetprice)
-                    .unwrap_or_default(),
-            )?
-            .checked_add(self.workerpool.1.order.workerpoolprice)
-    }
-}
-
-fn allows(restrict: Address, who: Address) -> bool {
-    restrict.is_zero() || restrict == who
-}
-
-fn typed<O: poco_types::Order>(entries: &[OrderEntry]) -> Vec<(OrderEntry, SignedOrder<O>)> {
+/// The listed orders of one kind as candidates of [`poco_requester::best_offer`] (entries
+/// whose order does not parse are left out).
+fn candidates<O: Order>(entries: &[OrderEntry]) -> Vec<Candidate<O, OrderEntry>> {
     entries
         .iter()
-        .filter_map(|e| e.typed::<O>().ok().map(|o| (e.clone(), o)))
+        .filter_map(|e| {
+            let order = e.typed::<O>().ok()?;
+            Some(Candidate::new(order, e.remaining, e.order_hash, e.clone()))
+        })
         .collect()
 }
 
 /// Picks, among the listed orders, the cheapest compatible combination in the lowest
-/// category: every order has `volume` tasks left, the restrictions of each allow the others
-/// and the requester, the workerpool offers the trust and every tag asked. The error says what
-/// is missing.
+/// category ([`poco_requester::best_offer`] over the listing entries). The error says what is
+/// missing.
 pub fn best_offer(
     query: &OfferQuery,
     apps: &[OrderEntry],
     datasets: &[OrderEntry],
     pools: &[OrderEntry],
 ) -> Result<Offer, String> {
-    let volume = query.volume.max(1);
-    let apps: Vec<_> = typed::<AppOrder>(apps)
-        .into_iter()
-        .filter(|(e, o)| {
-            o.order.app == query.app
-                && e.remaining >= volume
-                && allows(o.order.requesterrestrict, query.requester)
-                && allows(o.order.datasetrestrict, query.dataset.unwrap_or_default())
-        })
-        .collect();
-    if apps.is_empty() {
-        return Err(format!(
-            "no app order of {} with {volume} task(s) left is open to {}; ask the app owner to \
-             publish one",
-            query.app, query.requester
-        ));
-    }
-    let datasets: Vec<_> = match query.dataset {
-        None => Vec::new(),
-        Some(dataset) => {
-            let found: Vec<_> = typed::<DatasetOrder>(datasets)
-                .into_iter()
-                .filter(|(e, o)| {
-                    o.order.dataset == dataset
-                        && e.remaining >= volume
-                        && allows(o.order.requesterrestrict, query.requester)
-                        && allows(o.order.apprestrict, query.app)
-                })
-                .collect();
-            if found.is_empty() {
-                return Err(format!(
-                    "no dataset order of {dataset} with {volume} task(s) left is open to {} and \
-                     app {}; ask the dataset owner to publish one",
-                    query.requester, query.app
-                ));
-            }
-            found
-        }
-    };
-    let mut best: Option<(u64, U256, Offer)> = None;
-    for (entry, pool) in typed::<WorkerpoolOrder>(pools) {
-        let p = &pool.order;
-        let category: u64 = p.category.saturating_to();
-        if entry.remaining < volume
-            || p.trust < U256::from(query.trust)
-            || query.category.is_some_and(|c| c != category)
-            || query.workerpool.is_some_and(|w| w != p.workerpool)
-            || !allows(p.apprestrict, query.app)
-            || !allows(p.datasetrestrict, query.dataset.unwrap_or_default())
-            || !allows(p.requesterrestrict, query.requester)
-        {
-            continue;
-        }
-        let Some(app) = apps
-            .iter()
-            .filter(|(_, a)| allows(a.order.workerpoolrestrict, p.workerpool))
-            .min_by_key(|(_, a)| a.order.appprice)
-        else {
-            continue;
-        };
-        let dataset = if query.dataset.is_some() {
-            match datasets
-                .iter()
-                .filter(|(_, d)| allows(d.order.workerpoolrestrict, p.workerpool))
-                .min_by_key(|(_, d)| d.order.datasetprice)
-            {
-                Some(d) => Some(d.clone()),
-                None => continue,
-            }
-        } else {
-            None
-        };
-        let needed = query.tag
-            | Tag(app.1.order.tag)
-            | dataset
-                .as_ref()
-                .map(|d| Tag(d.1.order.tag))
-                .unwrap_or_default();
-        if !Tag(p.tag).contains(needed) {
-            continue;
-        }
-        let offer = Offer {
-            app: app.clone(),
-            dataset,
-            workerpool: (entry.clone(), pool.clone()),
-        };
-        // Prices adding up past 2^256 − 1 can never be paid: not an offer.
-        let Some(price) = offer.checked_price_per_task() else {
-            continue;
-        };
-        if best
-            .as_ref()
-            .is_none_or(|(c, p, _)| (category, price) < (*c, *p))
-        {
-            best = Some((category, price, offer));
-        }
-    }
-    best.map(|(_, _, offer)| offer).ok_or_else(|| {
-        format!(
-            "no workerpool order{} with {volume} task(s) left offers trust {}{} to app {}{}; \
-             try another category or a lower trust, or wait for a pool to publish",
-            query
-                .category
-                .map(|c| format!(" in category {c}"))
-                .unwrap_or_default(),
-            query.trust,
-            if query.tag.is_empty() {
-                String::new()
-            } else {
-                format!(" and tag {}", query.tag)
-            },
-            query.app,
-            query
-                .dataset
-                .map(|d| format!(" with dataset {d}"))
-                .unwrap_or_default()
-        )
-    })
+    poco_requester::best_offer(
+        query,
+        &candidates::<AppOrder>(apps),
+        &candidates::<DatasetOrder>(datasets),
+        &candidates(pools),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Quotes a word for a POSIX shell.
@@ -219,8 +58,8 @@ pub(crate) fn shell_quote(word: &str) -> String {
 mod tests {
     use super::*;
     use crate::api::{iso8601, Status};
-    use alloy::primitives::B256;
-    use poco_types::Order as _;
+    use alloy::primitives::{Address, B256, U256};
+    use poco_types::{SignedOrder, Tag, WorkerpoolOrder};
 
     fn entry<O: poco_types::Order>(order: O, remaining: u64) -> OrderEntry {
         OrderEntry {
@@ -254,38 +93,22 @@ mod tests {
         )
     }
 
+    /// The listing entries go through the requester library's function (tested there): the
+    /// chosen entries come back whole, unparseable ones are left out, errors are its messages.
     #[test]
-    fn picks_cheapest_compatible_in_lowest_category() {
+    fn chooses_among_listing_entries() {
         let app = Address::repeat_byte(0xaa);
         let me = Address::repeat_byte(0x11);
-        let apps = [
-            entry(
-                AppOrder {
-                    app,
-                    appprice: U256::from(5),
-                    volume: U256::from(10),
-                    requesterrestrict: Address::repeat_byte(0x22),
-                    ..Default::default()
-                },
-                10,
-            ),
-            entry(
-                AppOrder {
-                    app,
-                    appprice: U256::from(7),
-                    volume: U256::from(10),
-                    ..Default::default()
-                },
-                10,
-            ),
-        ];
-        let pools = [
-            pool(3, 1, 5, Tag::NONE),
-            pool(9, 0, 5, Tag::NONE),
-            pool(4, 0, 5, Tag::NONE),
-            pool(1, 0, 0, Tag::NONE),
-            pool(2, 0, 5, Tag::TEE),
-        ];
+        let app_order = |price: u64| AppOrder {
+            app,
+            appprice: U256::from(price),
+            volume: U256::from(10),
+            ..Default::default()
+        };
+        let mut broken = entry(app_order(1), 10);
+        broken.order = serde_json::json!({"order": "not an order"});
+        let apps = [broken, entry(app_order(7), 10)];
+        let pools = [pool(4, 0, 5, Tag::NONE), pool(2, 0, 5, Tag::NONE)];
         let query = OfferQuery {
             app,
             trust: 3,
@@ -294,35 +117,20 @@ mod tests {
             ..Default::default()
         };
         let offer = best_offer(&query, &apps, &[], &pools).unwrap();
-        // The restricted app order is skipped; trust 0 is too low; cheapest left in cat 0.
-        assert_eq!(offer.app.1.order.appprice, U256::from(7));
-        assert_eq!(offer.workerpool.1.order.workerpoolprice, U256::from(2));
+        assert_eq!(offer.app.meta.order, apps[1].order);
+        assert_eq!(offer.workerpool.meta.order, pools[1].order);
         assert_eq!(offer.price_per_task(), U256::from(9));
-
-        let tee = OfferQuery {
-            tag: Tag::GPU,
-            ..query.clone()
-        };
-        let err = best_offer(&tee, &apps, &[], &pools).unwrap_err();
-        assert!(err.contains("no workerpool order"), "{err}");
-        let too_many = OfferQuery {
-            volume: 11,
-            ..query.clone()
-        };
-        assert!(best_offer(&too_many, &apps, &[], &pools)
-            .unwrap_err()
-            .contains("no app order"));
-        let with_dataset = OfferQuery {
-            dataset: Some(Address::repeat_byte(0xdd)),
-            ..query
-        };
-        assert!(best_offer(&with_dataset, &apps, &[], &pools)
-            .unwrap_err()
-            .contains("no dataset order"));
-        assert_eq!(
-            apps[1].typed::<AppOrder>().unwrap().order.volume(),
-            U256::from(10)
-        );
+        let err = best_offer(
+            &OfferQuery {
+                volume: 11,
+                ..query
+            },
+            &apps,
+            &[],
+            &pools,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("no app order of"), "{err}");
     }
 
     #[test]

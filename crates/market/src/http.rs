@@ -14,6 +14,7 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use poco_requester::RequestBuilder;
 use poco_types::{
     AppOrder, DatasetOrder, DealParams, OrderKind, RequestOrder, SignedOrder, Tag, WorkerpoolOrder,
 };
@@ -321,22 +322,10 @@ async fn version(State(shared): S) -> Reply {
     }))
 }
 
-async fn metrics(State(shared): S) -> Reply {
-    let counts: Vec<usize> = {
-        let book = shared.book();
-        OrderKind::ALL.iter().map(|k| book.len(*k)).collect()
-    };
-    ok(json!({
-        "lastBlock": shared.index.block(),
-        "checkpointBlock": shared.index.block(),
-        "synced": shared.index.synced(),
-        "apporders": counts[0],
-        "datasetorders": counts[1],
-        "workerpoolorders": counts[2],
-        "requestorders": counts[3],
-        "deals": shared.db.deal_count().await?,
-        "challenges": shared.challenges.len(),
-    }))
+async fn metrics(State(shared): S) -> Result<Response, Refusal> {
+    Ok(poco_service::metrics::response(
+        crate::metrics::render(&shared).await?,
+    ))
 }
 
 async fn openapi() -> Json<Value> {
@@ -953,26 +942,17 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
     if !input_files.is_empty() {
         deal_params.iexec_input_files = Some(input_files.clone());
     }
-    let request = RequestOrder {
-        volume: U256::from(query.volume),
-        trust: U256::from(query.trust),
-        tag: (query.tag
-            | Tag(offer.app.1.order.tag)
-            | offer
-                .dataset
-                .as_ref()
-                .map(|d| Tag(d.1.order.tag))
-                .unwrap_or_default())
-        .0,
-        params: deal_params.to_json_string(),
-        salt: B256::from(rand::random::<[u8; 32]>()),
-        ..RequestOrder::matching(
-            &offer.app.1.order,
-            offer.dataset.as_ref().map(|d| &d.1.order),
-            &offer.workerpool.1.order,
-            query.requester,
-        )
-    };
+    let request = RequestBuilder::new(
+        &offer.app.order.order,
+        offer.dataset.as_ref().map(|d| &d.order.order),
+        &offer.workerpool.order.order,
+        query.requester,
+    )
+    .volume(U256::from(query.volume))
+    .trust(query.trust)
+    .tag(query.tag)
+    .params(deal_params.to_json_string())
+    .build();
     let per_task = offer.price_per_task();
     let total = per_task
         .checked_mul(U256::from(query.volume))
@@ -1000,22 +980,25 @@ async fn fill(State(shared): S, Query(params): Query<Params>) -> Reply {
     if query.trust != 1 {
         flag("--trust", query.trust.to_string());
     }
-    flag("--category", offer.workerpool.1.order.category.to_string());
+    flag(
+        "--category",
+        offer.workerpool.order.order.category.to_string(),
+    );
     if query.volume != 1 {
         flag("--volume", query.volume.to_string());
     }
     flag(
         "--workerpool",
-        offer.workerpool.1.order.workerpool.to_string(),
+        offer.workerpool.order.order.workerpool.to_string(),
     );
     ok(json!({
-        "apporder": offer.app.0,
-        "datasetorder": offer.dataset.as_ref().map(|d| &d.0),
-        "workerpoolorder": offer.workerpool.0,
+        "apporder": offer.app.meta,
+        "datasetorder": offer.dataset.as_ref().map(|d| &d.meta),
+        "workerpoolorder": offer.workerpool.meta,
         "price": {
-            "app": offer.app.1.order.appprice.to_string(),
-            "dataset": offer.dataset.as_ref().map(|d| d.1.order.datasetprice).unwrap_or_default().to_string(),
-            "workerpool": offer.workerpool.1.order.workerpoolprice.to_string(),
+            "app": offer.app.order.order.appprice.to_string(),
+            "dataset": offer.dataset.as_ref().map(|d| d.order.order.datasetprice).unwrap_or_default().to_string(),
+            "workerpool": offer.workerpool.order.order.workerpoolprice.to_string(),
             "perTask": per_task.to_string(),
             "total": total.to_string(),
         },

@@ -10,6 +10,7 @@ mod feed;
 mod fill;
 mod http;
 pub mod limits;
+mod metrics;
 mod openapi;
 mod publish;
 mod recover;
@@ -145,22 +146,10 @@ impl Shared {
     }
 }
 
-/// A running market.
-#[derive(Debug)]
-pub struct Running {
-    /// Where the API listens.
-    pub addr: SocketAddr,
-    /// The base URL of the API.
-    pub url: String,
-    /// The watcher and server task.
-    pub task: tokio::task::JoinHandle<Result<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// A running market: where it listens, and the task of its server and chain watcher;
+/// [`ServiceHandle::shutdown`](poco_service::ServiceHandle::shutdown) stops it gracefully,
+/// dropping it aborts it.
+pub type Running = poco_service::ServiceHandle<Error>;
 
 /// A client that has not sent its request headers within this time is disconnected (idle
 /// keep-alive connections included).
@@ -195,8 +184,11 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let url = format!("{}://{addr}", poco_service::scheme(tls.as_ref()));
+    let url = format!(
+        "{}://{}",
+        poco_service::scheme(tls.as_ref()),
+        listener.local_addr()?
+    );
     let client =
         PocoClient::connect(ClientConfig::new(config.rpc_url.clone(), config.hub), None).await?;
     let chain_id = client.chain_id();
@@ -204,17 +196,16 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
     // The genesis hash tells a chain restarted from scratch (same id, same hub address) from
     // the one the database was built from.
     let chain_key = client.history_key().await?;
-    match db.meta("chain").await? {
-        Some(known) if known != chain_key => {
-            return Err(Error::Config(format!(
-                "the database {} holds the book of {known} (chain id:hub:genesis), not of \
-                 {chain_key}; the chain was reset or is another one: give it its own database \
-                 (--database) or remove this one",
-                config.database_url
-            )))
-        }
-        Some(_) => {}
-        None => db.write(vec![db::Write::Meta("chain", chain_key)]).await?,
+    let known = db.meta("chain").await?;
+    if poco_service::db::check_chain(
+        &config.database_url,
+        "holds the book of",
+        known.as_deref(),
+        &chain_key,
+    )
+    .map_err(|e| Error::Config(e.to_string()))?
+    {
+        db.write(vec![db::Write::Meta("chain", chain_key)]).await?;
     }
     let block = match db.meta("last_block").await? {
         Some(b) => b
@@ -266,12 +257,16 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         header_read_timeout: HEADER_READ_TIME,
     };
     let watcher = chain::watch(shared);
-    let task = tokio::spawn(async move {
-        let server = poco_service::serve(listener, router, options, std::future::pending());
-        tokio::select! {
-            r = server => r.map_err(|e| Error::Serve(std::io::Error::other(e.to_string()))),
-            () = watcher => Ok(()),
-        }
-    });
-    Ok(Running { addr, url, task })
+    let running = poco_service::ServiceHandle::spawn(
+        listener,
+        url,
+        router,
+        options,
+        async move {
+            watcher.await;
+            Ok(())
+        },
+        |e| Error::Serve(std::io::Error::other(e.to_string())),
+    )?;
+    Ok(running)
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use alloy::primitives::{Address, Bytes, B256};
 use poco_types::{Fault, PoolTaskState, ReplicateState};
-use sqlx::{any::AnyPoolOptions, AnyPool, Row};
+use sqlx::{AnyPool, Row};
 
 use crate::{Error, Result};
 
@@ -326,33 +326,9 @@ impl Db {
     /// Opens (creating it if needed) the database at `url`: `sqlite://path?mode=rwc`,
     /// `sqlite::memory:` or `postgres://...`.
     pub(crate) async fn open(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite");
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 8 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        // WAL: readers do not wait for the writer. synchronous = NORMAL: no
-                        // fsync per commit (a power cut may lose the last commits; the chain
-                        // is the source of truth and a restart reads it again from the cursor).
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 5000",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
+        let pool = poco_service::db::open(url, &poco_service::db::DbOptions::default())
             .await
-            .map_err(|source| Error::OpenDatabase {
-                url: url.into(),
-                source,
-            })?;
+            .map_err(|source| Error::OpenDatabase { source })?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }

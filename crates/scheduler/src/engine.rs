@@ -109,16 +109,21 @@ impl Shared {
         url: String,
     ) -> Result<Self> {
         let published = match &config.publish {
-            Some(p) => Some(publish(&config, p, &client, &signer, &url)?),
+            Some(p) => Some(publish(&config, p, &client, &signer)?),
             None => None,
         };
         let now = client.now().await? as i64;
         let store_url = format!("{url}/store");
         let store_config = poco_store::StoreConfig {
-            path: config.store_dir.clone(),
             trusted_schedulers: vec![signer.address()],
             public_url: Some(store_url.clone()),
-            ..Default::default()
+            ..config
+                .store
+                .clone()
+                .unwrap_or_else(|| poco_store::StoreConfig {
+                    path: config.store_dir.clone(),
+                    ..Default::default()
+                })
         };
         let store = poco_store::StoreState::new(&store_config)?;
         Ok(Self {
@@ -199,13 +204,13 @@ impl Shared {
     }
 }
 
-/// Signs the pool's workerpool order and writes it where `poco run` looks.
+/// Signs the pool's workerpool order; the scheduler serves it (`GET /workerpoolorder`) and
+/// hands it to its starter ([`crate::Running::workerpool_order`]).
 fn publish(
     config: &SchedulerConfig,
     p: &crate::PublishConfig,
     client: &PocoClient,
     signer: &PrivateKeySigner,
-    url: &str,
 ) -> Result<SignedWorkerpoolOrder> {
     let order = WorkerpoolOrder {
         workerpool: config.workerpool,
@@ -222,34 +227,6 @@ fn publish(
     let signed = order
         .sign(&client.domain(), signer)
         .map_err(|e| Error::Config(format!("cannot sign the workerpool order: {e}")))?;
-    if let Some(path) = &p.orders_file {
-        let mut file: poco_types::OrdersFile = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
-        let entry = file.entry(client.chain_id()).or_default();
-        entry.workerpoolorder = Some(signed.clone());
-        entry.other.insert(
-            "workerpoolApi".into(),
-            serde_json::Value::String(url.into()),
-        );
-        let failed = |source| Error::OrdersFile {
-            path: path.clone(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(failed)?;
-        }
-        poco_wallet::write_atomic(
-            path,
-            serde_json::to_string_pretty(&file)
-                .unwrap_or_default()
-                .as_bytes(),
-            poco_wallet::Access::Shared,
-            poco_wallet::Existing::Replace,
-        )
-        .map_err(failed)?;
-    }
     info!(hash = %signed.order_hash(&client.domain()), "published the workerpool order");
     Ok(signed)
 }

@@ -9,15 +9,13 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     /// The database could not be opened or created.
     #[error(
-        "cannot open the database {url}: {source}; check the --database URL, that its folder \
-         exists and is writable, or that the PostgreSQL server is up"
+        "{source}; check the --database URL, that its folder exists and is writable, or that \
+         the PostgreSQL server is up"
     )]
     OpenDatabase {
-        /// The database URL.
-        url: String,
         /// Why.
         #[source]
-        source: sqlx::Error,
+        source: poco_service::db::DbError,
     },
     /// A row holds a value this scheduler cannot read: written by another program or another
     /// version.
@@ -35,15 +33,6 @@ pub enum Error {
         value: String,
         /// What the column should hold.
         expected: &'static str,
-    },
-    /// The orders file (`--orders-file`) could not be written.
-    #[error("cannot write the orders file {path}: {source}; check that its folder is writable")]
-    OrdersFile {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
     },
     /// The chain failed.
     #[error(transparent)]

@@ -662,7 +662,7 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics(State(s): S) -> Result<String, ApiError> {
+async fn metrics(State(s): S) -> Result<Response, ApiError> {
     let challenges = s.challenges.lock().unwrap_or_else(|e| e.into_inner()).len();
     let counts = {
         let mut cached = s.task_counts.lock().await;
@@ -675,7 +675,9 @@ async fn metrics(State(s): S) -> Result<String, ApiError> {
             }
         }
     };
-    Ok(s.metrics.render(challenges, &counts))
+    Ok(poco_service::metrics::response(
+        s.metrics.render(challenges, &counts),
+    ))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use poco_chain::{ClientConfig, PocoClient};
+use poco_types::SignedWorkerpoolOrder;
 use tokio::net::TcpListener;
 
 pub use client::SchedulerClient;
@@ -34,8 +35,6 @@ pub struct PublishConfig {
     pub trust: U256,
     /// The tags it serves.
     pub tag: B256,
-    /// An `orders.json`-shaped file to write the signed order into (`poco run` reads it).
-    pub orders_file: Option<PathBuf>,
     /// The salt to sign the order with [default: a random one]: the salt of an order an
     /// earlier run published with the same offer, so that a restarted scheduler signs that
     /// order again (same hash) instead of adding one more to the market.
@@ -57,8 +56,13 @@ pub struct SchedulerConfig {
     pub listen: SocketAddr,
     /// The base URL workers and requesters reach the API at (default: `http://<listen>`).
     pub public_url: Option<String>,
-    /// Where the pool's result store keeps archives (a folder; served under `/store`).
+    /// Where the pool's result store keeps archives (a folder; served under `/store`), when
+    /// `store` is not set.
     pub store_dir: PathBuf,
+    /// The pool's result store in the store's own format (a local folder, an S3 bucket, the
+    /// limits), instead of the folder `store_dir`; its trusted schedulers and public URL are
+    /// the scheduler's own (set at start).
+    pub store: Option<poco_store::StoreConfig>,
     /// Blocks a log must be under before it counts.
     pub confirmations: u64,
     /// How often the chain is polled and tasks driven.
@@ -95,6 +99,7 @@ impl SchedulerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
             public_url: None,
             store_dir: PathBuf::from("results"),
+            store: None,
             confirmations: 0,
             poll_interval: Duration::from_secs(1),
             lease: Duration::from_secs(30),
@@ -108,25 +113,23 @@ impl SchedulerConfig {
     }
 }
 
-/// A running scheduler: its address, and a handle that stops it when dropped or aborted.
-pub struct Running {
-    /// Where the API listens.
-    pub addr: SocketAddr,
-    /// The base URL of the API.
-    pub url: String,
-    /// The engine and server tasks.
-    pub task: tokio::task::JoinHandle<Result<()>>,
-}
+/// A running scheduler: where it listens, and the task of its server and engine;
+/// [`ServiceHandle::shutdown`](poco_service::ServiceHandle::shutdown) stops it gracefully
+/// (requests in flight finish), dropping it aborts it.
+pub type Running = poco_service::ServiceHandle<Error>;
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// A started scheduler: its service handle and the workerpool order it signed.
+pub struct Started {
+    /// The running service.
+    pub running: Running,
+    /// The workerpool order it signed ([`SchedulerConfig::publish`]), for its starter to
+    /// publish (on a market, in an order file).
+    pub workerpool_order: Option<SignedWorkerpoolOrder>,
 }
 
 /// Starts the scheduler: opens the database, checks the chain and the workerpool, binds the
-/// API, then drives the pool until the returned task is aborted or fails.
-pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<Running> {
+/// API, then drives the pool until it is shut down, aborted or fails.
+pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<Started> {
     let tls = config
         .tls
         .as_ref()
@@ -155,35 +158,31 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
     // The genesis hash tells a chain restarted from scratch (same id, same addresses) from the
     // one the database followed: its cursor and tasks would be meaningless there.
     let chain_key = client.history_key().await?;
-    match db.meta("chain").await? {
-        Some(known) if known != chain_key => {
-            return Err(Error::Config(format!(
-                "the database {} follows {known} (chain id:hub:genesis), not {chain_key}; the \
-                 chain was reset or is another one: give it its own database (--database) or \
-                 remove this one",
-                config.database_url
-            )))
-        }
-        Some(_) => {}
-        None => db.set_meta("chain", &chain_key).await?,
+    let known = db.meta("chain").await?;
+    if poco_service::db::check_chain(
+        &config.database_url,
+        "follows",
+        known.as_deref(),
+        &chain_key,
+    )
+    .map_err(|e| Error::Config(e.to_string()))?
+    {
+        db.set_meta("chain", &chain_key).await?;
     }
     let shared = Arc::new(engine::Shared::new(config, client, signer, db, url.clone()).await?);
+    let workerpool_order = shared.published.clone();
     let router = http::router(shared.clone())?;
     let engine = engine::run(shared.clone());
-    let task = tokio::spawn(async move {
-        let options = poco_service::ServeOptions {
-            tls,
-            ..Default::default()
-        };
-        let server = async {
-            poco_service::serve(listener, router, options, std::future::pending())
-                .await
-                .map_err(|e| Error::Serve(std::io::Error::other(e.to_string())))
-        };
-        tokio::select! {
-            r = server => r,
-            r = engine => r,
-        }
-    });
-    Ok(Running { addr, url, task })
+    let options = poco_service::ServeOptions {
+        tls,
+        ..Default::default()
+    };
+    let running =
+        poco_service::ServiceHandle::spawn(listener, url, router, options, engine, |e| {
+            Error::Serve(std::io::Error::other(e.to_string()))
+        })?;
+    Ok(Started {
+        running,
+        workerpool_order,
+    })
 }

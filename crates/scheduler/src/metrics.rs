@@ -1,6 +1,7 @@
 //! The scheduler's `/metrics`: counters kept and rendered by the `prometheus` crate.
 
-use prometheus::{core::Collector, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use poco_service::metrics::counter;
+use prometheus::{core::Collector, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Counters for `/metrics`.
 pub(crate) struct Metrics {
@@ -32,13 +33,7 @@ impl std::fmt::Debug for Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str| {
-            let counter = IntCounter::new(name, help).expect("a valid metric name");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("a metric registered once");
-            counter
-        };
+        let counter = |name: &str, help: &str| counter(&registry, name, help);
         Self {
             deals: counter("poco_scheduler_deals_total", "Deals of the pool seen."),
             assignments: counter(
@@ -88,10 +83,7 @@ impl Metrics {
         families.extend(by_status.collect());
         // The encoder refuses a family without samples (no task yet).
         families.retain(|family| !family.get_metric().is_empty());
-        let mut out = String::new();
-        // Encoding into a String fails only on a malformed family, which is filtered above.
-        let _ = TextEncoder::new().encode_utf8(&families, &mut out);
-        out
+        poco_service::metrics::encode(&families)
     }
 }
 

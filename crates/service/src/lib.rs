@@ -1,6 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "config")]
+pub mod config;
+#[cfg(feature = "db")]
+pub mod db;
+mod handle;
+pub mod metrics;
+mod signal;
+
+pub use handle::ServiceHandle;
+pub use signal::shutdown_signal;
+
 use std::{
     future::Future,
     io::BufReader,
@@ -25,6 +36,7 @@ use tokio::{
     sync::{watch, Semaphore},
 };
 use tower::ServiceExt;
+use tower_http::trace::TraceLayer;
 use tracing::{debug, info, warn};
 
 /// How long connections in flight may take to finish once a shutdown was asked for.
@@ -200,7 +212,8 @@ impl Default for ServeOptions {
 /// Serves `router` on `listener` over HTTP/1.1 (WebSocket upgrades included), over HTTPS when
 /// `options.tls` is set, with at most `options.max_connections` connections at once and
 /// `options.header_read_timeout` on handshakes and request headers. Handlers may extract
-/// `ConnectInfo<SocketAddr>`. When `shutdown` completes, it stops accepting, asks every open
+/// `ConnectInfo<SocketAddr>`. Every request is traced (`tower_http`'s `TraceLayer`: a span per
+/// request, at debug level). When `shutdown` completes, it stops accepting, asks every open
 /// connection to finish its request in flight and close, and returns once they have (or after
 /// [`SHUTDOWN_GRACE`]).
 pub async fn serve(
@@ -227,6 +240,7 @@ pub async fn serve(
         max_connections = options.max_connections,
         "serving"
     );
+    let router = router.layer(TraceLayer::new_for_http());
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);

@@ -18,6 +18,7 @@ pub use client::{
 };
 pub use config::{
     Backend, S3Config, StoreConfig, DEFAULT_MAX_OBJECTS_PER_TASK, DEFAULT_MAX_UPLOAD_BYTES,
+    DEFAULT_PATH,
 };
 pub use error::{Error, Result};
 pub use server::{router, serve, serve_with_shutdown, ReadGate, ReadRefusal, StoreState};

@@ -1,6 +1,6 @@
 //! Counters of the store, rendered in the Prometheus text format.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 /// Why an upload was refused: the `reason` label of `poco_store_uploads_rejected_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,13 +94,8 @@ impl Default for Metrics {
             "outcome",
             &["served", "not_found"],
         );
-        let counter = |name: &str, help: &str| {
-            let counter = IntCounter::new(name, help).expect("a valid metric name");
-            registry
-                .register(Box::new(counter.clone()))
-                .expect("a metric registered once");
-            counter
-        };
+        let counter =
+            |name: &str, help: &str| poco_service::metrics::counter(&registry, name, help);
         let stored_bytes = counter(
             "poco_store_stored_bytes_total",
             "Bytes of new archives written.",
@@ -142,8 +137,7 @@ impl Metrics {
 
     /// Appends the counters to `out` in the Prometheus text exposition format.
     pub(crate) fn render(&self, out: &mut String) {
-        // Encoding into a String fails only on a malformed family, which the registry refuses.
-        let _ = TextEncoder::new().encode_utf8(&self.registry.gather(), out);
+        poco_service::metrics::encode_into(&self.registry.gather(), out);
     }
 }
 

@@ -26,7 +26,6 @@ use object_store::ObjectStore;
 use poco_types::{signature::recover_personal, WorkerAuthorization};
 use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 use tracing::{debug, info, warn};
 
 /// A refused read of a task's archives: the status and the message sent back.
@@ -134,7 +133,8 @@ impl StoreState {
     }
 }
 
-/// The routes of the store (see the crate documentation for the table).
+/// The routes of the store (see the crate documentation for the table). Served by [`serve`]
+/// or nested in the scheduler's router, they are traced by `poco_service::serve`.
 pub fn router(state: StoreState) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -150,7 +150,6 @@ pub fn router(state: StoreState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -162,6 +161,7 @@ pub async fn serve(config: StoreConfig, listener: TcpListener) -> Result<()> {
 }
 
 /// Like [`serve`], stopping gracefully (in-flight requests finish) when `shutdown` completes.
+/// Served by `poco_service::serve` (connection cap, header time limit, request tracing).
 pub async fn serve_with_shutdown(
     mut config: StoreConfig,
     listener: TcpListener,
@@ -188,10 +188,14 @@ pub async fn serve_with_shutdown(
         trusted_schedulers = ?config.trusted_schedulers,
         "result store listening"
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
+    poco_service::serve(
+        listener,
+        router(state),
+        poco_service::ServeOptions::default(),
+        shutdown,
+    )
+    .await
+    .map_err(|e| Error::Serve(std::io::Error::other(e.to_string())))
 }
 
 /// Why a request is refused. Turned into a status and a JSON `{"error"}` body in one place,
@@ -633,16 +637,10 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn metrics(State(state): State<StoreState>) -> impl IntoResponse {
+async fn metrics(State(state): State<StoreState>) -> Response {
     let mut text = String::new();
     state.inner.metrics.render(&mut text);
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
-    )
+    poco_service::metrics::response(text)
 }
 
 async fn unknown_route() -> Rejection {

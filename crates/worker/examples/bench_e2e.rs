@@ -193,7 +193,9 @@ impl Pool {
         config.poll_interval = Duration::from_millis(100);
         config.confirmations = 0;
         config.start_block = Some(0);
-        let scheduler = poco_scheduler::start(config, keys[SCHEDULER].clone()).await?;
+        let scheduler = poco_scheduler::start(config, keys[SCHEDULER].clone())
+            .await?
+            .running;
         Ok(Self {
             anvil,
             deployment,

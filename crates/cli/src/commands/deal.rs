@@ -530,7 +530,7 @@ impl TaskCommand {
                         super::run::onchain_result(&client, taskid, fast_deal).await?;
                     // The requester's (or beneficiary's) wallet signs in to read the result.
                     let signer = ctx.signer(None).ok();
-                    super::run::download(&client, signer.as_ref(), &link, digest, &dir).await?;
+                    super::run::download(ctx, signer.as_ref(), &link, digest, &dir).await?;
                     value["downloaded"] = json!(dir);
                 }
                 if logs && !ctx.opts.json {

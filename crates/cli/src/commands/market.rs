@@ -1,7 +1,7 @@
 //! `poco market` (the order book service), `poco orderbook` (reading it) and the market side of
 //! `poco order publish|unpublish`.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use alloy::primitives::U256;
 use alloy::primitives::{Address, B256};
@@ -12,6 +12,7 @@ use poco_market::{
     MarketClient, MarketConfig,
 };
 use poco_types::{format_rlc, OrderKind, Tag};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::{config::poco_home, context::Context};
@@ -61,73 +62,145 @@ impl MarketOpt {
 }
 
 /// `poco market`
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize)]
 pub(crate) struct MarketArgs {
-    /// Where the API and the web UI listen.
-    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR:PORT")]
-    listen: SocketAddr,
+    /// A TOML file of the settings below (as snake_case keys) [default: $POCO_HOME/market.toml,
+    /// when it exists]; POCO_MARKET_<SETTING> variables override the file, flags override both.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Where the API and the web UI listen [default: 127.0.0.1:3000].
+    #[arg(long, value_name = "ADDR:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
     /// The database: sqlite://PATH?mode=rwc or postgres://... [default: a SQLite file in
     /// $POCO_HOME/market/].
     #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<String>,
-    /// The first block to read on a fresh database (the hub's deployment block).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    start_block: u64,
-    /// Open orders of one type a wallet may have.
-    #[arg(long, default_value_t = 50, value_name = "N")]
-    max_open_orders: usize,
-    /// Milliseconds between two looks at the chain.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    poll_interval_ms: u64,
+    /// The first block to read on a fresh database (the hub's deployment block) [default: 0].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_block: Option<u64>,
+    /// Open orders of one type a wallet may have [default: 50].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_open_orders: Option<usize>,
+    /// Milliseconds between two looks at the chain [default: 500].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll_interval_ms: Option<u64>,
     #[command(flatten)]
+    #[serde(flatten)]
     tls: TlsArgs,
 }
 
-/// HTTPS for a service (`poco market`, `poco scheduler`).
-#[derive(Args, Debug, Clone, Default)]
-pub(crate) struct TlsArgs {
-    /// Serve HTTPS with this certificate chain (PEM, leaf first) instead of plain HTTP; needs
-    /// --tls-key. Put every public service behind HTTPS: sign-in tokens travel in headers.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<std::path::PathBuf>,
-    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<std::path::PathBuf>,
+/// The settings of `poco market`, resolved by [`MarketArgs::settings`]: the defaults here, then
+/// the TOML file, the `POCO_MARKET_*` environment and the flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MarketSettings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) database: Option<String>,
+    pub(crate) start_block: u64,
+    pub(crate) max_open_orders: usize,
+    pub(crate) poll_interval_ms: u64,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
-impl TlsArgs {
-    /// The files, when both were given.
-    pub(crate) fn files(&self) -> Option<poco_service::TlsFiles> {
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Some(poco_service::TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
+impl Default for MarketSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database: None,
+            start_block: 0,
+            max_open_orders: 50,
+            poll_interval_ms: 500,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
 
+/// The TLS files of a service's settings, when both are given.
+pub(crate) fn tls_files(
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+) -> Result<Option<poco_service::TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(poco_service::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => bail!(
+            "tls_cert and tls_key go together: give both (flags, file or environment) for HTTPS, \
+             or neither for plain HTTP"
+        ),
+    }
+}
+
+/// Resolves a service's settings: `defaults` < the TOML file (`--config`, else
+/// `$POCO_HOME/<service>.toml`) < `POCO_<SERVICE>_*` < `flags`.
+pub(crate) fn resolve_settings<T, F>(
+    service: &str,
+    file: Option<&std::path::Path>,
+    flags: &F,
+) -> Result<T>
+where
+    T: Default + Serialize + serde::de::DeserializeOwned,
+    F: Serialize,
+{
+    let home = poco_home().ok();
+    Ok(
+        poco_service::config::Layers::new(service, file, home.as_deref())
+            .resolve(&T::default(), flags)?,
+    )
+}
+
+/// HTTPS for a service (`poco market`, `poco scheduler`).
+#[derive(Args, Debug, Clone, Default, Serialize)]
+pub(crate) struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) instead of plain HTTP; needs
+    /// --tls-key. Put every public service behind HTTPS: sign-in tokens travel in headers.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
+}
+
 impl MarketArgs {
+    /// The market's settings: the defaults, then the TOML file, the `POCO_MARKET_*`
+    /// environment and the flags.
+    pub(crate) fn settings(&self) -> Result<MarketSettings> {
+        resolve_settings("market", self.config.as_deref(), self)
+    }
+
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        let settings = self.settings()?;
+        let tls = tls_files(&settings.tls_cert, &settings.tls_key)?;
         let client = ctx.reader().await?;
         let home = poco_home()?.join("market");
         std::fs::create_dir_all(&home)
             .wrap_err_with(|| format!("cannot create {}", home.display()))?;
         let mut config = MarketConfig::new(client.rpc_url(), client.deployment().hub);
-        config.database_url = match self.database {
+        config.database_url = match settings.database {
             Some(url) => url,
             None => {
                 let stem = format!("{}-{:x}", client.chain_id(), client.deployment().hub);
                 super::default_database(&client, &home, &stem).await?
             }
         };
-        config.listen = self.listen;
-        config.start_block = self.start_block;
-        config.max_open_orders = self.max_open_orders;
-        config.poll_interval = Duration::from_millis(self.poll_interval_ms.max(50));
+        config.listen = settings.listen;
+        config.start_block = settings.start_block;
+        config.max_open_orders = settings.max_open_orders;
+        config.poll_interval = Duration::from_millis(settings.poll_interval_ms.max(50));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
-        config.tls = self.tls.files();
+        config.tls = tls;
         let running = poco_market::start(config).await?;
         eprintln!(
             "market of chain {} at {} (web UI at {1}/, API in {1}/openapi.json); Ctrl-C to stop",
@@ -137,17 +210,7 @@ impl MarketArgs {
         ctx.out
             .print_line(&json!({ "market": running.url, "chainId": client.chain_id() }));
         let url = running.url.clone();
-        let mut running = running;
-        tokio::select! {
-            r = &mut running.task => match r {
-                Ok(r) => r?,
-                Err(e) => bail!("the market stopped: {e}"),
-            },
-            e = super::services::watch_chain(ctx, "market", client.rpc_url(), client.deployment().hub) => {
-                return Err(e);
-            }
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        super::services::run_until_signal(ctx, "market", &client, running).await?;
         Ok(json!({ "url": url, "stopped": true }))
     }
 }

@@ -6,6 +6,7 @@ use alloy::primitives::{Address, B256, U256};
 use clap::{Args, Subcommand};
 use eyre::{bail, eyre, Result, WrapErr};
 use poco_chain::{convert::AnySignedOrder, PocoClient};
+use poco_requester::RequestBuilder;
 use poco_types::{
     AppOrder, ChainOrders, DatasetOrder, OrderKind, RequestOrder, SignedOrder, WorkerpoolOrder,
 };
@@ -511,20 +512,17 @@ async fn fill(ctx: &Context, params: Option<String>, volume: u64, trust: u64) ->
                 Some(p) => json!({ "iexec_args": p }).to_string(),
                 None => String::new(),
             };
-            let order = RequestOrder {
-                volume: U256::from(volume),
-                trust: U256::from(trust),
-                params,
-                salt: B256::from(rand::random::<[u8; 32]>()),
-                ..RequestOrder::matching(
-                    &app.order,
-                    dataset.as_ref().map(|d| &d.order),
-                    &pool.order,
-                    me,
-                )
-            };
             let signer = ctx.signer(None)?;
-            SignedOrder::sign(order, &client.domain(), &signer)?
+            RequestBuilder::new(
+                &app.order,
+                dataset.as_ref().map(|d| &d.order),
+                &pool.order,
+                me,
+            )
+            .volume(U256::from(volume))
+            .trust(trust)
+            .params(params)
+            .sign(&client.domain(), &signer)?
         }
     };
     let deal = ctx

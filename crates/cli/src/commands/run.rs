@@ -6,28 +6,22 @@
 //! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`.
 
 use std::{
-    future::Future,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use alloy::{
-    primitives::{Address, Bytes, B256, U256},
-    providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
-};
+use alloy::primitives::{Address, Bytes, B256, U256};
 use clap::Args;
 use eyre::{bail, eyre, Result, WrapErr};
-use poco_chain::{
-    bindings::{app::AppRegistry, hub::IPoco},
-    AppSpec, AssetKind, PocoClient,
+use poco_chain::{bindings::app::AppRegistry, AppSpec, AssetKind, PocoClient};
+use poco_market::{api::OrderEntry, MarketClient};
+use poco_requester::{
+    best_offer, local::LocalOrders, Candidate, Event, Following, Observer, Offer, OfferError,
+    OfferQuery, Outcome, RequestBuilder, Requester, TaskOutcome,
 };
-use poco_market::MarketClient;
-use poco_scheduler::SchedulerClient;
 use poco_types::{
-    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, OrderKind, RequestOrder,
-    SignedAppOrder, SignedDatasetOrder, SignedOrder, SignedWorkerpoolOrder,
+    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, OrderKind, SignedAppOrder,
+    SignedDatasetOrder, SignedWorkerpoolOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -57,9 +51,6 @@ pub(crate) const EXIT_CODES: &str = "Exit codes:
   4  a result does not match the digest the chain certified (do not trust it)
   5  gave up following: the chain or the scheduler did not answer within --rpc-patience, or the
      tasks did not finish in time; the deal goes on: resume with `poco run --resume DEALID`";
-
-/// Longest wait between two attempts while the chain or the scheduler is away.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 
 /// How `poco run` and `poco deal follow` follow a deal.
 #[derive(Args, Debug, Clone)]
@@ -133,54 +124,8 @@ pub(crate) struct RunArgs {
 }
 
 /// The orders of the local order files, with the scheduler URL of each workerpool order.
-pub(crate) struct LocalOrders {
-    apps: Vec<SignedAppOrder>,
-    datasets: Vec<SignedDatasetOrder>,
-    pub(crate) pools: Vec<(SignedWorkerpoolOrder, Option<String>)>,
-}
-
 pub(crate) fn local_orders(chain_id: u64) -> Result<LocalOrders> {
-    let mut all = LocalOrders {
-        apps: Vec::new(),
-        datasets: Vec::new(),
-        pools: Vec::new(),
-    };
-    for path in files::local_order_files()? {
-        let orders = files::orders_in(&path, chain_id);
-        let api = orders
-            .other
-            .get("workerpoolApi")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        all.apps.extend(orders.apporder);
-        all.datasets.extend(orders.datasetorder);
-        if let Some(pool) = orders.workerpoolorder {
-            all.pools.push((pool, api));
-        }
-    }
-    Ok(all)
-}
-
-async fn remaining<O: poco_types::Order>(
-    client: &PocoClient,
-    order: &SignedOrder<O>,
-) -> Result<U256> {
-    let consumed = client
-        .consumed(order.order_hash(&client.domain()))
-        .await
-        .explain(client)?;
-    Ok(order_volume(order).saturating_sub(consumed))
-}
-
-fn order_volume<O: poco_types::Order>(order: &SignedOrder<O>) -> U256 {
-    serde_json::to_value(&order.order)
-        .ok()
-        .and_then(|v| {
-            v.get("volume")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-        })
-        .unwrap_or_default()
+    Ok(LocalOrders::read(&files::local_order_files()?, chain_id))
 }
 
 /// The app to run, as checked before anything is sent.
@@ -359,30 +304,7 @@ fn own_app_order(client: &PocoClient, app: &AppToRun) -> Result<Option<SignedApp
     Ok(Some(order))
 }
 
-/// The app order of the local order files, or a new one (to publish once every check passed)
-/// when the wallet owns the app.
-async fn app_order(
-    client: &PocoClient,
-    app: &AppToRun,
-    local: &LocalOrders,
-    volume: U256,
-) -> Result<(SignedAppOrder, bool)> {
-    let address = app.address();
-    for order in local.apps.iter().filter(|o| o.order.app == address) {
-        if remaining(client, order).await? >= volume {
-            return Ok((order.clone(), false));
-        }
-    }
-    match own_app_order(client, app)? {
-        Some(order) => Ok((order, true)),
-        None => bail!(
-            "no app order for {address} in the local order files; ask its owner to publish one \
-             (orders.json or $POCO_HOME/orders/), or use a market with --market"
-        ),
-    }
-}
-
-/// The orders chosen on the market, with the scheduler URL of the workerpool order.
+/// The orders chosen, with the scheduler URL of the workerpool order.
 struct Chosen {
     app: SignedAppOrder,
     dataset: Option<SignedDatasetOrder>,
@@ -390,6 +312,37 @@ struct Chosen {
     api: Option<String>,
     /// The app order is the wallet's own, new: publish it before matching.
     publish_app: bool,
+}
+
+impl Chosen {
+    fn new(offer: Offer<Option<String>>, publish_app: bool) -> Self {
+        Self {
+            app: offer.app.order,
+            dataset: offer.dataset.map(|d| d.order),
+            api: offer.workerpool.meta,
+            pool: offer.workerpool.order,
+            publish_app,
+        }
+    }
+}
+
+/// A market's listed orders as candidates, with the pool's scheduler URL (entries whose order
+/// does not parse are left out).
+fn market_candidates<O: poco_types::Order>(
+    entries: Vec<OrderEntry>,
+) -> Vec<Candidate<O, Option<String>>> {
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let order = e.typed::<O>().ok()?;
+            Some(Candidate::new(
+                order,
+                e.remaining,
+                e.order_hash,
+                e.workerpool_api,
+            ))
+        })
+        .collect()
 }
 
 impl RunArgs {
@@ -403,31 +356,26 @@ impl RunArgs {
     ) -> Result<Chosen> {
         let app = to_run.address();
         let me = client.sender()?;
-        let mut apps = market
-            .all_orders(
-                OrderKind::App,
-                &[("app", app.to_string()), ("requester", me.to_string())],
-                1000,
-            )
-            .await?;
+        let mut apps = market_candidates(
+            market
+                .all_orders(
+                    OrderKind::App,
+                    &[("app", app.to_string()), ("requester", me.to_string())],
+                    1000,
+                )
+                .await?,
+        );
         let mut publish_app = false;
         if apps.is_empty() {
             if let Some(order) = own_app_order(client, to_run)? {
-                apps.push(poco_market::api::OrderEntry {
-                    order_hash: order.order_hash(&client.domain()),
-                    chain_id: client.chain_id(),
-                    order: serde_json::to_value(&order)?,
-                    remaining: order.order.volume.saturating_to(),
-                    status: poco_market::api::Status::Open,
-                    signer: me,
-                    publication_timestamp: String::new(),
-                    workerpool_api: None,
-                });
+                let hash = order.order_hash(&client.domain());
+                let remaining = order.order.volume.saturating_to();
+                apps.push(Candidate::new(order, remaining, hash, None));
                 publish_app = true;
             }
         }
         let datasets = match self.dataset {
-            Some(d) => {
+            Some(d) => market_candidates(
                 market
                     .all_orders(
                         OrderKind::Dataset,
@@ -438,8 +386,8 @@ impl RunArgs {
                         ],
                         1000,
                     )
-                    .await?
-            }
+                    .await?,
+            ),
             None => Vec::new(),
         };
         let mut query = vec![
@@ -451,78 +399,69 @@ impl RunArgs {
         query.extend(self.dataset.map(|d| ("dataset", d.to_string())));
         query.extend(self.category.map(|c| ("category", c.to_string())));
         query.extend(self.workerpool.map(|w| ("workerpool", w.to_string())));
-        let pools = market
-            .all_orders(OrderKind::Workerpool, &query, 1000)
-            .await?;
-        let offer = poco_market::best_offer(
-            &poco_market::OfferQuery {
-                app,
-                dataset: self.dataset,
-                workerpool: self.workerpool,
-                category: self.category,
-                trust: self.trust,
-                tag: Default::default(),
-                volume,
-                requester: me,
-            },
-            &apps,
-            &datasets,
-            &pools,
-        )
-        .map_err(|e| eyre!("on the market {}: {e}", market.url()))?;
-        Ok(Chosen {
-            app: offer.app.1,
-            dataset: offer.dataset.map(|d| d.1),
-            pool: offer.workerpool.1,
-            api: offer.workerpool.0.workerpool_api,
-            publish_app,
-        })
+        let pools = market_candidates(
+            market
+                .all_orders(OrderKind::Workerpool, &query, 1000)
+                .await?,
+        );
+        let offer = best_offer(&self.offer_query(app, me, volume), &apps, &datasets, &pools)
+            .map_err(|e| eyre!("on the market {}: {e}", market.url()))?;
+        Ok(Chosen::new(offer, publish_app))
     }
 
-    /// Picks the orders from the local order files.
+    /// What to look for among the orders.
+    fn offer_query(&self, app: Address, requester: Address, volume: u64) -> OfferQuery {
+        OfferQuery {
+            app,
+            dataset: self.dataset,
+            workerpool: self.workerpool,
+            category: self.category,
+            trust: self.trust,
+            tag: Default::default(),
+            volume,
+            requester,
+        }
+    }
+
+    /// Picks the orders from the local order files (a new app order of the wallet's own
+    /// when none is left there).
     async fn orders_from_local(
         &self,
         client: &PocoClient,
         to_run: &AppToRun,
-        volume: U256,
+        volume: u64,
     ) -> Result<Chosen> {
-        let local = local_orders(client.chain_id())?;
-        let (app, publish_app) = app_order(client, to_run, &local, volume).await?;
-        let dataset = match self.dataset {
-            None => None,
-            Some(address) => {
-                let mut found = None;
-                for order in local.datasets.iter().filter(|o| o.order.dataset == address) {
-                    if remaining(client, order).await? >= volume {
-                        found = Some(order.clone());
-                        break;
-                    }
-                }
-                Some(found.ok_or_else(|| {
-                    eyre!("no dataset order for {address} with {volume} tasks left in the local order files; ask the dataset owner to publish one")
-                })?)
-            }
-        };
-
-        // The cheapest compatible workerpool order, in the lowest category offered.
-        let tag = app.order.tag | dataset.as_ref().map(|d| d.order.tag).unwrap_or_default();
-        let mut best: Option<(SignedWorkerpoolOrder, Option<String>)> = None;
-        for (order, api) in &local.pools {
-            let o = &order.order;
-            let fits = o.trust >= U256::from(self.trust)
-                && self.category.is_none_or(|c| o.category == U256::from(c))
-                && self.workerpool.is_none_or(|w| o.workerpool == w)
-                && (o.tag & tag) == tag
-                && remaining(client, order).await? >= volume;
-            let better = best.as_ref().is_none_or(|(b, _)| {
-                (o.category, o.workerpoolprice) < (b.order.category, b.order.workerpoolprice)
-            });
-            if fits && better {
-                best = Some((order.clone(), api.clone()));
+        let address = to_run.address();
+        let mut candidates = local_orders(client.chain_id())?
+            .candidates(client, address, self.dataset)
+            .await
+            .explain(client)?;
+        let mut publish_app = false;
+        if !candidates.apps.iter().any(|c| c.remaining >= volume) {
+            if let Some(order) = own_app_order(client, to_run)? {
+                let hash = order.order_hash(&client.domain());
+                let remaining = order.order.volume.saturating_to();
+                candidates.apps = vec![Candidate::new(order, remaining, hash, None)];
+                publish_app = true;
             }
         }
-        let (pool, api) = best.ok_or_else(|| {
-            eyre!(
+        let me = client.sender()?;
+        let offer = best_offer(
+            &self.offer_query(address, me, volume),
+            &candidates.apps,
+            &candidates.datasets,
+            &candidates.pools,
+        )
+        .map_err(|e| match e {
+            OfferError::NoAppOrder { .. } => eyre!(
+                "no app order for {address} in the local order files; ask its owner to publish \
+                 one (orders.json or $POCO_HOME/orders/), or use a market with --market"
+            ),
+            OfferError::NoDatasetOrder { dataset, .. } => eyre!(
+                "no dataset order for {dataset} with {volume} tasks left in the local order \
+                 files; ask the dataset owner to publish one"
+            ),
+            OfferError::NoWorkerpoolOrder { .. } => eyre!(
                 "no workerpool order offers trust {} for {volume} tasks{} in the local order \
                  files; start a pool with `poco scheduler --publish-price ...`, or put a signed \
                  workerpool order in orders.json",
@@ -530,15 +469,9 @@ impl RunArgs {
                 self.category
                     .map(|c| format!(" in category {c}"))
                     .unwrap_or_default()
-            )
+            ),
         })?;
-        Ok(Chosen {
-            app,
-            dataset,
-            pool,
-            api,
-            publish_app,
-        })
+        Ok(Chosen::new(offer, publish_app))
     }
 
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
@@ -618,7 +551,10 @@ impl RunArgs {
                 self.orders_from_market(&client, market, &to_run, self.volume)
                     .await?
             }
-            None => self.orders_from_local(&client, &to_run, volume).await?,
+            None => {
+                self.orders_from_local(&client, &to_run, self.volume)
+                    .await?
+            }
         };
         let Chosen {
             app,
@@ -674,29 +610,24 @@ impl RunArgs {
                 )?,
             }
         }
-        let request = RequestOrder {
-            volume,
-            trust: U256::from(self.trust),
-            callback: self.callback.unwrap_or_default(),
-            params: params.to_json_string(),
-            salt: B256::from(rand::random::<[u8; 32]>()),
-            ..RequestOrder::matching(
-                &app.order,
-                dataset.as_ref().map(|d| &d.order),
-                &pool.order,
-                me,
-            )
-        }
+        let request = RequestBuilder::new(
+            &app.order,
+            dataset.as_ref().map(|d| &d.order),
+            &pool.order,
+            me,
+        )
+        .volume(volume)
+        .trust(self.trust)
+        .callback(self.callback.unwrap_or_default())
+        .params(params.to_json_string())
         .sign(
             &client.domain(),
             client.signer().ok_or_else(|| eyre!("no wallet"))?,
         )?;
 
         let fast = self.trust <= 1;
-        let patience = Patience {
-            bound: self.follow.rpc_patience,
-            dealid: None,
-        };
+        let printer = Printer::new(ctx.opts.json);
+        let requester = Requester::new(&client, self.follow.rpc_patience, &printer);
         let deal = ctx
             .out
             .wait(
@@ -705,17 +636,10 @@ impl RunArgs {
                 } else {
                     "matching"
                 },
-                match_patiently(
-                    &client,
-                    &patience,
-                    fast,
-                    &app,
-                    dataset.as_ref(),
-                    &pool,
-                    &request,
-                ),
+                requester.match_orders(fast, &app, dataset.as_ref(), &pool, &request),
             )
-            .await?;
+            .await
+            .map_err(|e| requester_error(e, &client, None))?;
         let dealid = deal.dealid;
         // The ids first, so that the deal can be followed again whatever happens next.
         eprintln!(
@@ -771,11 +695,7 @@ impl RunArgs {
             api,
             folder,
         };
-        let patience = Patience {
-            dealid: Some(dealid),
-            ..patience
-        };
-        let results = follow(ctx, &client, &patience, &target)
+        let results = follow(ctx, &client, self.follow.rpc_patience, &target)
             .await
             .map_err(|e| with_deal(e, &out))?;
         verdict(out, results, dealid)
@@ -797,129 +717,6 @@ fn with_deal(error: eyre::Report, out: &Value) -> eyre::Report {
         }
         Err(error) => error,
     }
-}
-
-/// Matches the orders. When the chain goes away meanwhile, it waits for it (up to the
-/// patience) and looks for the deal of this request among the matches since it started: found,
-/// the match was mined; not found, it tries again. A signed request matches at most its volume,
-/// so trying again never pays twice.
-async fn match_patiently(
-    client: &PocoClient,
-    patience: &Patience,
-    fast: bool,
-    app: &SignedAppOrder,
-    dataset: Option<&SignedDatasetOrder>,
-    pool: &SignedWorkerpoolOrder,
-    request: &poco_types::SignedRequestOrder,
-) -> Result<poco_chain::MatchedDeal> {
-    let from = patience
-        .chain(client, "reading the block number", || async {
-            client
-                .provider()
-                .get_block_number()
-                .await
-                .map_err(|e| poco_chain::Error::Rpc(e.to_string()))
-        })
-        .await?;
-    let request_hash = request.order_hash(&client.domain());
-    let started = Instant::now();
-    loop {
-        let attempt = if fast {
-            client
-                .match_orders_fast(app, dataset, pool, request)
-                .await
-                .map(|(deal, _)| deal)
-        } else {
-            client.match_orders(app, dataset, pool, request).await
-        };
-        let error = match attempt {
-            Ok(deal) => return Ok(deal),
-            // Refused before anything was sent.
-            Err(
-                e @ (poco_chain::Error::Revert { .. }
-                | poco_chain::Error::GasFunds { .. }
-                | poco_chain::Error::NoWallet),
-            ) => return Err(chain_error(e, client.rpc_url())),
-            Err(e) => e,
-        };
-        eprintln!(
-            "warning: matching did not end well ({error}); finding out whether the match was \
-             mined"
-        );
-        let found = patience
-            .chain(client, "looking for the deal", || {
-                find_match(client, fast, pool.order.workerpool, request_hash, from)
-            })
-            .await
-            .map_err(|e| {
-                eyre!(
-                    "{e:#}; the request {request_hash} may have been matched: look for its deal \
-                     with `poco order show --request` once the chain answers"
-                )
-            })?;
-        if let Some(deal) = found {
-            eprintln!("the match was mined");
-            return Ok(deal);
-        }
-        // Not mined: only an outage is worth another try.
-        let outage = is_outage(&error) || matches!(error, poco_chain::Error::Timeout { .. });
-        if !outage || started.elapsed() >= patience.bound {
-            return Err(chain_error(error, client.rpc_url()));
-        }
-    }
-}
-
-/// The deal a request matched since block `from`, from the hub's logs.
-async fn find_match(
-    client: &PocoClient,
-    fast: bool,
-    workerpool: Address,
-    request_hash: B256,
-    from: u64,
-) -> poco_chain::Result<Option<poco_chain::MatchedDeal>> {
-    let rpc = |e: alloy::transports::TransportError| poco_chain::Error::Rpc(e.to_string());
-    let filter = Filter::new()
-        .address(client.deployment().hub)
-        .from_block(from);
-    if fast {
-        let filter = filter
-            .event_signature(IPoco::SchedulerNoticeFast::SIGNATURE_HASH)
-            .topic1(workerpool.into_word());
-        for log in client.provider().get_logs(&filter).await.map_err(rpc)? {
-            let Ok(e) = IPoco::SchedulerNoticeFast::decode_log(&log.inner) else {
-                continue;
-            };
-            if e.deal.requestHash == request_hash {
-                return Ok(Some(poco_chain::MatchedDeal {
-                    dealid: e.dealid,
-                    volume: e.deal.botSize,
-                    first_task: e.deal.botFirst,
-                    tasks: poco_chain::task_ids(e.dealid, e.deal.botFirst, e.deal.botSize),
-                    tx_hash: log.transaction_hash.unwrap_or_default(),
-                    gas_used: 0,
-                }));
-            }
-        }
-        return Ok(None);
-    }
-    let filter = filter.event_signature(IPoco::OrdersMatched::SIGNATURE_HASH);
-    for log in client.provider().get_logs(&filter).await.map_err(rpc)? {
-        let Ok(e) = IPoco::OrdersMatched::decode_log(&log.inner) else {
-            continue;
-        };
-        if e.requestHash == request_hash {
-            let deal = client.deal(e.dealid).await?;
-            return Ok(Some(poco_chain::MatchedDeal {
-                dealid: e.dealid,
-                volume: e.volume,
-                first_task: deal.botFirst,
-                tasks: poco_chain::task_ids(e.dealid, deal.botFirst, e.volume),
-                tx_hash: log.transaction_hash.unwrap_or_default(),
-                gas_used: 0,
-            }));
-        }
-    }
-    Ok(None)
 }
 
 /// What `poco run` records about a deal it matched, for `--resume` and `poco deal follow`
@@ -958,15 +755,6 @@ impl RunRecord {
     }
 }
 
-/// A deal to follow: its tasks, where its scheduler is, where its results go.
-struct Following {
-    dealid: B256,
-    tasks: Vec<B256>,
-    fast: bool,
-    api: String,
-    folder: PathBuf,
-}
-
 /// `poco run --resume DEALID` and `poco deal follow DEALID`: follows a deal matched before,
 /// downloads and verifies the results not downloaded yet.
 pub(crate) async fn follow_deal(ctx: &Context, dealid: B256, args: FollowArgs) -> Result<Value> {
@@ -975,16 +763,14 @@ pub(crate) async fn follow_deal(ctx: &Context, dealid: B256, args: FollowArgs) -
         Ok(client) => client,
         Err(_) => ctx.reader().await?,
     };
-    let patience = Patience {
-        bound: args.rpc_patience,
-        dealid: Some(dealid),
-    };
+    let printer = Printer::new(ctx.opts.json);
+    let requester = Requester::new(&client, args.rpc_patience, &printer);
     let record = RunRecord::load(client.chain_id(), dealid);
     let (workerpool, fast, tasks, recorded_api, recorded_folder) = match record {
         Some(r) => (r.workerpool, r.fast, r.tasks, r.scheduler, Some(r.folder)),
         None => {
-            let classic = patience
-                .chain(&client, "reading the deal", || client.deal(dealid))
+            let classic = requester
+                .chain("reading the deal", || client.deal(dealid))
                 .await;
             match classic {
                 Ok(deal) => (
@@ -995,9 +781,10 @@ pub(crate) async fn follow_deal(ctx: &Context, dealid: B256, args: FollowArgs) -
                     None,
                 ),
                 Err(_) => {
-                    let notice = patience
-                        .chain(&client, "reading the deal", || client.fast_deal(dealid))
-                        .await?;
+                    let notice = requester
+                        .chain("reading the deal", || client.fast_deal(dealid))
+                        .await
+                        .map_err(|e| requester_error(e, &client, Some(dealid)))?;
                     let Some(deal) = notice else {
                         bail!(
                             "there is no deal {dealid} on chain {} (neither classic nor fast): \
@@ -1042,7 +829,7 @@ pub(crate) async fn follow_deal(ctx: &Context, dealid: B256, args: FollowArgs) -
         "fast": fast,
         "tasks": tasks,
     });
-    let results = follow(ctx, &client, &patience, &target)
+    let results = follow(ctx, &client, args.rpc_patience, &target)
         .await
         .map_err(|e| with_deal(e, &out))?;
     verdict(out, results, dealid)
@@ -1084,319 +871,198 @@ fn verdict(mut out: Value, results: Vec<Value>, dealid: B256) -> Result<Value> {
     Ok(out)
 }
 
-/// How long to ride out a chain or scheduler that does not answer.
-struct Patience {
-    bound: Duration,
-    /// The deal being followed, named in the give-up message.
-    dealid: Option<B256>,
-}
-
-/// Whether a chain error is an outage (worth waiting out) rather than an answer.
-fn is_outage(e: &poco_chain::Error) -> bool {
-    match e {
-        poco_chain::Error::Unreachable { .. } => true,
-        poco_chain::Error::Rpc(message) => {
-            let message = message.to_ascii_lowercase();
-            [
-                "error sending request",
-                "connect",
-                "connection",
-                "timed out",
-                "broken pipe",
-                "429",
-                "502",
-                "503",
-                "504",
-            ]
-            .iter()
-            .any(|needle| message.contains(needle))
+/// The error that ends following: exit code 5 with how to resume (a plain error before the
+/// match).
+fn give_up(why: String, dealid: Option<B256>) -> eyre::Report {
+    match dealid {
+        Some(dealid) => Exit {
+            code: EXIT_GAVE_UP,
+            message: format!(
+                "{why}; gave up following deal {dealid}, which goes on without this command: \
+                 resume with `poco run --resume {dealid}` (or `poco deal follow {dealid}`)"
+            ),
+            value: None,
         }
-        _ => false,
+        .into(),
+        None => eyre!(why),
     }
 }
 
-impl Patience {
-    /// Runs a chain read until it answers, waiting out an outage (exponential back-off) for
-    /// up to the bound.
-    async fn chain<T, F, Fut>(&self, client: &PocoClient, what: &str, mut read: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = poco_chain::Result<T>>,
-    {
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(250);
-        let mut warned = false;
-        loop {
-            match read().await {
-                Ok(value) => {
-                    if warned {
-                        eprintln!("the chain at {} answers again", client.rpc_url());
-                    }
-                    return Ok(value);
-                }
-                Err(e) if is_outage(&e) => {
-                    let waited = started.elapsed();
-                    if waited >= self.bound {
-                        return Err(self.give_up(format!(
-                            "the chain at {} did not answer for {} ({what}: {e})",
-                            client.rpc_url(),
-                            humantime::format_duration(self.bound)
-                        )));
-                    }
-                    if !warned {
-                        eprintln!(
-                            "warning: the chain at {} does not answer ({what}); retrying for up \
-                             to {} (--rpc-patience)",
-                            client.rpc_url(),
-                            humantime::format_duration(self.bound)
-                        );
-                        warned = true;
-                    }
-                    tokio::time::sleep(wait.min(self.bound - waited)).await;
-                    wait = (wait * 2).min(MAX_RETRY_WAIT);
-                }
-                Err(e) => return Err(chain_error(e, client.rpc_url())),
-            }
-        }
-    }
-
-    /// The error that ends following: exit code 5 with how to resume.
-    fn give_up(&self, why: String) -> eyre::Report {
-        match self.dealid {
-            Some(dealid) => Exit {
-                code: EXIT_GAVE_UP,
-                message: format!(
-                    "{why}; gave up following deal {dealid}, which goes on without this command: \
-                     resume with `poco run --resume {dealid}` (or `poco deal follow {dealid}`)"
-                ),
-                value: None,
-            }
-            .into(),
-            None => eyre!(why),
-        }
-    }
-}
-
-/// A task's result already downloaded into `dir` that still matches the digest on chain.
-async fn already_downloaded(
+/// A requester error with the command's fixes: chain errors explained, waiting given up as
+/// exit code 5 once there is a deal to resume.
+fn requester_error(
+    error: poco_requester::Error,
     client: &PocoClient,
-    patience: &Patience,
-    target: &Following,
-    taskid: B256,
-    dir: &Path,
-) -> Result<Option<B256>> {
-    let Ok(bytes) = std::fs::read(dir.with_extension("zip")) else {
-        return Ok(None);
-    };
-    let fast_deal = target.fast.then_some(target.dealid);
-    let Some((digest, _)) = patience
-        .chain(client, "reading the result", || {
-            onchain_result_opt(client, taskid, fast_deal)
-        })
-        .await?
-    else {
-        return Ok(None);
-    };
-    let _ = std::fs::remove_dir_all(dir);
-    match poco_runtime::archive_digest(&bytes, dir) {
-        Ok(actual) if actual == digest => Ok(Some(digest)),
-        _ => Ok(None),
+    dealid: Option<B256>,
+) -> eyre::Report {
+    match error {
+        poco_requester::Error::Chain(e) => chain_error(e, client.rpc_url()),
+        poco_requester::Error::GaveUp(why) => give_up(why, dealid),
+        poco_requester::Error::MatchUnknown {
+            request_hash,
+            error,
+        } => eyre!(
+            "{:#}; the request {request_hash} may have been matched: look for its deal with \
+             `poco order show --request` once the chain answers",
+            requester_error(*error, client, dealid)
+        ),
+        e => eyre::Report::new(e),
     }
 }
 
-/// Follows the tasks at their scheduler until each is completed or given up, then downloads
-/// and checks every result not downloaded yet. An outage of the chain or of the scheduler is
-/// waited out for up to the patience.
+/// Prints what the requester library reports on stderr, with a progress bar while following
+/// (hidden with `--json`).
+struct Printer {
+    json: bool,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Printer {
+    fn new(json: bool) -> Self {
+        Self {
+            json,
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Prints a line above the progress bar.
+    fn line(&self, text: String) {
+        match &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Clears the progress bar, if any.
+    fn clear(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn report(&self, event: Event<'_>) {
+        let patience = |d: Duration| humantime::format_duration(d).to_string();
+        match event {
+            Event::ChainAway {
+                rpc_url,
+                what,
+                patience: bound,
+            } => eprintln!(
+                "warning: the chain at {rpc_url} does not answer ({what}); retrying for up to {} \
+                 (--rpc-patience)",
+                patience(bound)
+            ),
+            Event::ChainBack { rpc_url } => eprintln!("the chain at {rpc_url} answers again"),
+            Event::MatchUncertain { error } => eprintln!(
+                "warning: matching did not end well ({error}); finding out whether the match was \
+                 mined"
+            ),
+            Event::MatchMined => eprintln!("the match was mined"),
+            Event::AlreadyVerified { taskid, dir } => eprintln!(
+                "task {taskid}: already downloaded and verified in {}",
+                dir.display()
+            ),
+            Event::Following { total, done } => {
+                let bar = if self.json {
+                    indicatif::ProgressBar::hidden()
+                } else {
+                    let bar = indicatif::ProgressBar::new(total as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    bar
+                };
+                bar.set_message("running");
+                bar.inc(done as u64);
+                *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+            }
+            Event::SchedulerAway {
+                api,
+                taskid,
+                error,
+                patience: bound,
+            } => self.line(format!(
+                "warning: the scheduler at {api} does not answer about task {taskid} ({error}); \
+                 retrying for up to {} (--rpc-patience)",
+                patience(bound)
+            )),
+            Event::SchedulerBack { api } => {
+                self.line(format!("the scheduler at {api} answers again"))
+            }
+            Event::TaskEnded { .. } => {
+                if let Some(bar) = &*self.bar.lock().unwrap_or_else(|e| e.into_inner()) {
+                    bar.inc(1);
+                }
+            }
+            Event::Stopped => self.clear(),
+            Event::Finished { elapsed } => {
+                eprintln!("done in {:.1} s", elapsed.as_secs_f64())
+            }
+            Event::TaskFailed {
+                taskid,
+                dealid,
+                reason,
+            } => eprintln!(
+                "task {taskid} failed: {reason}; claim the refund after its final deadline with \
+                 `poco deal claim {dealid}`"
+            ),
+            Event::Verified { dir, .. } => print_result(self.json, dir),
+            Event::Unverified { taskid, error } => eprintln!("task {taskid}: {error}"),
+            Event::StoreAway {
+                error,
+                patience: bound,
+            } => eprintln!(
+                "warning: {error}; retrying for up to {} (--rpc-patience)",
+                patience(bound)
+            ),
+            Event::SignInFailed { api, error } => eprintln!(
+                "cannot sign in at the pool's scheduler {api} ({error}); downloading without"
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// Follows the tasks at their scheduler, downloads and checks each result not downloaded yet
+/// (the requester library), and gives each task's outcome as the command's JSON.
 async fn follow(
     ctx: &Context,
     client: &PocoClient,
-    patience: &Patience,
+    patience: Duration,
     target: &Following,
 ) -> Result<Vec<Value>> {
-    let Following {
-        dealid,
-        tasks,
-        fast,
-        api,
-        folder,
-    } = target;
-    let (dealid, fast) = (*dealid, *fast);
-    let scheduler = SchedulerClient::new(api)?;
-    let mut results: Vec<Option<Value>> = vec![None; tasks.len()];
-    for (i, taskid) in tasks.iter().enumerate() {
-        let dir = folder.join(format!("{taskid:x}"));
-        if let Some(digest) = already_downloaded(client, patience, target, *taskid, &dir).await? {
-            eprintln!(
-                "task {taskid}: already downloaded and verified in {}",
-                dir.display()
-            );
-            results[i] = Some(json!({
+    let printer = Printer::new(ctx.opts.json);
+    let outcomes = Requester::new(client, patience, &printer)
+        .follow(target)
+        .await;
+    printer.clear();
+    let outcomes = outcomes.map_err(|e| requester_error(e, client, Some(target.dealid)))?;
+    Ok(outcomes
+        .into_iter()
+        .map(|TaskOutcome { taskid, outcome }| match outcome {
+            Outcome::Verified { digest, folder } => json!({
                 "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
-                "verified": true, "folder": dir,
-            }));
-        }
-    }
-    let bar = if ctx.opts.json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        let bar = indicatif::ProgressBar::new(tasks.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {pos}/{len} {elapsed}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(100));
-        bar
-    };
-    bar.set_message("running");
-    bar.inc(results.iter().filter(|r| r.is_some()).count() as u64);
-    let started = Instant::now();
-    let mut outcomes: Vec<Option<poco_scheduler::api::TaskInfo>> = vec![None; tasks.len()];
-    let deal_deadline = patience
-        .chain(client, "reading the time", || client.now())
-        .await?
-        + 3600;
-    let mut scheduler_away: Option<Instant> = None;
-    loop {
-        for (i, taskid) in tasks.iter().enumerate() {
-            if outcomes[i].is_some() || results[i].is_some() {
-                continue;
-            }
-            match scheduler.task(*taskid).await {
-                Ok(info) => {
-                    if scheduler_away.take().is_some() {
-                        bar.suspend(|| eprintln!("the scheduler at {api} answers again"));
-                    }
-                    if matches!(
-                        info.status.as_str(),
-                        "COMPLETED" | "FAILED" | "EXPIRED" | "CLAIMED"
-                    ) {
-                        outcomes[i] = Some(info);
-                        bar.inc(1);
-                    }
-                }
-                // It answers, without the task yet (it has not seen the deal).
-                Err(poco_scheduler::Error::Refused { status, .. })
-                    if status < 500 && status != 429 =>
-                {
-                    scheduler_away = None;
-                }
-                Err(e) => {
-                    let since = *scheduler_away.get_or_insert_with(|| {
-                        bar.suspend(|| {
-                            eprintln!(
-                                "warning: the scheduler at {api} does not answer about task \
-                                 {taskid} ({e}); retrying for up to {} (--rpc-patience)",
-                                humantime::format_duration(patience.bound)
-                            )
-                        });
-                        Instant::now()
-                    });
-                    if since.elapsed() >= patience.bound {
-                        bar.finish_and_clear();
-                        return Err(patience.give_up(format!(
-                            "the scheduler at {api} did not answer about task {taskid} for {} \
-                             ({e})",
-                            humantime::format_duration(patience.bound)
-                        )));
-                    }
-                    break;
-                }
-            }
-        }
-        if outcomes
-            .iter()
-            .zip(&results)
-            .all(|(o, r)| o.is_some() || r.is_some())
-        {
-            break;
-        }
-        let now = patience
-            .chain(client, "reading the time", || client.now())
-            .await;
-        match now {
-            Ok(now) if now > deal_deadline => {
-                bar.finish_and_clear();
-                return Err(patience
-                    .give_up("the tasks did not finish within an hour of chain time".to_string()));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                bar.finish_and_clear();
-                return Err(e);
-            }
-        }
-        let pause = if scheduler_away.is_some() {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_millis(200)
-        };
-        tokio::time::sleep(pause).await;
-    }
-    bar.finish_and_clear();
-    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    for (i, taskid) in tasks.iter().enumerate() {
-        let Some(info) = outcomes[i].take() else {
-            continue;
-        };
-        if info.status != "COMPLETED" {
-            let reason = info.failure.clone().unwrap_or_else(|| info.status.clone());
-            eprintln!(
-                "task {taskid} failed: {reason}; claim the refund after its final deadline with \
-                 `poco deal claim {dealid}`"
-            );
-            results[i] = Some(json!({
-                "taskid": taskid, "status": info.status, "failure": reason, "verified": Value::Null,
-            }));
-            continue;
-        }
-        let dir = folder.join(format!("{taskid:x}"));
-        let fast_deal = fast.then_some(dealid);
-        // The scheduler saw it completed: the chain shows it (the node we read may lag).
-        let waiting = Instant::now();
-        let (digest, link) = loop {
-            let found = patience
-                .chain(client, "reading the result", || {
-                    onchain_result_opt(client, *taskid, fast_deal)
-                })
-                .await?;
-            if let Some(found) = found {
-                break found;
-            }
-            if waiting.elapsed() >= patience.bound {
-                return Err(patience.give_up(format!(
-                    "the scheduler says task {taskid} completed, but the chain at {} shows no \
-                     result for it after {}",
-                    client.rpc_url(),
-                    humantime::format_duration(patience.bound)
-                )));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        };
-        match download_patiently(client, patience, &link, digest, &dir).await {
-            Ok(()) => {
-                results[i] = Some(json!({
-                    "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
-                    "verified": true, "folder": dir,
-                }));
-                print_result(ctx, &dir);
-            }
-            Err(e) if e.downcast_ref::<DigestMismatch>().is_some() => {
-                eprintln!("task {taskid}: {e}");
-                results[i] = Some(json!({
-                    "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
-                    "verified": false, "failure": e.to_string(),
-                }));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(results.into_iter().flatten().collect())
+                "verified": true, "folder": folder,
+            }),
+            Outcome::Unverified { digest, failure } => json!({
+                "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
+                "verified": false, "failure": failure,
+            }),
+            Outcome::Failed { status, reason } => json!({
+                "taskid": taskid, "status": status, "failure": reason, "verified": Value::Null,
+            }),
+        })
+        .collect())
 }
 
-fn print_result(ctx: &Context, dir: &Path) {
-    if ctx.opts.json {
+fn print_result(json: bool, dir: &Path) {
+    if json {
         return;
     }
     let text = std::fs::read_to_string(dir.join("result.txt"))
@@ -1418,7 +1084,7 @@ pub(crate) async fn onchain_result(
     taskid: B256,
     fast_deal: Option<B256>,
 ) -> Result<(B256, String)> {
-    match onchain_result_opt(client, taskid, fast_deal)
+    match poco_requester::onchain_result(client, taskid, fast_deal)
         .await
         .explain(client)?
     {
@@ -1433,133 +1099,17 @@ pub(crate) async fn onchain_result(
     }
 }
 
-/// The digest and result link of a task, when the chain has its result.
-async fn onchain_result_opt(
-    client: &PocoClient,
-    taskid: B256,
-    fast_deal: Option<B256>,
-) -> poco_chain::Result<Option<(B256, String)>> {
-    let task = client.task(taskid).await?;
-    if poco_chain::task_status(task.status)? == poco_types::TaskStatus::Completed {
-        return Ok(Some((
-            task.resultDigest,
-            String::from_utf8_lossy(&task.results).into_owned(),
-        )));
-    }
-    Ok(client
-        .fast_result(taskid, fast_deal)
-        .await?
-        .map(|(_, _, digest, link)| (digest, link)))
-}
-
-/// A downloaded result that is not the one the chain certified.
-#[derive(Debug)]
-struct DigestMismatch(String);
-
-impl std::fmt::Display for DigestMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DigestMismatch {}
-
-/// [`download`], retried for up to the patience while the pool's store does not answer.
-async fn download_patiently(
-    client: &PocoClient,
-    patience: &Patience,
-    link: &str,
-    digest: B256,
-    dir: &Path,
-) -> Result<()> {
-    let started = Instant::now();
-    let mut wait = Duration::from_millis(500);
-    let mut warned = false;
-    loop {
-        let error = match download(client, client.signer(), link, digest, dir).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let text = format!("{error:#}").to_ascii_lowercase();
-        let away = error.downcast_ref::<DigestMismatch>().is_none()
-            && [
-                "error sending request",
-                "connect",
-                "timed out",
-                "502",
-                "503",
-                "504",
-            ]
-            .iter()
-            .any(|needle| text.contains(needle));
-        if !away {
-            return Err(error);
-        }
-        if started.elapsed() >= patience.bound {
-            return Err(patience.give_up(format!(
-                "the pool's store did not answer for {} ({error:#})",
-                humantime::format_duration(patience.bound)
-            )));
-        }
-        if !warned {
-            eprintln!(
-                "warning: {error:#}; retrying for up to {} (--rpc-patience)",
-                humantime::format_duration(patience.bound)
-            );
-            warned = true;
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(MAX_RETRY_WAIT);
-    }
-}
-
-/// Downloads a result from its link into `dir` and checks it against the on-chain digest.
-/// With `signer` (the requester's or beneficiary's wallet), it signs in at the pool's
-/// scheduler first: a pool serves results only to them, unless the deal asked for public
-/// results.
+/// Downloads a result from its link into `dir` and checks it against the on-chain digest,
+/// signing in at the pool's scheduler with `signer` first (the requester library).
 pub(crate) async fn download(
-    _client: &PocoClient,
+    ctx: &Context,
     signer: Option<&alloy::signers::local::PrivateKeySigner>,
     link: &str,
     digest: B256,
     dir: &Path,
 ) -> Result<()> {
-    let link = poco_types::ResultLink::from_bytes(link.as_bytes())
-        .map_err(|e| eyre!("the on-chain result link is unreadable: {e}"))?;
-    let (base, _) = link.location.split_once("/results/").ok_or_else(|| {
-        eyre!(
-            "the result location {} is not a poco store URL",
-            link.location
-        )
-    })?;
-    let mut store = poco_store::StoreClient::new(base)?;
-    if let (Some(signer), Some(api)) = (signer, base.strip_suffix("/store")) {
-        let scheduler = SchedulerClient::new(api)?;
-        match scheduler.login(signer).await {
-            Ok(()) => {
-                if let Some(token) = scheduler.token().await {
-                    store = store.with_bearer_token(token);
-                }
-            }
-            Err(e) => {
-                eprintln!("cannot sign in at the pool's scheduler {api} ({e}); downloading without")
-            }
-        }
-    }
-    let bytes = store.download(&link.location).await.map_err(|e| match e {
-        poco_store::Error::DigestMismatch { .. } => DigestMismatch(e.to_string()).into(),
-        e => eyre!("cannot download the result at {}: {e}", link.location),
-    })?;
-    let _ = std::fs::remove_dir_all(dir);
-    let actual = poco_runtime::archive_digest(&bytes, dir).map_err(|e| eyre!("{e}"))?;
-    if actual != digest {
-        return Err(DigestMismatch(format!(
-            "the result at {} has digest {actual}, but the chain certified {digest}: it is not \
-             the certified result (do not trust it)",
-            link.location
-        ))
-        .into());
-    }
-    std::fs::write(dir.with_extension("zip"), &bytes).ok();
-    Ok(())
+    let printer = Printer::new(ctx.opts.json);
+    poco_requester::download(signer, link, digest, dir, &printer)
+        .await
+        .map_err(eyre::Report::new)
 }

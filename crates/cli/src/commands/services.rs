@@ -1,5 +1,5 @@
 //! `poco scheduler` and `poco worker`: the workerpool's services, in the foreground until
-//! Ctrl-C, and what every service (these and `poco market`) does when its chain moves: while
+//! SIGINT (Ctrl-C) or SIGTERM, and what every service (these and `poco market`) does when its chain moves: while
 //! the chain does not answer it says so, naming the URL, and when chain.json names another RPC
 //! URL or hub for its chain (a devnet restarted on another port, or redeployed) it exits with
 //! the fix (restart the service) instead of retrying the old endpoint forever.
@@ -16,69 +16,163 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
 };
 use clap::Args;
-use eyre::{eyre, Result, WrapErr};
+use eyre::{bail, eyre, Result, WrapErr};
 use poco_market::{api::OrderEntry, MarketClient};
 use poco_runtime::{Executor, ProcessConfig, ProcessExecutor, WasmConfig, WasmExecutor};
 use poco_scheduler::{PublishConfig, SchedulerConfig};
-use poco_types::{OrderKind, WorkerpoolOrder};
+use poco_types::{OrderKind, SignedWorkerpoolOrder, WorkerpoolOrder};
 use poco_worker::WorkerConfig;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::parse_amount;
 use crate::{config::poco_home, context::Context, files};
 
 /// `poco scheduler`
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Serialize)]
 pub(crate) struct SchedulerArgs {
+    /// A TOML file of the settings below (as snake_case keys) and of the result store (a
+    /// [store] table: backend, path, [store.s3], limits) [default: $POCO_HOME/scheduler.toml,
+    /// when it exists]; POCO_SCHEDULER_<SETTING> variables override the file, flags both.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
     /// The workerpool to run (owned by the wallet) [default: the last one in deployed.json].
     #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     workerpool: Option<Address>,
-    /// Where the API listens.
-    #[arg(long, default_value = "127.0.0.1:7001", value_name = "ADDR:PORT")]
-    listen: SocketAddr,
+    /// Where the API listens [default: 127.0.0.1:7001].
+    #[arg(long, value_name = "ADDR:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
     /// The URL workers and requesters reach the API at [default: http://<listen>].
     #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
     /// The database: sqlite://PATH?mode=rwc or postgres://... [default: a SQLite file in
     /// $POCO_HOME/scheduler/].
     #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<String>,
-    /// The folder of the pool's result store [default: $POCO_HOME/scheduler/<pool>/results].
+    /// The folder of the pool's result store (local backend) [default: the store table's
+    /// path, else $POCO_HOME/scheduler/<pool>/results].
     #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     store_dir: Option<PathBuf>,
-    /// Milliseconds between two looks at the chain.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    poll_interval_ms: u64,
-    /// Seconds a worker keeps a replicate without a heartbeat.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    lease: u64,
+    /// Milliseconds between two looks at the chain [default: 500].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    poll_interval_ms: Option<u64>,
+    /// Seconds a worker keeps a replicate without a heartbeat [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease: Option<u64>,
     /// Failed or lost runs of a task (a worker's own fault, a passing chain or RPC failure)
-    /// before the pool gives it up with the last reason.
-    #[arg(long, default_value_t = 5, value_name = "N")]
-    max_attempts: u32,
+    /// before the pool gives it up with the last reason [default: 5].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_attempts: Option<u32>,
     /// Seconds before a failed task is handed out again, doubled at each further failure (at
-    /// most 5 minutes).
-    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
-    retry_backoff: u64,
+    /// most 5 minutes) [default: 2].
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_backoff: Option<u64>,
     /// Publish a workerpool order at this price per task (e.g. "0.1 RLC"); `poco run` finds
     /// it in $POCO_HOME/orders/.
     #[arg(long, value_name = "AMOUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     publish_price: Option<String>,
-    /// Tasks the published order offers.
-    #[arg(long, default_value_t = 1_000, value_name = "N")]
-    publish_volume: u64,
-    /// Category of the published order.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    publish_category: u64,
-    /// Highest trust the published order accepts.
-    #[arg(long, default_value_t = 100, value_name = "N")]
-    publish_trust: u64,
+    /// Tasks the published order offers [default: 1000].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_volume: Option<u64>,
+    /// Category of the published order [default: 0].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_category: Option<u64>,
+    /// Highest trust the published order accepts [default: 100].
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    publish_trust: Option<u64>,
     /// Also publish the order on this market (with the scheduler's URL) [default: $POCO_MARKET,
     /// else the chain's `iexecGateway`; skipped with a warning when no market answers].
     #[command(flatten)]
+    #[serde(skip)]
     market: super::market::MarketOpt,
     #[command(flatten)]
+    #[serde(flatten)]
     tls: super::market::TlsArgs,
+}
+
+/// The settings of `poco scheduler`, resolved by [`SchedulerArgs::settings`]: the defaults
+/// here, then the TOML file, the `POCO_SCHEDULER_*` environment and the flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SchedulerSettings {
+    pub(crate) workerpool: Option<Address>,
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_url: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) store_dir: Option<PathBuf>,
+    pub(crate) poll_interval_ms: u64,
+    pub(crate) lease: u64,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_backoff: u64,
+    pub(crate) publish_price: Option<String>,
+    pub(crate) publish_volume: u64,
+    pub(crate) publish_category: u64,
+    pub(crate) publish_trust: u64,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    /// The pool's result store, in the store's own format (`poco_store::StoreConfig`: backend,
+    /// path, s3, limits); its trusted schedulers and public URL are the scheduler's.
+    pub(crate) store: Option<poco_store::StoreConfig>,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            workerpool: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            public_url: None,
+            database: None,
+            store_dir: None,
+            poll_interval_ms: 500,
+            lease: 30,
+            max_attempts: 5,
+            retry_backoff: 2,
+            publish_price: None,
+            publish_volume: 1_000,
+            publish_category: 0,
+            publish_trust: 100,
+            tls_cert: None,
+            tls_key: None,
+            store: None,
+        }
+    }
+}
+
+impl SchedulerSettings {
+    /// The result store: the `store` table (its local folder: `store_dir` when given, else the
+    /// table's path when it sets one, else `default_dir`), or a local folder (`store_dir`, else
+    /// `default_dir`) without the table.
+    pub(crate) fn store_config(
+        &self,
+        default_dir: PathBuf,
+    ) -> (PathBuf, Option<poco_store::StoreConfig>) {
+        match &self.store {
+            None => (self.store_dir.clone().unwrap_or(default_dir), None),
+            Some(store) => {
+                let mut store = store.clone();
+                if let Some(dir) = &self.store_dir {
+                    store.path = dir.clone();
+                } else if store.path == std::path::Path::new(poco_store::DEFAULT_PATH) {
+                    store.path = default_dir;
+                }
+                (store.path.clone(), Some(store))
+            }
+        }
+    }
 }
 
 /// `poco worker`
@@ -111,8 +205,9 @@ pub(crate) struct WorkerArgs {
     max_stake: Option<String>,
 }
 
-/// Runs `service` until Ctrl-C, or until its chain endpoint moves ([`watch_chain`]).
-async fn until_ctrl_c<
+/// Runs `service` until SIGINT (Ctrl-C) or SIGTERM, or until its chain endpoint moves
+/// ([`watch_chain`]). `Ok(true)` when a signal stopped it, `Ok(false)` when it ended by itself.
+async fn until_signal<
     F: std::future::Future<Output = std::result::Result<(), E>>,
     E: std::fmt::Display,
 >(
@@ -120,12 +215,42 @@ async fn until_ctrl_c<
     service_name: &str,
     chain: &poco_chain::PocoClient,
     service: F,
-) -> Result<()> {
+) -> Result<bool> {
     tokio::select! {
-        r = service => r.map_err(|e| eyre!("{e}")),
+        r = service => r.map(|()| false).map_err(|e| eyre!("{e}")),
         e = watch_chain(ctx, service_name, chain.rpc_url(), chain.deployment().hub) => Err(e),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        signal = poco_service::shutdown_signal() => {
+            let signal = signal.wrap_err("cannot listen for SIGINT and SIGTERM")?;
+            tracing::info!("{service_name}: {signal} received, stopping");
+            Ok(true)
+        }
     }
+}
+
+/// Runs a started HTTP service (`poco market`, `poco scheduler`) until it stops by itself, its
+/// chain endpoint moves, or SIGINT/SIGTERM arrives: it is then shut down gracefully (requests
+/// in flight finish, see [`poco_service::ServiceHandle::shutdown`]).
+pub(crate) async fn run_until_signal<E: std::fmt::Display + Send + 'static>(
+    ctx: &Context,
+    service_name: &str,
+    chain: &poco_chain::PocoClient,
+    mut running: poco_service::ServiceHandle<E>,
+) -> Result<()> {
+    let signalled = until_signal(ctx, service_name, chain, async {
+        match running.join().await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the {service_name} stopped: {e}")),
+        }
+    })
+    .await?;
+    if signalled {
+        match running.shutdown().await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("{e}"),
+            Err(e) => bail!("the {service_name} stopped: {e}"),
+        }
+    }
+    Ok(())
 }
 
 /// How often a service looks at its chain endpoint and at chain.json.
@@ -214,13 +339,21 @@ pub(crate) async fn watch_chain(
 }
 
 impl SchedulerArgs {
+    /// The scheduler's settings: the defaults, then the TOML file, the `POCO_SCHEDULER_*`
+    /// environment and the flags.
+    pub(crate) fn settings(&self) -> Result<SchedulerSettings> {
+        super::market::resolve_settings("scheduler", self.config.as_deref(), self)
+    }
+
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        let settings = self.settings()?;
+        let tls = super::market::tls_files(&settings.tls_cert, &settings.tls_key)?;
         let client = ctx.sender().await?;
         let signer = client
             .signer()
             .cloned()
             .ok_or_else(|| eyre!("the scheduler needs the workerpool owner's wallet"))?;
-        let workerpool = match self.workerpool {
+        let workerpool = match settings.workerpool {
             Some(pool) => pool,
             None => files::last_deployed("workerpool", client.chain_id())?.ok_or_else(|| {
                 eyre!("which workerpool? pass --workerpool (none in deployed.json)")
@@ -231,37 +364,31 @@ impl SchedulerArgs {
             .wrap_err_with(|| format!("cannot create {}", home.display()))?;
         let mut config =
             SchedulerConfig::new(client.rpc_url(), client.deployment().hub, workerpool);
-        config.database_url = match self.database {
+        config.database_url = match settings.database.clone() {
             Some(url) => url,
             None => super::default_database(&client, &home, &format!("{workerpool:x}")).await?,
         };
-        config.store_dir = self
-            .store_dir
-            .unwrap_or_else(|| home.join(format!("{workerpool:x}")).join("results"));
-        config.listen = self.listen;
-        config.public_url = self.public_url;
-        config.tls = self.tls.files();
-        config.poll_interval = Duration::from_millis(self.poll_interval_ms.max(50));
-        config.lease = Duration::from_secs(self.lease.max(2));
-        config.max_attempts = self.max_attempts.max(1);
-        config.retry_backoff = Duration::from_secs(self.retry_backoff.max(1));
+        (config.store_dir, config.store) =
+            settings.store_config(home.join(format!("{workerpool:x}")).join("results"));
+        config.listen = settings.listen;
+        config.public_url = settings.public_url.clone();
+        config.tls = tls;
+        config.poll_interval = Duration::from_millis(settings.poll_interval_ms.max(50));
+        config.lease = Duration::from_secs(settings.lease.max(2));
+        config.max_attempts = settings.max_attempts.max(1);
+        config.retry_backoff = Duration::from_secs(settings.retry_backoff.max(1));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
         let market = self
             .market
             .configured(ctx)
             .and_then(|url| MarketClient::new(&url).ok());
-        if let Some(price) = self.publish_price {
+        if let Some(price) = &settings.publish_price {
             let mut publish = PublishConfig {
-                price: parse_amount(&price, None)?,
-                volume: U256::from(self.publish_volume),
-                category: U256::from(self.publish_category),
-                trust: U256::from(self.publish_trust),
+                price: parse_amount(price, None)?,
+                volume: U256::from(settings.publish_volume),
+                category: U256::from(settings.publish_category),
+                trust: U256::from(settings.publish_trust),
                 tag: Default::default(),
-                orders_file: Some(
-                    poco_home()?
-                        .join("orders")
-                        .join(format!("workerpool-{workerpool:x}.json")),
-                ),
                 salt: None,
             };
             // A restarted scheduler signs its earlier order again (same salt, same hash)
@@ -286,31 +413,27 @@ impl SchedulerArgs {
             }
             config.publish = Some(publish);
         }
-        let orders_file = config.publish.as_ref().and_then(|p| p.orders_file.clone());
-        let running = poco_scheduler::start(config, signer.clone())
+        let poco_scheduler::Started {
+            running,
+            workerpool_order,
+        } = poco_scheduler::start(config, signer.clone())
             .await
             .map_err(|e| eyre!("{e}"))?;
-        if let (Some(path), Some(market)) = (orders_file, &market) {
-            publish_on_market(
-                &path,
+        if let Some(order) = &workerpool_order {
+            // Where `poco run` looks without a market.
+            files::publish_workerpool_order(
+                &format!("workerpool-{workerpool:x}"),
                 client.chain_id(),
-                market,
-                &signer,
-                workerpool,
+                order,
                 &running.url,
-            )
-            .await;
+            )?;
+            if let Some(market) = &market {
+                publish_on_market(order, market, &signer, workerpool, &running.url).await;
+            }
         }
         ctx.out
             .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool }));
-        let mut running = running;
-        until_ctrl_c(ctx, "scheduler", &client, async {
-            (&mut running.task)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        })
-        .await?;
+        run_until_signal(ctx, "scheduler", &client, running).await?;
         Ok(json!({ "stopped": true }))
     }
 }
@@ -354,23 +477,13 @@ fn same_offer(order: &WorkerpoolOrder, p: &PublishConfig) -> bool {
 /// scheduler reuses stays published (again, if the scheduler's URL changed). Failures are
 /// warnings (the order stays in the local file).
 async fn publish_on_market(
-    orders_file: &std::path::Path,
-    chain_id: u64,
+    order: &SignedWorkerpoolOrder,
     client: &MarketClient,
     signer: &alloy::signers::local::PrivateKeySigner,
     pool: Address,
     api: &str,
 ) {
     let market = client.url();
-    let order = std::fs::read_to_string(orders_file)
-        .ok()
-        .and_then(|text| serde_json::from_str::<poco_types::OrdersFile>(&text).ok())
-        .and_then(|mut file| file.remove(&chain_id))
-        .and_then(|orders| orders.workerpoolorder);
-    let Some(order) = order else {
-        tracing::warn!("no workerpool order to publish on the market {market}");
-        return;
-    };
     let hash = match client.domain().await {
         Ok(domain) => order.order_hash(&domain),
         Err(e) => {
@@ -419,7 +532,7 @@ async fn publish_on_market(
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match client.publish(signer, &order, Some(api)).await {
+        match client.publish(signer, order, Some(api)).await {
             Ok(entry) => {
                 tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
                 return;
@@ -492,7 +605,103 @@ impl WorkerArgs {
             .transpose()
             .map_err(|e| eyre!("--max-stake: {e}"))?;
         ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots }));
-        until_ctrl_c(ctx, "worker", &client, poco_worker::run(config, signer)).await?;
+        until_signal(ctx, "worker", &client, poco_worker::run(config, signer)).await?;
         Ok(json!({ "stopped": true }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SchedulerArgs,
+    }
+
+    /// The `[store]` table of the scheduler's file takes the store's S3 settings; the flags
+    /// override the file; what is set nowhere keeps its default.
+    #[test]
+    fn the_store_table_reaches_s3() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scheduler.toml");
+        std::fs::write(
+            &file,
+            r#"
+listen = "127.0.0.1:7100"
+lease = 40
+
+[store]
+backend = "s3"
+max_upload_bytes = 1048576
+
+[store.s3]
+endpoint = "http://127.0.0.1:9000"
+bucket = "results"
+access_key_id = "minio"
+secret_access_key = "minio123"
+allow_http = true
+"#,
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "scheduler",
+            "--config",
+            file.to_str().unwrap(),
+            "--lease",
+            "50",
+        ])
+        .unwrap();
+        let settings = cli.args.settings().unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:7100".parse().unwrap());
+        assert_eq!(settings.lease, 50);
+        assert_eq!(settings.poll_interval_ms, 500);
+        let (folder, store) = settings.store_config(PathBuf::from("/pool/results"));
+        let mut store = store.expect("the store table");
+        assert_eq!(folder, PathBuf::from("/pool/results"));
+        assert_eq!(store.backend, poco_store::Backend::S3);
+        assert_eq!(store.max_upload_bytes, 1_048_576);
+        assert_eq!(store.s3.bucket, "results");
+        assert_eq!(store.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        // What the scheduler sets, then the backend built from the parsed table (offline).
+        store.trusted_schedulers = vec![Address::repeat_byte(1)];
+        store.public_url = Some("http://127.0.0.1:7100/store".into());
+        store.validate().unwrap();
+        let objects = store.object_store().unwrap();
+        assert!(objects.to_string().contains("results"), "{objects}");
+    }
+
+    #[test]
+    fn without_a_file_the_defaults_and_flags_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.toml");
+        std::fs::write(&file, "").unwrap();
+        let cli = Cli::try_parse_from([
+            "scheduler",
+            "--config",
+            file.to_str().unwrap(),
+            "--store-dir",
+            "/here",
+        ])
+        .unwrap();
+        let settings = cli.args.settings().unwrap();
+        assert_eq!(
+            SchedulerSettings {
+                store_dir: Some(PathBuf::from("/here")),
+                ..SchedulerSettings::default()
+            },
+            settings
+        );
+        assert_eq!(
+            settings.store_config(PathBuf::from("/pool/results")),
+            (PathBuf::from("/here"), None)
+        );
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "leese = 3\n").unwrap();
+        let cli = Cli::try_parse_from(["scheduler", "--config", bad.to_str().unwrap()]).unwrap();
+        let err = cli.args.settings().unwrap_err().to_string();
+        assert!(err.contains("leese"), "{err}");
     }
 }

@@ -86,7 +86,7 @@ async fn matches_lower_remaining_volumes_fill_orders_and_record_deals() -> R {
             .await?,
         [app_hash]
     );
-    let metrics = env.get_ok("/metrics").await?;
+    let metrics = env.metrics().await?;
     assert_eq!(
         [
             &metrics["apporders"],

@@ -179,7 +179,7 @@ impl Env {
     pub(crate) async fn sync(&self) -> R {
         let head = self.dev.provider.get_block_number().await?;
         wait_for(&format!("the market to read block {head}"), || async {
-            let (_, metrics) = self.get("/metrics").await?;
+            let metrics = self.metrics().await?;
             let done = metrics["synced"] == Value::Bool(true)
                 && metrics["lastBlock"].as_u64().is_some_and(|b| b >= head);
             Ok(done.then_some(()))
@@ -314,6 +314,23 @@ impl Env {
     /// asks for).
     pub(crate) async fn auth_for(&self, key: usize, action: poco_market::Action) -> R<String> {
         Ok(self.client.authorization(self.key(key), action).await?)
+    }
+
+    /// `GET /metrics` (Prometheus text), its figures under the keys of iExec's JSON metrics
+    /// that the tests compare: `lastBlock`, `checkpointBlock`, `synced`, `apporders`,
+    /// `datasetorders`, `workerpoolorders`, `requestorders`, `deals`, `challenges`.
+    pub(crate) async fn metrics(&self) -> R<Value> {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        if status != 200 {
+            return Err(format!("GET /metrics: {status} {text}").into());
+        }
+        Ok(metrics_json(&text))
     }
 
     /// `GET path` (with its query): the status and the JSON body.
@@ -453,4 +470,36 @@ pub(crate) fn assert_refused(answer: &(u16, Value), status: u16, needle: &str) {
         "the message should name {needle:?}: {}",
         message(body)
     );
+}
+
+/// The samples of the market's Prometheus text under the keys of iExec's JSON metrics.
+pub(crate) fn metrics_json(text: &str) -> Value {
+    let mut figures = serde_json::Map::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((sample, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<u64>() else {
+            continue;
+        };
+        let key = match sample {
+            "poco_market_last_block" => "lastBlock".to_owned(),
+            "poco_market_checkpoint_block" => "checkpointBlock".to_owned(),
+            "poco_market_deals" => "deals".to_owned(),
+            "poco_market_challenges" => "challenges".to_owned(),
+            "poco_market_synced" => {
+                figures.insert("synced".into(), Value::Bool(value == 1));
+                continue;
+            }
+            other => match other
+                .strip_prefix("poco_market_open_orders{kind=\"")
+                .and_then(|rest| rest.strip_suffix("\"}"))
+            {
+                Some(kind) => format!("{kind}s"),
+                None => continue,
+            },
+        };
+        figures.insert(key, value.into());
+    }
+    Value::Object(figures)
 }

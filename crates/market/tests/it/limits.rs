@@ -119,7 +119,7 @@ async fn m5_challenge_flood_stays_bounded() -> R {
             env.get_ok(&format!("/challenge?address={address}")).await?;
         }
     }
-    let metrics = env.get_ok("/metrics").await?;
+    let metrics = env.metrics().await?;
     let live = metrics["challenges"].as_u64().ok_or("no challenge count")?;
     assert!(live <= 50, "{live} live challenges, over the cap of 50");
     // A sign-in after the flood works.

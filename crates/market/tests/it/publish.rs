@@ -172,7 +172,7 @@ async fn the_four_order_types_are_published_and_read_back() -> R {
         .get("workerpoolApi")
         .is_none());
 
-    let metrics = env.get_ok("/metrics").await?;
+    let metrics = env.metrics().await?;
     for key in [
         "apporders",
         "datasetorders",

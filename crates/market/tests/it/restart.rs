@@ -26,7 +26,7 @@ async fn a_restarted_market_has_its_book_and_catches_up_with_the_chain() -> R {
     let (_, waiting_entry) = env
         .publish(REQUESTER, env.request_order(2, 10, 1, 3))
         .await?;
-    let before = env.get_ok("/metrics").await?;
+    let before = env.metrics().await?;
     let old_url = env.url.clone();
 
     env.stop_market().await;
@@ -55,7 +55,7 @@ async fn a_restarted_market_has_its_book_and_catches_up_with_the_chain() -> R {
 
     let config = env.market_config("market.db");
     env.start_market(config).await?;
-    let after = env.get_ok("/metrics").await?;
+    let after = env.metrics().await?;
     assert!(
         after["lastBlock"].as_u64() > before["lastBlock"].as_u64(),
         "{before} {after}"

@@ -141,7 +141,7 @@ async fn the_openapi_document_lists_every_route_served() -> R {
         })
     );
     served.insert(("/version".into(), "get"));
-    env.get_ok("/metrics").await?;
+    env.metrics().await?;
     served.insert(("/metrics".into(), "get"));
     env.get_ok(&format!("/challenge?address={me}")).await?;
     served.insert(("/challenge".into(), "get"));

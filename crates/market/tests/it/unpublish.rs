@@ -138,7 +138,7 @@ async fn orders_are_unpublished_by_hash_last_and_all() -> R {
     );
     let answer = env.unpublish(OrderKind::App, APP_OWNER, &all).await?;
     assert_refused(&answer, 404, "no open apporder");
-    let metrics = env.get_ok("/metrics").await?;
+    let metrics = env.metrics().await?;
     assert_eq!(metrics["apporders"], 0);
     assert_eq!(metrics["requestorders"], 1);
 

@@ -82,7 +82,9 @@ impl Pool {
         config.lease = Duration::from_secs(60);
         config.start_block = Some(0);
         change(&mut config);
-        let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone()).await?;
+        let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone())
+            .await?
+            .running;
         let requester = client(&dev, dev.keys[REQUESTER].clone()).await?;
         Ok(Self {
             dev,

@@ -31,7 +31,9 @@ async fn the_scheduler_serves_https_from_its_certificate_and_key() -> eyre::Resu
     config.store_dir = dir.path().join("store");
     config.poll_interval = Duration::from_millis(100);
     config.tls = Some(TlsFiles { cert, key });
-    let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone()).await?;
+    let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone())
+        .await?
+        .running;
     assert!(scheduler.url.starts_with("https://"), "{}", scheduler.url);
 
     let trusting = reqwest::Client::builder()

@@ -1,5 +1,7 @@
 //! Serving over plain HTTP and HTTPS, the peer address, shutdown, and refused TLS files.
 
+mod handle;
+
 use std::{net::SocketAddr, path::Path};
 
 use axum::{extract::ConnectInfo, routing::get, Router};

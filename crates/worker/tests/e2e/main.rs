@@ -112,7 +112,9 @@ impl Pool {
     /// Starts (or restarts, on the same port and database) the scheduler.
     async fn start_scheduler(&mut self, listen: Option<std::net::SocketAddr>) -> eyre::Result<()> {
         let config = self.scheduler_config(listen);
-        let running = poco_scheduler::start(config, self.dev.keys[SCHEDULER].clone()).await?;
+        let running = poco_scheduler::start(config, self.dev.keys[SCHEDULER].clone())
+            .await?
+            .running;
         self.scheduler_url = running.url.clone();
         self.scheduler = Some(running);
         Ok(())
