@@ -14,7 +14,6 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use poco_chain::convert::no_dataset;
 use poco_requester::RequestBuilder;
 use poco_types::{
     AppOrder, DatasetOrder, DealParams, OrderKind, RequestOrder, SignedOrder, Tag, WorkerpoolOrder,
@@ -689,6 +688,21 @@ fn registered(
     }
 }
 
+/// The error of a registry read (`viewApp`, ...): an address the chain's registry does not
+/// know is 404, as the index would say; any other failure is the chain's (502).
+fn asset_read_error(
+    what: &'static str,
+    kind: &'static str,
+    address: Address,
+) -> impl FnOnce(poco_chain::Error) -> Refusal {
+    move |source| match source {
+        poco_chain::Error::UnknownAsset { .. } => {
+            not_found(format!("{address} is not a registered {kind}"))
+        }
+        source => Refusal::from(crate::Error::chain_call(what, source)),
+    }
+}
+
 fn parse_address(s: &str) -> Result<Address, Refusal> {
     s.parse()
         .map_err(|_| bad(format!("address: {s:?} is not an address")))
@@ -699,11 +713,9 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
     registered(&shared, OrderKind::App, address, "app")?;
     let info = shared
         .client
-        .hub()
-        .viewApp(address)
-        .call()
+        .view_app(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewApp: {e}"))))?;
+        .map_err(asset_read_error("viewApp", "app", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!("{address} is not a registered app")));
     }
@@ -719,11 +731,11 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply {
         "app": {
             "address": address,
             "owner": info.owner,
-            "name": info.m_appName,
-            "type": info.m_appType,
-            "multiaddr": String::from_utf8_lossy(&info.m_appMultiaddr),
-            "checksum": info.m_appChecksum,
-            "mrenclave": String::from_utf8_lossy(&info.m_appMREnclave),
+            "name": info.name,
+            "type": info.kind,
+            "multiaddr": info.multiaddr,
+            "checksum": info.checksum,
+            "mrenclave": String::from_utf8_lossy(&info.mrenclave),
         },
         "orders": orders,
         "deals": deals,
@@ -735,11 +747,9 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
     registered(&shared, OrderKind::Dataset, address, "dataset")?;
     let info = shared
         .client
-        .hub()
-        .viewDataset(address)
-        .call()
+        .view_dataset(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewDataset: {e}"))))?;
+        .map_err(asset_read_error("viewDataset", "dataset", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!("{address} is not a registered dataset")));
     }
@@ -755,9 +765,9 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply {
         "dataset": {
             "address": address,
             "owner": info.owner,
-            "name": info.m_datasetName,
-            "multiaddr": String::from_utf8_lossy(&info.m_datasetMultiaddr),
-            "checksum": info.m_datasetChecksum,
+            "name": info.name,
+            "multiaddr": info.multiaddr,
+            "checksum": info.checksum,
         },
         "orders": orders,
         "deals": deals,
@@ -769,11 +779,9 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
     registered(&shared, OrderKind::Workerpool, address, "workerpool")?;
     let info = shared
         .client
-        .hub()
-        .viewWorkerpool(address)
-        .call()
+        .view_workerpool(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewWorkerpool: {e}"))))?;
+        .map_err(asset_read_error("viewWorkerpool", "workerpool", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!(
             "{address} is not a registered workerpool"
@@ -791,9 +799,9 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
         "workerpool": {
             "address": address,
             "owner": info.owner,
-            "description": info.m_workerpoolDescription,
-            "workerStakeRatio": info.m_workerStakeRatioPolicy.saturating_to::<u64>(),
-            "schedulerRewardRatio": info.m_schedulerRewardRatioPolicy.saturating_to::<u64>(),
+            "description": info.description,
+            "workerStakeRatio": info.worker_stake_ratio.saturating_to::<u64>(),
+            "schedulerRewardRatio": info.scheduler_reward_ratio.saturating_to::<u64>(),
         },
         "orders": orders,
         "deals": deals,
@@ -1030,28 +1038,16 @@ async fn fill_transaction(
         };
     let pool: SignedOrder<WorkerpoolOrder> = field(&body, "workerpoolorder")?;
     let request: SignedOrder<RequestOrder> = field(&body, "requestorder")?;
-    let requester = request.order.requester;
-    let fast = request.order.trust <= U256::from(1);
-    let hub = shared.client.hub();
-    let dataset = dataset.as_ref().map(Into::into).unwrap_or_else(no_dataset);
     // Simulated first, so that a refusal is explained before the wallet is asked to sign.
-    let (data, simulated, what) = if fast {
-        let call = hub.matchOrdersFast((&app).into(), dataset, (&pool).into(), (&request).into());
-        let simulated = call.clone().from(requester).call_raw().await.map(drop);
-        (call.calldata().clone(), simulated, "matchOrdersFast")
-    } else {
-        let call = hub.matchOrders((&app).into(), dataset, (&pool).into(), (&request).into());
-        let simulated = call.clone().from(requester).call_raw().await.map(drop);
-        (call.calldata().clone(), simulated, "matchOrders")
-    };
-    if let Err(e) = simulated {
-        let e = poco_chain::Error::call(what, e);
-        return Err(Refusal::new(StatusCode::CONFLICT, e.to_string()));
-    }
+    let tx = shared
+        .client
+        .prepare_match(&app, dataset.as_ref(), &pool, &request)
+        .await
+        .map_err(|e| Refusal::new(StatusCode::CONFLICT, e.to_string()))?;
     ok(json!({
         "to": shared.config.hub,
-        "data": data,
-        "fast": fast,
+        "data": tx.data,
+        "fast": tx.fast,
     }))
 }
 
