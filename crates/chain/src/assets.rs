@@ -1,10 +1,17 @@
 //! Typed reads of the three asset registries: whether an app, dataset or workerpool exists, and
 //! what it is. An address no registry knows is [`Error::UnknownAsset`], which names the kind,
-//! the address and the chain, instead of the hub's bare revert.
+//! the address and the chain, instead of the hub's bare revert. Also an owner's assets by index
+//! and a workerpool's policy change.
 
-use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::{
+    primitives::{Address, Bytes, B256, U256},
+    rpc::types::TransactionReceipt,
+};
 
-use crate::{bindings::registry::IAssetRegistry, Error, PocoClient, Result};
+use crate::{
+    bindings::{registry::IAssetRegistry, workerpool::Workerpool},
+    Error, PocoClient, Result,
+};
 
 /// The three kinds of assets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,8 +179,47 @@ impl PocoClient {
         })
     }
 
+    /// How many assets of `kind` `owner` holds (the registry's `balanceOf`).
+    pub async fn asset_count(&self, kind: AssetKind, owner: Address) -> Result<U256> {
+        IAssetRegistry::new(self.registry(kind), self.provider())
+            .balanceOf(owner)
+            .call()
+            .await
+            .map_err(|e| self.call_error("balanceOf", e))
+    }
+
+    /// The asset of `kind` at `index` among `owner`'s (the registry's `tokenOfOwnerByIndex`;
+    /// indexes start at 0 and stop before [`PocoClient::asset_count`]).
+    pub async fn asset_of_owner(
+        &self,
+        kind: AssetKind,
+        owner: Address,
+        index: U256,
+    ) -> Result<Address> {
+        let id = IAssetRegistry::new(self.registry(kind), self.provider())
+            .tokenOfOwnerByIndex(owner, index)
+            .call()
+            .await
+            .map_err(|e| self.call_error("tokenOfOwnerByIndex", e))?;
+        Ok(Address::from_word(B256::from(id)))
+    }
+
+    /// Changes a workerpool's policy (`changePolicy`, sent by its owner): the stake a worker
+    /// puts on each contribution and the scheduler's share of the price, both in percent.
+    pub async fn change_policy(
+        &self,
+        workerpool: Address,
+        worker_stake_ratio: U256,
+        scheduler_reward_ratio: U256,
+    ) -> Result<TransactionReceipt> {
+        let contract = Workerpool::new(workerpool, self.provider());
+        let call = contract.changePolicy(worker_stake_ratio, scheduler_reward_ratio);
+        self.send(call.into_transaction_request(), "changePolicy")
+            .await
+    }
+
     /// [`Error::call`] with this client's RPC URL on transport failures.
-    fn call_error(&self, what: &str, e: alloy::contract::Error) -> Error {
+    pub(crate) fn call_error(&self, what: &str, e: alloy::contract::Error) -> Error {
         match Error::call(what, e) {
             Error::Unreachable { url, reason } if url.is_empty() => Error::Unreachable {
                 url: self.rpc_url().to_string(),

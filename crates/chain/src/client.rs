@@ -13,6 +13,7 @@
 use std::{sync::Arc, time::Duration};
 
 use alloy::{
+    eips::BlockId,
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, Bytes, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -449,6 +450,55 @@ impl PocoClient {
             .call()
             .await
             .map_err(|e| Error::call("RLC balanceOf", e))
+    }
+
+    /// An account's free and locked balances in the hub at `block` (`viewAccount`), in nRLC.
+    pub async fn account_at(&self, account: Address, block: u64) -> Result<(U256, U256)> {
+        let view = self
+            .hub()
+            .viewAccount(account)
+            .block(BlockId::number(block))
+            .call()
+            .await
+            .map_err(|e| self.call_error("viewAccount", e))?;
+        Ok((view.stake, view.locked))
+    }
+
+    /// Sends `amount` nRLC from the wallet to `to` (a token transfer outside the hub).
+    pub async fn transfer_rlc(&self, to: Address, amount: U256) -> Result<TransactionReceipt> {
+        let token = self.token();
+        let call = token.transfer(to, amount);
+        self.send(call.into_transaction_request(), "RLC transfer")
+            .await
+    }
+
+    /// The hub's owner (who may create categories).
+    pub async fn hub_owner(&self) -> Result<Address> {
+        self.hub()
+            .owner()
+            .call()
+            .await
+            .map_err(|e| self.call_error("owner", e))
+    }
+
+    /// The number of the latest block.
+    pub async fn block_number(&self) -> Result<u64> {
+        self.inner
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| self.rpc(e))
+    }
+
+    /// The timestamp of block `number`; `None` when the node does not have it.
+    pub async fn block_timestamp(&self, number: u64) -> Result<Option<u64>> {
+        Ok(self
+            .inner
+            .provider
+            .get_block_by_number(number.into())
+            .await
+            .map_err(|e| self.rpc(e))?
+            .map(|block| block.header.timestamp))
     }
 
     /// Moves `amount` nRLC from the wallet into its hub account, in one transaction

@@ -2,7 +2,8 @@
 //! claiming refunds.
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    eips::BlockId,
+    primitives::{Address, Bytes, B256, U256},
     rpc::types::TransactionReceipt,
     sol_types::SolEvent,
 };
@@ -34,6 +35,17 @@ pub struct MatchedDeal {
     pub tx_hash: B256,
     /// Gas used by the match.
     pub gas_used: u64,
+}
+
+/// A match for another account to sign and send ([`PocoClient::prepare_match`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchTransaction {
+    /// The hub.
+    pub to: Address,
+    /// The calldata.
+    pub data: Bytes,
+    /// Whether it is the fast path (`matchOrdersFast`, trust ≤ 1).
+    pub fast: bool,
 }
 
 /// A task's state as the hub holds it, with its id and deadlines.
@@ -248,17 +260,13 @@ impl PocoClient {
         Ok(views)
     }
 
-    /// The final deadline of the deal's tasks that are not initialized: start time plus the
-    /// final deadline ratio times the category's reference time.
+    /// The final deadline of the deal's tasks that are not initialized: its category's
+    /// [`Category::final_deadline`] from the deal's start time.
     pub async fn uninitialized_final_deadline(&self, deal: &core::Deal) -> Result<U256> {
-        let category = self
-            .hub()
-            .viewCategory(deal.category)
-            .call()
-            .await
-            .map_err(|e| Error::call("viewCategory", e))?;
-        Ok(deal.startTime
-            + category.workClockTimeRef * U256::from(poco_types::FINAL_DEADLINE_RATIO))
+        let category = self.category(deal.category).await?;
+        Ok(U256::from(
+            category.final_deadline(deal.startTime.saturating_to()),
+        ))
     }
 
     /// Claims the refund of every task of the deal that is past its final deadline and not
@@ -385,6 +393,73 @@ impl PocoClient {
             name: c.name,
             description: c.description,
             work_clock_time_ref: c.workClockTimeRef.saturating_to(),
+        })
+    }
+
+    /// Creates a category (`createCategory`, sent by the hub's owner): its tasks get
+    /// `work_clock_time_ref` seconds as reference time.
+    pub async fn create_category(
+        &self,
+        name: &str,
+        description: &str,
+        work_clock_time_ref: u64,
+    ) -> Result<TransactionReceipt> {
+        let hub = self.hub();
+        let call = hub.createCategory(
+            name.into(),
+            description.into(),
+            U256::from(work_clock_time_ref),
+        );
+        self.send(call.into_transaction_request(), "createCategory")
+            .await
+    }
+
+    /// Whether the hub takes `sign` as `signer`'s signature of `hash` at `block`
+    /// (`verifySignature`: an ECDSA signature, or what a contract account's ERC-1271 check
+    /// accepts).
+    pub async fn verify_signature(
+        &self,
+        signer: Address,
+        hash: B256,
+        sign: Bytes,
+        block: u64,
+    ) -> Result<bool> {
+        self.hub()
+            .verifySignature(signer, hash, sign)
+            .block(BlockId::number(block))
+            .call()
+            .await
+            .map_err(|e| self.call_error("verifySignature", e))
+    }
+
+    /// The match of four orders as a transaction for the requester to sign and send
+    /// (`matchOrdersFast` for trust ≤ 1, else `matchOrders`), simulated from the requester's
+    /// account first: an error is the hub's refusal, decoded, before anything is signed.
+    pub async fn prepare_match(
+        &self,
+        app: &SignedAppOrder,
+        dataset: Option<&SignedDatasetOrder>,
+        workerpool: &SignedWorkerpoolOrder,
+        request: &SignedRequestOrder,
+    ) -> Result<MatchTransaction> {
+        let requester = request.order.requester;
+        let fast = request.order.trust <= U256::from(1);
+        let hub = self.hub();
+        let dataset = dataset.map(Into::into).unwrap_or_else(no_dataset);
+        let (data, simulated, what) = if fast {
+            let call = hub.matchOrdersFast(app.into(), dataset, workerpool.into(), request.into());
+            let simulated = call.clone().from(requester).call_raw().await.map(drop);
+            (call.calldata().clone(), simulated, "matchOrdersFast")
+        } else {
+            let call = hub.matchOrders(app.into(), dataset, workerpool.into(), request.into());
+            let simulated = call.clone().from(requester).call_raw().await.map(drop);
+            (call.calldata().clone(), simulated, "matchOrders")
+        };
+        simulated.map_err(|e| Error::call(what, e))?;
+        Ok(MatchTransaction {
+            to: self.deployment().hub,
+            data,
+            fast,
         })
     }
 

@@ -1,8 +1,14 @@
 //! A local `anvil` chain for demos, tests and benchmarks, started from the project's pinned
 //! Foundry package.
+//!
+//! [`anvil_path`] is always there (`poco devnet start` runs that binary as a background
+//! process of its own). What starts anvil from Rust and drives it for tests (`spawn_anvil`,
+//! `DevPoco`, `confirm`) is behind the `test-utils` feature, with alloy's `node-bindings`:
+//! the test suites, examples and benchmarks enable it through their dev-dependencies.
 
 use std::path::PathBuf;
 
+#[cfg(feature = "test-utils")]
 use alloy::{
     network::{EthereumWallet, ReceiptResponse},
     node_bindings::{Anvil, AnvilInstance},
@@ -11,10 +17,12 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
+#[cfg(feature = "test-utils")]
 use crate::{
     bindings::{app::AppRegistry, hub::IPoco, rlc::RLC, workerpool::WorkerpoolRegistry},
-    deploy_poco, Deployment, Error, Result,
+    deploy_poco, Deployment,
 };
+use crate::{Error, Result};
 
 /// Environment variable naming the anvil binary to use.
 pub const ANVIL_ENV: &str = "POCO_ANVIL";
@@ -47,6 +55,7 @@ pub fn anvil_path() -> Result<PathBuf> {
     )))
 }
 
+#[cfg(feature = "test-utils")]
 /// Starts anvil on a free port with its ten default funded accounts; `block_time` in seconds
 /// gives real blocks, `None` mines one block per transaction.
 pub fn spawn_anvil(block_time: Option<u64>) -> Result<AnvilInstance> {
@@ -60,6 +69,7 @@ pub fn spawn_anvil(block_time: Option<u64>) -> Result<AnvilInstance> {
     anvil.try_spawn().map_err(|e| Error::Anvil(e.to_string()))
 }
 
+#[cfg(feature = "test-utils")]
 /// A local chain with poco deployed: anvil, a provider whose wallet holds anvil's default
 /// accounts (the first one deployed poco and holds the RLC supply), and the deployment.
 pub struct DevPoco {
@@ -73,6 +83,7 @@ pub struct DevPoco {
     pub deployment: Deployment,
 }
 
+#[cfg(feature = "test-utils")]
 impl DevPoco {
     /// Starts anvil (one block per transaction) and deploys poco from its first account.
     pub async fn start() -> Result<Self> {
@@ -162,6 +173,7 @@ impl DevPoco {
     }
 }
 
+#[cfg(feature = "test-utils")]
 /// Waits for a sent transaction and fails when it reverted.
 pub async fn confirm<N: alloy::network::Network>(
     sent: std::result::Result<PendingTransactionBuilder<N>, alloy::contract::Error>,

@@ -14,7 +14,7 @@ use alloy::{
     rpc::types::{Filter, Log, TransactionReceipt},
     sol_types::{SolCall, SolEvent},
 };
-use poco_types::{task_id, TaskStatus, CONTRIBUTION_DEADLINE_RATIO, FINAL_DEADLINE_RATIO};
+use poco_types::{task_id, Category, TaskStatus};
 
 use crate::{
     bindings::hub::IPoco,
@@ -70,12 +70,26 @@ impl FastDealRecord {
 
     /// The last moment a result can be pushed (unix seconds).
     pub fn contribution_deadline(&self) -> U256 {
-        self.deal.startTime + self.deal.timeref * U256::from(CONTRIBUTION_DEADLINE_RATIO)
+        U256::from(self.category().contribution_deadline(self.start_time()))
     }
 
     /// From this moment on, a task not pushed can be claimed (unix seconds).
     pub fn final_deadline(&self) -> U256 {
-        self.deal.startTime + self.deal.timeref * U256::from(FINAL_DEADLINE_RATIO)
+        U256::from(self.category().final_deadline(self.start_time()))
+    }
+
+    fn start_time(&self) -> u64 {
+        self.deal.startTime.saturating_to()
+    }
+
+    /// The deal's category as far as its deadlines go: the match copied the category's
+    /// reference time into the deal (`timeref`); its name is not recorded.
+    fn category(&self) -> Category {
+        Category {
+            name: String::new(),
+            description: String::new(),
+            work_clock_time_ref: self.deal.timeref.saturating_to(),
+        }
     }
 }
 
@@ -225,16 +239,13 @@ impl PocoClient {
         for (i, taskid) in record.task_ids().into_iter().enumerate() {
             let idx = record.deal.botFirst + U256::from(i);
             let status = self
-                .hub()
-                .viewTaskFast(record.deal.clone(), record.dealid, idx)
-                .call()
-                .await
-                .map_err(|e| Error::call("viewTaskFast", e))?;
+                .fast_task_state(record.deal.clone(), record.dealid, idx)
+                .await?;
             let push = pushed.iter().find(|p| p.idx == idx);
             views.push(TaskView {
                 taskid,
                 idx,
-                status: fast_task_status(status)?,
+                status,
                 contribution_deadline: record.contribution_deadline(),
                 final_deadline: record.final_deadline(),
                 contributors: push.map(|p| vec![p.worker]).unwrap_or_default(),
@@ -245,6 +256,24 @@ impl PocoClient {
             });
         }
         Ok(views)
+    }
+
+    /// The state of one task of a fast deal (`viewTaskFast`): [`TaskStatus::Active`] until
+    /// its result is pushed ([`TaskStatus::Completed`]) or it is claimed
+    /// ([`TaskStatus::Failed`]).
+    pub async fn fast_task_state(
+        &self,
+        deal: IPoco::FastDeal,
+        dealid: B256,
+        idx: U256,
+    ) -> Result<TaskStatus> {
+        let status = self
+            .hub()
+            .viewTaskFast(deal, dealid, idx)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewTaskFast", e))?;
+        fast_task_status(status)
     }
 
     /// Claims the refund of one task of a fast deal (`claimFast`): the hub refuses it before the

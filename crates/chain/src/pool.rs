@@ -8,11 +8,13 @@ use alloy::{
     rpc::types::TransactionReceipt,
 };
 
-use crate::{Error, PocoClient, Result};
+use crate::{ContributionStatus, Error, PocoClient, Result};
 
 /// A worker's contribution to a task, as the hub holds it (`viewContribution`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContributionView {
+    /// Its state: [`ContributionStatus::Unset`] without a contribution.
+    pub status: ContributionStatus,
     /// Whether the worker contributed (status `CONTRIBUTED`; a revealed one is `PROVED`).
     pub contributed: bool,
     /// The hash it committed to: `result_hash(taskid, digest)`.
@@ -63,6 +65,7 @@ impl PocoClient {
             .await
             .map_err(|e| Error::call("viewContribution", e))?;
         Ok(ContributionView {
+            status: ContributionStatus::try_from(c.status)?,
             contributed: c.status == 1,
             result_hash: c.resultHash,
         })

@@ -230,11 +230,7 @@ async fn setup(o: &Options) -> eyre::Result<World> {
     let mut sends = JoinSet::new();
     for key in &keys {
         let (admin, to) = (admin.clone(), key.address());
-        sends.spawn(async move {
-            let token = admin.token();
-            let call = token.transfer(to, amount).into_transaction_request();
-            admin.send(call, "RLC transfer").await.map(drop)
-        });
+        sends.spawn(async move { admin.transfer_rlc(to, amount).await.map(drop) });
     }
     while let Some(r) = sends.join_next().await {
         r??;

@@ -21,9 +21,7 @@ use std::{
 };
 
 use alloy::{
-    eips::BlockId,
     primitives::{Address, B256, U256},
-    providers::Provider,
     rpc::types::{Filter, Log},
     sol_types::SolEvent,
 };
@@ -31,7 +29,7 @@ use poco_chain::{
     bindings::{app::AppRegistry, hub::IPoco},
     LogWatcher,
 };
-use poco_types::OrderKind;
+use poco_types::{OrderKind, WORKERPOOL_STAKE_RATIO};
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
 
@@ -161,7 +159,8 @@ pub(crate) enum StakeNeed {
     Unfundable,
 }
 
-/// What a publication needs from the signer's stake: workerpool owners 30 % of price ×
+/// What a publication needs from the signer's stake: workerpool owners
+/// [`WORKERPOOL_STAKE_RATIO`] (30) % of price ×
 /// remaining, requesters the sum of their max prices × remaining. Checked arithmetic: a sum or
 /// product past 2^256 − 1 is [`StakeNeed::Unfundable`], never a wrapped small number.
 pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> StakeNeed {
@@ -171,7 +170,7 @@ pub(crate) fn stake_needed(order: &AnyOrder, remaining: u64) -> StakeNeed {
             .order
             .workerpoolprice
             .checked_mul(remaining)
-            .and_then(|v| v.checked_mul(U256::from(30)))
+            .and_then(|v| v.checked_mul(U256::from(WORKERPOOL_STAKE_RATIO)))
             .map(|v| v.div_ceil(U256::from(100))),
         AnyOrder::Request(o) => o
             .order
@@ -613,15 +612,12 @@ async fn apply_batch(shared: &Shared, logs: &[Log], to_block: u64) -> Result<()>
 /// An account's free stake at `block`, read from the hub (the watcher's re-checks read it
 /// directly, publications through [`ChainIndex::stake`]'s cache).
 async fn stake_at(shared: &Shared, account: Address, block: u64) -> Result<U256> {
-    let view = shared
+    let (stake, _) = shared
         .client
-        .hub()
-        .viewAccount(account)
-        .block(BlockId::number(block))
-        .call()
+        .account_at(account, block)
         .await
-        .map_err(|e| Error::Chain(format!("viewAccount({account}): {e}")))?;
-    Ok(view.stake)
+        .map_err(|source| Error::chain_call(format!("viewAccount({account})"), source))?;
+    Ok(stake)
 }
 
 /// The deal of an `OrdersMatched` log.
@@ -636,11 +632,9 @@ async fn build_deal(
         Some(t) => t,
         None => shared
             .client
-            .provider()
-            .get_block_by_number(block_number.into())
+            .block_timestamp(block_number)
             .await
-            .map_err(|e| Error::Chain(format!("block {block_number}: {e}")))?
-            .map(|block| block.header.timestamp)
+            .map_err(|source| Error::chain_call(format!("block {block_number}"), source))?
             .unwrap_or_default(),
     };
     let request = {
@@ -712,11 +706,9 @@ async fn build_deal(
     } else {
         let d = shared
             .client
-            .hub()
-            .viewDeal(m.dealid)
-            .call()
+            .deal(m.dealid)
             .await
-            .map_err(|e| Error::Chain(format!("viewDeal({}): {e}", m.dealid)))?;
+            .map_err(|source| Error::chain_call(format!("viewDeal({})", m.dealid), source))?;
         let side = |r: &poco_chain::bindings::hub::IexecLibCore_v5::Resource| DealAsset {
             pointer: r.pointer,
             owner: r.owner,

@@ -160,7 +160,7 @@ impl Db {
         };
         let pool = poco_service::db::open(url, &options)
             .await
-            .map_err(|e| Error::Database(e.to_string()))?;
+            .map_err(Error::DatabaseOpen)?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }

@@ -14,7 +14,6 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use poco_chain::convert::no_dataset;
 use poco_requester::RequestBuilder;
 use poco_types::{
     AppOrder, DatasetOrder, DealParams, OrderKind, RequestOrder, SignedOrder, Tag, WorkerpoolOrder,
@@ -709,6 +708,21 @@ fn registered(
     }
 }
 
+/// The error of a registry read (`viewApp`, ...): an address the chain's registry does not
+/// know is 404, as the index would say; any other failure is the chain's (502).
+fn asset_read_error(
+    what: &'static str,
+    kind: &'static str,
+    address: Address,
+) -> impl FnOnce(poco_chain::Error) -> Refusal {
+    move |source| match source {
+        poco_chain::Error::UnknownAsset { .. } => {
+            not_found(format!("{address} is not a registered {kind}"))
+        }
+        source => Refusal::from(crate::Error::chain_call(what, source)),
+    }
+}
+
 fn parse_address(s: &str) -> Result<Address, Refusal> {
     s.parse()
         .map_err(|_| bad(format!("address: {s:?} is not an address")))
@@ -720,11 +734,9 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply<AppPa
     registered(&shared, OrderKind::App, address, "app")?;
     let info = shared
         .client
-        .hub()
-        .viewApp(address)
-        .call()
+        .view_app(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewApp: {e}"))))?;
+        .map_err(asset_read_error("viewApp", "app", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!("{address} is not a registered app")));
     }
@@ -740,11 +752,11 @@ async fn asset_app(State(shared): S, Path(address): Path<String>) -> Reply<AppPa
         app: AppInfo {
             address,
             owner: info.owner,
-            name: info.m_appName,
-            kind: info.m_appType,
-            multiaddr: String::from_utf8_lossy(&info.m_appMultiaddr).into_owned(),
-            checksum: info.m_appChecksum,
-            mrenclave: String::from_utf8_lossy(&info.m_appMREnclave).into_owned(),
+            name: info.name,
+            kind: info.kind,
+            multiaddr: info.multiaddr,
+            checksum: info.checksum,
+            mrenclave: String::from_utf8_lossy(&info.mrenclave).into_owned(),
         },
         orders,
         deals,
@@ -757,11 +769,9 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply<D
     registered(&shared, OrderKind::Dataset, address, "dataset")?;
     let info = shared
         .client
-        .hub()
-        .viewDataset(address)
-        .call()
+        .view_dataset(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewDataset: {e}"))))?;
+        .map_err(asset_read_error("viewDataset", "dataset", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!("{address} is not a registered dataset")));
     }
@@ -777,9 +787,9 @@ async fn asset_dataset(State(shared): S, Path(address): Path<String>) -> Reply<D
         dataset: DatasetInfo {
             address,
             owner: info.owner,
-            name: info.m_datasetName,
-            multiaddr: String::from_utf8_lossy(&info.m_datasetMultiaddr).into_owned(),
-            checksum: info.m_datasetChecksum,
+            name: info.name,
+            multiaddr: info.multiaddr,
+            checksum: info.checksum,
         },
         orders,
         deals,
@@ -792,11 +802,9 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
     registered(&shared, OrderKind::Workerpool, address, "workerpool")?;
     let info = shared
         .client
-        .hub()
-        .viewWorkerpool(address)
-        .call()
+        .view_workerpool(address)
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("viewWorkerpool: {e}"))))?;
+        .map_err(asset_read_error("viewWorkerpool", "workerpool", address))?;
     if info.owner.is_zero() {
         return Err(not_found(format!(
             "{address} is not a registered workerpool"
@@ -814,9 +822,9 @@ async fn asset_workerpool(State(shared): S, Path(address): Path<String>) -> Repl
         workerpool: WorkerpoolInfo {
             address,
             owner: info.owner,
-            description: info.m_workerpoolDescription,
-            worker_stake_ratio: info.m_workerStakeRatioPolicy.saturating_to::<u64>(),
-            scheduler_reward_ratio: info.m_schedulerRewardRatioPolicy.saturating_to::<u64>(),
+            description: info.description,
+            worker_stake_ratio: info.worker_stake_ratio.saturating_to::<u64>(),
+            scheduler_reward_ratio: info.scheduler_reward_ratio.saturating_to::<u64>(),
         },
         orders,
         deals,
@@ -1065,28 +1073,16 @@ async fn fill_transaction(
         };
     let pool: SignedOrder<WorkerpoolOrder> = field(&body, "workerpoolorder")?;
     let request: SignedOrder<RequestOrder> = field(&body, "requestorder")?;
-    let requester = request.order.requester;
-    let fast = request.order.trust <= U256::from(1);
-    let hub = shared.client.hub();
-    let dataset = dataset.as_ref().map(Into::into).unwrap_or_else(no_dataset);
     // Simulated first, so that a refusal is explained before the wallet is asked to sign.
-    let (data, simulated, what) = if fast {
-        let call = hub.matchOrdersFast((&app).into(), dataset, (&pool).into(), (&request).into());
-        let simulated = call.clone().from(requester).call_raw().await.map(drop);
-        (call.calldata().clone(), simulated, "matchOrdersFast")
-    } else {
-        let call = hub.matchOrders((&app).into(), dataset, (&pool).into(), (&request).into());
-        let simulated = call.clone().from(requester).call_raw().await.map(drop);
-        (call.calldata().clone(), simulated, "matchOrders")
-    };
-    if let Err(e) = simulated {
-        let e = poco_chain::Error::call(what, e);
-        return Err(Refusal::new(StatusCode::CONFLICT, e.to_string()));
-    }
+    let tx = shared
+        .client
+        .prepare_match(&app, dataset.as_ref(), &pool, &request)
+        .await
+        .map_err(|e| Refusal::new(StatusCode::CONFLICT, e.to_string()))?;
     ok(FillTransaction {
         to: shared.config.hub,
-        data,
-        fast,
+        data: tx.data,
+        fast: tx.fast,
     })
 }
 

@@ -7,10 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    eips::BlockId,
-    primitives::{Address, B256},
-};
+use alloy::primitives::{Address, B256};
 use axum::http::StatusCode;
 use poco_types::{DealParams, OrderKind};
 use rand::{distributions::Alphanumeric, Rng};
@@ -45,7 +42,7 @@ impl Refusal {
 impl From<crate::Error> for Refusal {
     fn from(e: crate::Error) -> Self {
         let status = match e {
-            crate::Error::Chain(_) => StatusCode::BAD_GATEWAY,
+            crate::Error::Chain(_) | crate::Error::ChainCall { .. } => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self(status, e.to_string())
@@ -278,13 +275,11 @@ async fn expected_signer(shared: &Shared, order: &AnyOrder) -> Checked<Address> 
 
 /// Waits (a few seconds at most) until the index has read the chain's current confirmed head.
 async fn catch_up(shared: &Shared) -> Checked<()> {
-    use alloy::providers::Provider;
     let head = shared
         .client
-        .provider()
-        .get_block_number()
+        .block_number()
         .await
-        .map_err(|e| Refusal::from(crate::Error::Chain(format!("eth_blockNumber: {e}"))))?;
+        .map_err(|source| Refusal::from(crate::Error::chain_call("eth_blockNumber", source)))?;
     let target = head.saturating_sub(shared.config.confirmations);
     let deadline = Instant::now() + Duration::from_secs(5);
     while shared.index.block() < target && Instant::now() < deadline {
@@ -319,12 +314,9 @@ async fn check_signature(
     let accepted = !sign.is_empty()
         && shared
             .client
-            .hub()
-            .verifySignature(signer, hash, sign.to_vec().into())
-            .block(BlockId::number(shared.index.block()))
-            .call()
+            .verify_signature(signer, hash, sign.to_vec().into(), shared.index.block())
             .await
-            .map_err(|e| Refusal::from(crate::Error::Chain(format!("verifySignature: {e}"))))?;
+            .map_err(Refusal::from)?;
     if accepted {
         return Ok(());
     }

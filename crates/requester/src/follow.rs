@@ -323,6 +323,18 @@ impl<'a> Requester<'a> {
             .await?;
         let request_hash = request.order_hash(&client.domain());
         let started = Instant::now();
+        let look = || async {
+            self.chain("looking for the deal", || {
+                find_match(client, fast, pool.order.workerpool, request_hash, from)
+            })
+            .await
+            .map_err(|e| Error::MatchUnknown {
+                request_hash,
+                error: Box::new(e),
+            })
+        };
+        // Whether an earlier attempt may have been mined although its answer was lost.
+        let mut uncertain = false;
         loop {
             let attempt = if fast {
                 client
@@ -334,26 +346,28 @@ impl<'a> Requester<'a> {
             };
             let error = match attempt {
                 Ok(deal) => return Ok(deal),
-                // Refused before anything was sent.
+                // Refused before anything was sent. After a lost answer the refusal may be
+                // the earlier attempt's own doing (its match used the volume up, mined after
+                // the first look): that match is the run's.
                 Err(
                     e @ (poco_chain::Error::Revert { .. }
                     | poco_chain::Error::GasFunds { .. }
                     | poco_chain::Error::NoWallet),
-                ) => return Err(Error::Chain(e)),
+                ) => {
+                    if uncertain {
+                        if let Some(deal) = look().await? {
+                            self.observer.report(Event::MatchMined);
+                            return Ok(deal);
+                        }
+                    }
+                    return Err(Error::Chain(e));
+                }
                 Err(e) => e,
             };
+            uncertain = true;
             self.observer
                 .report(Event::MatchUncertain { error: &error });
-            let found = self
-                .chain("looking for the deal", || {
-                    find_match(client, fast, pool.order.workerpool, request_hash, from)
-                })
-                .await
-                .map_err(|e| Error::MatchUnknown {
-                    request_hash,
-                    error: Box::new(e),
-                })?;
-            if let Some(deal) = found {
+            if let Some(deal) = look().await? {
                 self.observer.report(Event::MatchMined);
                 return Ok(deal);
             }

@@ -153,11 +153,7 @@ impl Pool {
         let mut sends = tokio::task::JoinSet::new();
         for c in &clients {
             let (admin, to) = (admin.clone(), c.sender()?);
-            sends.spawn(async move {
-                let token = admin.token();
-                let call = token.transfer(to, amount).into_transaction_request();
-                admin.send(call, "RLC transfer").await
-            });
+            sends.spawn(async move { admin.transfer_rlc(to, amount).await });
         }
         while let Some(r) = sends.join_next().await {
             r??;

@@ -16,16 +16,17 @@ use alloy::{
     signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
-use poco_chain::{bindings::hub::IPoco, classify_chain_error, ClientConfig, PocoClient};
+use poco_chain::{
+    bindings::hub::IPoco, classify_chain_error, ClientConfig, ContributionStatus, PocoClient,
+    WorkerResult,
+};
 use poco_runtime::{
     AppSource, BagOfTasks, Dataset, ExecutionRequest, Executor, Limits, TaskWorkspace,
 };
 use poco_scheduler_api::{
     AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report, SchedulerClient,
 };
-use poco_types::{
-    result_hash, result_seal, DealParams, ResultLink, TaskStatus, WorkerAuthorization,
-};
+use poco_types::{DealParams, ResultLink, TaskStatus, WorkerAuthorization};
 use tracing::{info, warn};
 
 /// Errors that stop the worker (a task's failure is reported, not returned).
@@ -433,8 +434,6 @@ impl Worker {
 
     /// One pending reveal: `true` when it is done with (revealed, or nothing to reveal).
     async fn reveal_one(&self, p: &PendingReveal) -> Result<bool> {
-        // A contribution's status (`viewContribution`): 1 is CONTRIBUTED.
-        const CONTRIBUTED: u8 = 1;
         let task = self.chain.task(p.taskid).await?;
         let status = TaskStatus::try_from(task.status);
         let now = U256::from(self.chain.now().await?);
@@ -443,19 +442,21 @@ impl Worker {
         {
             return Ok(true);
         }
-        let hub = self.chain.hub();
-        let mine = hub
-            .viewContribution(p.taskid, self.signer.address())
-            .call()
-            .await
-            .map_err(|e| poco_chain::Error::call("viewContribution", e))?;
+        let mine = self
+            .chain
+            .contribution(p.taskid, self.signer.address())
+            .await?;
         if status != Ok(TaskStatus::Revealing) {
             // Not contributed yet (the transaction may be on its way) or reopened.
-            return Ok(mine.status > CONTRIBUTED);
+            return Ok(matches!(
+                mine.status,
+                ContributionStatus::Proved | ContributionStatus::Rejected
+            ));
         }
-        if mine.status != CONTRIBUTED || mine.resultHash != task.consensusValue {
+        if mine.status != ContributionStatus::Contributed || mine.result_hash != task.consensusValue
+        {
             // Revealed or rejected already, or not in the consensus: nothing to reveal.
-            return Ok(mine.status != 0);
+            return Ok(mine.status != ContributionStatus::Unset);
         }
         // The window is REVEAL_DEADLINE_RATIO (2) × timeref long: its half is one timeref.
         let half = task.revealDeadline.saturating_sub(task.timeref);
@@ -463,10 +464,7 @@ impl Worker {
             return Ok(false);
         }
         info!(taskid = %p.taskid, "the scheduler has not revealed at half the reveal window: revealing");
-        let call = hub.reveal(p.taskid, p.digest);
-        self.chain
-            .send(call.into_transaction_request(), "reveal")
-            .await?;
+        self.chain.reveal(p.taskid, p.digest).await?;
         Ok(true)
     }
 
@@ -674,8 +672,11 @@ impl Worker {
         )
         .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
 
-        let hub = self.chain.hub();
-        let me = self.signer.address();
+        let pushed = WorkerResult {
+            digest,
+            results: link.to_bytes(),
+            callback: callback.clone(),
+        };
         let (tx, state, what) = match a.mode {
             Mode::Fast => {
                 let deal = a
@@ -685,43 +686,27 @@ impl Worker {
                     .ok_or_else(|| {
                         infra("the assignment has no fast deal".into()).with_logs(&logs)
                     })?;
-                let call = hub.pushResultFast(
-                    deal,
-                    a.dealid,
-                    U256::from(a.idx),
-                    digest,
-                    link.to_bytes(),
-                    callback.clone(),
-                    Address::ZERO,
-                    Bytes::new(),
-                    a.authorization.clone(),
-                );
                 (
                     self.chain
-                        .send(call.into_transaction_request(), "pushResultFast")
+                        .push_result_fast(
+                            deal,
+                            a.dealid,
+                            U256::from(a.idx),
+                            &pushed,
+                            a.authorization.clone(),
+                        )
                         .await,
                     ReplicateState::Done,
                     "pushResultFast",
                 )
             }
-            Mode::ContributeAndFinalize => {
-                let call = hub.contributeAndFinalize(
-                    a.taskid,
-                    digest,
-                    link.to_bytes(),
-                    callback.clone(),
-                    Address::ZERO,
-                    Bytes::new(),
-                    a.authorization.clone(),
-                );
-                (
-                    self.chain
-                        .send(call.into_transaction_request(), "contributeAndFinalize")
-                        .await,
-                    ReplicateState::Done,
-                    "contributeAndFinalize",
-                )
-            }
+            Mode::ContributeAndFinalize => (
+                self.chain
+                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone())
+                    .await,
+                ReplicateState::Done,
+                "contributeAndFinalize",
+            ),
             Mode::Contribute => {
                 // Kept before contributing, so that even a restarted worker reveals it.
                 let pending = PendingReveal {
@@ -737,17 +722,9 @@ impl Worker {
                         )
                     })
                     .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
-                let call = hub.contribute(
-                    a.taskid,
-                    result_hash(a.taskid, digest),
-                    result_seal(me, a.taskid, digest),
-                    Address::ZERO,
-                    Bytes::new(),
-                    a.authorization.clone(),
-                );
                 (
                     self.chain
-                        .send(call.into_transaction_request(), "contribute")
+                        .contribute(a.taskid, digest, a.authorization.clone())
                         .await,
                     ReplicateState::Contributed,
                     "contribute",
@@ -771,7 +748,6 @@ impl Worker {
 
     /// After a restart: what this worker already did on chain for the task, if anything.
     async fn already_settled(&self, a: &Assignment) -> Option<Report> {
-        let hub = self.chain.hub();
         let me = self.signer.address();
         let done = match a.mode {
             Mode::Fast => {
@@ -779,19 +755,18 @@ impl Worker {
                     .fast_deal
                     .as_ref()
                     .and_then(|b| IPoco::FastDeal::abi_decode(b).ok())?;
-                let status = hub
-                    .viewTaskFast(deal, a.dealid, U256::from(a.idx))
-                    .call()
+                let status = self
+                    .chain
+                    .fast_task_state(deal, a.dealid, U256::from(a.idx))
                     .await
                     .ok()?;
-                (poco_chain::fast_task_status(status).ok()? == TaskStatus::Completed)
-                    .then_some(ReplicateState::Done)
+                (status == TaskStatus::Completed).then_some(ReplicateState::Done)
             }
             _ => {
-                let c = hub.viewContribution(a.taskid, me).call().await.ok()?;
+                let c = self.chain.contribution(a.taskid, me).await.ok()?;
                 let task = self.chain.task(a.taskid).await.ok()?;
                 match (c.status, a.mode) {
-                    (0, _) => None,
+                    (ContributionStatus::Unset, _) => None,
                     (_, Mode::ContributeAndFinalize)
                         if TaskStatus::try_from(task.status) == Ok(TaskStatus::Completed) =>
                     {

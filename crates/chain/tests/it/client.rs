@@ -18,10 +18,10 @@ use poco_chain::{
 };
 use poco_types::{AppOrder, DatasetOrder, Order as _, RequestOrder, WorkerpoolOrder, NRLC_PER_RLC};
 
-const RLC: u64 = NRLC_PER_RLC;
+pub(crate) const RLC: u64 = NRLC_PER_RLC;
 
 /// A new wallet with 10 ETH and `rlc` RLC in its wallet, and a client sending from it.
-async fn funded_client(dev: &DevPoco, rlc: u64) -> eyre::Result<PocoClient> {
+pub(crate) async fn funded_client(dev: &DevPoco, rlc: u64) -> eyre::Result<PocoClient> {
     let signer = PrivateKeySigner::random();
     let admin = PocoClient::connect(
         ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
@@ -44,7 +44,7 @@ async fn funded_client(dev: &DevPoco, rlc: u64) -> eyre::Result<PocoClient> {
     .await?)
 }
 
-fn app_spec() -> AppSpec {
+pub(crate) fn app_spec() -> AppSpec {
     AppSpec {
         name: "hello".into(),
         kind: "WASM".into(),
@@ -226,7 +226,7 @@ async fn requester_flow_from_deposit_to_claim_and_withdraw() -> eyre::Result<()>
 }
 
 /// Signing with the key behind a client (the tests keep the signers inside the clients).
-trait SignWithClient: poco_types::Order + Sized {
+pub(crate) trait SignWithClient: poco_types::Order + Sized {
     fn sign_with_client(self, client: &PocoClient) -> eyre::Result<poco_types::SignedOrder<Self>>;
 }
 

@@ -2,6 +2,7 @@
 //! contracts (domain separator, order hashes, deal and task ids, result hash and seal).
 
 mod client;
+mod settle;
 mod timeouts;
 
 use alloy::{

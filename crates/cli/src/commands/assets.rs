@@ -5,44 +5,10 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::{Address, Bytes, B256, U256};
 use clap::{Args, Subcommand};
 use eyre::{bail, eyre, Result, WrapErr};
-use poco_chain::{
-    bindings::{registry::IAssetRegistry, workerpool::Workerpool},
-    AppSpec, PocoClient,
-};
+use poco_chain::{AppSpec, AssetKind as Kind, PocoClient};
 use serde_json::{json, Value};
 
-use crate::{
-    context::Context,
-    files,
-    hints::{Explain, ExplainCall},
-};
-
-/// The three kinds of assets.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    App,
-    Dataset,
-    Workerpool,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::App => "app",
-            Self::Dataset => "dataset",
-            Self::Workerpool => "workerpool",
-        }
-    }
-
-    fn registry(self, client: &PocoClient) -> Address {
-        let d = client.deployment();
-        match self {
-            Self::App => d.app_registry,
-            Self::Dataset => d.dataset_registry,
-            Self::Workerpool => d.workerpool_registry,
-        }
-    }
-}
+use crate::{context::Context, files, hints::Explain};
 
 /// Which asset `show` is about.
 #[derive(Args, Debug)]
@@ -284,12 +250,7 @@ impl WorkerpoolCommand {
                         })?
                     }
                 };
-                let info = client
-                    .hub()
-                    .viewWorkerpool(pool)
-                    .call()
-                    .await
-                    .explain_call("viewWorkerpool", &client)?;
+                let info = client.view_workerpool(pool).await.explain(&client)?;
                 let me = client.sender()?;
                 if info.owner != me {
                     bail!(
@@ -298,16 +259,15 @@ impl WorkerpoolCommand {
                         info.owner
                     );
                 }
-                let contract = Workerpool::new(pool, client.provider());
-                let call = contract.changePolicy(
-                    U256::from(worker_stake_ratio),
-                    U256::from(scheduler_reward_ratio),
-                );
                 let receipt = ctx
                     .out
                     .wait(
                         "changing the policy",
-                        client.send(call.into_transaction_request(), "changePolicy"),
+                        client.change_policy(
+                            pool,
+                            U256::from(worker_stake_ratio),
+                            U256::from(scheduler_reward_ratio),
+                        ),
                     )
                     .await
                     .explain(&client)?;
@@ -333,24 +293,17 @@ async fn owner_of_index(
         Some(u) => u,
         None => ctx.wallet_address()?,
     };
-    let registry = IAssetRegistry::new(kind.registry(client), client.provider());
-    let count = registry
-        .balanceOf(owner)
-        .call()
-        .await
-        .explain_call("balanceOf", client)?;
+    let count = client.asset_count(kind, owner).await.explain(client)?;
     if index >= count {
         bail!(
             "{owner} has {count} {}s, so there is no index {index}; indexes start at 0",
             kind.name()
         );
     }
-    let id = registry
-        .tokenOfOwnerByIndex(owner, index)
-        .call()
+    client
+        .asset_of_owner(kind, owner, index)
         .await
-        .explain_call("tokenOfOwnerByIndex", client)?;
-    Ok(Address::from_word(B256::from(id)))
+        .explain(client)
 }
 
 async fn show(ctx: &Context, kind: Kind, args: ShowArgs) -> Result<Value> {
@@ -372,50 +325,28 @@ async fn show(ctx: &Context, kind: Kind, args: ShowArgs) -> Result<Value> {
             )
         })?,
     };
-    let asset_kind = match kind {
-        Kind::App => poco_chain::AssetKind::App,
-        Kind::Dataset => poco_chain::AssetKind::Dataset,
-        Kind::Workerpool => poco_chain::AssetKind::Workerpool,
-    };
-    client
-        .require_asset(asset_kind, address)
-        .await
-        .explain(&client)?;
-    let hub = client.hub();
     Ok(match kind {
         Kind::App => {
-            let a = hub
-                .viewApp(address)
-                .call()
-                .await
-                .explain_call("viewApp", &client)?;
+            let a = client.view_app(address).await.explain(&client)?;
             json!({
-                "address": address, "owner": a.owner, "name": a.m_appName, "type": a.m_appType,
-                "multiaddr": String::from_utf8_lossy(&a.m_appMultiaddr), "checksum": a.m_appChecksum,
-                "mrenclave": String::from_utf8_lossy(&a.m_appMREnclave),
+                "address": address, "owner": a.owner, "name": a.name, "type": a.kind,
+                "multiaddr": a.multiaddr, "checksum": a.checksum,
+                "mrenclave": String::from_utf8_lossy(&a.mrenclave),
             })
         }
         Kind::Dataset => {
-            let d = hub
-                .viewDataset(address)
-                .call()
-                .await
-                .explain_call("viewDataset", &client)?;
+            let d = client.view_dataset(address).await.explain(&client)?;
             json!({
-                "address": address, "owner": d.owner, "name": d.m_datasetName,
-                "multiaddr": String::from_utf8_lossy(&d.m_datasetMultiaddr), "checksum": d.m_datasetChecksum,
+                "address": address, "owner": d.owner, "name": d.name,
+                "multiaddr": d.multiaddr, "checksum": d.checksum,
             })
         }
         Kind::Workerpool => {
-            let w = hub
-                .viewWorkerpool(address)
-                .call()
-                .await
-                .explain_call("viewWorkerpool", &client)?;
+            let w = client.view_workerpool(address).await.explain(&client)?;
             json!({
-                "address": address, "owner": w.owner, "description": w.m_workerpoolDescription,
-                "workerStakeRatio": w.m_workerStakeRatioPolicy.to_string(),
-                "schedulerRewardRatio": w.m_schedulerRewardRatioPolicy.to_string(),
+                "address": address, "owner": w.owner, "description": w.description,
+                "workerStakeRatio": w.worker_stake_ratio.to_string(),
+                "schedulerRewardRatio": w.scheduler_reward_ratio.to_string(),
             })
         }
     })
@@ -427,11 +358,6 @@ async fn count(ctx: &Context, kind: Kind, args: CountArgs) -> Result<Value> {
         None => ctx.wallet_address()?,
     };
     let client = ctx.reader().await?;
-    let registry = IAssetRegistry::new(kind.registry(&client), client.provider());
-    let count = registry
-        .balanceOf(owner)
-        .call()
-        .await
-        .explain_call("balanceOf", &client)?;
+    let count = client.asset_count(kind, owner).await.explain(&client)?;
     Ok(json!({ "owner": owner, "count": count.to_string() }))
 }

@@ -377,10 +377,8 @@ async fn deploy(rpc_url: &str, keys: &[String]) -> Result<ChainEntry> {
     for (name, key) in ACCOUNT_NAMES.iter().zip(keys) {
         let address = poco_wallet::parse_private_key(key)?.address();
         if *name != "admin" {
-            let token = client.token();
-            let call = token.transfer(address, U256::from(FUNDING));
             client
-                .send(call.into_transaction_request(), "RLC transfer")
+                .transfer_rlc(address, U256::from(FUNDING))
                 .await
                 .explain(&client)?;
         }

@@ -1,14 +1,11 @@
 //! `poco info` and `poco category`.
 
-use alloy::{primitives::U256, providers::Provider};
+use alloy::primitives::U256;
 use clap::Subcommand;
 use eyre::{bail, Result};
 use serde_json::{json, Value};
 
-use crate::{
-    context::Context,
-    hints::{Explain, ExplainCall},
-};
+use crate::{context::Context, hints::Explain};
 
 /// `poco category ...`
 #[derive(Subcommand, Debug)]
@@ -70,8 +67,7 @@ impl CategoryCommand {
                     bail!("--work-clock-time-ref must be at least 1 second");
                 }
                 let client = ctx.sender().await?;
-                let hub = client.hub();
-                let owner = hub.owner().call().await.explain_call("owner", &client)?;
+                let owner = client.hub_owner().await.explain(&client)?;
                 let me = client.sender()?;
                 if owner != me {
                     bail!(
@@ -79,12 +75,10 @@ impl CategoryCommand {
                          {me} (devnet: --account admin)"
                     );
                 }
-                let call =
-                    hub.createCategory(name.clone(), description, U256::from(work_clock_time_ref));
                 ctx.out
                     .wait(
                         "creating the category",
-                        client.send(call.into_transaction_request(), "createCategory"),
+                        client.create_category(&name, &description, work_clock_time_ref),
                     )
                     .await
                     .explain(&client)?;
@@ -99,11 +93,9 @@ impl CategoryCommand {
 pub(crate) async fn info(ctx: &Context) -> Result<Value> {
     let (_, name, _) = ctx.chain_entry()?;
     let client = ctx.reader().await?;
-    let hub = client.hub();
     let d = client.deployment();
     let block = client
-        .provider()
-        .get_block_number()
+        .block_number()
         .await
         .map_err(|e| eyre::eyre!("reading the block number: {e}"))?;
     Ok(json!({
@@ -116,7 +108,7 @@ pub(crate) async fn info(ctx: &Context) -> Result<Value> {
         "appRegistry": d.app_registry,
         "datasetRegistry": d.dataset_registry,
         "workerpoolRegistry": d.workerpool_registry,
-        "owner": hub.owner().call().await.explain_call("owner", &client)?,
+        "owner": client.hub_owner().await.explain(&client)?,
         "categories": client.category_count().await.explain(&client)?.to_string(),
         "domainSeparator": client.domain().separator(),
     }))

@@ -81,13 +81,11 @@ impl WalletCommand {
                         format_rlc(value)
                     );
                 }
-                let token = client.token();
-                let call = token.transfer(to, value);
                 let receipt = ctx
                     .out
                     .wait(
                         format!("sending {} to {to}", format_rlc(value)),
-                        client.send(call.into_transaction_request(), "RLC transfer"),
+                        client.transfer_rlc(to, value),
                     )
                     .await
                     .explain(&client)?;
