@@ -1,12 +1,16 @@
 //! `make bench-trust`: the blind policy (iExec's: random workers until the hub reaches
 //! consensus, nobody excluded) and poco's policy, each against the consensus model, in three
 //! pools of 100 workers with colluding saboteurs (F 0.2 S 1.0, F 0.2 S 0.1, F 0.35 S 1.0) that
-//! re-join with fresh keys when excluded, plus a pool with lazy workers. Prints a table and
+//! re-join with fresh keys when excluded, plus a pool with lazy workers and one whose saboteurs
+//! build a history before they cheat. Prints a table and
 //! writes `target/bench/trust.json`.
 //!
 //! Options: `--out PATH`, `--seed N` (default: random, printed), `--runs N` independent runs
-//! per row (default 3), `--warmup N` tasks before measuring (default 10000), `--tasks N`
-//! measured tasks per run (default 18000), `--trust N` (default 100).
+//! per row (default 3), `--warmup N` tasks before measuring (default 3000), `--tasks N`
+//! measured tasks per run (default 18000), `--trust N` (default 100), `--idle F` the fraction
+//! of the workers idle (askable) when a task is scheduled (default 1: everyone).
+
+#![allow(clippy::disallowed_macros)] // prints its report
 
 use std::path::PathBuf;
 
@@ -22,6 +26,7 @@ struct Args {
     warmup: usize,
     tasks: usize,
     trust: u64,
+    idle: f64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -29,9 +34,10 @@ fn parse() -> Result<Args, String> {
         out: PathBuf::from("target/bench/trust.json"),
         seed: rand::random(),
         runs: 3,
-        warmup: 10_000,
+        warmup: 3_000,
         tasks: 18_000,
         trust: 100,
+        idle: 1.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,9 +55,16 @@ fn parse() -> Result<Args, String> {
             "--warmup" => args.warmup = number(&value)? as usize,
             "--tasks" => args.tasks = number(&value)?.max(1) as usize,
             "--trust" => args.trust = number(&value)?.max(1),
+            "--idle" => {
+                args.idle = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| *f > 0.0 && *f <= 1.0)
+                    .ok_or_else(|| format!("--idle {value}: expected a fraction in (0, 1]"))?
+            }
             other => {
                 return Err(format!(
-                "unknown option {other}: use --out, --seed, --runs, --warmup, --tasks or --trust"
+                "unknown option {other}: use --out, --seed, --runs, --warmup, --tasks, --trust or --idle"
             ))
             }
         }
@@ -62,44 +75,33 @@ fn parse() -> Result<Args, String> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse()?;
     println!(
-        "bench-trust: seed {} (rerun with --seed {}), {} run(s) of {} warm-up + {} measured tasks, 100 workers, trust {}",
-        args.seed, args.seed, args.runs, args.warmup, args.tasks, args.trust
+        "bench-trust: seed {} (rerun with --seed {}), {} run(s) of {} warm-up + {} measured tasks, 100 workers ({} % idle at each task), trust {}",
+        args.seed, args.seed, args.runs, args.warmup, args.tasks, args.idle * 100.0, args.trust
     );
+    let pool = |saboteurs, cheat_rate| Pool {
+        saboteurs,
+        cheat_rate,
+        lazy: 0.0,
+        sybil: true,
+        patient: false,
+    };
+    // The three pools, then two harder ones.
     let pools = [
-        (
-            "F 0.2, S 1.0",
-            Pool {
-                saboteurs: 0.2,
-                cheat_rate: 1.0,
-                lazy: 0.0,
-                sybil: true,
-            },
-        ),
-        (
-            "F 0.2, S 0.1",
-            Pool {
-                saboteurs: 0.2,
-                cheat_rate: 0.1,
-                lazy: 0.0,
-                sybil: true,
-            },
-        ),
-        (
-            "F 0.35, S 1.0",
-            Pool {
-                saboteurs: 0.35,
-                cheat_rate: 1.0,
-                lazy: 0.0,
-                sybil: true,
-            },
-        ),
+        ("F 0.2, S 1.0", pool(0.2, 1.0)),
+        ("F 0.2, S 0.1", pool(0.2, 0.1)),
+        ("F 0.35, S 1.0", pool(0.35, 1.0)),
         (
             "F 0.2, S 1.0, lazy 0.1",
             Pool {
-                saboteurs: 0.2,
-                cheat_rate: 1.0,
                 lazy: 0.1,
-                sybil: true,
+                ..pool(0.2, 1.0)
+            },
+        ),
+        (
+            "F 0.2, S 0.1, patient",
+            Pool {
+                patient: true,
+                ..pool(0.2, 0.1)
             },
         ),
     ];
@@ -108,7 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("poco", Strategy::Poco(Config::default())),
     ];
     println!(
-        "{:<24} {:<6} {:>10} {:>22} {:>9} {:>18} {:>8} {:>9}",
+        "{:<24} {:<6} {:>10} {:>22} {:>9} {:>18} {:>8} {:>9} {:>7}",
         "pool",
         "policy",
         "error",
@@ -116,7 +118,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "replicas",
         "replicas 95% CI",
         "failed",
-        "excluded"
+        "excluded",
+        "honest"
     );
     let mut rows = Vec::new();
     for (name, pool) in &pools {
@@ -126,6 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let setup = Setup {
                     workers: 100,
                     trust: args.trust,
+                    idle: args.idle,
                     warmup: args.warmup,
                     tasks: args.tasks,
                     seed: args.seed.wrapping_add(r),
@@ -135,7 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (lo, hi) = total.error_ci95();
             let (rlo, rhi) = total.replicas_ci95();
             println!(
-                "{:<24} {:<6} {:>10.2e} {:>22} {:>9.3} {:>18} {:>8} {:>9}",
+                "{:<24} {:<6} {:>10.2e} {:>22} {:>9.3} {:>18} {:>8} {:>9} {:>7}",
                 name,
                 policy,
                 total.error_rate(),
@@ -143,12 +147,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 total.replicas_per_task(),
                 format!("[{rlo:.3}, {rhi:.3}]"),
                 total.failed,
-                total.excluded
+                total.excluded,
+                total.honest_excluded
             );
             rows.push(serde_json::json!({
                 "saboteurs": pool.saboteurs,
                 "cheat_rate": pool.cheat_rate,
                 "lazy": pool.lazy,
+                "patient": pool.patient,
                 "policy": policy,
                 "error_rate": total.error_rate(),
                 "replicas_per_task": total.replicas_per_task(),
@@ -157,6 +163,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "tasks": total.tasks,
                 "errors": total.errors,
                 "failed": total.failed,
+                "excluded": total.excluded,
+                "honest_excluded": total.honest_excluded,
             }));
         }
     }
@@ -169,6 +177,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "warmup": args.warmup,
         "tasks_per_run": args.tasks,
         "trust": args.trust,
+        "idle": args.idle,
         "pools": rows,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)? + "\n")?;

@@ -321,10 +321,16 @@ pub fn decide<W: Clone + PartialEq, R: Rng + ?Sized>(
     let w = |c: &Candidate<W>| U256::from(credibility(c.score));
     let is_q = |c: &Candidate<W>| qualified(config, &c.record);
 
-    // One qualified worker whose odds alone reach it.
+    // One qualified worker whose odds alone reach it; or, next to replicas already asked,
+    // any one worker.
     let solo = eligible
         .iter()
         .find(|c| is_q(c) && w(c) >= missing)
+        .or_else(|| {
+            eligible
+                .iter()
+                .find(|c| !task.asked.is_empty() && w(c) >= missing)
+        })
         .copied();
     if let Some(lone) = solo {
         if task.asked.is_empty() {
@@ -390,5 +396,312 @@ pub fn decide<W: Clone + PartialEq, R: Rng + ?Sized>(
         ask: group.iter().map(|c| c.worker.clone()).collect(),
         useless: Vec::new(),
         shortfall: (product < missing).then_some(Shortfall::NotEnoughWeight),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{rngs::StdRng, SeedableRng};
+
+    use super::*;
+
+    /// No spot checks, no training: the weight rules alone.
+    fn plain() -> Config {
+        Config {
+            spot_check: 0.0,
+            training_rate: 0.0,
+            ..Config::default()
+        }
+    }
+
+    fn worker(id: u32, score: u64, streak: u32) -> Candidate<u32> {
+        Candidate {
+            worker: id,
+            score,
+            record: Record {
+                streak,
+                ..Record::default()
+            },
+            hints: Hints::default(),
+        }
+    }
+
+    fn voted(id: u32, w: u64, vote: Option<u32>) -> Asked<u32> {
+        Asked {
+            worker: id,
+            w,
+            vote,
+            hints: Hints::default(),
+        }
+    }
+
+    fn ask(
+        config: &Config,
+        trust: u64,
+        asked: &[Asked<u32>],
+        cands: &[Candidate<u32>],
+    ) -> Decision<u32> {
+        let mut rng = StdRng::seed_from_u64(1);
+        decide(
+            config,
+            &TaskView {
+                trust,
+                consensus: false,
+                asked,
+            },
+            cands,
+            &[],
+            &mut rng,
+        )
+    }
+
+    #[test]
+    fn a_caught_worker_is_never_asked() {
+        let mut heavy = worker(1, 3_000, 500);
+        heavy.record.caught = true;
+        let cands = [heavy.clone(), worker(2, 0, 0)];
+        for trust in [1, 3, 100] {
+            let d = ask(&plain(), trust, &[], &cands);
+            assert!(!d.ask.contains(&1), "trust {trust}: {d:?}");
+        }
+        let d = ask(&plain(), 1, &[], &[heavy]);
+        assert_eq!(d.shortfall, Some(Shortfall::NoTrustedWorker));
+    }
+
+    #[test]
+    fn trust_one_goes_only_to_trusted_or_qualified_workers() {
+        let open = plain();
+        let closed = Config {
+            admission: Admission::Closed,
+            ..plain()
+        };
+        let sybil = worker(1, 1_000_000, 0); // a fresh key with a farmed score
+        let veteran = worker(2, 0, open.min_streak);
+        let mut trusted = worker(3, 0, 0);
+        trusted.record.trusted = true;
+        // (pool configuration, candidates, the worker asked or none)
+        type Case<'a> = (&'a Config, Vec<Candidate<u32>>, Option<u32>);
+        let cases: [Case<'_>; 5] = [
+            (&open, vec![sybil.clone()], None),
+            (&open, vec![sybil.clone(), veteran.clone()], Some(2)),
+            (&open, vec![sybil.clone(), trusted.clone()], Some(3)),
+            (&closed, vec![sybil.clone(), veteran.clone()], None),
+            (&closed, vec![veteran, trusted], Some(3)),
+        ];
+        for (i, (config, cands, expected)) in cases.iter().enumerate() {
+            let d = ask(config, 1, &[], cands);
+            match expected {
+                Some(id) => assert_eq!(d.ask, vec![*id], "case {i}"),
+                None => {
+                    assert!(d.ask.is_empty(), "case {i}: {d:?}");
+                    assert_eq!(d.shortfall, Some(Shortfall::NoTrustedWorker), "case {i}");
+                }
+            }
+        }
+        // One replica at a time for trust 1.
+        let d = ask(&open, 1, &[voted(2, 2, None)], &[worker(4, 0, 100)]);
+        assert!(d.ask.is_empty() && d.shortfall.is_none(), "{d:?}");
+    }
+
+    #[test]
+    fn weights_decide_how_many_replicas_are_asked() {
+        let config = plain();
+        let q = config.min_streak;
+        // (trust, candidates as (score, streak), asked, expected number asked)
+        type Case = (u64, Vec<(u64, u32)>, Vec<Asked<u32>>, usize);
+        let cases: Vec<Case> = vec![
+            // The case: score 12 gives w = 3, which alone makes trust 3.
+            (3, vec![(12, q), (0, q), (0, q)], vec![], 1),
+            // w = 100 alone makes trust 100.
+            (100, vec![(303, q), (0, q), (0, q)], vec![], 1),
+            // w = 99 does not: a pair (99 · 2 > 99 needs the second vote).
+            (100, vec![(300, q), (0, q), (0, q)], vec![], 2),
+            // Unqualified heavy workers are never asked alone: pair with a qualified one.
+            (100, vec![(3_000, 0), (33, q), (0, 0)], vec![], 2),
+            // Fresh workers only: seven votes for trust 100, four for trust 16.
+            (100, (0..10).map(|_| (0, 0)).collect(), vec![], 7),
+            (16, (0..10).map(|_| (0, 0)).collect(), vec![], 4),
+            // Replicas already asked count: three pending fresh votes, trust 16 needs one more.
+            (
+                16,
+                (0..10).map(|_| (0, 0)).collect(),
+                (100..103).map(|i| voted(i, 2, None)).collect(),
+                1,
+            ),
+            // Enough pending weight: nobody more.
+            (
+                16,
+                (0..10).map(|_| (0, 0)).collect(),
+                (100..104).map(|i| voted(i, 2, None)).collect(),
+                0,
+            ),
+            // A checker voted (w = 2): a worker with w ≥ 50 completes trust 100.
+            (100, vec![(153, q), (0, q)], vec![voted(100, 2, Some(0))], 1),
+            // A dissent raises the bar: 2 vs 100 needs a third vote of w ≥ 3.
+            (
+                100,
+                vec![(12, q), (0, q)],
+                vec![voted(100, 2, Some(1)), voted(101, 100, Some(0))],
+                1,
+            ),
+        ];
+        for (i, (trust, cands, asked, expected)) in cases.iter().enumerate() {
+            let cands: Vec<_> = cands
+                .iter()
+                .enumerate()
+                .map(|(id, (score, streak))| worker(id as u32, *score, *streak))
+                .collect();
+            let d = ask(&config, *trust, asked, &cands);
+            assert_eq!(d.ask.len(), *expected, "case {i}: {d:?}");
+            assert_eq!(d.shortfall, None, "case {i}");
+            // What was asked reaches the trust if every vote agrees with the leading value.
+            if *expected > 0 {
+                let mut all = asked.clone();
+                for id in &d.ask {
+                    all.push(voted(*id, credibility(cands[*id as usize].score), None));
+                }
+                assert_eq!(missing_weight(*trust, &all), U256::from(1), "case {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_lone_heavy_worker_is_spot_checked_less_as_its_streak_grows() {
+        let config = Config {
+            spot_check: 4.0,
+            training_rate: 0.0,
+            ..Config::default()
+        };
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut rates = Vec::new();
+        for streak in [config.min_streak, 99, 399] {
+            let cands = [worker(1, 303, streak), worker(2, 0, 500)];
+            let mut checks = 0;
+            for _ in 0..4_000 {
+                let d = decide(
+                    &config,
+                    &TaskView {
+                        trust: 100,
+                        consensus: false,
+                        asked: &[],
+                    },
+                    &cands,
+                    &[],
+                    &mut rng,
+                );
+                if d.ask == vec![2] {
+                    checks += 1;
+                } else {
+                    assert_eq!(d.ask, vec![1]);
+                }
+            }
+            let expected = 4.0 / (f64::from(streak) + 1.0);
+            let rate = f64::from(checks) / 4_000.0;
+            assert!(
+                (rate - expected).abs() < 0.02,
+                "streak {streak}: {rate} vs {expected}"
+            );
+            rates.push(rate);
+        }
+        assert!(rates[0] > rates[1] && rates[1] > rates[2], "{rates:?}");
+    }
+
+    #[test]
+    fn trainees_check_first_and_the_heavy_worker_comes_after() {
+        let config = Config {
+            spot_check: 0.0,
+            training_rate: 1.0,
+            ..Config::default()
+        };
+        let cands = [worker(1, 303, 1_000), worker(2, 0, 0), worker(3, 0, 1_000)];
+        let d = ask(&config, 100, &[], &cands);
+        assert_eq!(d.ask, vec![2], "the trainee checks first: {d:?}");
+        let d = ask(&config, 100, &[voted(2, 2, Some(0))], &cands);
+        assert_eq!(d.ask, vec![1], "then the heavy worker: {d:?}");
+    }
+
+    #[test]
+    fn correlated_workers_never_share_a_task() {
+        let config = Config {
+            registration_window: 3_600,
+            ..plain()
+        };
+        let q = config.min_streak;
+        let mut same_net = worker(1, 60, q);
+        same_net.hints.network = Some(42);
+        let mut same_time = worker(2, 60, q);
+        same_time.hints.registered_at = Some(10_000);
+        let colluder = worker(3, 60, q);
+        let fine = worker(4, 0, q);
+        let asked = [Asked {
+            worker: 9,
+            w: 2,
+            vote: Some(0),
+            hints: Hints {
+                network: Some(42),
+                registered_at: Some(12_000),
+            },
+        }];
+        let mut rng = StdRng::seed_from_u64(3);
+        let cands = [same_net, same_time, colluder, fine];
+        for _ in 0..50 {
+            let d = decide(
+                &config,
+                &TaskView {
+                    trust: 100,
+                    consensus: false,
+                    asked: &asked,
+                },
+                &cands,
+                &[(3, 9)],
+                &mut rng,
+            );
+            assert!(d.ask.iter().all(|&id| id == 4), "{d:?}");
+        }
+        // Within one decision too: a pair is never two colluders.
+        let cands = [worker(5, 33, q), worker(6, 33, q), worker(7, 33, q)];
+        for _ in 0..50 {
+            let d = decide(
+                &config,
+                &TaskView {
+                    trust: 100,
+                    consensus: false,
+                    asked: &[],
+                },
+                &cands,
+                &[(5, 6)],
+                &mut rng,
+            );
+            assert_eq!(d.ask.len(), 2, "{d:?}");
+            assert!(!(d.ask.contains(&5) && d.ask.contains(&6)), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn pending_replicas_become_useless_at_consensus() {
+        let asked = [voted(1, 100, Some(0)), voted(2, 2, None), voted(3, 2, None)];
+        let mut rng = StdRng::seed_from_u64(1);
+        let d = decide(
+            &plain(),
+            &TaskView {
+                trust: 3,
+                consensus: true,
+                asked: &asked,
+            },
+            &[worker(4, 0, 100)],
+            &[],
+            &mut rng,
+        );
+        assert_eq!(d.useless, vec![2, 3]);
+        assert!(d.ask.is_empty());
+    }
+
+    #[test]
+    fn not_enough_weight_is_reported() {
+        let d = ask(&plain(), 1_000, &[], &[worker(1, 0, 0), worker(2, 0, 0)]);
+        assert_eq!(d.ask.len(), 2);
+        assert_eq!(d.shortfall, Some(Shortfall::NotEnoughWeight));
+        let d = ask(&plain(), 100, &[voted(1, 2, Some(0))], &[]);
+        assert_eq!(d.shortfall, Some(Shortfall::NoCandidate));
     }
 }

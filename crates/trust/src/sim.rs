@@ -7,6 +7,8 @@
 //!   per task so that they collude) votes the same wrong value; a stealthy pool has a
 //!   `cheat_rate` below 1; with `sybil`, a saboteur excluded by the pool re-joins at once
 //!   with a fresh key (score 0, no history);
+//! - **patient saboteur** (`patient`): votes right until it has a streak in the pool, then
+//!   cheats like the others;
 //! - **lazy**: copies the value of the heaviest group already on chain when there is one (it
 //!   then cannot prove it: its seal needs the digest), else computes honestly.
 //!
@@ -47,7 +49,14 @@ pub struct Pool {
     pub lazy: f64,
     /// Excluded saboteurs re-join with fresh keys.
     pub sybil: bool,
+    /// Saboteurs vote right until they have [`PATIENT_STREAK`] proved results in the pool,
+    /// then cheat like the others.
+    pub patient: bool,
 }
+
+/// The pool history a patient saboteur builds before it cheats (the default policy's
+/// [`policy::Config::min_streak`]).
+pub const PATIENT_STREAK: u32 = 20;
 
 /// How the pool picks replicas.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,12 +68,15 @@ pub enum Strategy {
 }
 
 /// The size of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Setup {
     /// Workers in the pool.
     pub workers: usize,
     /// The deals' trust.
     pub trust: u64,
+    /// Fraction of the workers idle when a task is scheduled (the others are busy and cannot
+    /// be asked); drawn at random for each task.
+    pub idle: f64,
     /// Tasks run before measuring (scores and histories build up).
     pub warmup: usize,
     /// Tasks measured.
@@ -88,6 +100,9 @@ pub struct Outcome {
     pub replicas_sq: u64,
     /// Workers excluded during the measured tasks.
     pub excluded: u64,
+    /// Honest workers among them (outvoted by a wrong consensus, or checkers that dissented
+    /// from a heavy wrong vote).
+    pub honest_excluded: u64,
 }
 
 impl Outcome {
@@ -99,6 +114,7 @@ impl Outcome {
         self.replicas += other.replicas;
         self.replicas_sq += other.replicas_sq;
         self.excluded += other.excluded;
+        self.honest_excluded += other.honest_excluded;
     }
 
     /// Wrong results per task.
@@ -142,13 +158,15 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);
     }
+    let zero = k == 0;
     let z = 1.96f64;
     let n = n as f64;
     let p = k as f64 / n;
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * ((p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    let lo = if zero { 0.0 } else { (centre - half).max(0.0) };
+    (lo, (centre + half).min(1.0))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +192,7 @@ struct World {
     next_id: u64,
     /// Pairs seen agreeing on a losing value (only live, non-excluded pairs are kept).
     colluders: Vec<(u64, u64)>,
+    patient: bool,
 }
 
 impl World {
@@ -187,6 +206,7 @@ impl World {
             slot: HashMap::new(),
             next_id: 0,
             colluders: Vec::new(),
+            patient: pool.patient,
         };
         for i in 0..setup.workers {
             let kind = if i < saboteurs {
@@ -217,9 +237,18 @@ impl World {
         }
     }
 
-    fn candidates(&self) -> Vec<Candidate<u64>> {
-        self.workers
-            .iter()
+    /// The workers idle for this task (a random `idle` fraction, at least one).
+    fn idle(&mut self, idle: f64) -> Vec<usize> {
+        let mut slots: Vec<usize> = (0..self.workers.len()).collect();
+        slots.shuffle(&mut self.rng);
+        let keep = ((idle * slots.len() as f64).round() as usize).clamp(1, slots.len());
+        slots.truncate(keep);
+        slots
+    }
+
+    fn candidates(&self, idle: &[usize]) -> Vec<Candidate<u64>> {
+        idle.iter()
+            .map(|&s| &self.workers[s])
             .map(|w| Candidate {
                 worker: w.id,
                 score: w.score,
@@ -231,9 +260,13 @@ impl World {
 
     /// The vote of worker `slot` on `task`; the bool is false when it cannot prove it.
     fn vote(&self, slot: usize, cheat: bool, task: &Task<u64, u32>) -> (u32, bool) {
-        match self.workers[slot].kind {
+        let worker = &self.workers[slot];
+        match worker.kind {
             Kind::Honest => (RIGHT, true),
-            Kind::Saboteur => (if cheat { WRONG } else { RIGHT }, true),
+            Kind::Saboteur => {
+                let ready = !self.patient || worker.record.streak >= PATIENT_STREAK;
+                (if cheat && ready { WRONG } else { RIGHT }, true)
+            }
             Kind::Lazy => {
                 let groups = task.groups().unwrap_or_default();
                 match groups
@@ -275,9 +308,7 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
             };
         match strategy {
             Strategy::Blind => {
-                let mut order: Vec<usize> = (0..world.workers.len()).collect();
-                order.shuffle(&mut world.rng);
-                for slot in order {
+                for slot in world.idle(setup.idle) {
                     if task.status() != TaskStatus::Active {
                         break;
                     }
@@ -288,7 +319,8 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
                 }
             }
             Strategy::Poco(config) => {
-                let candidates = world.candidates();
+                let idle = world.idle(setup.idle);
+                let candidates = world.candidates(&idle);
                 let mut replicas: Vec<Asked<u64>> = Vec::new();
                 let mut pending: std::collections::VecDeque<u64> = Default::default();
                 loop {
@@ -384,6 +416,9 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
                 let slot = world.slot[id];
                 if measured {
                     outcome.excluded += 1;
+                    if world.workers[slot].kind == Kind::Honest {
+                        outcome.honest_excluded += 1;
+                    }
                 }
                 if pool.sybil && world.workers[slot].kind == Kind::Saboteur {
                     let fresh = world.fresh(Kind::Saboteur, now);
@@ -403,4 +438,91 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
         }
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(seed: u64) -> Setup {
+        Setup {
+            workers: 100,
+            trust: 100,
+            idle: 0.5,
+            warmup: 1_500,
+            tasks: 1_500,
+            seed,
+        }
+    }
+
+    const HONEST: Pool = Pool {
+        saboteurs: 0.0,
+        cheat_rate: 1.0,
+        lazy: 0.0,
+        sybil: false,
+        patient: false,
+    };
+
+    #[test]
+    fn an_honest_pool_never_errs_and_excludes_nobody() {
+        for strategy in [Strategy::Blind, Strategy::Poco(policy::Config::default())] {
+            let o = run(&HONEST, &strategy, &setup(1));
+            assert_eq!(
+                (o.tasks, o.errors, o.failed, o.excluded),
+                (1_500, 0, 0, 0),
+                "{strategy:?}"
+            );
+            assert!(
+                o.replicas >= o.tasks,
+                "{strategy:?}: every task needs a replica"
+            );
+        }
+    }
+
+    #[test]
+    fn saboteurs_are_excluded_and_replaced_under_the_policy_only() {
+        let pool = Pool {
+            saboteurs: 0.3,
+            ..HONEST
+        };
+        let sybil = Pool {
+            sybil: true,
+            ..pool
+        };
+        let blind = run(&sybil, &Strategy::Blind, &setup(2));
+        let poco = run(
+            &sybil,
+            &Strategy::Poco(policy::Config::default()),
+            &setup(2),
+        );
+        assert_eq!(blind.excluded, 0);
+        assert!(poco.excluded > 0, "{poco:?}");
+        assert_eq!(poco.honest_excluded, 0, "{poco:?}");
+        assert!(poco.errors <= blind.errors, "{poco:?} vs {blind:?}");
+        assert!(poco.replicas < blind.replicas, "{poco:?} vs {blind:?}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_run() {
+        let pool = Pool {
+            saboteurs: 0.2,
+            cheat_rate: 0.1,
+            ..HONEST
+        };
+        let strategy = Strategy::Poco(policy::Config::default());
+        assert_eq!(
+            run(&pool, &strategy, &setup(3)),
+            run(&pool, &strategy, &setup(3))
+        );
+    }
+
+    #[test]
+    fn wilson_intervals_bracket_the_rate() {
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+        let (lo, hi) = wilson(0, 18_000);
+        assert_eq!(lo, 0.0);
+        assert!(hi > 1e-4 && hi < 3e-4, "{hi}");
+        let (lo, hi) = wilson(11, 18_000);
+        assert!(lo < 11.0 / 18_000.0 && 11.0 / 18_000.0 < hi);
+    }
 }

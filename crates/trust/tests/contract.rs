@@ -9,6 +9,8 @@
 //! `POCO_TRUST_SEQUENCES` sets the number of sequences (default 300) and `POCO_TRUST_SEED`
 //! the seed (default random; printed, and named in every failure).
 
+#![allow(clippy::disallowed_macros)] // prints its seed and what the sequences covered
+
 use std::collections::HashMap;
 
 use alloy::{
