@@ -7,7 +7,9 @@
 //! scheduler and the simulation ([`crate::sim`]) run the same code. Its rules:
 //!
 //! 1. **Exclusion.** A worker caught against the consensus is never asked (until the operator
-//!    re-admits it, which clears [`Record::caught`]).
+//!    re-admits it, which clears [`Record::caught`]). Caught means: its vote was not proved in
+//!    a consensus that a qualified worker won ([`confirmed`], [`record_outcome`]); against a
+//!    consensus of newcomers only, it just loses its streak.
 //! 2. **Admission.** A trust-1 task (settled by one contribution) goes only to a worker the
 //!    operator marked trusted or, in an open pool, to a qualified one (a streak of at least
 //!    [`Config::min_streak`] agreeing results in this pool).
@@ -23,8 +25,10 @@
 //!    first, so a dissent keeps the single heavy vote from reaching consensus.
 //! 5. **Correlation.** No two replicas of a task go to workers seen agreeing on a wrong value or
 //!    sharing an operator hint (network prefix, registration time window).
-//! 6. **Useless replicas.** Once the task reached consensus, every replica still pending is
-//!    useless: the decision names them so the scheduler tells them to stop before they pay gas.
+//! 6. **Useless replicas.** A pending replica is useless once the votes and the other pending
+//!    replicas reach the trust without it, and every pending replica is once the task reached
+//!    consensus: the decision names them so the scheduler tells them to stop before they pay
+//!    gas (a refused or reverted contribution).
 
 use alloy_primitives::U256;
 use rand::{seq::SliceRandom, Rng};
@@ -200,6 +204,27 @@ pub fn trust_one_allowed(config: &Config, record: &Record) -> bool {
         }
 }
 
+/// Whether a consensus is one the pool trusts enough to exclude the workers who voted against
+/// it: at least one of its winners (proved voters) is qualified. A consensus among newcomers
+/// only may be a collusion that outvoted honest workers: then losers lose their streak but
+/// are not excluded.
+pub fn confirmed(config: &Config, winners: &[Record]) -> bool {
+    winners.iter().any(|r| qualified(config, r))
+}
+
+/// Updates a worker's record after a finalized task it contributed to: a proved vote extends
+/// its streak; a vote that was not proved excludes it when the consensus was
+/// [`confirmed`], else it restarts its streak.
+pub fn record_outcome(record: &mut Record, proved: bool, confirmed: bool) {
+    if proved {
+        record.streak = record.streak.saturating_add(1);
+    } else if confirmed {
+        record.caught = true;
+    } else {
+        record.streak = 0;
+    }
+}
+
 /// The probability of spot-checking a lone worker with this record.
 pub fn spot_check_probability(config: &Config, record: &Record, trainees: bool) -> f64 {
     let p = (config.spot_check / (f64::from(record.streak) + 1.0)).min(1.0);
@@ -245,11 +270,34 @@ pub fn missing_weight<W>(trust: u64, asked: &[Asked<W>]) -> U256 {
         .saturating_add(U256::from(1))
         .saturating_mul(U256::from(trust.saturating_sub(1)));
     let have = lead.saturating_mul(pending);
-    if have > bar && !(groups.is_empty() && asked.is_empty()) {
+    if have > bar {
         return U256::from(1);
     }
     // Smallest X with have · X > bar.
     bar / have + U256::from(1)
+}
+
+/// The pending replicas the others (votes and pending ones) do not need to reach `trust` if
+/// they agree, lightest first.
+fn unneeded<W: Clone>(trust: u64, asked: &[Asked<W>]) -> Vec<W> {
+    let mut kept: Vec<Asked<W>> = asked.to_vec();
+    let mut order: Vec<usize> = (0..kept.len())
+        .filter(|&i| kept[i].vote.is_none())
+        .collect();
+    order.sort_by_key(|&i| kept[i].w);
+    let mut useless = Vec::new();
+    let mut removed = 0;
+    for i in order {
+        let i = i - removed;
+        let mut without = kept.clone();
+        let dropped = without.remove(i);
+        if missing_weight(trust, &without) <= U256::from(1) {
+            useless.push(dropped.worker);
+            kept = without;
+            removed += 1;
+        }
+    }
+    useless
 }
 
 /// Decides whom to ask for a task (see the module documentation for the rules).
@@ -308,8 +356,11 @@ pub fn decide<W: Clone + PartialEq, R: Rng + ?Sized>(
     }
 
     let missing = missing_weight(task.trust, task.asked);
-    if missing <= U256::from(1) && !task.asked.is_empty() {
-        return Decision::wait();
+    if missing <= U256::from(1) {
+        return Decision {
+            useless: unneeded(task.trust, task.asked),
+            ..Decision::wait()
+        };
     }
     if eligible.is_empty() {
         return Decision::short(if pending.is_empty() {
@@ -694,6 +745,80 @@ mod tests {
         );
         assert_eq!(d.useless, vec![2, 3]);
         assert!(d.ask.is_empty());
+    }
+
+    #[test]
+    fn a_pending_replica_the_others_do_not_need_is_useless() {
+        // The case: w = 3 makes trust 3 alone, the fresh second replica is useless.
+        let asked = [voted(1, 2, None), voted(2, 3, None)];
+        let d = ask(&plain(), 3, &asked, &[worker(4, 0, 100)]);
+        assert_eq!(
+            (d.ask.clone(), d.useless.clone()),
+            (vec![], vec![1]),
+            "{d:?}"
+        );
+        // A vote already in counts too.
+        let asked = [voted(1, 3, Some(0)), voted(2, 2, None)];
+        let d = ask(&plain(), 3, &asked, &[]);
+        assert_eq!(d.useless, vec![2], "{d:?}");
+        // Both needed: nothing is useless.
+        let asked = [voted(1, 2, None), voted(2, 2, None)];
+        let d = ask(&plain(), 3, &asked, &[]);
+        assert!(d.ask.is_empty() && d.useless.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn only_a_confirmed_consensus_excludes_its_losers() {
+        let config = plain();
+        let veteran = Record {
+            streak: config.min_streak,
+            ..Record::default()
+        };
+        let newcomer = Record {
+            streak: 3,
+            ..Record::default()
+        };
+        assert!(confirmed(&config, &[newcomer, veteran]));
+        assert!(!confirmed(&config, &[newcomer, newcomer]));
+        let cases = [
+            (
+                true,
+                true,
+                Record {
+                    streak: 4,
+                    ..newcomer
+                },
+            ),
+            (
+                true,
+                false,
+                Record {
+                    streak: 4,
+                    ..newcomer
+                },
+            ),
+            (
+                false,
+                true,
+                Record {
+                    caught: true,
+                    ..newcomer
+                },
+            ),
+            (
+                false,
+                false,
+                Record {
+                    streak: 0,
+                    ..newcomer
+                },
+            ),
+        ];
+        for (proved, confirmed, expected) in cases {
+            let mut r = newcomer;
+            record_outcome(&mut r, proved, confirmed);
+            assert_eq!(r, expected, "proved {proved}, confirmed {confirmed}");
+        }
     }
 
     #[test]

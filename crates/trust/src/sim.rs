@@ -14,7 +14,7 @@
 //!
 //! Policies: [`Strategy::Blind`] asks random workers one at a time until the hub reaches
 //! consensus and never excludes anyone (iExec's scheduler); [`Strategy::Poco`] asks whom
-//! [`policy::decide`] says. Both settle through [`consensus::Task`]: scores, stakes and the
+//! [`policy::decide`] says. Both settle through [`Task`]: scores, stakes and the
 //! consensus are the hub's. Operator hints are random (the saboteurs evade them), so the
 //! policy gets no free information from them.
 
@@ -100,8 +100,8 @@ pub struct Outcome {
     pub replicas_sq: u64,
     /// Workers excluded during the measured tasks.
     pub excluded: u64,
-    /// Honest workers among them (outvoted by a wrong consensus, or checkers that dissented
-    /// from a heavy wrong vote).
+    /// Honest workers excluded during the whole run, warm-up included (outvoted by a wrong
+    /// consensus that a qualified saboteur won).
     pub honest_excluded: u64,
 }
 
@@ -286,6 +286,11 @@ impl World {
 /// Runs `setup.warmup` then `setup.tasks` tasks of `pool` under `strategy`; returns what the
 /// measured tasks gave.
 pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
+    // The blind pool keeps records too (it never reads them).
+    let config = match strategy {
+        Strategy::Poco(config) => config.clone(),
+        Strategy::Blind => policy::Config::default(),
+    };
     let mut world = World::new(pool, setup);
     let mut outcome = Outcome::default();
     for n in 0..setup.warmup + setup.tasks {
@@ -335,6 +340,8 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
                     if task.status() != TaskStatus::Active {
                         break;
                     }
+                    // Told to stop before contributing (still counted as asked).
+                    pending.retain(|p| !decision.useless.contains(p));
                     for id in decision.ask {
                         let w = &world.workers[world.slot[&id]];
                         replicas.push(Asked {
@@ -394,17 +401,20 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
                 (p.worker, value)
             })
             .collect();
+        let winners: Vec<Record> = settlement
+            .payouts
+            .iter()
+            .filter(|p| p.proved)
+            .map(|p| world.workers[world.slot[&p.worker]].record)
+            .collect();
+        let confirmed = policy::confirmed(&config, &winners);
         for p in &settlement.payouts {
             let slot = world.slot[&p.worker];
             let w = &mut world.workers[slot];
             w.score = p.score;
-            if p.proved {
-                w.record.streak = w.record.streak.saturating_add(1);
-            } else {
-                w.record.caught = true;
-            }
+            policy::record_outcome(&mut w.record, p.proved, confirmed);
         }
-        if let Strategy::Poco(_) = strategy {
+        if let (Strategy::Poco(_), true) = (strategy, confirmed) {
             for (i, (a, va)) in losers.iter().enumerate() {
                 for (b, vb) in &losers[i + 1..] {
                     if va == vb {
@@ -416,9 +426,9 @@ pub fn run(pool: &Pool, strategy: &Strategy, setup: &Setup) -> Outcome {
                 let slot = world.slot[id];
                 if measured {
                     outcome.excluded += 1;
-                    if world.workers[slot].kind == Kind::Honest {
-                        outcome.honest_excluded += 1;
-                    }
+                }
+                if world.workers[slot].kind == Kind::Honest {
+                    outcome.honest_excluded += 1;
                 }
                 if pool.sybil && world.workers[slot].kind == Kind::Saboteur {
                     let fresh = world.fresh(Kind::Saboteur, now);
