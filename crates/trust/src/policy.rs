@@ -493,17 +493,24 @@ mod tests {
         cands: &[Candidate<u32>],
     ) -> Decision<u32> {
         let mut rng = StdRng::seed_from_u64(1);
-        decide(
-            config,
-            &TaskView {
-                trust,
-                consensus: false,
-                asked,
-            },
-            cands,
-            &[],
-            &mut rng,
-        )
+        ask_with(config, trust, asked, cands, &[], &mut rng)
+    }
+
+    /// A decision on a task not in consensus, with colluders and the caller's RNG.
+    fn ask_with(
+        config: &Config,
+        trust: u64,
+        asked: &[Asked<u32>],
+        cands: &[Candidate<u32>],
+        colluders: &[(u32, u32)],
+        rng: &mut StdRng,
+    ) -> Decision<u32> {
+        let task = TaskView {
+            trust,
+            consensus: false,
+            asked,
+        };
+        decide(config, &task, cands, colluders, rng)
     }
 
     #[test]
@@ -629,17 +636,7 @@ mod tests {
             let cands = [worker(1, 303, streak), worker(2, 0, 500)];
             let mut checks = 0;
             for _ in 0..4_000 {
-                let d = decide(
-                    &config,
-                    &TaskView {
-                        trust: 100,
-                        consensus: false,
-                        asked: &[],
-                    },
-                    &cands,
-                    &[],
-                    &mut rng,
-                );
+                let d = ask_with(&config, 100, &[], &cands, &[], &mut rng);
                 if d.ask == vec![2] {
                     checks += 1;
                 } else {
@@ -696,33 +693,13 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let cands = [same_net, same_time, colluder, fine];
         for _ in 0..50 {
-            let d = decide(
-                &config,
-                &TaskView {
-                    trust: 100,
-                    consensus: false,
-                    asked: &asked,
-                },
-                &cands,
-                &[(3, 9)],
-                &mut rng,
-            );
+            let d = ask_with(&config, 100, &asked, &cands, &[(3, 9)], &mut rng);
             assert!(d.ask.iter().all(|&id| id == 4), "{d:?}");
         }
         // Within one decision too: a pair is never two colluders.
         let cands = [worker(5, 33, q), worker(6, 33, q), worker(7, 33, q)];
         for _ in 0..50 {
-            let d = decide(
-                &config,
-                &TaskView {
-                    trust: 100,
-                    consensus: false,
-                    asked: &[],
-                },
-                &cands,
-                &[(5, 6)],
-                &mut rng,
-            );
+            let d = ask_with(&config, 100, &[], &cands, &[(5, 6)], &mut rng);
             assert_eq!(d.ask.len(), 2, "{d:?}");
             assert!(!(d.ask.contains(&5) && d.ask.contains(&6)), "{d:?}");
         }

@@ -6,7 +6,7 @@
 //! winners, the finalize accepted or refused, every contributor's score, free and frozen
 //! balance.
 //!
-//! `POCO_TRUST_SEQUENCES` sets the number of sequences (default 300) and `POCO_TRUST_SEED`
+//! `POCO_TRUST_SEQUENCES` sets the number of sequences (default 250) and `POCO_TRUST_SEED`
 //! the seed (default random; printed, and named in every failure).
 
 #![allow(clippy::disallowed_macros)] // prints its seed and what the sequences covered
@@ -453,7 +453,7 @@ async fn the_model_agrees_with_the_contract_on_random_vote_sequences() -> eyre::
         Ok(s) => s
             .parse()
             .wrap_err("POCO_TRUST_SEQUENCES must be a whole number")?,
-        Err(_) => 300,
+        Err(_) => 250,
     };
     println!(
         "differential test: seed {seed} (rerun with POCO_TRUST_SEED={seed}), {sequences} sequences"
