@@ -8,7 +8,8 @@
 //! Options: `--out PATH`, `--seed N` (default: random, printed), `--runs N` independent runs
 //! per row (default 3), `--warmup N` tasks before measuring (default 3000), `--tasks N`
 //! measured tasks per run (default 18000), `--trust N` (default 100), `--idle F` the fraction
-//! of the workers idle (askable) when a task is scheduled (default 1: everyone).
+//! of the workers idle (askable) when a task is scheduled (default 1: everyone), and the
+//! policy's `--min-streak N` and `--spot-check C` (defaults of `policy::Config`).
 
 #![allow(clippy::disallowed_macros)] // prints its report
 
@@ -27,6 +28,7 @@ struct Args {
     tasks: usize,
     trust: u64,
     idle: f64,
+    policy: Config,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +40,7 @@ fn parse() -> Result<Args, String> {
         tasks: 18_000,
         trust: 100,
         idle: 1.0,
+        policy: Config::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +58,14 @@ fn parse() -> Result<Args, String> {
             "--warmup" => args.warmup = number(&value)? as usize,
             "--tasks" => args.tasks = number(&value)?.max(1) as usize,
             "--trust" => args.trust = number(&value)?.max(1),
+            "--min-streak" => args.policy.min_streak = number(&value)? as u32,
+            "--spot-check" => {
+                args.policy.spot_check = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|c| *c >= 0.0)
+                    .ok_or_else(|| format!("--spot-check {value}: expected a number ≥ 0"))?
+            }
             "--idle" => {
                 args.idle = value
                     .parse::<f64>()
@@ -64,7 +75,7 @@ fn parse() -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                "unknown option {other}: use --out, --seed, --runs, --warmup, --tasks, --trust or --idle"
+                "unknown option {other}: use --out, --seed, --runs, --warmup, --tasks, --trust, --idle, --min-streak or --spot-check"
             ))
             }
         }
@@ -107,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let policies = [
         ("blind", Strategy::Blind),
-        ("poco", Strategy::Poco(Config::default())),
+        ("poco", Strategy::Poco(args.policy.clone())),
     ];
     println!(
         "{:<24} {:<6} {:>10} {:>22} {:>9} {:>18} {:>8} {:>9} {:>7}",
@@ -178,6 +189,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "tasks_per_run": args.tasks,
         "trust": args.trust,
         "idle": args.idle,
+        "min_streak": args.policy.min_streak,
+        "spot_check": args.policy.spot_check,
         "pools": rows,
     });
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)? + "\n")?;

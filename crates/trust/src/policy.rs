@@ -22,7 +22,9 @@
 //! 4. **Spot checks.** When one worker would settle a task alone, another worker is asked
 //!    first, with probability `spot_check / (streak + 1)` (at least `training_rate` while
 //!    unqualified workers wait for work: they are trained as checkers). The checker votes
-//!    first, so a dissent keeps the single heavy vote from reaching consensus.
+//!    first, so a dissent keeps the single heavy vote from reaching consensus; a checker
+//!    whose odds alone would reach the trust cannot check (its vote would settle the task),
+//!    so at a low trust only fresh workers can check.
 //! 5. **Correlation.** No two replicas of a task go to workers seen agreeing on a wrong value or
 //!    sharing an operator hint (network prefix, registration time window).
 //! 6. **Useless replicas.** A pending replica is useless once the votes and the other pending
@@ -385,15 +387,18 @@ pub fn decide<W: Clone + PartialEq, R: Rng + ?Sized>(
         .copied();
     if let Some(lone) = solo {
         if task.asked.is_empty() {
-            let trainees = eligible.iter().any(|c| !is_q(c));
+            // A checker must not settle the task by itself: its vote comes first, and a vote
+            // that reaches the trust alone ends the task before the checked worker votes.
+            let can_check = |c: &&&Candidate<W>| c.worker != lone.worker && w(c) < missing;
+            let trainees = eligible.iter().filter(can_check).any(|c| !is_q(c));
             let p = spot_check_probability(config, &lone.record, trainees);
             if rng.gen_bool(p) {
                 // A checker first: a trainee when there is one, else another qualified worker.
                 let checker = eligible
                     .iter()
-                    .filter(|c| c.worker != lone.worker)
+                    .filter(can_check)
                     .find(|c| !is_q(c))
-                    .or_else(|| eligible.iter().find(|c| c.worker != lone.worker));
+                    .or_else(|| eligible.iter().find(can_check));
                 if let Some(checker) = checker {
                     return Decision {
                         ask: vec![checker.worker.clone()],
@@ -666,6 +671,23 @@ mod tests {
         assert_eq!(d.ask, vec![2], "the trainee checks first: {d:?}");
         let d = ask(&config, 100, &[voted(2, 2, Some(0))], &cands);
         assert_eq!(d.ask, vec![1], "then the heavy worker: {d:?}");
+    }
+
+    #[test]
+    fn a_checker_never_settles_the_task_by_itself() {
+        let config = Config {
+            spot_check: 1_000.0,
+            ..Config::default()
+        };
+        let q = config.min_streak;
+        // Trust 3: a score of 12 settles alone, so only the fresh worker 3 can check.
+        let cands = [worker(1, 12, q), worker(2, 60, 0), worker(3, 0, 0)];
+        let d = ask(&config, 3, &[], &cands);
+        assert_eq!(d.ask, vec![3], "{d:?}");
+        // Nobody light enough: no check, the lone worker goes alone.
+        let cands = [worker(1, 12, q), worker(2, 60, 0)];
+        let d = ask(&config, 3, &[], &cands);
+        assert_eq!(d.ask, vec![1], "{d:?}");
     }
 
     #[test]
