@@ -5,6 +5,10 @@
 //! build a history before they cheat. Prints a table and
 //! writes `target/bench/trust.json`.
 //!
+//! Columns: wrong results per measured task with its Wilson 95 % interval; replicas asked per
+//! task with its 95 % interval; tasks that ended without consensus; workers the policy
+//! excluded during the measured tasks; honest workers excluded during the whole run.
+//!
 //! Options: `--out PATH`, `--seed N` (default: random, printed), `--runs N` independent runs
 //! per row (default 3), `--warmup N` tasks before measuring (default 3000), `--tasks N`
 //! measured tasks per run (default 18000), `--trust N` (default 100), `--idle F` the fraction
