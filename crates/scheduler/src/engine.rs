@@ -224,9 +224,7 @@ fn publish(
             .unwrap_or_else(|| B256::from(rand::random::<[u8; 32]>())),
         ..Default::default()
     };
-    let signed = order
-        .sign(&client.domain(), signer)
-        .map_err(|e| Error::Config(format!("cannot sign the workerpool order: {e}")))?;
+    let signed = order.sign(&client.domain(), signer).map_err(Error::Sign)?;
     info!(hash = %signed.order_hash(&client.domain()), "published the workerpool order");
     Ok(signed)
 }
