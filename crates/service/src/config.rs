@@ -52,8 +52,8 @@ pub enum ConfigError {
         /// Each problem with the layer at fault (the file, the `POCO_<SERVICE>_*` variable or
         /// the flag) and the fix, separated by `; `.
         problems: String,
-        /// figment's errors.
-        source: figment::Error,
+        /// figment's errors (boxed: figment's error is large).
+        source: Box<figment::Error>,
     },
 }
 
@@ -145,7 +145,7 @@ impl<'a> Layers<'a> {
                 .map(|error| self.problem(&figment, &error))
                 .collect::<Vec<_>>()
                 .join("; "),
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -210,6 +210,8 @@ impl<P: Provider> Provider for Named<P> {
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's error, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
