@@ -383,6 +383,19 @@ fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
     })
 }
 
+fn lease(row: &sqlx::any::AnyRow) -> Result<LeaseRow> {
+    let r = Decode {
+        row,
+        table: "replicates",
+    };
+    Ok(LeaseRow {
+        taskid: r.parsed("taskid", ID)?,
+        worker: r.parsed("worker", ADDRESS)?,
+        state: r.parsed("state", STATE)?,
+        lease_until: r.get("lease_until")?,
+    })
+}
+
 fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
     let r = Decode {
         row,
@@ -759,20 +772,7 @@ impl Db {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let r = Decode {
-                    row,
-                    table: "replicates",
-                };
-                Ok(LeaseRow {
-                    taskid: r.parsed("taskid", ID)?,
-                    worker: r.parsed("worker", ADDRESS)?,
-                    state: r.parsed("state", STATE)?,
-                    lease_until: r.get("lease_until")?,
-                })
-            })
-            .collect()
+        rows.iter().map(lease).collect()
     }
 
     /// Records a worker's registration.
