@@ -68,6 +68,10 @@ pub enum Error {
     /// No combination of orders fits.
     #[error(transparent)]
     NoOffer(#[from] OfferError),
+    /// A run was refused before anything was sent (its module, inputs, orders or deposit).
+    #[cfg(feature = "follow")]
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// The chain refused or did not answer.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
