@@ -4,6 +4,11 @@
 //! downloads each result and checks it against the digest on chain. A run given up while
 //! following (the chain or the scheduler away for longer than `--rpc-patience`, or a killed
 //! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`.
+//!
+//! The work is poco-requester's (the checks before money moves are its `Plan` and `Prepared`,
+//! the choice of orders its `best_offer`, matching and following its `Requester`); this module
+//! parses the arguments, fetches the candidate orders from a market or the local order files,
+//! prints what the library reports and turns the outcome into the command's JSON and exit code.
 
 use std::{
     path::{Path, PathBuf},

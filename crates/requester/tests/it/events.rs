@@ -13,7 +13,7 @@ use poco_types::{
     WorkerpoolOrder,
 };
 
-use crate::{admin, funded_client};
+use crate::{admin, client_of};
 
 /// Free orders of `app` and `pool` (owned by `owner`) and a request of `requester` for them.
 fn orders(
@@ -54,7 +54,7 @@ fn orders(
 async fn matches_are_found_in_the_hubs_events() -> eyre::Result<()> {
     let dev = DevPoco::start().await?;
     let owner = admin(&dev).await?;
-    let requester = funded_client(&dev, 1).await?;
+    let requester = client_of(&dev, 3).await?;
     let app = owner
         .create_app(&poco_chain::AppSpec {
             name: "app".into(),

@@ -4,44 +4,38 @@
 mod events;
 mod plan;
 
-use alloy::{
-    network::TransactionBuilder, primitives::U256, providers::Provider,
-    rpc::types::TransactionRequest, signers::local::PrivateKeySigner,
-};
+use alloy::{primitives::U256, providers::Provider};
 use poco_chain::{devchain::DevPoco, ClientConfig, PocoClient};
 use poco_types::NRLC_PER_RLC;
 
 /// One RLC in nRLC.
 pub(crate) const RLC: u64 = NRLC_PER_RLC;
 
-/// A client sending from the deployer (who holds the RLC supply).
-pub(crate) async fn admin(dev: &DevPoco) -> eyre::Result<PocoClient> {
+/// A client sending from anvil's account `index` (the deployer, who holds the RLC supply, is
+/// 0; the others have ETH and no RLC).
+pub(crate) async fn client_of(dev: &DevPoco, index: usize) -> eyre::Result<PocoClient> {
     Ok(PocoClient::connect(
         ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
-        Some(dev.keys[0].clone()),
+        Some(dev.keys[index].clone()),
     )
     .await?)
 }
 
-/// A new wallet with 10 ETH and `rlc` RLC in its wallet (none deposited), and a client
-/// sending from it.
-pub(crate) async fn funded_client(dev: &DevPoco, rlc: u64) -> eyre::Result<PocoClient> {
-    let signer = PrivateKeySigner::random();
+/// A client sending from the deployer.
+pub(crate) async fn admin(dev: &DevPoco) -> eyre::Result<PocoClient> {
+    client_of(dev, 0).await
+}
+
+/// Gives `client` `amount` nRLC from the deployer, which it deposits in the hub.
+pub(crate) async fn deposit(dev: &DevPoco, client: &PocoClient, amount: U256) -> eyre::Result<()> {
     let admin = admin(dev).await?;
-    let eth = TransactionRequest::default()
-        .with_to(signer.address())
-        .with_value(U256::from(10u128 * 10u128.pow(18)));
-    admin.send(eth, "ether transfer").await?;
     let token = admin.token();
-    let call = token.transfer(signer.address(), U256::from(rlc * RLC));
+    let call = token.transfer(client.sender()?, amount);
     admin
         .send(call.into_transaction_request(), "RLC transfer")
         .await?;
-    Ok(PocoClient::connect(
-        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
-        Some(signer),
-    )
-    .await?)
+    client.deposit(amount).await?;
+    Ok(())
 }
 
 /// The number of transactions the client's account sent.

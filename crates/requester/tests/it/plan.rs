@@ -5,10 +5,11 @@ use alloy::primitives::{Address, B256, U256};
 use poco_chain::{devchain::DevPoco, AppSpec, AssetKind, PocoClient};
 use poco_requester::{check_input_files, AppInput, AppToRun, Error, Plan, PlanError, Prepared};
 use poco_types::{
-    AppOrder, DatasetOrder, Order as _, SignedAppOrder, SignedWorkerpoolOrder, WorkerpoolOrder,
+    AppOrder, DatasetOrder, Order as _, SignedAppOrder, SignedDatasetOrder, SignedWorkerpoolOrder,
+    WorkerpoolOrder,
 };
 
-use crate::{admin, funded_client, nonce, RLC};
+use crate::{admin, client_of, deposit, nonce, RLC};
 
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
 
@@ -17,6 +18,35 @@ fn plan_error(result: poco_requester::Result<impl std::fmt::Debug>) -> PlanError
         Err(Error::Plan(e)) => e,
         other => panic!("expected a refusal before anything is sent, got {other:?}"),
     }
+}
+
+/// Why preparing `plan` (a copy: the plan is kept) with these orders is refused.
+async fn refused(
+    plan: &Plan,
+    client: &PocoClient,
+    app: SignedAppOrder,
+    dataset: Option<SignedDatasetOrder>,
+    pool: SignedWorkerpoolOrder,
+    volume: u64,
+) -> PlanError {
+    plan_error(
+        plan.clone()
+            .prepare(client, app, dataset, pool, volume)
+            .await,
+    )
+}
+
+/// A registered app of `owner`'s (its checksum made of `byte`).
+async fn registered_app(owner: &PocoClient, name: &str, byte: u8) -> eyre::Result<Address> {
+    Ok(owner
+        .create_app(&AppSpec {
+            name: name.into(),
+            kind: "WASM".into(),
+            multiaddr: format!("https://example.org/{name}.wasm"),
+            checksum: B256::repeat_byte(byte),
+            mrenclave: Default::default(),
+        })
+        .await?)
 }
 
 #[test]
@@ -127,17 +157,9 @@ fn pool_order(
 async fn refusals_before_money_moves_send_nothing() -> eyre::Result<()> {
     let dev = DevPoco::start().await?;
     let owner = admin(&dev).await?;
-    let requester = funded_client(&dev, 100).await?;
+    let requester = client_of(&dev, 3).await?;
     let pool = owner.create_workerpool("pool").await?;
-    let app = owner
-        .create_app(&AppSpec {
-            name: "registered".into(),
-            kind: "WASM".into(),
-            multiaddr: "https://example.org/app.wasm".into(),
-            checksum: B256::repeat_byte(3),
-            mrenclave: Default::default(),
-        })
-        .await?;
+    let app = registered_app(&owner, "registered", 3).await?;
     let sent = nonce(&requester).await?;
 
     // Unknown assets: the chain's error names the kind and the address.
@@ -178,43 +200,31 @@ async fn refusals_before_money_moves_send_nothing() -> eyre::Result<()> {
     assert!(plan.own_app_order(&requester)?.is_none());
 
     // The orders must be those of the assets planned.
-    let other_app = owner
-        .create_app(&AppSpec {
-            name: "other".into(),
-            kind: "WASM".into(),
-            multiaddr: "https://example.org/other.wasm".into(),
-            checksum: B256::repeat_byte(4),
-            mrenclave: Default::default(),
-        })
-        .await?;
-    let e = plan_error(
-        plan.clone()
-            .prepare(
-                &requester,
-                app_order(&owner, other_app, 1)?,
-                None,
-                pool_order(&owner, pool, 1)?,
-                1,
-            )
-            .await,
-    );
+    let other_app = registered_app(&owner, "other", 4).await?;
+    let e = refused(
+        &plan,
+        &requester,
+        app_order(&owner, other_app, 1)?,
+        None,
+        pool_order(&owner, pool, 1)?,
+        1,
+    )
+    .await;
     assert!(
         matches!(e, PlanError::OrderMismatch { kind: AssetKind::App, expected, got }
             if expected == app && got == other_app),
         "{e}"
     );
     let other_pool = owner.create_workerpool("other pool").await?;
-    let e = plan_error(
-        plan.clone()
-            .prepare(
-                &requester,
-                app_order(&owner, app, 1)?,
-                None,
-                pool_order(&owner, other_pool, 1)?,
-                1,
-            )
-            .await,
-    );
+    let e = refused(
+        &plan,
+        &requester,
+        app_order(&owner, app, 1)?,
+        None,
+        pool_order(&owner, other_pool, 1)?,
+        1,
+    )
+    .await;
     assert!(
         matches!(
             e,
@@ -231,34 +241,30 @@ async fn refusals_before_money_moves_send_nothing() -> eyre::Result<()> {
         ..Default::default()
     }
     .sign(&owner.domain(), &dev.keys[0])?;
-    let e = plan_error(
-        plan.clone()
-            .prepare(
-                &requester,
-                app_order(&owner, app, 1)?,
-                Some(dataset_order),
-                pool_order(&owner, pool, 1)?,
-                1,
-            )
-            .await,
-    );
+    let e = refused(
+        &plan,
+        &requester,
+        app_order(&owner, app, 1)?,
+        Some(dataset_order),
+        pool_order(&owner, pool, 1)?,
+        1,
+    )
+    .await;
     assert!(
         matches!(e, PlanError::DatasetOrderMismatch { chosen: true }),
         "{e}"
     );
 
     // Nothing deposited: the run's price and the missing amount are named, with the fix.
-    let e = plan_error(
-        plan.clone()
-            .prepare(
-                &requester,
-                app_order(&owner, app, 3 * RLC)?,
-                None,
-                pool_order(&owner, pool, 2 * RLC)?,
-                4,
-            )
-            .await,
-    );
+    let e = refused(
+        &plan,
+        &requester,
+        app_order(&owner, app, 3 * RLC)?,
+        None,
+        pool_order(&owner, pool, 2 * RLC)?,
+        4,
+    )
+    .await;
     match &e {
         PlanError::Deposit {
             price,
@@ -287,7 +293,7 @@ async fn refusals_before_money_moves_send_nothing() -> eyre::Result<()> {
     );
 
     // With the deposit, the run is prepared (still nothing sent by the plan).
-    requester.deposit(U256::from(20 * RLC)).await?;
+    deposit(&dev, &requester, U256::from(20 * RLC)).await?;
     let sent = nonce(&requester).await?;
     let prepared = plan
         .prepare(
@@ -309,7 +315,7 @@ async fn refusals_before_money_moves_send_nothing() -> eyre::Result<()> {
 async fn a_module_file_is_deployed_once_and_only_after_every_check() -> eyre::Result<()> {
     let dev = DevPoco::start().await?;
     let owner = admin(&dev).await?;
-    let requester = funded_client(&dev, 100).await?;
+    let requester = client_of(&dev, 3).await?;
     let pool = owner.create_workerpool("pool").await?;
     let dir = tempfile::tempdir()?;
     let module = dir.path().join("hello.wasm");
@@ -341,22 +347,20 @@ async fn a_module_file_is_deployed_once_and_only_after_every_check() -> eyre::Re
     assert_eq!(own.order.appprice, U256::ZERO);
 
     // The deposit refuses the run: nothing deployed, nothing sent.
-    let e = plan_error(
-        plan.clone()
-            .prepare(
-                &requester,
-                own.clone(),
-                None,
-                pool_order(&owner, pool, RLC)?,
-                1,
-            )
-            .await,
-    );
+    let e = refused(
+        &plan,
+        &requester,
+        own.clone(),
+        None,
+        pool_order(&owner, pool, RLC)?,
+        1,
+    )
+    .await;
     assert!(matches!(e, PlanError::Deposit { .. }), "{e}");
     assert_eq!(nonce(&requester).await?, sent);
     assert!(!requester.is_registered(AssetKind::App, address).await?);
 
-    requester.deposit(U256::from(RLC)).await?;
+    deposit(&dev, &requester, U256::from(RLC)).await?;
     let prepared: Prepared = plan
         .prepare(&requester, own, None, pool_order(&owner, pool, RLC)?, 1)
         .await?;
