@@ -71,7 +71,7 @@ pub enum Error {
     /// A run was refused before anything was sent (its module, inputs, orders or deposit).
     #[cfg(feature = "follow")]
     #[error(transparent)]
-    Plan(#[from] crate::plan::PlanError),
+    Plan(Box<crate::plan::PlanError>),
     /// The chain refused or did not answer.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
@@ -104,6 +104,13 @@ pub enum Error {
     #[cfg(feature = "follow")]
     #[error(transparent)]
     Scheduler(poco_scheduler_api::Error),
+}
+
+#[cfg(feature = "follow")]
+impl From<crate::plan::PlanError> for Error {
+    fn from(error: crate::plan::PlanError) -> Self {
+        Self::Plan(Box::new(error))
+    }
 }
 
 /// This crate's results.

@@ -372,7 +372,7 @@ impl Plan {
         workerpool: SignedWorkerpoolOrder,
         volume: u64,
     ) -> Result<Prepared> {
-        let same = |kind, expected: Address, got: Address| {
+        let same = |kind, expected: Address, got: Address| -> Result<()> {
             if expected == got {
                 Ok(())
             } else {
@@ -380,16 +380,20 @@ impl Plan {
                     kind,
                     expected,
                     got,
-                })
+                }
+                .into())
             }
         };
         same(AssetKind::App, self.app.address(), app.order.app)?;
         match (self.dataset, &dataset) {
             (Some(asked), Some(order)) => same(AssetKind::Dataset, asked, order.order.dataset)?,
             (None, None) => {}
-            (asked, _) => Err(PlanError::DatasetOrderMismatch {
-                chosen: asked.is_none(),
-            })?,
+            (asked, _) => {
+                return Err(PlanError::DatasetOrderMismatch {
+                    chosen: asked.is_none(),
+                }
+                .into())
+            }
         }
         if let Some(asked) = self.workerpool {
             same(AssetKind::Workerpool, asked, workerpool.order.workerpool)?;

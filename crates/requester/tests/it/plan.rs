@@ -15,7 +15,7 @@ const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello
 
 fn plan_error(result: poco_requester::Result<impl std::fmt::Debug>) -> PlanError {
     match result {
-        Err(Error::Plan(e)) => e,
+        Err(Error::Plan(e)) => *e,
         other => panic!("expected a refusal before anything is sent, got {other:?}"),
     }
 }
