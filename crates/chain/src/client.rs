@@ -83,13 +83,16 @@ impl ClientConfig {
     }
 }
 
-/// Retries what the rate-limit policy retries, and connections that failed or were reset.
+/// Retries what the rate-limit policy retries, and connections that failed or were reset; not a
+/// log range refused as too wide (some nodes answer it with the rate limit's code, -32005):
+/// asking again would be refused again, and [`PocoClient::hub_events`] splits the range.
 #[derive(Debug, Clone, Copy)]
 struct TransientPolicy;
 
 impl RetryPolicy for TransientPolicy {
     fn should_retry(&self, error: &TransportError) -> bool {
-        RateLimitRetryPolicy::default().should_retry(error) || is_connection_error(error)
+        (RateLimitRetryPolicy::default().should_retry(error) && !is_range_limit(error))
+            || is_connection_error(error)
     }
 
     fn backoff_hint(&self, error: &TransportError) -> Option<Duration> {
@@ -707,7 +710,7 @@ mod tests {
 
     use alloy::transports::{RpcError, TransportErrorKind};
 
-    use super::{in_chunks, is_range_limit};
+    use super::{in_chunks, is_range_limit, RetryPolicy, TransientPolicy};
 
     #[test]
     fn range_limits_of_public_nodes_are_told_from_other_errors() {
@@ -740,6 +743,9 @@ mod tests {
         assert!(!is_range_limit(&TransportErrorKind::custom_str(
             "error sending request: connection refused"
         )));
+        // With the rate limit's code, a range refusal is not retried; a rate limit is.
+        assert!(!TransientPolicy.should_retry(&answer("query returned more than 10000 results")));
+        assert!(TransientPolicy.should_retry(&answer("project ID request rate exceeded")));
     }
 
     /// A node that refuses ranges wider than `limit` blocks and holds one item per block.

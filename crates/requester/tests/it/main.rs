@@ -1,7 +1,9 @@
 //! poco-requester against a real anvil: the checks before money moves refuse without sending
-//! anything (the nonce does not move), and a match is found again in the hub's logs.
+//! anything (the nonce does not move), a match is found again in the hub's logs, and the hub's
+//! logs are read in chunks from a node that limits the range of one request.
 
 mod events;
+mod limited;
 mod plan;
 
 use alloy::{primitives::U256, providers::Provider};
