@@ -13,7 +13,7 @@ use poco_types::{
     WorkerpoolOrder,
 };
 
-use crate::{admin, client_of};
+use crate::{admin, client_of, registered_app};
 
 /// Free orders of `app` and `pool` (owned by `owner`) and a request of `requester` for them.
 fn orders(
@@ -55,15 +55,7 @@ async fn matches_are_found_in_the_hubs_events() -> eyre::Result<()> {
     let dev = DevPoco::start().await?;
     let owner = admin(&dev).await?;
     let requester = client_of(&dev, 3).await?;
-    let app = owner
-        .create_app(&poco_chain::AppSpec {
-            name: "app".into(),
-            kind: "WASM".into(),
-            multiaddr: "https://example.org/app.wasm".into(),
-            checksum: B256::repeat_byte(1),
-            mrenclave: Default::default(),
-        })
-        .await?;
+    let app = registered_app(&owner, "app", 1).await?;
     let pool = owner.create_workerpool("pool").await?;
     let other_pool = owner.create_workerpool("other pool").await?;
     let from = requester.provider().get_block_number().await?;

@@ -7,19 +7,15 @@ use std::sync::{
     Arc,
 };
 
-use alloy::{
-    primitives::{B256, U256},
-    providers::Provider,
-    rpc::types::Filter,
-};
-use poco_chain::{bindings::hub::IPoco, devchain::DevPoco, AppSpec, ClientConfig, PocoClient};
+use alloy::{primitives::U256, providers::Provider, rpc::types::Filter};
+use poco_chain::{bindings::hub::IPoco, devchain::DevPoco, ClientConfig, PocoClient};
 use serde_json::{json, Value};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
 
-use crate::admin;
+use crate::{admin, registered_app};
 
 /// The widest `eth_getLogs` range the proxy lets through.
 const MAX_RANGE: u64 = 4;
@@ -139,15 +135,7 @@ async fn a_node_limiting_log_ranges_is_read_in_chunks() -> eyre::Result<()> {
     // Deposits (the hub's Transfer events) spread over many blocks, with registrations in
     // between (one block per transaction on this anvil).
     for i in 0..6u8 {
-        owner
-            .create_app(&AppSpec {
-                name: format!("app{i}"),
-                kind: "WASM".into(),
-                multiaddr: format!("https://example.org/app{i}.wasm"),
-                checksum: B256::repeat_byte(i + 1),
-                mrenclave: Default::default(),
-            })
-            .await?;
+        registered_app(&owner, &format!("app{i}"), i + 1).await?;
         owner.deposit(U256::from(u64::from(i) + 1)).await?;
     }
     let head = owner.provider().get_block_number().await?;

@@ -6,8 +6,11 @@ mod events;
 mod limited;
 mod plan;
 
-use alloy::{primitives::U256, providers::Provider};
-use poco_chain::{devchain::DevPoco, ClientConfig, PocoClient};
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+};
+use poco_chain::{devchain::DevPoco, AppSpec, ClientConfig, PocoClient};
 use poco_types::NRLC_PER_RLC;
 
 /// One RLC in nRLC.
@@ -45,5 +48,22 @@ pub(crate) async fn nonce(client: &PocoClient) -> eyre::Result<u64> {
     Ok(client
         .provider()
         .get_transaction_count(client.sender()?)
+        .await?)
+}
+
+/// A registered app of `owner`'s (its checksum made of `byte`).
+pub(crate) async fn registered_app(
+    owner: &PocoClient,
+    name: &str,
+    byte: u8,
+) -> eyre::Result<Address> {
+    Ok(owner
+        .create_app(&AppSpec {
+            name: name.into(),
+            kind: "WASM".into(),
+            multiaddr: format!("https://example.org/{name}.wasm"),
+            checksum: B256::repeat_byte(byte),
+            mrenclave: Default::default(),
+        })
         .await?)
 }

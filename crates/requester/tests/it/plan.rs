@@ -2,14 +2,14 @@
 //! pass, deploying a module file's app is the first transaction, made once.
 
 use alloy::primitives::{Address, B256, U256};
-use poco_chain::{devchain::DevPoco, AppSpec, AssetKind, PocoClient};
+use poco_chain::{devchain::DevPoco, AssetKind, PocoClient};
 use poco_requester::{check_input_files, AppInput, AppToRun, Error, Plan, PlanError, Prepared};
 use poco_types::{
     AppOrder, DatasetOrder, Order as _, SignedAppOrder, SignedDatasetOrder, SignedWorkerpoolOrder,
     WorkerpoolOrder,
 };
 
-use crate::{admin, client_of, deposit, nonce, RLC};
+use crate::{admin, client_of, deposit, nonce, registered_app, RLC};
 
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
 
@@ -34,19 +34,6 @@ async fn refused(
             .prepare(client, app, dataset, pool, volume)
             .await,
     )
-}
-
-/// A registered app of `owner`'s (its checksum made of `byte`).
-async fn registered_app(owner: &PocoClient, name: &str, byte: u8) -> eyre::Result<Address> {
-    Ok(owner
-        .create_app(&AppSpec {
-            name: name.into(),
-            kind: "WASM".into(),
-            multiaddr: format!("https://example.org/{name}.wasm"),
-            checksum: B256::repeat_byte(byte),
-            mrenclave: Default::default(),
-        })
-        .await?)
 }
 
 #[test]
