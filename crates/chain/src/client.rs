@@ -8,7 +8,9 @@
 //!   error before anything is sent, and gets a 20 % margin;
 //! - **retries on transient errors**: rate limiting (HTTP 429), unavailability (503) and refused
 //!   or reset connections are retried with back-off by the transport;
-//! - **readable reverts**: revert data is decoded into [`Revert`], which names the broken rule.
+//! - **readable reverts**: revert data is decoded into [`Revert`], which names the broken rule;
+//! - **hub events**: [`PocoClient::hub_events`] reads and decodes one event of the hub over a
+//!   block range, in smaller chunks when the node limits the range of one `eth_getLogs`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,9 +21,10 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::{
         client::ClientBuilder,
-        types::{TransactionReceipt, TransactionRequest},
+        types::{Filter, FilterBlockOption, Log, TransactionReceipt, TransactionRequest},
     },
     signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
     transports::{
         layers::{RateLimitRetryPolicy, RetryBackoffLayer, RetryPolicy},
         RpcError, TransportError, TransportErrorKind,
@@ -80,13 +83,16 @@ impl ClientConfig {
     }
 }
 
-/// Retries what the rate-limit policy retries, and connections that failed or were reset.
+/// Retries what the rate-limit policy retries, and connections that failed or were reset; not a
+/// log range refused as too wide (some nodes answer it with the rate limit's code, -32005):
+/// asking again would be refused again, and [`PocoClient::hub_events`] splits the range.
 #[derive(Debug, Clone, Copy)]
 struct TransientPolicy;
 
 impl RetryPolicy for TransientPolicy {
     fn should_retry(&self, error: &TransportError) -> bool {
-        RateLimitRetryPolicy::default().should_retry(error) || is_connection_error(error)
+        (RateLimitRetryPolicy::default().should_retry(error) && !is_range_limit(error))
+            || is_connection_error(error)
     }
 
     fn backoff_hint(&self, error: &TransportError) -> Option<Duration> {
@@ -573,6 +579,116 @@ impl PocoClient {
     }
 }
 
+impl PocoClient {
+    /// The hub's events `E` that `filter` selects (its block range, default from block 0 to the
+    /// latest, and its topics after the signature), decoded, with their logs' metadata (block,
+    /// transaction), in chain order. The filter's address and signature topic are set here: the
+    /// hub's address and `E`'s signature. When the node refuses the range as too wide (a
+    /// public endpoint's `eth_getLogs` limit), the range is read again in chunks, halved until
+    /// the node accepts them. A log that does not decode as `E` is an error: the hub address is
+    /// not a poco hub.
+    pub async fn hub_events<E: SolEvent>(&self, filter: Filter) -> Result<Vec<Log<E>>> {
+        let filter = filter
+            .address(self.deployment().hub)
+            .event_signature(E::SIGNATURE_HASH);
+        let logs = match self.provider().get_logs(&filter).await {
+            Ok(logs) => logs,
+            Err(e) if is_range_limit(&e) && is_block_range(&filter) => {
+                let from = filter.get_from_block().unwrap_or(0);
+                let to = match filter.get_to_block() {
+                    Some(to) => to,
+                    None => self
+                        .provider()
+                        .get_block_number()
+                        .await
+                        .map_err(Error::rpc)?,
+                };
+                in_chunks(from, to, is_range_limit, |from, to| {
+                    let chunk = filter.clone().from_block(from).to_block(to);
+                    async move { self.provider().get_logs(&chunk).await }
+                })
+                .await
+                .map_err(Error::rpc)?
+            }
+            Err(e) => return Err(Error::rpc(e)),
+        };
+        logs.iter()
+            .map(|log| {
+                log.log_decode::<E>().map_err(|e| {
+                    Error::Rpc(format!(
+                        "the hub {} emitted a {} log that does not decode ({e}); check that the \
+                         hub address is a poco hub",
+                        self.deployment().hub,
+                        E::SIGNATURE
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Whether a filter selects a block range (not one block by hash).
+fn is_block_range(filter: &Filter) -> bool {
+    matches!(filter.block_option, FilterBlockOption::Range { .. })
+}
+
+/// Whether a node refused an `eth_getLogs` for its range or its number of results (the
+/// messages of geth, erigon, Alchemy, Infura, QuickNode and others).
+fn is_range_limit(error: &TransportError) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    [
+        "block range",
+        "range too",
+        "range is too",
+        "range exceeds",
+        "query returned more than",
+        "too many results",
+        "too many logs",
+        "response size",
+        "exceed maximum",
+        "exceeds max",
+        "limited to",
+        "max range",
+        "range limit",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Reads the blocks `from..=to` with `fetch`, one request for the whole range first; when a
+/// request fails with an error `limited` says is about its range, the chunk size is halved and
+/// the rest read with it (so a node's limit costs a few failed requests, not one per block). A
+/// one-block chunk refused, or any other error, ends the read.
+async fn in_chunks<T, E, Fut>(
+    from: u64,
+    to: u64,
+    limited: impl Fn(&E) -> bool,
+    mut fetch: impl FnMut(u64, u64) -> Fut,
+) -> std::result::Result<Vec<T>, E>
+where
+    Fut: std::future::Future<Output = std::result::Result<Vec<T>, E>>,
+{
+    let mut found = Vec::new();
+    let mut span = to.saturating_sub(from).saturating_add(1);
+    let mut start = from;
+    while start <= to {
+        let end = to.min(start.saturating_add(span - 1));
+        match fetch(start, end).await {
+            Ok(items) => found.extend(items),
+            Err(e) if limited(&e) && end > start => {
+                span = (end - start).div_ceil(2).max(1);
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        match end.checked_add(1) {
+            Some(next) => start = next,
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
 /// What registers an app.
 #[derive(Clone, Debug)]
 pub struct AppSpec {
@@ -586,4 +702,118 @@ pub struct AppSpec {
     pub checksum: B256,
     /// The TEE enclave measurement (empty for standard apps).
     pub mrenclave: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use alloy::transports::{RpcError, TransportErrorKind};
+
+    use super::{in_chunks, is_range_limit, RetryPolicy, TransientPolicy};
+
+    #[test]
+    fn range_limits_of_public_nodes_are_told_from_other_errors() {
+        // A node's error answer, as the transport decodes it.
+        let answer = |message: &str| {
+            RpcError::ErrorResp(
+                serde_json::from_value(serde_json::json!({ "code": -32005, "message": message }))
+                    .unwrap(),
+            )
+        };
+        for message in [
+            "query returned more than 10000 results",
+            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block \
+             range and no limit on the response size",
+            "eth_getLogs is limited to a 10,000 range",
+            "block range is too wide",
+            "exceed maximum block range: 50000",
+            "query exceeds max block range 1000",
+        ] {
+            assert!(is_range_limit(&answer(message)), "{message}");
+        }
+        for message in [
+            "execution reverted",
+            "invalid params",
+            "header not found",
+            "rate limited",
+        ] {
+            assert!(!is_range_limit(&answer(message)), "{message}");
+        }
+        assert!(!is_range_limit(&TransportErrorKind::custom_str(
+            "error sending request: connection refused"
+        )));
+        // With the rate limit's code, a range refusal is not retried; a rate limit is.
+        assert!(!TransientPolicy.should_retry(&answer("query returned more than 10000 results")));
+        assert!(TransientPolicy.should_retry(&answer("project ID request rate exceeded")));
+    }
+
+    /// A node that refuses ranges wider than `limit` blocks and holds one item per block.
+    async fn read_with_limit(from: u64, to: u64, limit: u64) -> (Result<Vec<u64>, String>, usize) {
+        let calls = Mutex::new(Vec::new());
+        let found = in_chunks(
+            from,
+            to,
+            |e: &String| e.contains("block range"),
+            |a, b| {
+                calls.lock().unwrap().push((a, b));
+                async move {
+                    if b - a + 1 > limit {
+                        Err(format!("block range {a}..{b} is wider than {limit}"))
+                    } else {
+                        Ok((a..=b).collect())
+                    }
+                }
+            },
+        )
+        .await;
+        let calls = calls.into_inner().unwrap();
+        // Every accepted chunk follows the previous one: nothing read twice or skipped.
+        let accepted: Vec<_> = calls.iter().filter(|(a, b)| b - a < limit).collect();
+        for pair in accepted.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "{calls:?}");
+        }
+        (found, calls.len())
+    }
+
+    #[tokio::test]
+    async fn a_range_the_node_accepts_is_read_in_one_request() {
+        let (found, calls) = read_with_limit(5, 104, 1_000).await;
+        assert_eq!(found.unwrap(), (5..=104).collect::<Vec<_>>());
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn a_limited_node_is_read_in_halved_chunks_without_gaps() {
+        let (found, calls) = read_with_limit(0, 9_999, 1_000).await;
+        assert_eq!(found.unwrap(), (0..=9_999).collect::<Vec<_>>());
+        // 10,000 blocks, halved 4 times to 625-block chunks: 4 refusals and 16 chunks.
+        assert_eq!(calls, 4 + 16);
+    }
+
+    #[tokio::test]
+    async fn a_node_refusing_even_one_block_fails_after_a_bounded_number_of_requests() {
+        let (found, calls) = read_with_limit(0, 1_000_000, 0).await;
+        let error = found.unwrap_err();
+        assert!(error.contains("block range"), "{error}");
+        // log2 of a million, and the one-block request.
+        assert!(calls <= 22, "{calls} requests");
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let calls = Mutex::new(0);
+        let found: Result<Vec<u64>, String> = in_chunks(
+            0,
+            100,
+            |e: &String| e.contains("block range"),
+            |_, _| {
+                *calls.lock().unwrap() += 1;
+                async { Err("connection refused".to_string()) }
+            },
+        )
+        .await;
+        assert_eq!(found.unwrap_err(), "connection refused");
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
 }

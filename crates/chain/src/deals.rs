@@ -162,33 +162,75 @@ impl PocoClient {
         taskid: B256,
         dealid: Option<B256>,
     ) -> Result<Option<(B256, U256, B256, String)>> {
-        use alloy::{providers::Provider, rpc::types::Filter};
-        let mut filter = Filter::new()
-            .address(self.deployment().hub)
-            .event_signature(IPoco::ResultPushedFast::SIGNATURE_HASH)
-            .from_block(0);
+        let mut filter = alloy::rpc::types::Filter::new().from_block(0);
         if let Some(dealid) = dealid {
             filter = filter.topic1(dealid);
         }
-        let logs = self
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(Error::rpc)?;
-        for log in logs {
-            let Ok(e) = IPoco::ResultPushedFast::decode_log(&log.inner) else {
-                continue;
-            };
-            if task_id(e.dealid, e.idx) == taskid {
-                return Ok(Some((
-                    e.dealid,
-                    e.idx,
-                    e.resultDigest,
-                    String::from_utf8_lossy(&e.results).into_owned(),
-                )));
-            }
+        let pushed = self
+            .hub_events::<IPoco::ResultPushedFast>(filter)
+            .await?
+            .into_iter()
+            .map(|log| log.inner.data)
+            .find(|e| task_id(e.dealid, e.idx) == taskid);
+        Ok(pushed.map(|e| {
+            (
+                e.dealid,
+                e.idx,
+                e.resultDigest,
+                String::from_utf8_lossy(&e.results).into_owned(),
+            )
+        }))
+    }
+
+    /// The deal that request `request_hash` matched since block `from`, from the hub's logs
+    /// (`SchedulerNoticeFast` of `workerpool` on the fast path, else `OrdersMatched`); `None`
+    /// when no match of it was mined. A caller whose match transaction went astray looks here
+    /// before sending it again, so a request is never paid twice.
+    pub async fn find_match(
+        &self,
+        fast: bool,
+        workerpool: Address,
+        request_hash: B256,
+        from: u64,
+    ) -> Result<Option<MatchedDeal>> {
+        let filter = alloy::rpc::types::Filter::new().from_block(from);
+        if fast {
+            let filter = filter.topic1(workerpool.into_word());
+            let notices = self
+                .hub_events::<IPoco::SchedulerNoticeFast>(filter)
+                .await?;
+            return Ok(notices
+                .into_iter()
+                .find(|log| log.inner.data.deal.requestHash == request_hash)
+                .map(|log| {
+                    let e = &log.inner.data;
+                    MatchedDeal {
+                        dealid: e.dealid,
+                        volume: e.deal.botSize,
+                        first_task: e.deal.botFirst,
+                        tasks: task_ids(e.dealid, e.deal.botFirst, e.deal.botSize),
+                        tx_hash: log.transaction_hash.unwrap_or_default(),
+                        gas_used: 0,
+                    }
+                }));
         }
-        Ok(None)
+        let matches = self.hub_events::<IPoco::OrdersMatched>(filter).await?;
+        let Some(log) = matches
+            .into_iter()
+            .find(|log| log.inner.data.requestHash == request_hash)
+        else {
+            return Ok(None);
+        };
+        let e = &log.inner.data;
+        let deal = self.deal(e.dealid).await?;
+        Ok(Some(MatchedDeal {
+            dealid: e.dealid,
+            volume: e.volume,
+            first_task: deal.botFirst,
+            tasks: task_ids(e.dealid, deal.botFirst, e.volume),
+            tx_hash: log.transaction_hash.unwrap_or_default(),
+            gas_used: 0,
+        }))
     }
 
     /// The chain's time for the next transaction (unix seconds): the pending block's timestamp

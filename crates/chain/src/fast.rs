@@ -113,22 +113,19 @@ pub fn fast_task_status(status: u8) -> Result<TaskStatus> {
 }
 
 impl PocoClient {
-    fn notice_filter(&self) -> Filter {
-        Filter::new()
-            .address(self.deployment().hub)
-            .event_signature(IPoco::SchedulerNoticeFast::SIGNATURE_HASH)
-            .from_block(0)
+    /// The fast matches (`SchedulerNoticeFast` events) of deal `dealid`, or of every deal.
+    async fn notices(&self, dealid: Option<B256>) -> Result<Vec<Log<IPoco::SchedulerNoticeFast>>> {
+        let mut filter = Filter::new().from_block(0);
+        if let Some(dealid) = dealid {
+            filter = filter.topic2(dealid);
+        }
+        self.hub_events(filter).await
     }
 
     /// The fast deal `dealid`, from its match event; `None` when no fast match created it.
     pub async fn fast_deal(&self, dealid: B256) -> Result<Option<FastDealRecord>> {
-        let logs = self
-            .provider()
-            .get_logs(&self.notice_filter().topic2(dealid))
-            .await
-            .map_err(Error::rpc)?;
-        match logs.into_iter().next() {
-            Some(log) => self.fast_record(log).await.map(Some),
+        match self.notices(Some(dealid)).await?.into_iter().next() {
+            Some(notice) => self.fast_record(notice).await.map(Some),
             None => Ok(None),
         }
     }
@@ -140,32 +137,19 @@ impl PocoClient {
         taskid: B256,
         dealid: Option<B256>,
     ) -> Result<Option<(FastDealRecord, U256)>> {
-        let mut filter = self.notice_filter();
-        if let Some(dealid) = dealid {
-            filter = filter.topic2(dealid);
-        }
-        let logs = self
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(Error::rpc)?;
-        for log in logs {
-            let Ok(e) = IPoco::SchedulerNoticeFast::decode_log(&log.inner) else {
-                continue;
-            };
-            let ids = task_ids(e.dealid, e.deal.botFirst, e.deal.botSize);
+        for notice in self.notices(dealid).await? {
+            let deal = &notice.inner.data.deal;
+            let ids = task_ids(notice.inner.data.dealid, deal.botFirst, deal.botSize);
             if let Some(i) = ids.iter().position(|t| *t == taskid) {
-                let idx = e.deal.botFirst + U256::from(i);
-                return Ok(Some((self.fast_record(log).await?, idx)));
+                let idx = deal.botFirst + U256::from(i);
+                return Ok(Some((self.fast_record(notice).await?, idx)));
             }
         }
         Ok(None)
     }
 
-    async fn fast_record(&self, log: Log) -> Result<FastDealRecord> {
-        let e = IPoco::SchedulerNoticeFast::decode_log(&log.inner)
-            .map_err(|e| Error::Rpc(format!("undecodable SchedulerNoticeFast: {e}")))?
-            .data;
+    async fn fast_record(&self, log: Log<IPoco::SchedulerNoticeFast>) -> Result<FastDealRecord> {
+        let e = log.inner.data;
         let mut record = FastDealRecord {
             dealid: e.dealid,
             workerpool: e.workerpool,
@@ -222,18 +206,13 @@ impl PocoClient {
     /// deadlines, and the pushed result and worker once completed.
     pub async fn fast_tasks(&self, record: &FastDealRecord) -> Result<Vec<TaskView>> {
         let filter = Filter::new()
-            .address(self.deployment().hub)
-            .event_signature(IPoco::ResultPushedFast::SIGNATURE_HASH)
             .topic1(record.dealid)
             .from_block(record.block_number.unwrap_or(0));
         let pushed: Vec<_> = self
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(Error::rpc)?
+            .hub_events::<IPoco::ResultPushedFast>(filter)
+            .await?
             .into_iter()
-            .filter_map(|log| IPoco::ResultPushedFast::decode_log(&log.inner).ok())
-            .map(|e| e.data)
+            .map(|log| log.inner.data)
             .collect();
         let mut views = Vec::new();
         for (i, taskid) in record.task_ids().into_iter().enumerate() {

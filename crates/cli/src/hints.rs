@@ -150,15 +150,3 @@ impl<T> Explain<T> for Result<T, Error> {
         self.map_err(|e| chain_error(e, client.rpc_url()))
     }
 }
-
-/// Explains the error of a contract call.
-pub(crate) trait ExplainCall<T> {
-    /// The error of the call `what`, decoded, with the fix appended.
-    fn explain_call(self, what: &str, client: &poco_chain::PocoClient) -> eyre::Result<T>;
-}
-
-impl<T> ExplainCall<T> for Result<T, alloy::contract::Error> {
-    fn explain_call(self, what: &str, client: &poco_chain::PocoClient) -> eyre::Result<T> {
-        self.map_err(|e| chain_error(Error::call(what, e), client.rpc_url()))
-    }
-}

@@ -68,6 +68,10 @@ pub enum Error {
     /// No combination of orders fits.
     #[error(transparent)]
     NoOffer(#[from] OfferError),
+    /// A run was refused before anything was sent (its module, inputs, orders or deposit).
+    #[cfg(feature = "follow")]
+    #[error(transparent)]
+    Plan(Box<crate::plan::PlanError>),
     /// The chain refused or did not answer.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
@@ -100,6 +104,13 @@ pub enum Error {
     #[cfg(feature = "follow")]
     #[error(transparent)]
     Scheduler(poco_scheduler_api::Error),
+}
+
+#[cfg(feature = "follow")]
+impl From<crate::plan::PlanError> for Error {
+    fn from(error: crate::plan::PlanError) -> Self {
+        Self::Plan(Box::new(error))
+    }
 }
 
 /// This crate's results.

@@ -10,13 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{Address, B256},
-    providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
-};
-use poco_chain::{bindings::hub::IPoco, MatchedDeal, PocoClient};
+use alloy::{primitives::B256, providers::Provider};
+use poco_chain::{MatchedDeal, PocoClient};
 use poco_scheduler_api::{SchedulerClient, TaskInfo};
 use poco_types::{SignedAppOrder, SignedDatasetOrder, SignedRequestOrder, SignedWorkerpoolOrder};
 
@@ -325,7 +320,7 @@ impl<'a> Requester<'a> {
         let started = Instant::now();
         let look = || async {
             self.chain("looking for the deal", || {
-                find_match(client, fast, pool.order.workerpool, request_hash, from)
+                client.find_match(fast, pool.order.workerpool, request_hash, from)
             })
             .await
             .map_err(|e| Error::MatchUnknown {
@@ -651,57 +646,4 @@ fn with_causes(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The deal a request matched since block `from`, from the hub's logs.
-pub async fn find_match(
-    client: &PocoClient,
-    fast: bool,
-    workerpool: Address,
-    request_hash: B256,
-    from: u64,
-) -> poco_chain::Result<Option<MatchedDeal>> {
-    let rpc = |e: alloy::transports::TransportError| poco_chain::Error::Rpc(e.to_string());
-    let filter = Filter::new()
-        .address(client.deployment().hub)
-        .from_block(from);
-    if fast {
-        let filter = filter
-            .event_signature(IPoco::SchedulerNoticeFast::SIGNATURE_HASH)
-            .topic1(workerpool.into_word());
-        for log in client.provider().get_logs(&filter).await.map_err(rpc)? {
-            let Ok(e) = IPoco::SchedulerNoticeFast::decode_log(&log.inner) else {
-                continue;
-            };
-            if e.deal.requestHash == request_hash {
-                return Ok(Some(MatchedDeal {
-                    dealid: e.dealid,
-                    volume: e.deal.botSize,
-                    first_task: e.deal.botFirst,
-                    tasks: poco_chain::task_ids(e.dealid, e.deal.botFirst, e.deal.botSize),
-                    tx_hash: log.transaction_hash.unwrap_or_default(),
-                    gas_used: 0,
-                }));
-            }
-        }
-        return Ok(None);
-    }
-    let filter = filter.event_signature(IPoco::OrdersMatched::SIGNATURE_HASH);
-    for log in client.provider().get_logs(&filter).await.map_err(rpc)? {
-        let Ok(e) = IPoco::OrdersMatched::decode_log(&log.inner) else {
-            continue;
-        };
-        if e.requestHash == request_hash {
-            let deal = client.deal(e.dealid).await?;
-            return Ok(Some(MatchedDeal {
-                dealid: e.dealid,
-                volume: e.volume,
-                first_task: deal.botFirst,
-                tasks: poco_chain::task_ids(e.dealid, deal.botFirst, e.volume),
-                tx_hash: log.transaction_hash.unwrap_or_default(),
-                gas_used: 0,
-            }));
-        }
-    }
-    Ok(None)
 }

@@ -7,6 +7,8 @@ mod error;
 mod follow;
 pub mod local;
 mod offer;
+#[cfg(feature = "follow")]
+pub mod plan;
 mod request;
 
 #[cfg(feature = "follow")]
@@ -14,8 +16,9 @@ pub use download::{download, onchain_result, DownloadError};
 pub use error::{Error, OfferError, Result};
 #[cfg(feature = "follow")]
 pub use follow::{
-    find_match, is_outage, Event, Following, Observer, Outcome, Quiet, Requester, TaskOutcome,
-    MAX_RETRY_WAIT,
+    is_outage, Event, Following, Observer, Outcome, Quiet, Requester, TaskOutcome, MAX_RETRY_WAIT,
 };
 pub use offer::{best_offer, Candidate, Offer, OfferQuery};
+#[cfg(feature = "follow")]
+pub use plan::{check_input_files, AppInput, AppToRun, Plan, PlanError, Prepared};
 pub use request::RequestBuilder;

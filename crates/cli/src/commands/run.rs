@@ -4,16 +4,21 @@
 //! downloads each result and checks it against the digest on chain. A run given up while
 //! following (the chain or the scheduler away for longer than `--rpc-patience`, or a killed
 //! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`.
+//!
+//! The work is poco-requester's (the checks before money moves are its `Plan` and `Prepared`,
+//! the choice of orders its `best_offer`, matching and following its `Requester`); this module
+//! parses the arguments, fetches the candidate orders from a market or the local order files,
+//! prints what the library reports and turns the outcome into the command's JSON and exit code.
 
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::primitives::{Address, B256, U256};
 use clap::Args;
 use eyre::{bail, eyre, Result, WrapErr};
-use poco_chain::{bindings::app::AppRegistry, AppSpec, AssetKind, PocoClient};
+use poco_chain::PocoClient;
 use poco_market::{
     api::{
         AppOrderQuery, CommonFilters, DatasetOrderQuery, OrderEntry, Restriction,
@@ -22,12 +27,12 @@ use poco_market::{
     MarketClient,
 };
 use poco_requester::{
-    best_offer, local::LocalOrders, Candidate, Event, Following, Observer, Offer, OfferError,
-    OfferQuery, Outcome, RequestBuilder, Requester, TaskOutcome,
+    best_offer, check_input_files, local::LocalOrders, AppInput, AppToRun, Candidate, Event,
+    Following, Observer, Offer, OfferError, OfferQuery, Outcome, Plan, Prepared, RequestBuilder,
+    Requester, TaskOutcome,
 };
 use poco_types::{
-    format_rlc, AppOrder, ChainOrders, DealParams, Order as _, SignedAppOrder, SignedDatasetOrder,
-    SignedWorkerpoolOrder,
+    format_rlc, ChainOrders, DealParams, SignedAppOrder, SignedDatasetOrder, SignedWorkerpoolOrder,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -36,7 +41,7 @@ use super::market::MarketOpt;
 use crate::{
     context::Context,
     files,
-    hints::{chain_error, Explain, ExplainCall},
+    hints::{chain_error, Explain},
     output::Exit,
 };
 
@@ -134,182 +139,6 @@ pub(crate) fn local_orders(chain_id: u64) -> Result<LocalOrders> {
     Ok(LocalOrders::read(&files::local_order_files()?, chain_id))
 }
 
-/// The app to run, as checked before anything is sent.
-enum AppToRun {
-    /// A registered app and its owner.
-    Registered { address: Address, owner: Address },
-    /// A module file: registered at `address` (by the sender) if `deployed`, else deployed
-    /// once every check passed.
-    File {
-        address: Address,
-        spec: AppSpec,
-        path: PathBuf,
-        deployed: bool,
-    },
-}
-
-impl AppToRun {
-    fn address(&self) -> Address {
-        match self {
-            Self::Registered { address, .. } | Self::File { address, .. } => *address,
-        }
-    }
-
-    /// The app's owner: the sender for a module file.
-    fn owner(&self, me: Address) -> Address {
-        match self {
-            Self::Registered { owner, .. } => *owner,
-            Self::File { .. } => me,
-        }
-    }
-}
-
-/// Reads and checks a module file (magic number, WASI command with `_start`, compiles) before
-/// anything is sent.
-fn checked_module(app: &str) -> Result<Option<(PathBuf, Vec<u8>)>> {
-    if app.parse::<Address>().is_ok() {
-        return Ok(None);
-    }
-    let path = Path::new(app);
-    if !path.is_file() {
-        bail!("{app:?} is neither an app address (0x + 40 hex digits) nor a WASM module file");
-    }
-    let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {app}"))?;
-    poco_runtime::check_module(&bytes).map_err(|e| eyre!("{app}: {e}"))?;
-    Ok(Some((path.to_path_buf(), bytes)))
-}
-
-/// Checks the input-file URLs as a worker will read them: http(s) URLs (file:// on a devnet,
-/// for development workers), with a well-formed `#sha256=` fragment when there is one.
-fn check_input_files(urls: &[String], devnet: Option<bool>) -> Result<()> {
-    for url in urls {
-        let (location, fragment) = match url.split_once("#sha256=") {
-            Some((location, hex)) => (location, Some(hex)),
-            None => (url.as_str(), None),
-        };
-        if let Some(hex) = fragment {
-            hex.parse::<B256>().map_err(|_| {
-                eyre!(
-                    "the input file {url:?} has a #sha256= fragment that is not 64 hex digits; \
-                     give the sha256 of the file, or leave the fragment out"
-                )
-            })?;
-        }
-        let parsed = alloy::transports::http::reqwest::Url::parse(location).ok();
-        match parsed.as_ref().map(|u| (u.scheme(), u.has_host())) {
-            Some(("http" | "https", true)) => {}
-            // Known once the chain is: a devnet's development workers read file:// URLs.
-            Some(("file", _)) if devnet != Some(false) => {}
-            Some(("file", _)) => bail!(
-                "the input file {url:?} is a file:// URL, which only development workers of a \
-                 devnet read; publish the file and give its http(s):// URL"
-            ),
-            _ => bail!(
-                "the input file {url:?} is not an http(s):// URL; workers download input files: \
-                 publish the file and give its URL (add #sha256=<hex> to have it checked)"
-            ),
-        }
-    }
-    Ok(())
-}
-
-/// The app to run: a registered app, or a module file registered or to deploy on a devnet.
-async fn resolve_app(
-    client: &PocoClient,
-    app: &str,
-    module: Option<(PathBuf, Vec<u8>)>,
-) -> Result<AppToRun> {
-    let Some((path, bytes)) = module else {
-        let address: Address = app.parse()?;
-        let view = client.view_app(address).await.explain(client)?;
-        return Ok(AppToRun::Registered {
-            address,
-            owner: view.owner,
-        });
-    };
-    if client.chain_id() != 31337 {
-        bail!(
-            "deploying an app from a file is for devnets; on chain {}, deploy it with `poco app \
-             deploy` and publish an app order",
-            client.chain_id()
-        );
-    }
-    let me = client.sender()?;
-    let absolute = std::fs::canonicalize(&path)?;
-    let spec = AppSpec {
-        name: path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "app".into()),
-        kind: "WASM".into(),
-        multiaddr: format!("file://{}", absolute.display()),
-        checksum: poco_types::sha256_digest(&bytes),
-        mrenclave: Bytes::new(),
-    };
-    let registry = AppRegistry::new(client.deployment().app_registry, client.provider());
-    let address = registry
-        .predictApp(
-            me,
-            spec.name.clone(),
-            spec.kind.clone(),
-            Bytes::copy_from_slice(spec.multiaddr.as_bytes()),
-            spec.checksum,
-            Bytes::new(),
-        )
-        .call()
-        .await
-        .explain_call("predictApp", client)?;
-    let deployed = client
-        .is_registered(AssetKind::App, address)
-        .await
-        .explain(client)?;
-    Ok(AppToRun::File {
-        address,
-        spec,
-        path,
-        deployed,
-    })
-}
-
-/// Deploys a module file's app when it is not registered yet (after every check passed).
-async fn deploy_if_needed(ctx: &Context, client: &PocoClient, app: &AppToRun) -> Result<()> {
-    if let AppToRun::File {
-        address,
-        spec,
-        path,
-        deployed: false,
-    } = app
-    {
-        let deployed = ctx
-            .out
-            .wait(format!("deploying {}", spec.name), client.create_app(spec))
-            .await
-            .explain(client)?;
-        if deployed != *address {
-            bail!("the app was deployed at {deployed}, not at the predicted {address}");
-        }
-        eprintln!("deployed app {deployed} from {}", path.display());
-    }
-    Ok(())
-}
-
-/// A free app order for an app the wallet owns (or will deploy), when nobody offers one.
-fn own_app_order(client: &PocoClient, app: &AppToRun) -> Result<Option<SignedAppOrder>> {
-    let me = client.sender()?;
-    if app.owner(me) != me {
-        return Ok(None);
-    }
-    let signer = client.signer().ok_or_else(|| eyre!("no wallet"))?;
-    let order = AppOrder {
-        app: app.address(),
-        volume: U256::from(1_000_000u64),
-        salt: B256::from(rand::random::<[u8; 32]>()),
-        ..Default::default()
-    }
-    .sign(&client.domain(), signer)?;
-    Ok(Some(order))
-}
-
 /// The orders chosen, with the scheduler URL of the workerpool order.
 struct Chosen {
     app: SignedAppOrder,
@@ -357,10 +186,10 @@ impl RunArgs {
         &self,
         client: &PocoClient,
         market: &MarketClient,
-        to_run: &AppToRun,
+        plan: &Plan,
         volume: u64,
     ) -> Result<Chosen> {
-        let app = to_run.address();
+        let app = plan.app.address();
         let me = client.sender()?;
         let mut apps = market_candidates(
             market
@@ -376,7 +205,10 @@ impl RunArgs {
         );
         let mut publish_app = false;
         if apps.is_empty() {
-            if let Some(order) = own_app_order(client, to_run)? {
+            if let Some(order) = plan
+                .own_app_order(client)
+                .map_err(|e| requester_error(e, client, None))?
+            {
                 let hash = order.order_hash(&client.domain());
                 let remaining = order.order.volume.saturating_to();
                 apps.push(Candidate::new(order, remaining, hash, None));
@@ -437,17 +269,20 @@ impl RunArgs {
     async fn orders_from_local(
         &self,
         client: &PocoClient,
-        to_run: &AppToRun,
+        plan: &Plan,
         volume: u64,
     ) -> Result<Chosen> {
-        let address = to_run.address();
+        let address = plan.app.address();
         let mut candidates = local_orders(client.chain_id())?
             .candidates(client, address, self.dataset)
             .await
             .explain(client)?;
         let mut publish_app = false;
         if !candidates.apps.iter().any(|c| c.remaining >= volume) {
-            if let Some(order) = own_app_order(client, to_run)? {
+            if let Some(order) = plan
+                .own_app_order(client)
+                .map_err(|e| requester_error(e, client, None))?
+            {
                 let hash = order.order_hash(&client.domain());
                 let remaining = order.order.volume.saturating_to();
                 candidates.apps = vec![Candidate::new(order, remaining, hash, None)];
@@ -518,27 +353,21 @@ impl RunArgs {
             params.iexec_input_files = Some(self.input_files.clone());
         }
         let input_files = params.iexec_input_files.clone().unwrap_or_default();
-        check_input_files(&input_files, None)?;
-        let module = checked_module(app_arg)?;
+        check_input_files(&input_files, None).map_err(eyre::Report::new)?;
+        let app_input = AppInput::read(app_arg).map_err(eyre::Report::new)?;
 
         // Then what the chain knows, still without sending anything.
         let client = ctx.sender().await?;
         let me = client.sender()?;
-        check_input_files(&input_files, Some(client.chain_id() == 31337))?;
-        let volume = U256::from(self.volume);
-        let to_run = resolve_app(&client, app_arg, module).await?;
-        if let Some(dataset) = self.dataset {
-            client
-                .require_asset(AssetKind::Dataset, dataset)
-                .await
-                .explain(&client)?;
-        }
-        if let Some(pool) = self.workerpool {
-            client
-                .require_asset(AssetKind::Workerpool, pool)
-                .await
-                .explain(&client)?;
-        }
+        let plan = Plan::new(
+            &client,
+            app_input,
+            self.dataset,
+            self.workerpool,
+            &input_files,
+        )
+        .await
+        .map_err(|e| requester_error(e, &client, None))?;
         let market = match self.market.configured(ctx) {
             None => None,
             Some(url) => {
@@ -557,13 +386,10 @@ impl RunArgs {
         };
         let chosen = match &market {
             Some(market) => {
-                self.orders_from_market(&client, market, &to_run, self.volume)
+                self.orders_from_market(&client, market, &plan, self.volume)
                     .await?
             }
-            None => {
-                self.orders_from_local(&client, &to_run, self.volume)
-                    .await?
-            }
+            None => self.orders_from_local(&client, &plan, self.volume).await?,
         };
         let Chosen {
             app,
@@ -572,28 +398,30 @@ impl RunArgs {
             api,
             publish_app,
         } = chosen;
-        let price = app.order.appprice
-            + dataset
-                .as_ref()
-                .map(|d| d.order.datasetprice)
-                .unwrap_or_default()
-            + pool.order.workerpoolprice;
-        let cost = price * volume;
-        let (free, _) = client.account(me).await.explain(&client)?;
-        if free < cost {
-            bail!(
-                "the run costs {} ({} per task × {volume}) and account {me} has {} free; \
-                 deposit at least {} more with `poco account deposit \"{}\"`",
-                format_rlc(cost),
-                format_rlc(price),
-                format_rlc(free),
-                format_rlc(cost - free),
-                format_rlc(cost - free)
-            );
-        }
+        let prepared = plan
+            .prepare(&client, app, dataset, pool, self.volume)
+            .await
+            .map_err(|e| requester_error(e, &client, None))?;
 
         // Every check passed: deploy, publish, sign and match.
-        deploy_if_needed(ctx, &client, &to_run).await?;
+        if let Some(spec) = prepared.app.to_deploy() {
+            let deployed = ctx
+                .out
+                .wait(format!("deploying {}", spec.name), prepared.deploy(&client))
+                .await
+                .map_err(|e| requester_error(e, &client, None))?;
+            if let (Some(deployed), AppToRun::File { path, .. }) = (deployed, &prepared.app) {
+                eprintln!("deployed app {deployed} from {}", path.display());
+            }
+        }
+        let Prepared {
+            app: to_run,
+            app_order: app,
+            dataset_order: dataset,
+            workerpool_order: pool,
+            price,
+            ..
+        } = prepared;
         if publish_app {
             let address = to_run.address();
             match &market {
@@ -619,6 +447,7 @@ impl RunArgs {
                 )?,
             }
         }
+        let volume = U256::from(self.volume);
         let request = RequestBuilder::new(
             &app.order,
             dataset.as_ref().map(|d| &d.order),
