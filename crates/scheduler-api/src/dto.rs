@@ -29,6 +29,37 @@ pub struct LoginResponse {
     pub token: String,
     /// Seconds the token stays valid.
     pub expires_in: u64,
+    /// Where the signed-in wallet stands in the pool (absent from older schedulers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<Standing>,
+}
+
+/// A worker's standing in a pool, told at sign-in: the pool's admission mode, the operator's
+/// mark, and the worker's weight in the hub's consensus rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// The pool's admission mode: `closed`, `open` or `unrestricted`.
+    pub admission: String,
+    /// Whether the operator marked the worker trusted (it may take unreplicated tasks).
+    pub trusted: bool,
+    /// The worker's score in the hub (`viewScore`), when the scheduler could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u64>,
+    /// Its credibility odds in the hub's consensus rule, `max(score / 3, 3) - 1` (a fresh
+    /// worker's is 2), when the score is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u64>,
+}
+
+impl Standing {
+    /// The hub's credibility odds of a worker of `score`: `max(score / 3, 3) - 1`, at most
+    /// 65,535 (the contract's `TaskModule.contribute`).
+    pub fn weight_of(score: u64) -> u64 {
+        (score / 3)
+            .max(3)
+            .saturating_sub(1)
+            .min(u64::from(u16::MAX))
+    }
 }
 
 /// `POST /workers/register` body: what the worker offers.
