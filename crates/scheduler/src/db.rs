@@ -1003,6 +1003,40 @@ impl Db {
         Ok(())
     }
 
+    /// Excludes a worker (the operator's hand) and ends its sessions; false when it was
+    /// excluded already.
+    pub(crate) async fn exclude_worker(
+        &self,
+        worker: Address,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
+             VALUES ($1, 0, 0, '', 0, 0) ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(worker.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "UPDATE workers SET excluded_reason = $2, excluded_at = $3, excluded_task = NULL
+             WHERE address = $1 AND excluded_at IS NULL",
+        )
+        .bind(worker.to_string())
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM sessions WHERE worker = $1")
+            .bind(worker.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
     /// The completed tasks of replicated deals whose votes are not counted yet (at most 64).
     pub(crate) async fn tasks_to_tally(&self) -> Result<Vec<TaskRow>> {
         let rows = sqlx::query(
@@ -1260,6 +1294,18 @@ mod tests {
         assert_eq!((back.excluded.clone(), back.against), (None, 1));
         assert_eq!(db.excluded_workers().await.unwrap(), 0);
         assert!(sign_in(Admission::Open, cheat, Some(&back)).is_ok());
+
+        // By the operator's hand too.
+        db.add_session("cheat-again", cheat, 10_000).await.unwrap();
+        assert!(workers.exclude(cheat, "seen copying", 300).await.unwrap());
+        assert!(!workers.exclude(cheat, "twice", 301).await.unwrap());
+        assert_eq!(db.session("cheat-again", 0).await.unwrap(), None);
+        let manual = workers.get(cheat).await.unwrap().unwrap().excluded.unwrap();
+        assert_eq!(
+            (manual.reason.as_str(), manual.at, manual.task),
+            ("seen copying", 300, None)
+        );
+        assert!(workers.readmit(cheat).await.unwrap());
 
         // Off the allowlist: its sessions end, its record stays.
         db.add_session("honest-session", honest, 10_000)

@@ -369,6 +369,13 @@ impl Workers {
         self.db.readmit_worker(worker).await
     }
 
+    /// Excludes `worker` by the operator's hand (as a vote against the consensus does): its
+    /// sessions end and it gets no more work until [`Workers::readmit`]; false when it was
+    /// excluded already.
+    pub async fn exclude(&self, worker: Address, reason: &str, now: i64) -> Result<bool> {
+        self.db.exclude_worker(worker, reason, now).await
+    }
+
     /// Every worker the pool knows, by address.
     pub async fn list(&self) -> Result<Vec<WorkerRecord>> {
         self.db.worker_records().await

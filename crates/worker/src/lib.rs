@@ -166,7 +166,20 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         })
         .await?;
     let (free, _) = chain.account(signer.address()).await?;
-    info!(worker = %signer.address(), slots = config.slots, free_rlc = %poco_types::format_rlc(free), "worker signed in");
+    // Where it stands in the pool (older schedulers do not say): its score and weight in the
+    // hub's consensus rule, and whether the pool trusts it with unreplicated tasks.
+    let standing = scheduler.standing().await;
+    let shown = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |v| v.to_string());
+    info!(
+        worker = %signer.address(),
+        slots = config.slots,
+        free_rlc = %poco_types::format_rlc(free),
+        score = %shown(standing.as_ref().and_then(|s| s.score)),
+        weight = %shown(standing.as_ref().and_then(|s| s.weight)),
+        trusted = standing.as_ref().is_some_and(|s| s.trusted),
+        admission = %standing.as_ref().map_or("unknown", |s| s.admission.as_str()),
+        "worker signed in"
+    );
     let fetch_policy = fetch::Policy {
         allow_local: config.allow_local_fetch,
         exempt: Vec::new(),
