@@ -540,7 +540,13 @@ impl SchedulerArgs {
                 &running.url,
             )?;
             if let Some(market) = &market {
-                publish_on_market(order, market, &signer, workerpool, &running.url).await;
+                publish_on_market(
+                    order,
+                    market,
+                    &signer,
+                    (workerpool, &running.url, config_admission),
+                )
+                .await;
             }
         }
         ctx.out
@@ -693,14 +699,14 @@ fn same_offer(order: &WorkerpoolOrder, p: &PublishConfig) -> bool {
 /// Publishes the scheduler's signed workerpool order on a market, retrying while the market
 /// catches up with the chain, and unpublishes the pool's other open orders signed by the
 /// scheduler (earlier runs', whose offer changed): one open order per pool. The order the
-/// scheduler reuses stays published (again, if the scheduler's URL changed). Failures are
-/// warnings (the order stays in the local file).
+/// scheduler reuses stays published (again, if the scheduler's URL or admission mode
+/// changed). `pool` is the workerpool, the scheduler's URL and its admission mode, published
+/// with the order. Failures are warnings (the order stays in the local file).
 async fn publish_on_market(
     order: &SignedWorkerpoolOrder,
     client: &MarketClient,
     signer: &alloy::signers::local::PrivateKeySigner,
-    pool: Address,
-    api: &str,
+    (pool, api, admission): (Address, &str, Admission),
 ) {
     let market = client.url();
     let hash = match client.domain().await {
@@ -719,11 +725,14 @@ async fn publish_on_market(
     let mut listed = false;
     for entry in &earlier {
         let current = entry.order_hash == hash;
-        if current && entry.workerpool_api.as_deref() == Some(api) {
+        if current
+            && entry.workerpool_api.as_deref() == Some(api)
+            && entry.workerpool_admission.as_deref() == Some(admission.as_str())
+        {
             listed = true;
             continue;
         }
-        // The earlier orders, and this one when it names the scheduler's former URL.
+        // The earlier orders, and this one when it names the scheduler's former URL or mode.
         let request = poco_market::api::UnpublishRequest {
             target: Some(poco_market::api::UnpublishTarget::UnpublishOrderHash),
             order_hash: Some(entry.order_hash),
@@ -734,7 +743,7 @@ async fn publish_on_market(
             .await
         {
             Ok(_) if current => {
-                tracing::info!(hash = %entry.order_hash, "unpublished the workerpool order to publish it with the scheduler's new URL")
+                tracing::info!(hash = %entry.order_hash, "unpublished the workerpool order to publish it with the scheduler's new URL or admission mode")
             }
             Ok(_) => {
                 tracing::info!(hash = %entry.order_hash, "unpublished an earlier workerpool order of this pool")
@@ -751,7 +760,10 @@ async fn publish_on_market(
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match client.publish(signer, order, Some(api)).await {
+        match client
+            .publish_with(signer, order, Some(api), Some(admission.as_str()))
+            .await
+        {
             Ok(entry) => {
                 tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
                 return;
