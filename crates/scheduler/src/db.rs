@@ -343,6 +343,27 @@ fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
     })
 }
 
+/// Adds a row for `worker` (its address as text) when the pool has none.
+async fn known_worker(tx: &mut sqlx::Transaction<'_, sqlx::Any>, worker: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
+         VALUES ($1, 0, 0, '', 0, 0) ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends the sessions of `worker` (its address as text).
+async fn end_sessions(tx: &mut sqlx::Transaction<'_, sqlx::Any>, worker: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE worker = $1")
+        .bind(worker)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn worker_record(row: &sqlx::any::AnyRow) -> Result<WorkerRecord> {
     let r = Decode {
         row,
@@ -953,10 +974,7 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM sessions WHERE worker = $1")
-            .bind(worker.to_string())
-            .execute(&mut *tx)
-            .await?;
+        end_sessions(&mut tx, &worker.to_string()).await?;
         tx.commit().await?;
         Ok(done == 1)
     }
@@ -1012,13 +1030,7 @@ impl Db {
         now: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
-             VALUES ($1, 0, 0, '', 0, 0) ON CONFLICT (address) DO NOTHING",
-        )
-        .bind(worker.to_string())
-        .execute(&mut *tx)
-        .await?;
+        known_worker(&mut tx, &worker.to_string()).await?;
         let done = sqlx::query(
             "UPDATE workers SET excluded_reason = $2, excluded_at = $3, excluded_task = NULL
              WHERE address = $1 AND excluded_at IS NULL",
@@ -1029,10 +1041,7 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM sessions WHERE worker = $1")
-            .bind(worker.to_string())
-            .execute(&mut *tx)
-            .await?;
+        end_sessions(&mut tx, &worker.to_string()).await?;
         tx.commit().await?;
         Ok(done == 1)
     }
@@ -1065,13 +1074,7 @@ impl Db {
         for (worker, outcome) in votes {
             let worker = worker.to_string();
             let (agreed, against) = if outcome.agreed { (1, 0) } else { (0, 1) };
-            sqlx::query(
-                "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
-                 VALUES ($1, 0, 0, '', 0, 0) ON CONFLICT (address) DO NOTHING",
-            )
-            .bind(&worker)
-            .execute(&mut *tx)
-            .await?;
+            known_worker(&mut tx, &worker).await?;
             sqlx::query(
                 "UPDATE workers SET contributed = contributed + 1, agreed = agreed + $2,
                     against = against + $3, streak = CASE WHEN $2 = 1 THEN streak + 1 ELSE 0 END
@@ -1093,10 +1096,7 @@ impl Db {
                 .bind(exclusion.task.map(|t| t.to_string()))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM sessions WHERE worker = $1")
-                    .bind(&worker)
-                    .execute(&mut *tx)
-                    .await?;
+                end_sessions(&mut tx, &worker).await?;
             }
         }
         tx.commit().await?;
