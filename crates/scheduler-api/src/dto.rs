@@ -34,21 +34,16 @@ pub struct LoginResponse {
     pub standing: Option<Standing>,
 }
 
-/// A worker's standing in a pool, told at sign-in: the pool's admission mode, the operator's
-/// mark, and the worker's weight in the hub's consensus rule.
+/// A worker's standing in a pool, told at sign-in: the pool's admission mode and the
+/// operator's mark. (Its score and weight in the hub's consensus rule are the chain's: the
+/// worker reads them itself, see [`Standing::weight_of`], so that a sign-in costs the
+/// scheduler no chain call.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
     /// The pool's admission mode: `closed`, `open` or `unrestricted`.
     pub admission: String,
     /// Whether the operator marked the worker trusted (it may take unreplicated tasks).
     pub trusted: bool,
-    /// The worker's score in the hub (`viewScore`), when the scheduler could read it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<u64>,
-    /// Its credibility odds in the hub's consensus rule, `max(score / 3, 3) - 1` (a fresh
-    /// worker's is 2), when the score is known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<u64>,
 }
 
 impl Standing {
@@ -339,6 +334,22 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hub's rule: `max(score / 3, 3) - 1`, capped to 16 bits (contract `TaskModule`).
+    #[test]
+    fn weights_follow_the_hub() {
+        for (score, weight) in [
+            (0, 2),
+            (11, 2),
+            (12, 3),
+            (14, 3),
+            (15, 4),
+            (300, 99),
+            (u64::MAX, 65_535),
+        ] {
+            assert_eq!(Standing::weight_of(score), weight, "score {score}");
+        }
+    }
 
     #[test]
     fn logs_keep_their_tail_within_the_bound() {

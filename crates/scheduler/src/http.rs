@@ -347,26 +347,15 @@ async fn login(
     Ok(Json(LoginResponse {
         token,
         expires_in: SESSION.as_secs(),
-        standing: Some(standing(&s, req.address, record.as_ref()).await),
+        standing: Some(standing(&s, record.as_ref())),
     }))
 }
 
-/// What a wallet is told at sign-in: the pool's admission mode, the operator's mark, and its
-/// score and weight in the hub (not when the chain does not answer within 5 s).
-async fn standing(s: &Shared, address: Address, record: Option<&WorkerRecord>) -> Standing {
-    let score = tokio::time::timeout(
-        Duration::from_secs(5),
-        s.client.hub().viewScore(address).call(),
-    )
-    .await
-    .ok()
-    .and_then(|r| r.ok())
-    .map(|score| score.saturating_to::<u64>());
+/// What a wallet is told at sign-in: the pool's admission mode and the operator's mark.
+fn standing(s: &Shared, record: Option<&WorkerRecord>) -> Standing {
     Standing {
         admission: s.config.admission.to_string(),
         trusted: record.is_some_and(|r| r.trusted),
-        score,
-        weight: score.map(Standing::weight_of),
     }
 }
 

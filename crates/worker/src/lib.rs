@@ -25,6 +25,7 @@ use poco_runtime::{
 };
 use poco_scheduler_api::{
     AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report, SchedulerClient,
+    Standing,
 };
 use poco_types::{DealParams, ResultLink, TaskStatus, WorkerAuthorization};
 use tracing::{info, warn};
@@ -166,16 +167,22 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         })
         .await?;
     let (free, _) = chain.account(signer.address()).await?;
-    // Where it stands in the pool (older schedulers do not say): its score and weight in the
-    // hub's consensus rule, and whether the pool trusts it with unreplicated tasks.
+    // Its score and weight in the hub's consensus rule, and where it stands in the pool (older
+    // schedulers do not say): whether the pool trusts it with unreplicated tasks.
+    let score: u64 = chain
+        .hub()
+        .viewScore(signer.address())
+        .call()
+        .await
+        .map_err(|e| poco_chain::Error::call("viewScore", e))?
+        .saturating_to();
     let standing = scheduler.standing().await;
-    let shown = |v: Option<u64>| v.map_or_else(|| "unknown".to_string(), |v| v.to_string());
     info!(
         worker = %signer.address(),
         slots = config.slots,
         free_rlc = %poco_types::format_rlc(free),
-        score = %shown(standing.as_ref().and_then(|s| s.score)),
-        weight = %shown(standing.as_ref().and_then(|s| s.weight)),
+        score,
+        weight = Standing::weight_of(score),
         trusted = standing.as_ref().is_some_and(|s| s.trusted),
         admission = %standing.as_ref().map_or("unknown", |s| s.admission.as_str()),
         "worker signed in"
