@@ -191,10 +191,23 @@ impl MarketClient {
         order: &SignedOrder<O>,
         workerpool_api: Option<&str>,
     ) -> Result<OrderEntry> {
+        self.publish_with(signer, order, workerpool_api, None).await
+    }
+
+    /// Publishes a signed order with, for a workerpool order, its scheduler's URL and its
+    /// admission mode (one of [`crate::ADMISSION_MODES`]).
+    pub async fn publish_with<O: Order>(
+        &self,
+        signer: &PrivateKeySigner,
+        order: &SignedOrder<O>,
+        workerpool_api: Option<&str>,
+        workerpool_admission: Option<&str>,
+    ) -> Result<OrderEntry> {
         let hash = order.order_hash(&self.domain().await?);
         let body = PublishRequest {
             order: serde_json::to_value(order).map_err(|e| Error::Invalid(e.to_string()))?,
             workerpool_api: workerpool_api.map(str::to_owned),
+            workerpool_admission: workerpool_admission.map(str::to_owned),
         };
         let url = format!("{}/{}s", self.base, O::KIND.key());
         let answer: Published = self

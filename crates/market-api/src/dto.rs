@@ -170,7 +170,16 @@ pub struct OrderEntry {
     /// The pool's scheduler URL (workerpool orders whose publisher gave it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workerpool_api: Option<String>,
+    /// Who may work for the pool, as its scheduler publishes it (workerpool orders; poco):
+    /// one of [`ADMISSION_MODES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workerpool_admission: Option<String>,
 }
+
+/// The admission modes a workerpool order's `workerpoolAdmission` may name: `closed` (the
+/// operator's allowlist of workers), `open` (anyone, replicated tasks only) and
+/// `unrestricted` (development pools).
+pub const ADMISSION_MODES: [&str; 3] = ["closed", "open", "unrestricted"];
 
 impl OrderEntry {
     /// The signed order, typed.
@@ -319,6 +328,9 @@ pub struct PublishRequest {
     /// The pool's scheduler URL (workerpool orders; poco).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workerpool_api: Option<String>,
+    /// The pool's admission mode, one of [`ADMISSION_MODES`] (workerpool orders; poco).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workerpool_admission: Option<String>,
 }
 
 /// What `PUT /{type}orders` removes.

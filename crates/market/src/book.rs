@@ -23,6 +23,8 @@ pub(crate) struct Stored {
     /// Publication sequence number (ties after the price).
     pub(crate) seq: u64,
     pub(crate) workerpool_api: Option<String>,
+    /// The pool's admission mode, as its publisher gave it (workerpool orders).
+    pub(crate) workerpool_admission: Option<String>,
 }
 
 impl Stored {
@@ -36,6 +38,7 @@ impl Stored {
             signer: self.signer,
             publication_timestamp: crate::api::iso8601(self.published_at),
             workerpool_api: self.workerpool_api.clone(),
+            workerpool_admission: self.workerpool_admission.clone(),
         }
     }
 
@@ -90,7 +93,9 @@ pub(crate) struct EntryView<'a> {
 impl Serialize for EntryView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let s = self.stored;
-        let fields = if s.workerpool_api.is_some() { 8 } else { 7 };
+        let fields = 7
+            + usize::from(s.workerpool_api.is_some())
+            + usize::from(s.workerpool_admission.is_some());
         let mut entry = serializer.serialize_struct("OrderEntry", fields)?;
         entry.serialize_field("orderHash", &s.hash)?;
         entry.serialize_field("chainId", &self.chain_id)?;
@@ -106,6 +111,9 @@ impl Serialize for EntryView<'_> {
         entry.serialize_field("publicationTimestamp", &crate::api::iso8601(s.published_at))?;
         if let Some(api) = &s.workerpool_api {
             entry.serialize_field("workerpoolApi", api)?;
+        }
+        if let Some(admission) = &s.workerpool_admission {
+            entry.serialize_field("workerpoolAdmission", admission)?;
         }
         entry.end()
     }
@@ -792,6 +800,7 @@ mod tests {
             published_at: 0,
             seq,
             workerpool_api: None,
+            workerpool_admission: None,
         }
     }
 
@@ -959,6 +968,7 @@ mod tests {
                 published_at: 0,
                 seq,
                 workerpool_api: None,
+                workerpool_admission: None,
             };
             book.insert(stored.clone());
             all.push(stored);

@@ -31,6 +31,8 @@ const SCHEMA: &[&str] = &[
         seq BIGINT NOT NULL,
         workerpool_api TEXT
     )",
+    // Added after the first release (an older database gets it on open, below).
+    "ALTER TABLE orders ADD COLUMN workerpool_admission TEXT",
     "CREATE INDEX IF NOT EXISTS orders_status ON orders (status)",
     "CREATE TABLE IF NOT EXISTS deals (
         dealid TEXT PRIMARY KEY,
@@ -141,6 +143,7 @@ fn stored(row: &sqlx::any::AnyRow) -> Result<Stored> {
         published_at: row.try_get("published_at")?,
         seq: row.try_get::<i64, _>("seq")? as u64,
         workerpool_api: row.try_get("workerpool_api")?,
+        workerpool_admission: row.try_get("workerpool_admission")?,
     })
 }
 
@@ -165,7 +168,13 @@ impl Db {
             .await
             .map_err(Error::DatabaseOpen)?;
         for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
+            let done = sqlx::query(statement).execute(&pool).await;
+            // A column added already (every open after the first) is expected.
+            if let Err(e) = done {
+                if !statement.starts_with("ALTER TABLE") {
+                    return Err(e.into());
+                }
+            }
         }
         let (writer, jobs) = mpsc::channel(1024);
         tokio::spawn(write_loop(pool.clone(), jobs, !memory));
@@ -402,6 +411,8 @@ async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>, keep: bool) {
 /// Most orders one `INSERT` writes (9 parameters each: far below SQLite's and PostgreSQL's
 /// limits).
 const ORDER_ROWS: usize = 64;
+/// The columns of a row of `orders`.
+const ORDER_COLUMNS: usize = 10;
 
 async fn commit(conn: &mut AnyConnection, batch: &[Job]) -> Result<()> {
     let mut tx = conn.begin().await?;
@@ -448,18 +459,18 @@ async fn insert_orders(
 ) -> Result<()> {
     let mut sql = String::from(
         "INSERT INTO orders (hash, kind, body, signer, remaining, status, published_at, seq,
-            workerpool_api) VALUES ",
+            workerpool_api, workerpool_admission) VALUES ",
     );
     for row in 0..orders.len() {
         if row > 0 {
             sql.push_str(", ");
         }
         sql.push('(');
-        for column in 0..9 {
+        for column in 0..ORDER_COLUMNS {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", row * 9 + column + 1));
+            sql.push_str(&format!("${}", row * ORDER_COLUMNS + column + 1));
         }
         sql.push(')');
     }
@@ -467,7 +478,8 @@ async fn insert_orders(
         " ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, body = excluded.body,
             signer = excluded.signer, remaining = excluded.remaining, status = excluded.status,
             published_at = excluded.published_at, seq = excluded.seq,
-            workerpool_api = excluded.workerpool_api",
+            workerpool_api = excluded.workerpool_api,
+            workerpool_admission = excluded.workerpool_admission",
     );
     let mut query = sqlx::query(&sql);
     for s in orders {
@@ -480,7 +492,8 @@ async fn insert_orders(
             .bind(s.status.as_str())
             .bind(s.published_at)
             .bind(s.seq as i64)
-            .bind(s.workerpool_api.clone());
+            .bind(s.workerpool_api.clone())
+            .bind(s.workerpool_admission.clone());
     }
     query.execute(&mut **tx).await?;
     Ok(())

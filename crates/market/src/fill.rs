@@ -75,6 +75,7 @@ mod tests {
             signer: Address::ZERO,
             publication_timestamp: iso8601(0),
             workerpool_api: None,
+            workerpool_admission: None,
         }
     }
 

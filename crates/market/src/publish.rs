@@ -396,7 +396,10 @@ fn check_counterparts(shared: &Shared, order: &AnyOrder) -> Checked<()> {
 }
 
 /// Parses and checks the form of a publication.
-fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
+/// A publication's order, its scheduler URL and its admission mode.
+type Parsed = (AnyOrder, Option<String>, Option<String>);
+
+fn parse(kind: OrderKind, body: Value) -> Checked<Parsed> {
     let bad = |m: String| Refusal::new(StatusCode::BAD_REQUEST, m);
     let request: PublishRequest = serde_json::from_value(body)
         .map_err(|e| bad(format!("schema: expected {{\"order\": {{…}}}}: {e}")))?;
@@ -475,7 +478,21 @@ fn parse(kind: OrderKind, body: Value) -> Checked<(AnyOrder, Option<String>)> {
             )));
         }
     }
-    Ok((order, request.workerpool_api))
+    if let Some(admission) = &request.workerpool_admission {
+        if kind != OrderKind::Workerpool {
+            return Err(bad(
+                "schema: workerpoolAdmission is only for workerpool orders".into(),
+            ));
+        }
+        if !crate::api::ADMISSION_MODES.contains(&admission.as_str()) {
+            return Err(bad(format!(
+                "schema: workerpoolAdmission must be one of {}, got {:?}",
+                crate::api::ADMISSION_MODES.join(", "),
+                admission.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    Ok((order, request.workerpool_api, request.workerpool_admission))
 }
 
 /// `POST /{kind}orders`.
@@ -485,7 +502,7 @@ pub(crate) async fn publish(
     authorization: Option<&str>,
     body: Value,
 ) -> Checked<OrderEntry> {
-    let (order, workerpool_api) = parse(kind, body)?;
+    let (order, workerpool_api, workerpool_admission) = parse(kind, body)?;
     let hash = order.hash(&shared.domain);
     let publisher = shared
         .challenges
@@ -626,6 +643,7 @@ pub(crate) async fn publish(
             published_at: now_millis(),
             seq: book.next_seq(),
             workerpool_api,
+            workerpool_admission,
         };
         book.insert(stored.clone());
         stored

@@ -26,6 +26,7 @@ type SharedSigner = Arc<dyn Signer + Send + Sync>;
 #[derive(Default)]
 struct Session {
     token: RwLock<Option<String>>,
+    standing: RwLock<Option<crate::dto::Standing>>,
     signer: RwLock<Option<SharedSigner>>,
     signing_in: Mutex<()>,
 }
@@ -256,7 +257,14 @@ impl SchedulerClient {
         .await?
         .ok_or_else(|| Error::Transport("no token".into()))?;
         *self.session.token.write().await = Some(response.token.clone());
+        *self.session.standing.write().await = response.standing;
         Ok(response.token)
+    }
+
+    /// Where the wallet stood in the pool at its last sign-in (admission mode, trusted mark,
+    /// score and weight), when the scheduler told it.
+    pub async fn standing(&self) -> Option<crate::dto::Standing> {
+        self.session.standing.read().await.clone()
     }
 
     /// Registers the worker's capabilities.

@@ -29,6 +29,32 @@ pub struct LoginResponse {
     pub token: String,
     /// Seconds the token stays valid.
     pub expires_in: u64,
+    /// Where the signed-in wallet stands in the pool (absent from older schedulers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<Standing>,
+}
+
+/// A worker's standing in a pool, told at sign-in: the pool's admission mode and the
+/// operator's mark. (Its score and weight in the hub's consensus rule are the chain's: the
+/// worker reads them itself, see [`Standing::weight_of`], so that a sign-in costs the
+/// scheduler no chain call.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    /// The pool's admission mode: `closed`, `open` or `unrestricted`.
+    pub admission: String,
+    /// Whether the operator marked the worker trusted (it may take unreplicated tasks).
+    pub trusted: bool,
+}
+
+impl Standing {
+    /// The hub's credibility odds of a worker of `score`: `max(score / 3, 3) - 1`, at most
+    /// 65,535 (the contract's `TaskModule.contribute`).
+    pub fn weight_of(score: u64) -> u64 {
+        (score / 3)
+            .max(3)
+            .saturating_sub(1)
+            .min(u64::from(u16::MAX))
+    }
 }
 
 /// `POST /workers/register` body: what the worker offers.
@@ -308,6 +334,22 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hub's rule: `max(score / 3, 3) - 1`, capped to 16 bits (contract `TaskModule`).
+    #[test]
+    fn weights_follow_the_hub() {
+        for (score, weight) in [
+            (0, 2),
+            (11, 2),
+            (12, 3),
+            (14, 3),
+            (15, 4),
+            (300, 99),
+            (u64::MAX, 65_535),
+        ] {
+            assert_eq!(Standing::weight_of(score), weight, "score {score}");
+        }
+    }
 
     #[test]
     fn logs_keep_their_tail_within_the_bound() {

@@ -8,7 +8,10 @@ use alloy::primitives::{Address, Bytes, B256};
 use poco_types::{Fault, PoolTaskState, ReplicateState};
 use sqlx::{AnyPool, Row};
 
-use crate::{Error, Result};
+use crate::{
+    workers::{Exclusion, Outcome, WorkerRecord},
+    Error, Result,
+};
 
 /// Milliseconds since the epoch, by the machine's clock (the order of reports).
 fn unix_millis() -> i64 {
@@ -94,6 +97,26 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     // before which it is not handed out again (the backoff after a failure).
     ("tasks", "failures BIGINT NOT NULL DEFAULT 0"),
     ("tasks", "not_before BIGINT NOT NULL DEFAULT 0"),
+    // Whether the task's votes were counted in its workers' records (see
+    // `Db::tally`): tasks recorded before the column existed count as counted.
+    ("tasks", "tallied BIGINT NOT NULL DEFAULT 1"),
+    // Admission (see `crate::workers`): the operator's allowlist and marks, who admitted the
+    // worker and when, its exclusion, its finalized votes, when it first signed in and from
+    // which network prefix.
+    ("workers", "allowed BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "trusted BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "operator_slots BIGINT"),
+    ("workers", "admitted_by TEXT"),
+    ("workers", "admitted_at BIGINT"),
+    ("workers", "excluded_reason TEXT"),
+    ("workers", "excluded_at BIGINT"),
+    ("workers", "excluded_task TEXT"),
+    ("workers", "streak BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "contributed BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "agreed BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "against BIGINT NOT NULL DEFAULT 0"),
+    ("workers", "first_seen BIGINT"),
+    ("workers", "ip_prefix TEXT"),
 ];
 
 /// A write to a task's rows, one of those a decision makes (see [`Db::apply`]).
@@ -129,6 +152,25 @@ pub(crate) enum Write {
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
     pool: AnyPool,
+}
+
+/// What [`Db::next_tasks_for`] looks for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorkQuery {
+    /// The worker asking.
+    pub(crate) worker: Address,
+    /// The chain's time: tasks before their deadline.
+    pub(crate) now: i64,
+    /// The machine's time: tasks past their backoff.
+    pub(crate) unix: i64,
+    /// Failed attempts that give a task up.
+    pub(crate) max_failures: i64,
+    /// Workers seen since then are live.
+    pub(crate) live_since: i64,
+    /// Only tasks of classic deals of trust 2 or more (see [`crate::workers::may_take`]).
+    pub(crate) replicated_only: bool,
+    /// The most tasks returned.
+    pub(crate) limit: i64,
 }
 
 /// A deal as the scheduler keeps it.
@@ -396,6 +438,81 @@ fn lease(row: &sqlx::any::AnyRow) -> Result<LeaseRow> {
     })
 }
 
+/// Adds a row for `worker` (its address as text) when the pool has none.
+async fn known_worker(tx: &mut sqlx::Transaction<'_, sqlx::Any>, worker: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen)
+         VALUES ($1, 0, 0, '', 0, 0) ON CONFLICT (address) DO NOTHING",
+    )
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends the sessions of `worker` (its address as text).
+async fn end_sessions(tx: &mut sqlx::Transaction<'_, sqlx::Any>, worker: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE worker = $1")
+        .bind(worker)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn worker_record(row: &sqlx::any::AnyRow) -> Result<WorkerRecord> {
+    let r = Decode {
+        row,
+        table: "workers",
+    };
+    let count = |column: &'static str| -> Result<u64> {
+        let n: i64 = r.get(column)?;
+        u64::try_from(n).map_err(|_| Error::Corrupt {
+            table: "workers",
+            column,
+            value: n.to_string(),
+            expected: "a count (0 or more)",
+        })
+    };
+    let slots = |column: &'static str, n: i64| -> Result<u32> {
+        u32::try_from(n).map_err(|_| Error::Corrupt {
+            table: "workers",
+            column,
+            value: n.to_string(),
+            expected: "a number of slots",
+        })
+    };
+    let excluded_at: Option<i64> = r.get("excluded_at")?;
+    Ok(WorkerRecord {
+        address: r.parsed("address", ADDRESS)?,
+        allowed: r.flag("allowed")?,
+        trusted: r.flag("trusted")?,
+        slots: r
+            .get::<Option<i64>>("operator_slots")?
+            .map(|n| slots("operator_slots", n))
+            .transpose()?,
+        declared_slots: slots("slots", r.get("slots")?)?,
+        admitted_by: r.get("admitted_by")?,
+        admitted_at: r.get("admitted_at")?,
+        excluded: match excluded_at {
+            None => None,
+            Some(at) => Some(Exclusion {
+                reason: r
+                    .get::<Option<String>>("excluded_reason")?
+                    .unwrap_or_default(),
+                at,
+                task: r.parsed_opt("excluded_task", ID)?,
+            }),
+        },
+        streak: count("streak")?,
+        contributed: count("contributed")?,
+        agreed: count("agreed")?,
+        against: count("against")?,
+        first_seen: r.get("first_seen")?,
+        last_seen: r.get("last_seen")?,
+        ip_prefix: r.get("ip_prefix")?,
+    })
+}
+
 fn replicate(row: &sqlx::any::AnyRow) -> Result<ReplicateRow> {
     let r = Decode {
         row,
@@ -500,8 +617,9 @@ impl Db {
         if inserted {
             for (taskid, idx) in tasks {
                 sqlx::query(
-                    "INSERT INTO tasks (taskid, dealid, idx, status, replicas_needed, deadline)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (taskid) DO NOTHING",
+                    "INSERT INTO tasks (taskid, dealid, idx, status, replicas_needed, deadline,
+                        tallied)
+                     VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (taskid) DO NOTHING",
                 )
                 .bind(taskid.to_string())
                 .bind(deal.dealid.to_string())
@@ -617,21 +735,14 @@ impl Db {
         Ok(())
     }
 
-    /// The next task `worker` may take: ACTIVE, before its deadline (`now`, chain time) and
-    /// past its backoff (`unix`, the machine's clock), with fewer than `max_failures` failed
-    /// attempts, needing more replicas than it has live ones, and not held by this worker
-    /// already. A worker whose replicate was lost or failed for a passing reason may take the
-    /// task again; not after an app or deal fault, nor after a fault of its own while another live
-    /// worker (seen since `live_since`) has not tried the task yet.
-    pub(crate) async fn next_task_for(
-        &self,
-        worker: Address,
-        now: i64,
-        unix: i64,
-        max_failures: i64,
-        live_since: i64,
-    ) -> Result<Option<TaskRow>> {
-        let row = sqlx::query(
+    /// The next tasks a worker may take (see [`WorkQuery`]): ACTIVE, before their deadline
+    /// and past their backoff, with fewer failed attempts than the limit, needing more
+    /// replicas than they have live ones, and not held by this worker already. A worker whose
+    /// replicate was lost or failed for a passing reason may take the task again; not after an
+    /// app or deal fault, nor after a fault of its own while another live worker has not tried
+    /// the task yet. In the order they are to be handed out.
+    pub(crate) async fn next_tasks_for(&self, q: &WorkQuery) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
             "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
              WHERE t.status = 'ACTIVE' AND t.deadline > $2
                AND t.not_before <= $3 AND t.failures < $4
@@ -644,16 +755,19 @@ impl Db {
                         SELECT 1 FROM workers w WHERE w.last_seen >= $5 AND w.address <> $1
                         AND NOT EXISTS (SELECT 1 FROM replicates o
                             WHERE o.taskid = t.taskid AND o.worker = w.address)))))
-             ORDER BY d.seq, t.idx LIMIT 1",
+               AND ($6 = 0 OR (d.fast = 0 AND d.trust >= 2))
+             ORDER BY d.seq, t.idx LIMIT $7",
         )
-        .bind(worker.to_string())
-        .bind(now)
-        .bind(unix)
-        .bind(max_failures)
-        .bind(live_since)
-        .fetch_optional(&self.pool)
+        .bind(q.worker.to_string())
+        .bind(q.now)
+        .bind(q.unix)
+        .bind(q.max_failures)
+        .bind(q.live_since)
+        .bind(i64::from(q.replicated_only))
+        .bind(q.limit)
+        .fetch_all(&self.pool)
         .await?;
-        row.as_ref().map(task).transpose()
+        rows.iter().map(task).collect()
     }
 
     /// The ACTIVE tasks that used up `max_failures` failed attempts and hold no live
@@ -868,13 +982,199 @@ impl Db {
         .try_get("n")?)
     }
 
-    /// The slots `worker` registered, if it registered.
-    pub(crate) async fn slots(&self, worker: Address) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT slots FROM workers WHERE address = $1")
+    /// A worker's record (see [`crate::workers`]).
+    pub(crate) async fn worker_record(&self, worker: Address) -> Result<Option<WorkerRecord>> {
+        let row = sqlx::query("SELECT * FROM workers WHERE address = $1")
             .bind(worker.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("slots")).transpose()?)
+        row.as_ref().map(worker_record).transpose()
+    }
+
+    /// Every worker's record, by address.
+    pub(crate) async fn worker_records(&self) -> Result<Vec<WorkerRecord>> {
+        let rows = sqlx::query("SELECT * FROM workers ORDER BY address")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(worker_record).collect()
+    }
+
+    /// Puts a worker on the allowlist (the operator's `workers add`): trusted or not, with the
+    /// slots the operator registers; records who admitted it and when.
+    pub(crate) async fn allow_worker(
+        &self,
+        worker: Address,
+        trusted: bool,
+        slots: Option<u32>,
+        by: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen, allowed,
+                trusted, operator_slots, admitted_by, admitted_at)
+             VALUES ($1, 0, 0, '', 0, 0, 1, $2, $3, $4, $5)
+             ON CONFLICT (address) DO UPDATE SET allowed = 1, trusted = excluded.trusted,
+                operator_slots = excluded.operator_slots, admitted_by = excluded.admitted_by,
+                admitted_at = excluded.admitted_at",
+        )
+        .bind(worker.to_string())
+        .bind(i64::from(trusted))
+        .bind(slots.map(i64::from))
+        .bind(by)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes a worker off the allowlist and ends its sessions; false when it was not on it.
+    pub(crate) async fn disallow_worker(&self, worker: Address) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE workers SET allowed = 0, trusted = 0, operator_slots = NULL
+             WHERE address = $1 AND allowed = 1",
+        )
+        .bind(worker.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        end_sessions(&mut tx, &worker.to_string()).await?;
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
+    /// Lifts a worker's exclusion (its streak starts again); false when it was not excluded.
+    pub(crate) async fn readmit_worker(&self, worker: Address) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE workers SET excluded_reason = NULL, excluded_at = NULL, excluded_task = NULL,
+                streak = 0 WHERE address = $1 AND excluded_at IS NOT NULL",
+        )
+        .bind(worker.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Records a worker's registration from `ip_prefix` (when known): first seen now unless
+    /// seen before; a worker the pool did not know is recorded as admitted by `by` (an open
+    /// pool).
+    pub(crate) async fn seen_from(
+        &self,
+        worker: Address,
+        ip_prefix: Option<&str>,
+        by: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO workers (address, cores, memory_bytes, tags, slots, last_seen,
+                first_seen, ip_prefix, admitted_by, admitted_at)
+             VALUES ($1, 0, 0, '', 0, $2, $2, $3, $4, $2)
+             ON CONFLICT (address) DO UPDATE SET
+                first_seen = COALESCE(workers.first_seen, excluded.first_seen),
+                ip_prefix = COALESCE(excluded.ip_prefix, workers.ip_prefix),
+                admitted_by = COALESCE(workers.admitted_by, excluded.admitted_by),
+                admitted_at = COALESCE(workers.admitted_at, excluded.admitted_at)",
+        )
+        .bind(worker.to_string())
+        .bind(now)
+        .bind(ip_prefix)
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Excludes a worker (the operator's hand) and ends its sessions; false when it was
+    /// excluded already.
+    pub(crate) async fn exclude_worker(
+        &self,
+        worker: Address,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        known_worker(&mut tx, &worker.to_string()).await?;
+        let done = sqlx::query(
+            "UPDATE workers SET excluded_reason = $2, excluded_at = $3, excluded_task = NULL
+             WHERE address = $1 AND excluded_at IS NULL",
+        )
+        .bind(worker.to_string())
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        end_sessions(&mut tx, &worker.to_string()).await?;
+        tx.commit().await?;
+        Ok(done == 1)
+    }
+
+    /// The completed tasks of replicated deals whose votes are not counted yet (at most 64).
+    pub(crate) async fn tasks_to_tally(&self) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
+             WHERE t.status = 'COMPLETED' AND t.tallied = 0 AND d.fast = 0 AND d.trust >= 2
+             ORDER BY t.dealid, t.idx LIMIT 64",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task).collect()
+    }
+
+    /// Counts the finalized votes of a task in its workers' records, in one transaction with
+    /// the mark that they are counted (so never twice): each vote agreed or not; a worker with
+    /// an exclusion is excluded and its sessions end.
+    pub(crate) async fn tally(&self, taskid: B256, votes: &[(Address, Outcome)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE tasks SET tallied = 1 WHERE taskid = $1 AND tallied = 0")
+            .bind(taskid.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done == 0 {
+            return Ok(());
+        }
+        for (worker, outcome) in votes {
+            let worker = worker.to_string();
+            let (agreed, against) = if outcome.agreed { (1, 0) } else { (0, 1) };
+            known_worker(&mut tx, &worker).await?;
+            sqlx::query(
+                "UPDATE workers SET contributed = contributed + 1, agreed = agreed + $2,
+                    against = against + $3, streak = CASE WHEN $2 = 1 THEN streak + 1 ELSE 0 END
+                 WHERE address = $1",
+            )
+            .bind(&worker)
+            .bind(agreed)
+            .bind(against)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(exclusion) = &outcome.exclude {
+                sqlx::query(
+                    "UPDATE workers SET excluded_reason = $2, excluded_at = $3, excluded_task = $4
+                     WHERE address = $1 AND excluded_at IS NULL",
+                )
+                .bind(&worker)
+                .bind(&exclusion.reason)
+                .bind(exclusion.at)
+                .bind(exclusion.task.map(|t| t.to_string()))
+                .execute(&mut *tx)
+                .await?;
+                end_sessions(&mut tx, &worker).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The workers excluded, for `/metrics`.
+    pub(crate) async fn excluded_workers(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE excluded_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     /// Counts tasks by status, for `/metrics`.
@@ -1031,6 +1331,133 @@ mod tests {
             (other.status, other.failure),
             (PoolTaskState::Revealing, None)
         );
+    }
+
+    /// The operator's allowlist, the registration hints, the tally of finalized votes (once
+    /// per task), exclusion (sessions end) and re-admission.
+    #[tokio::test]
+    async fn worker_records_follow_the_operator_and_the_votes() {
+        use crate::workers::{outcome, sign_in, Admission, Workers};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        Db::open(&url).await.unwrap().pool.close().await;
+        let workers = Workers::open(&url).await.unwrap();
+        let db = Db::open(&url).await.unwrap();
+        let (honest, cheat) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xc4));
+        assert!(workers.list().await.unwrap().is_empty());
+        let added = workers
+            .add(honest, true, Some(2), "alice", 100)
+            .await
+            .unwrap();
+        assert!(added.allowed && added.trusted);
+        assert_eq!(
+            (added.slots, added.admitted_by.as_deref(), added.admitted_at),
+            (Some(2), Some("alice"), Some(100))
+        );
+        // Registering keeps the operator's marks; the first sighting stays the first.
+        db.register(honest, 4, 0, "", 8, 150).await.unwrap();
+        db.seen_from(honest, Some("203.0.113.0/24"), "open admission", 150)
+            .await
+            .unwrap();
+        db.seen_from(honest, None, "open admission", 160)
+            .await
+            .unwrap();
+        let read = workers.get(honest).await.unwrap().unwrap();
+        assert_eq!(
+            (read.declared_slots, read.slots, read.trusted),
+            (8, Some(2), true)
+        );
+        assert_eq!(read.admitted_by.as_deref(), Some("alice"));
+        assert_eq!(read.first_seen, Some(150));
+        assert_eq!(read.ip_prefix.as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(crate::workers::slot_cap(Some(&read)), 2);
+        // A stranger of an open pool.
+        db.seen_from(cheat, Some("198.51.100.0/24"), "open admission", 170)
+            .await
+            .unwrap();
+        let stranger = workers.get(cheat).await.unwrap().unwrap();
+        assert!(!stranger.allowed && !stranger.trusted);
+        assert_eq!(stranger.admitted_by.as_deref(), Some("open admission"));
+        db.add_session("cheat-session", cheat, 10_000)
+            .await
+            .unwrap();
+
+        // A replicated task finalized: one vote with the consensus, one against.
+        let mut deal = sample_deal();
+        deal.trust = 3;
+        db.insert_deal(&deal, &[(TASK, 0)], PoolTaskState::Active, 2, 1_000)
+            .await
+            .unwrap();
+        assert!(db.tasks_to_tally().await.unwrap().is_empty());
+        db.set_task_status(TASK, PoolTaskState::Completed, None, None)
+            .await
+            .unwrap();
+        assert_eq!(db.tasks_to_tally().await.unwrap().len(), 1);
+        let (good, bad) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        let votes = [
+            (honest, outcome(Some(&read), TASK, good, good, 200)),
+            (cheat, outcome(Some(&stranger), TASK, bad, good, 200)),
+        ];
+        db.tally(TASK, &votes).await.unwrap();
+        // Counted once.
+        db.tally(TASK, &votes).await.unwrap();
+        assert!(db.tasks_to_tally().await.unwrap().is_empty());
+        let honest_now = workers.get(honest).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                honest_now.contributed,
+                honest_now.agreed,
+                honest_now.against
+            ),
+            (1, 1, 0)
+        );
+        assert_eq!((honest_now.streak, honest_now.excluded.clone()), (1, None));
+        let caught = workers.get(cheat).await.unwrap().unwrap();
+        assert_eq!(
+            (caught.contributed, caught.against, caught.streak),
+            (1, 1, 0)
+        );
+        let exclusion = caught.excluded.clone().expect("excluded");
+        assert_eq!((exclusion.at, exclusion.task), (200, Some(TASK)));
+        assert!(exclusion.reason.contains("against the consensus"));
+        assert_eq!(db.session("cheat-session", 0).await.unwrap(), None);
+        assert_eq!(db.excluded_workers().await.unwrap(), 1);
+        for mode in [Admission::Open, Admission::Unrestricted, Admission::Closed] {
+            assert!(sign_in(mode, cheat, Some(&caught)).is_err());
+        }
+
+        // Only the operator lifts it; the votes stay counted.
+        assert!(workers.readmit(cheat).await.unwrap());
+        assert!(!workers.readmit(cheat).await.unwrap());
+        let back = workers.get(cheat).await.unwrap().unwrap();
+        assert_eq!((back.excluded.clone(), back.against), (None, 1));
+        assert_eq!(db.excluded_workers().await.unwrap(), 0);
+        assert!(sign_in(Admission::Open, cheat, Some(&back)).is_ok());
+
+        // By the operator's hand too.
+        db.add_session("cheat-again", cheat, 10_000).await.unwrap();
+        assert!(workers.exclude(cheat, "seen copying", 300).await.unwrap());
+        assert!(!workers.exclude(cheat, "twice", 301).await.unwrap());
+        assert_eq!(db.session("cheat-again", 0).await.unwrap(), None);
+        let manual = workers.get(cheat).await.unwrap().unwrap().excluded.unwrap();
+        assert_eq!(
+            (manual.reason.as_str(), manual.at, manual.task),
+            ("seen copying", 300, None)
+        );
+        assert!(workers.readmit(cheat).await.unwrap());
+
+        // Off the allowlist: its sessions end, its record stays.
+        db.add_session("honest-session", honest, 10_000)
+            .await
+            .unwrap();
+        assert!(workers.remove(honest).await.unwrap());
+        assert!(!workers.remove(honest).await.unwrap());
+        assert_eq!(db.session("honest-session", 0).await.unwrap(), None);
+        let removed = workers.get(honest).await.unwrap().unwrap();
+        assert!(!removed.allowed && !removed.trusted);
+        assert_eq!(removed.agreed, 1);
+        assert!(sign_in(Admission::Closed, honest, Some(&removed)).is_err());
+        assert_eq!(workers.list().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

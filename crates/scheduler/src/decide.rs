@@ -353,7 +353,7 @@ fn candidates(taskid: B256, consensus: B256, replicates: &[ReplicateRow]) -> Vec
 /// task up with the worker's reason (every worker would meet it again) once another worker
 /// confirmed it or none is free to; the app's is left to the app-fault limit ([`decide`]);
 /// the worker's and a passing one count as a failed attempt and hold the task back for a
-/// growing [`backoff`] (the worker's goes to another worker first, see `Db::next_task_for`).
+/// growing [`backoff`] (the worker's goes to another worker first, see `Db::next_tasks_for`).
 /// The attempt that reaches `--max-attempts` gives it up ([`exhausted`], which the engine
 /// runs next).
 pub(crate) fn after_failure(
@@ -380,7 +380,7 @@ pub(crate) fn after_failure(
             }
             // A worker's word alone does not end a task: a hostile worker could otherwise
             // give up any task it is handed. Another worker confirms (it never gets the task
-            // back, see `Db::next_task_for`), unless none is free to.
+            // back, see `Db::next_tasks_for`), unless none is free to.
             let confirmations = view
                 .replicates
                 .iter()

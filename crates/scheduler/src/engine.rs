@@ -49,7 +49,7 @@ use crate::{
     api::{AppRef, DatasetRef, Fault},
     db::{Db, DealRow, ReplicateRow, TaskRow, Write},
     decide::{self, replicas_for, Action, Candidate, ChainTask, Policy, View},
-    Error, Result, SchedulerConfig,
+    workers, Error, Result, SchedulerConfig,
 };
 
 /// Tasks initialized per transaction.
@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) published: Option<SignedWorkerpoolOrder>,
     assets: Mutex<HashMap<Address, (String, B256, String)>>,
+    /// The worker stake of each deal read from the hub (open pools check it at dispatch).
+    stakes: Mutex<HashMap<B256, U256>>,
 }
 
 /// Seconds since the epoch, by the machine's clock (leases).
@@ -145,6 +147,7 @@ impl Shared {
             metrics: Metrics::default(),
             published,
             assets: Mutex::new(HashMap::new()),
+            stakes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -187,6 +190,16 @@ impl Shared {
             },
             dataset,
         ))
+    }
+
+    /// The worker stake of a deal (`viewDeal`), cached: it never changes.
+    pub(crate) async fn worker_stake(&self, dealid: B256) -> Result<U256> {
+        if let Some(stake) = self.stakes.lock().await.get(&dealid) {
+            return Ok(*stake);
+        }
+        let stake = self.client.deal(dealid).await?.workerStake;
+        self.stakes.lock().await.insert(dealid, stake);
+        Ok(stake)
     }
 
     /// Sends a transaction of the pool (counted in the metrics).
@@ -310,6 +323,39 @@ async fn tick(shared: &Shared, watcher: &mut LogWatcher) -> Result<()> {
     }
     initialize(shared).await?;
     drive(shared, now).await?;
+    tally(shared).await?;
+    Ok(())
+}
+
+/// Counts the votes of the replicated tasks finalized since the last tick in their workers'
+/// records, from the hub (its consensus value and each contribution's hash, not the workers'
+/// reports): a vote against the consensus excludes its worker (see [`workers::outcome`]).
+async fn tally(shared: &Shared) -> Result<()> {
+    for task in shared.db.tasks_to_tally().await? {
+        let taskid = task.taskid;
+        let consensus = shared.client.task(taskid).await?.consensusValue;
+        let mut votes = Vec::new();
+        for r in shared.db.replicates(taskid).await? {
+            let c = shared.client.contribution(taskid, r.worker).await?;
+            if c.status == poco_chain::ContributionStatus::Unset {
+                continue;
+            }
+            let record = shared.db.worker_record(r.worker).await?;
+            let outcome = workers::outcome(
+                record.as_ref(),
+                taskid,
+                c.result_hash,
+                consensus,
+                unix_now(),
+            );
+            if let Some(exclusion) = &outcome.exclude {
+                warn!(%taskid, worker = %r.worker, reason = %exclusion.reason, "worker excluded");
+                shared.metrics.exclusions.inc();
+            }
+            votes.push((r.worker, outcome));
+        }
+        shared.db.tally(taskid, &votes).await?;
+    }
     Ok(())
 }
 

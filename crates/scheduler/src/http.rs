@@ -2,33 +2,38 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::SocketAddr,
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 
 use alloy::primitives::{Address, Signature, B256};
 use axum::{
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
-    Json, Router,
+    Extension, Json, Router,
 };
 use poco_types::{PoolTaskState, TaskStatus, WorkerAuthorization};
 use serde::Deserialize;
+use tracing::debug;
 
 use crate::{
     api::{
         challenge_text, parse_challenge, AppLogs, Assignment, Challenge, ErrorBody, Fault,
         LoginRequest, LoginResponse, Registration, ReplicateInfo, ReplicateLog, ReplicateState,
-        Report, TaskInfo, TaskLogs, MAX_LOG_BYTES,
+        Report, Standing, TaskInfo, TaskLogs, MAX_LOG_BYTES,
     },
-    db::ReplicateRow,
+    db::{ReplicateRow, WorkQuery},
     decide::{settle_mode, Policy},
     engine::{secs, unix_now, Shared},
+    workers::{self, Admission, TaskKind, WorkerRecord},
     Result,
 };
 
+/// The tasks a `/work` call looks at, in order, for one this worker may take.
+const CANDIDATE_TASKS: i64 = 16;
 /// Sessions last a day.
 const SESSION: Duration = Duration::from_secs(24 * 3600);
 /// Challenges must be signed within five minutes.
@@ -335,10 +340,34 @@ async fn login(
     let token = alloy::primitives::hex::encode(rand::random::<[u8; 32]>());
     s.db.add_session(&token, req.address, unix_now() + SESSION.as_secs() as i64)
         .await?;
+    // Requesters sign in too (to read their results): a wallet the pool does not admit as a
+    // worker gets its session, and the worker routes refuse it with the reason, also told
+    // here.
+    let record = s.db.worker_record(req.address).await?;
     Ok(Json(LoginResponse {
         token,
         expires_in: SESSION.as_secs(),
+        standing: Some(standing(&s, record.as_ref())),
     }))
+}
+
+/// What a wallet is told at sign-in: the pool's admission mode and the operator's mark.
+fn standing(s: &Shared, record: Option<&WorkerRecord>) -> Standing {
+    Standing {
+        admission: s.config.admission.to_string(),
+        trusted: record.is_some_and(|r| r.trusted),
+    }
+}
+
+/// The signed-in worker of a worker route (register, work, heartbeat, replicates, reports),
+/// refused with `403` and the reason when the pool does not admit it (closed pools: not on
+/// the allowlist; any pool: excluded).
+async fn admitted(s: &Shared, headers: &HeaderMap) -> Result<Address, ApiError> {
+    let w = worker(s, headers).await?;
+    let record = s.db.worker_record(w).await?;
+    workers::sign_in(s.config.admission, w, record.as_ref())
+        .map_err(|refusal| ApiError(StatusCode::FORBIDDEN, refusal.0))?;
+    Ok(w)
 }
 
 async fn worker(s: &Shared, headers: &HeaderMap) -> Result<Address, ApiError> {
@@ -363,12 +392,24 @@ async fn worker(s: &Shared, headers: &HeaderMap) -> Result<Address, ApiError> {
 async fn register(
     State(s): S,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     Json(r): Json<Registration>,
 ) -> Result<StatusCode, ApiError> {
-    let w = worker(&s, &headers).await?;
+    let w = admitted(&s, &headers).await?;
     if r.slots == 0 {
         return Err(bad("slots must be at least 1"));
     }
+    // Where it registers from: the operator's hint that workers share a host or a network.
+    let ip = peer.map(|Extension(ConnectInfo(peer))| {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        workers::ip_prefix(workers::client_ip(
+            peer,
+            forwarded,
+            &s.config.trusted_proxies,
+        ))
+    });
+    let by = format!("{} admission", s.config.admission);
+    s.db.seen_from(w, ip.as_deref(), &by, unix_now()).await?;
     s.db.register(
         w,
         i64::from(r.cores),
@@ -391,7 +432,7 @@ async fn work(
     headers: HeaderMap,
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let w = worker(&s, &headers).await?;
+    let w = admitted(&s, &headers).await?;
     if !s
         .work_limits
         .lock()
@@ -429,27 +470,57 @@ async fn work(
 
 async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiError> {
     let _guard = s.assign_lock.lock().await;
-    // A worker runs as many replicates at once as the slots it registered (one before it
-    // registers).
-    let slots = s.db.slots(w).await?.unwrap_or(1).max(1);
-    if s.db.held_by(w).await? >= slots {
+    let record = s.db.worker_record(w).await?;
+    // A worker runs as many replicates at once as its slots (see `workers::slot_cap`).
+    if s.db.held_by(w).await? >= workers::slot_cap(record.as_ref()) {
         return Ok(None);
     }
+    let record = record.unwrap_or_else(|| WorkerRecord {
+        address: w,
+        ..Default::default()
+    });
+    let mode = s.config.admission;
+    let replicated_only =
+        mode != Admission::Unrestricted && !workers::qualifies_unreplicated(&record);
     let now = s.chain_now.load(Ordering::Relaxed);
     let live_since = unix_now() - s.config.lease.as_secs() as i64;
-    let Some(task) =
-        s.db.next_task_for(
-            w,
+    let tasks =
+        s.db.next_tasks_for(&WorkQuery {
+            worker: w,
             now,
-            unix_now(),
-            Policy::new(&s.config).max_failures(),
+            unix: unix_now(),
+            max_failures: Policy::new(&s.config).max_failures(),
             live_since,
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let Some(deal) = s.db.deal(task.dealid).await? else {
+            replicated_only,
+            limit: CANDIDATE_TASKS,
+        })
+        .await?;
+    let mut balance = None;
+    let mut picked = None;
+    for task in tasks {
+        let Some(deal) = s.db.deal(task.dealid).await? else {
+            continue;
+        };
+        let mut kind = TaskKind {
+            fast: deal.fast,
+            trust: deal.trust,
+            worker_stake: None,
+        };
+        if workers::needs_balance(mode, &record, &kind) {
+            kind.worker_stake = Some(s.worker_stake(deal.dealid).await?);
+            if balance.is_none() {
+                balance = s.client.account(w).await.ok().map(|(free, _)| free);
+            }
+        }
+        match workers::may_take(mode, &record, &kind, balance) {
+            Ok(()) => {
+                picked = Some((task, deal));
+                break;
+            }
+            Err(refusal) => debug!(%w, taskid = %task.taskid, "not handed out: {refusal}"),
+        }
+    }
+    let Some((task, deal)) = picked else {
         return Ok(None);
     };
     let taskid = task.taskid;
@@ -480,7 +551,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
 }
 
 async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiError> {
-    let w = worker(&s, &headers).await?;
+    let w = admitted(&s, &headers).await?;
     s.db.heartbeat(w, unix_now(), unix_now() + secs(s.config.lease))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -492,7 +563,7 @@ async fn report(
     Path(taskid): Path<B256>,
     Json(r): Json<Report>,
 ) -> Result<StatusCode, ApiError> {
-    let w = worker(&s, &headers).await?;
+    let w = admitted(&s, &headers).await?;
     if !matches!(
         r.state,
         ReplicateState::Contributed | ReplicateState::Done | ReplicateState::Failed
@@ -545,7 +616,7 @@ async fn report(
 }
 
 async fn replicates(State(s): S, headers: HeaderMap) -> Result<Json<Vec<B256>>, ApiError> {
-    let w = worker(&s, &headers).await?;
+    let w = admitted(&s, &headers).await?;
     let rows = s.db.worker_replicates(w).await?;
     Ok(Json(rows.iter().map(|r| r.taskid).collect()))
 }
@@ -654,9 +725,21 @@ async fn metrics(State(s): S) -> Result<Response, ApiError> {
             }
         }
     };
-    Ok(poco_service::metrics::response(
-        s.metrics.render(challenges, &counts),
-    ))
+    let mut text = s.metrics.render(challenges, &counts);
+    text.push_str(&excluded_gauge(s.db.excluded_workers().await?));
+    Ok(poco_service::metrics::response(text))
+}
+
+/// The gauge of excluded workers, in the Prometheus text format.
+fn excluded_gauge(excluded: i64) -> String {
+    use prometheus::core::Collector;
+    let gauge = prometheus::IntGauge::new(
+        "poco_scheduler_excluded_workers",
+        "Workers excluded from the pool (until the operator re-admits them).",
+    )
+    .expect("a valid metric name");
+    gauge.set(excluded);
+    poco_service::metrics::encode(&gauge.collect())
 }
 
 #[cfg(test)]
@@ -690,6 +773,17 @@ mod tests {
         ] {
             assert_eq!(parse_challenge(&bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn excluded_workers_are_a_gauge() {
+        let text = excluded_gauge(3);
+        assert!(text
+            .lines()
+            .any(|l| l == "# TYPE poco_scheduler_excluded_workers gauge"));
+        assert!(text
+            .lines()
+            .any(|l| l == "poco_scheduler_excluded_workers 3"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod engine;
 mod error;
 mod http;
 mod metrics;
+pub mod workers;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -84,12 +85,21 @@ pub struct SchedulerConfig {
     pub publish: Option<PublishConfig>,
     /// Serve the API (and the store under it) over HTTPS with this certificate and key.
     pub tls: Option<poco_service::TlsFiles>,
+    /// Who may sign in and which tasks each worker takes (see [`workers`]).
+    pub admission: workers::Admission,
+    /// The reverse proxies in front of the API whose `X-Forwarded-For` header names the
+    /// worker's address (its network prefix is recorded at sign-in); without them the
+    /// connection's peer is the worker.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl SchedulerConfig {
     /// Defaults: SQLite file `scheduler.db` in `store_dir`'s parent is not assumed; the
     /// caller sets the paths. 1 confirmation, 1 s polling, 30 s leases, 2 app faults, 5
-    /// attempts, a 2 s first backoff.
+    /// attempts, a 2 s first backoff, no trusted proxy, and
+    /// [`Admission::Unrestricted`](workers::Admission::Unrestricted): the behaviour from before
+    /// admission, so that embedders and their tests are unchanged; a public pool sets
+    /// `Closed` or `Open` (`poco scheduler` defaults to `closed` off a local devnet).
     pub fn new(rpc_url: impl Into<String>, hub: Address, workerpool: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -109,6 +119,8 @@ impl SchedulerConfig {
             start_block: None,
             publish: None,
             tls: None,
+            admission: workers::Admission::Unrestricted,
+            trusted_proxies: Vec::new(),
         }
     }
 }

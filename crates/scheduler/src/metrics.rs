@@ -23,6 +23,8 @@ pub(crate) struct Metrics {
     pub(crate) reveal_rejections: IntCounter,
     /// `/work` calls refused by the rate limit.
     pub(crate) rate_limited: IntCounter,
+    /// Workers excluded for a vote against the consensus.
+    pub(crate) exclusions: IntCounter,
 }
 
 impl Default for Metrics {
@@ -52,6 +54,10 @@ impl Default for Metrics {
             rate_limited: counter(
                 "poco_scheduler_work_rate_limited_total",
                 "/work calls refused by the rate limit.",
+            ),
+            exclusions: counter(
+                "poco_scheduler_worker_exclusions_total",
+                "Workers excluded for a vote against the consensus.",
             ),
             registry,
         }

@@ -25,6 +25,7 @@ use poco_runtime::{
 };
 use poco_scheduler_api::{
     AppLogs, Assignment, Fault, Mode, Registration, ReplicateState, Report, SchedulerClient,
+    Standing,
 };
 use poco_types::{DealParams, ResultLink, TaskStatus, WorkerAuthorization};
 use tracing::{info, warn};
@@ -166,7 +167,26 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         })
         .await?;
     let (free, _) = chain.account(signer.address()).await?;
-    info!(worker = %signer.address(), slots = config.slots, free_rlc = %poco_types::format_rlc(free), "worker signed in");
+    // Its score and weight in the hub's consensus rule, and where it stands in the pool (older
+    // schedulers do not say): whether the pool trusts it with unreplicated tasks.
+    let score: u64 = chain
+        .hub()
+        .viewScore(signer.address())
+        .call()
+        .await
+        .map_err(|e| poco_chain::Error::call("viewScore", e))?
+        .saturating_to();
+    let standing = scheduler.standing().await;
+    info!(
+        worker = %signer.address(),
+        slots = config.slots,
+        free_rlc = %poco_types::format_rlc(free),
+        score,
+        weight = Standing::weight_of(score),
+        trusted = standing.as_ref().is_some_and(|s| s.trusted),
+        admission = %standing.as_ref().map_or("unknown", |s| s.admission.as_str()),
+        "worker signed in"
+    );
     let fetch_policy = fetch::Policy {
         allow_local: config.allow_local_fetch,
         exempt: Vec::new(),

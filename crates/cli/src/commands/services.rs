@@ -19,7 +19,10 @@ use clap::Args;
 use eyre::{bail, eyre, Result, WrapErr};
 use poco_market::{api::OrderEntry, MarketClient};
 use poco_runtime::{Executor, ProcessConfig, ProcessExecutor, WasmConfig, WasmExecutor};
-use poco_scheduler::{PublishConfig, SchedulerConfig};
+use poco_scheduler::{
+    workers::{Admission, WorkerRecord, Workers},
+    PublishConfig, SchedulerConfig,
+};
 use poco_types::{OrderKind, SignedWorkerpoolOrder, WorkerpoolOrder};
 use poco_worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
@@ -102,6 +105,98 @@ pub(crate) struct SchedulerArgs {
     #[command(flatten)]
     #[serde(flatten)]
     tls: super::market::TlsArgs,
+    /// Who may work for the pool: closed (only the workers on the allowlist, `poco scheduler
+    /// workers add`), open (anyone, replicated tasks only, for the worker stake its account
+    /// covers) or unrestricted (anyone, any task: development pools) [default: closed;
+    /// unrestricted on a devnet of `poco devnet start`].
+    #[arg(long, value_name = "MODE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admission: Option<Admission>,
+    /// The pool's workers: add, remove, list, exclude, readmit (without a subcommand, the
+    /// scheduler runs).
+    #[command(subcommand)]
+    #[serde(skip)]
+    command: Option<SchedulerCommand>,
+}
+
+/// `poco scheduler workers`
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum SchedulerCommand {
+    /// The pool's workers, in the scheduler's database (the scheduler may be running): the
+    /// allowlist of a closed pool, trusted marks, slots, votes and exclusions.
+    #[command(subcommand)]
+    Workers(WorkersCommand),
+}
+
+/// `poco scheduler workers ...`
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum WorkersCommand {
+    /// Put a worker on the allowlist (again), optionally trusted, with the slots it may use.
+    Add {
+        /// The worker's address.
+        address: Address,
+        /// Trusted: it may take unreplicated tasks (trust 1, fast deals), whose result
+        /// nobody checks.
+        #[arg(long)]
+        trusted: bool,
+        /// The replicates it may hold at once (at most what it declares) [default: what it
+        /// declares].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        slots: Option<u32>,
+        #[command(flatten)]
+        db: PoolDatabase,
+    },
+    /// Take a worker off the allowlist and end its sessions (its record stays).
+    Remove {
+        /// The worker's address.
+        address: Address,
+        #[command(flatten)]
+        db: PoolDatabase,
+    },
+    /// The workers the pool knows: allowlist, marks, votes, exclusions.
+    List {
+        #[command(flatten)]
+        db: PoolDatabase,
+    },
+    /// Exclude a worker by hand (as a vote against the consensus does): its sessions end
+    /// and it gets no more work until `readmit`.
+    Exclude {
+        /// The worker's address.
+        address: Address,
+        /// Why (shown in `list`).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        db: PoolDatabase,
+    },
+    /// Lift the exclusion of a worker (caught voting against the consensus, or excluded by
+    /// hand).
+    Readmit {
+        /// The worker's address.
+        address: Address,
+        #[command(flatten)]
+        db: PoolDatabase,
+    },
+}
+
+/// Which scheduler database `poco scheduler workers` opens: the scheduler's, resolved as
+/// `poco scheduler` resolves it.
+#[derive(Args, Debug, Serialize)]
+pub(crate) struct PoolDatabase {
+    /// The scheduler's TOML file [default: $POCO_HOME/scheduler.toml, when it exists];
+    /// POCO_SCHEDULER_<SETTING> variables override it, flags both.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// The workerpool [default: the last one in deployed.json].
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workerpool: Option<Address>,
+    /// The scheduler's database [default: the scheduler's SQLite file in
+    /// $POCO_HOME/scheduler/].
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
 }
 
 /// The settings of `poco scheduler`, resolved by [`SchedulerArgs::settings`]: the defaults
@@ -124,6 +219,10 @@ pub(crate) struct SchedulerSettings {
     pub(crate) publish_trust: u64,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
+    /// Who may work for the pool (`None`: closed, unrestricted on a devnet).
+    pub(crate) admission: Option<Admission>,
+    /// The reverse proxies in front of the API whose `X-Forwarded-For` names the worker.
+    pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
     /// The pool's result store, in the store's own format (`poco_store::StoreConfig`: backend,
     /// path, s3, limits); its trusted schedulers and public URL are the scheduler's.
     pub(crate) store: Option<poco_store::StoreConfig>,
@@ -147,6 +246,8 @@ impl Default for SchedulerSettings {
             publish_trust: 100,
             tls_cert: None,
             tls_key: None,
+            admission: None,
+            trusted_proxies: Vec::new(),
             store: None,
         }
     }
@@ -346,6 +447,9 @@ impl SchedulerArgs {
     }
 
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        if let Some(SchedulerCommand::Workers(command)) = self.command {
+            return command.run(ctx).await;
+        }
         let settings = self.settings()?;
         let tls = super::market::tls_files(&settings.tls_cert, &settings.tls_key)?;
         let client = ctx.sender().await?;
@@ -378,6 +482,13 @@ impl SchedulerArgs {
         config.max_attempts = settings.max_attempts.max(1);
         config.retry_backoff = Duration::from_secs(settings.retry_backoff.max(1));
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
+        config.admission = settings.admission.unwrap_or_else(|| default_admission(ctx));
+        config.trusted_proxies = settings.trusted_proxies.clone();
+        if config.admission == Admission::Unrestricted {
+            tracing::warn!(
+                "admission is unrestricted: any wallet may work for this pool and take trust-1                  tasks; set --admission closed or open for a pool strangers can reach"
+            );
+        }
         let market = self
             .market
             .configured(ctx)
@@ -413,6 +524,7 @@ impl SchedulerArgs {
             }
             config.publish = Some(publish);
         }
+        let config_admission = config.admission;
         let poco_scheduler::Started {
             running,
             workerpool_order,
@@ -428,13 +540,124 @@ impl SchedulerArgs {
                 &running.url,
             )?;
             if let Some(market) = &market {
-                publish_on_market(order, market, &signer, workerpool, &running.url).await;
+                publish_on_market(
+                    order,
+                    market,
+                    &signer,
+                    (workerpool, &running.url, config_admission),
+                )
+                .await;
             }
         }
         ctx.out
-            .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool }));
+            .print_line(&json!({ "scheduler": running.url, "workerpool": workerpool, "admission": config_admission }));
         run_until_signal(ctx, "scheduler", &client, running).await?;
         Ok(json!({ "stopped": true }))
+    }
+}
+
+/// The admission mode without a setting: closed, except on a local devnet (a chain whose
+/// chain.json entry holds the named development accounts of `poco devnet start`), where the
+/// devnet's own workers run unrestricted.
+fn default_admission(ctx: &Context) -> Admission {
+    match ctx.chain_entry() {
+        Ok((_, _, entry)) if !entry.accounts.is_empty() => Admission::Unrestricted,
+        _ => Admission::Closed,
+    }
+}
+
+impl WorkersCommand {
+    async fn run(self, ctx: &Context) -> Result<Value> {
+        let (Self::Add { db, .. }
+        | Self::Remove { db, .. }
+        | Self::List { db }
+        | Self::Exclude { db, .. }
+        | Self::Readmit { db, .. }) = &self;
+        let workers = db.open(ctx).await?;
+        let fail = |e: poco_scheduler::Error| eyre!("{e}");
+        match self {
+            Self::Add {
+                address,
+                trusted,
+                slots,
+                ..
+            } => {
+                let by = std::env::var("USER").unwrap_or_else(|_| "operator".into());
+                let record = workers
+                    .add(address, trusted, slots, &by, unix_now())
+                    .await
+                    .map_err(fail)?;
+                Ok(json!({ "added": record_json(&record) }))
+            }
+            Self::Remove { address, .. } => {
+                if !workers.remove(address).await.map_err(fail)? {
+                    bail!("{address} is not on this pool's allowlist: nothing to remove (see `poco scheduler workers list`)");
+                }
+                Ok(json!({ "removed": address }))
+            }
+            Self::List { .. } => {
+                let list = workers.list().await.map_err(fail)?;
+                Ok(json!({ "workers": list.iter().map(record_json).collect::<Vec<_>>() }))
+            }
+            Self::Exclude {
+                address, reason, ..
+            } => {
+                let reason = format!("excluded by the operator: {reason}");
+                if !workers
+                    .exclude(address, &reason, unix_now())
+                    .await
+                    .map_err(fail)?
+                {
+                    bail!("{address} is excluded already (see `poco scheduler workers list`)");
+                }
+                Ok(json!({ "excluded": address, "reason": reason }))
+            }
+            Self::Readmit { address, .. } => {
+                if !workers.readmit(address).await.map_err(fail)? {
+                    bail!("{address} is not excluded from this pool: nothing to readmit (see `poco scheduler workers list`)");
+                }
+                Ok(json!({ "readmitted": address }))
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A worker's record as `poco scheduler workers` prints it.
+fn record_json(record: &WorkerRecord) -> Value {
+    serde_json::to_value(record).unwrap_or(Value::Null)
+}
+
+impl PoolDatabase {
+    /// Opens the scheduler's database: the setting (flag, environment, file), else the
+    /// scheduler's default SQLite file for the pool (the chain is read for its genesis and
+    /// the pool in deployed.json).
+    async fn open(&self, ctx: &Context) -> Result<Workers> {
+        let settings: SchedulerSettings =
+            super::market::resolve_settings("scheduler", self.config.as_deref(), self)?;
+        let url = match settings.database {
+            Some(url) => url,
+            None => {
+                let client = ctx.reader().await?;
+                let workerpool =
+                    match settings.workerpool {
+                        Some(pool) => pool,
+                        None => files::last_deployed("workerpool", client.chain_id())?.ok_or_else(
+                            || eyre!("which workerpool? pass --workerpool (none in deployed.json)"),
+                        )?,
+                    };
+                let home = poco_home()?.join("scheduler");
+                super::default_database(&client, &home, &format!("{workerpool:x}")).await?
+            }
+        };
+        Workers::open(&url).await.map_err(|e| eyre!("{e}"))
     }
 }
 
@@ -476,14 +699,14 @@ fn same_offer(order: &WorkerpoolOrder, p: &PublishConfig) -> bool {
 /// Publishes the scheduler's signed workerpool order on a market, retrying while the market
 /// catches up with the chain, and unpublishes the pool's other open orders signed by the
 /// scheduler (earlier runs', whose offer changed): one open order per pool. The order the
-/// scheduler reuses stays published (again, if the scheduler's URL changed). Failures are
-/// warnings (the order stays in the local file).
+/// scheduler reuses stays published (again, if the scheduler's URL or admission mode
+/// changed). `pool` is the workerpool, the scheduler's URL and its admission mode, published
+/// with the order. Failures are warnings (the order stays in the local file).
 async fn publish_on_market(
     order: &SignedWorkerpoolOrder,
     client: &MarketClient,
     signer: &alloy::signers::local::PrivateKeySigner,
-    pool: Address,
-    api: &str,
+    (pool, api, admission): (Address, &str, Admission),
 ) {
     let market = client.url();
     let hash = match client.domain().await {
@@ -502,11 +725,14 @@ async fn publish_on_market(
     let mut listed = false;
     for entry in &earlier {
         let current = entry.order_hash == hash;
-        if current && entry.workerpool_api.as_deref() == Some(api) {
+        if current
+            && entry.workerpool_api.as_deref() == Some(api)
+            && entry.workerpool_admission.as_deref() == Some(admission.as_str())
+        {
             listed = true;
             continue;
         }
-        // The earlier orders, and this one when it names the scheduler's former URL.
+        // The earlier orders, and this one when it names the scheduler's former URL or mode.
         let request = poco_market::api::UnpublishRequest {
             target: Some(poco_market::api::UnpublishTarget::UnpublishOrderHash),
             order_hash: Some(entry.order_hash),
@@ -517,7 +743,7 @@ async fn publish_on_market(
             .await
         {
             Ok(_) if current => {
-                tracing::info!(hash = %entry.order_hash, "unpublished the workerpool order to publish it with the scheduler's new URL")
+                tracing::info!(hash = %entry.order_hash, "unpublished the workerpool order to publish it with the scheduler's new URL or admission mode")
             }
             Ok(_) => {
                 tracing::info!(hash = %entry.order_hash, "unpublished an earlier workerpool order of this pool")
@@ -534,7 +760,10 @@ async fn publish_on_market(
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match client.publish(signer, order, Some(api)).await {
+        match client
+            .publish_with(signer, order, Some(api), Some(admission.as_str()))
+            .await
+        {
             Ok(entry) => {
                 tracing::info!(hash = %entry.order_hash, %market, "workerpool order published on the market");
                 return;

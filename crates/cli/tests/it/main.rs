@@ -8,6 +8,7 @@ mod restarts;
 mod run;
 mod snapshots;
 mod worker;
+mod workers;
 
 use std::{
     io::{BufRead, BufReader},

@@ -39,6 +39,9 @@ fn assert_entry(entry: &Value, order: &Value, signer: Address, remaining: u64, e
     if entry.get("workerpoolApi").is_some() {
         expected.insert("workerpoolApi");
     }
+    if entry.get("workerpoolAdmission").is_some() {
+        expected.insert("workerpoolAdmission");
+    }
     assert_eq!(keys, expected, "{entry}");
     assert_eq!(entry["chainId"], json!(env.chain_id));
     assert_eq!(&entry["order"], order);
@@ -74,7 +77,12 @@ async fn the_four_order_types_are_published_and_read_back() -> R {
     let pool = env.sign(SCHEDULER, env.pool_order(100, 4, 1));
     let pool_entry = env
         .client
-        .publish(env.key(SCHEDULER), &pool, Some("http://127.0.0.1:7001"))
+        .publish_with(
+            env.key(SCHEDULER),
+            &pool,
+            Some("http://127.0.0.1:7001"),
+            Some("open"),
+        )
         .await?;
     let request = RequestOrder {
         dataset: env.dataset,
@@ -166,6 +174,9 @@ async fn the_four_order_types_are_published_and_read_back() -> R {
     );
     let listed_pool = env.entry(OrderKind::Workerpool, hashes_of[2]).await?;
     assert_eq!(listed_pool["workerpoolApi"], "http://127.0.0.1:7001");
+    // And its admission mode, an extra field the iExec SDK ignores.
+    assert_eq!(pool_entry.workerpool_admission.as_deref(), Some("open"));
+    assert_eq!(listed_pool["workerpoolAdmission"], "open");
     assert!(env
         .entry(OrderKind::App, hashes_of[0])
         .await?

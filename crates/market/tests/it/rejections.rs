@@ -170,6 +170,31 @@ async fn publications_are_checked() -> R {
         )
         .await?;
     assert_refused(&answer, 400, "workerpoolApi must be an http(s) URL");
+    // The admission mode: workerpool orders only, one of the known modes.
+    let answer = env
+        .post_order(
+            OrderKind::App,
+            Some(APP_OWNER),
+            &json!({"order": app, "workerpoolAdmission": "open"}),
+        )
+        .await?;
+    assert_refused(
+        &answer,
+        400,
+        "workerpoolAdmission is only for workerpool orders",
+    );
+    let answer = env
+        .post_order(
+            OrderKind::Workerpool,
+            Some(SCHEDULER),
+            &json!({"order": pool, "workerpoolAdmission": "<script>trusted</script>"}),
+        )
+        .await?;
+    assert_refused(
+        &answer,
+        400,
+        "workerpoolAdmission must be one of closed, open",
+    );
 
     // Signatures: by the wrong key, for another domain, none.
     let by_wrong_key = env.app_order(1, 10).sign(&env.domain, env.key(REQUESTER))?;

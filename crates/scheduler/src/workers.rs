@@ -1,0 +1,593 @@
+//! Worker admission: who may sign in to the pool, which tasks each worker may take, and the
+//! pool's record of each worker (the operator's allowlist and marks, its votes against the
+//! consensus, its exclusion).
+//!
+//! The decisions are pure functions of the pool's [`Admission`] mode, the worker's
+//! [`WorkerRecord`] and the task, with table tests of their own:
+//! - [`sign_in`]: closed pools admit the operator's allowlist only; open pools anyone; an
+//!   excluded worker nobody.
+//! - [`may_take`]: an unreplicated task (trust 1, or a fast deal) only to a worker that
+//!   [`qualifies_unreplicated`] (today: the operator marked it trusted); in open pools a worker
+//!   not so qualified takes replicated work only, and only for deals whose worker stake its
+//!   account covers.
+//! - [`slot_cap`]: the replicates a worker holds at once.
+//! - [`outcome`]: what a finalized vote does to the record; a vote against the consensus
+//!   excludes the worker until the operator re-admits it.
+//!
+//! [`Workers`] is the operator's side (`poco scheduler workers add|remove|list|readmit`): it
+//! opens the scheduler's database and manages the records.
+
+use std::{
+    fmt,
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+};
+
+use alloy::primitives::{Address, B256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::{db::Db, Result};
+
+/// Who may sign in to the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Admission {
+    /// Only the workers on the operator's allowlist (`poco scheduler workers add`).
+    Closed,
+    /// Anyone; a worker the operator has not marked trusted takes replicated work only (trust
+    /// 2 or more), for deals whose worker stake its account covers.
+    Open,
+    /// Anyone, for any task, as before admission existed: for a development pool on a local
+    /// chain only (a stranger's fresh key would get trust-1 tasks and be paid for whatever it
+    /// returns).
+    Unrestricted,
+}
+
+impl Admission {
+    /// Its name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::Unrestricted => "unrestricted",
+        }
+    }
+}
+
+impl fmt::Display for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Admission {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "closed" => Ok(Self::Closed),
+            "open" => Ok(Self::Open),
+            "unrestricted" => Ok(Self::Unrestricted),
+            _ => Err(format!(
+                "unknown admission mode {s:?}: use \"closed\" (the operator's allowlist), \
+                 \"open\" (anyone, replicated work only) or \"unrestricted\" (development pools)"
+            )),
+        }
+    }
+}
+
+/// Why a worker was excluded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exclusion {
+    /// The reason.
+    pub reason: String,
+    /// When (unix seconds).
+    pub at: i64,
+    /// The task it was caught on, if any.
+    pub task: Option<B256>,
+}
+
+/// What the pool keeps about a worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRecord {
+    /// Its address.
+    pub address: Address,
+    /// On the operator's allowlist (`workers add`).
+    pub allowed: bool,
+    /// Marked trusted by the operator: may take unreplicated tasks (trust 1, fast deals).
+    pub trusted: bool,
+    /// The slots the operator registered for it (`--slots`).
+    pub slots: Option<u32>,
+    /// The slots it declared when it registered (0 before it registers).
+    pub declared_slots: u32,
+    /// Who admitted it (the operator, or `open admission`).
+    pub admitted_by: Option<String>,
+    /// When it was admitted (unix seconds).
+    pub admitted_at: Option<i64>,
+    /// Why it was excluded, when it is.
+    pub excluded: Option<Exclusion>,
+    /// Finalized votes in a row that agreed with the consensus.
+    pub streak: u64,
+    /// Finalized votes counted.
+    pub contributed: u64,
+    /// Of those, agreeing with the consensus.
+    pub agreed: u64,
+    /// Of those, against it.
+    pub against: u64,
+    /// Its first sign-in (unix seconds).
+    pub first_seen: Option<i64>,
+    /// Its last sign-in, registration or heartbeat (unix seconds; 0: never).
+    pub last_seen: i64,
+    /// The network prefix it last signed in from (/24 IPv4, /48 IPv6).
+    pub ip_prefix: Option<String>,
+}
+
+/// A refusal, with the text the worker or operator reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `worker` (its record, if the pool has one) may sign in to a pool in `mode`.
+pub fn sign_in(
+    mode: Admission,
+    worker: Address,
+    record: Option<&WorkerRecord>,
+) -> std::result::Result<(), Refusal> {
+    if let Some(excluded) = record.and_then(|r| r.excluded.as_ref()) {
+        return Err(Refusal(format!(
+            "{worker} is excluded from this pool ({}); only the pool's operator can re-admit \
+             it (poco scheduler workers readmit {worker})",
+            excluded.reason
+        )));
+    }
+    if mode == Admission::Closed && !record.is_some_and(|r| r.allowed) {
+        return Err(Refusal(format!(
+            "{worker} is not on this pool's allowlist (the pool is closed); ask the pool's \
+             operator to run `poco scheduler workers add {worker}`"
+        )));
+    }
+    Ok(())
+}
+
+/// The single place that decides whether a worker may take an unreplicated task (trust 1, or
+/// a fast deal), whose result nobody checks: today, only a worker the operator marked trusted
+/// and not excluded. The pool's replication policy extends it (a record that qualifies in an
+/// open pool).
+pub fn qualifies_unreplicated(record: &WorkerRecord) -> bool {
+    record.trusted && record.excluded.is_none()
+}
+
+/// What [`may_take`] needs of a task's deal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskKind {
+    /// A fast deal (settled by one worker).
+    pub fast: bool,
+    /// The trust the deal asks for.
+    pub trust: i64,
+    /// The worker stake of the deal, when known.
+    pub worker_stake: Option<U256>,
+}
+
+impl TaskKind {
+    /// Whether one worker's result settles the task (no vote).
+    pub fn unreplicated(&self) -> bool {
+        self.fast || self.trust <= 1
+    }
+}
+
+/// Whether `record` may take a task of `kind` in a pool in `mode`; `free_balance` is the
+/// worker's free balance in the hub when the pool read it (open pools, untrusted workers).
+pub fn may_take(
+    mode: Admission,
+    record: &WorkerRecord,
+    kind: &TaskKind,
+    free_balance: Option<U256>,
+) -> std::result::Result<(), Refusal> {
+    let worker = record.address;
+    if let Some(excluded) = &record.excluded {
+        return Err(Refusal(format!(
+            "{worker} is excluded from this pool ({})",
+            excluded.reason
+        )));
+    }
+    if mode == Admission::Unrestricted {
+        return Ok(());
+    }
+    if kind.unreplicated() {
+        if qualifies_unreplicated(record) {
+            return Ok(());
+        }
+        return Err(Refusal(format!(
+            "{worker} is not trusted by this pool: unreplicated tasks (trust 1, fast deals) go \
+             to workers the operator marked trusted (poco scheduler workers add {worker} \
+             --trusted)"
+        )));
+    }
+    if mode == Admission::Open && !record.trusted {
+        let stake = kind.worker_stake.unwrap_or_default();
+        match free_balance {
+            Some(balance) if balance >= stake => {}
+            Some(balance) => {
+                return Err(Refusal(format!(
+                    "{worker} cannot cover the deal's worker stake of {stake} nRLC (its free \
+                     balance in the hub is {balance} nRLC): deposit more with `poco account \
+                     deposit`"
+                )))
+            }
+            None => {
+                return Err(Refusal(format!(
+                    "the free balance of {worker} in the hub could not be read to check the \
+                     deal's worker stake; it is checked again at the next call"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether [`may_take`] needs the worker's free balance for a task of `kind`.
+pub fn needs_balance(mode: Admission, record: &WorkerRecord, kind: &TaskKind) -> bool {
+    mode == Admission::Open && !record.trusted && !kind.unreplicated()
+}
+
+/// The replicates a worker holds at once: the slots the operator registered, else those the
+/// worker declared, the smaller when both are known; at least one.
+pub fn slot_cap(record: Option<&WorkerRecord>) -> i64 {
+    let declared = record.map(|r| r.declared_slots).filter(|s| *s > 0);
+    let operator = record.and_then(|r| r.slots);
+    let cap = match (operator, declared) {
+        (Some(o), Some(d)) => o.min(d),
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => 1,
+    };
+    i64::from(cap.max(1))
+}
+
+/// What a finalized vote changes in a worker's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the vote agreed with the consensus.
+    pub agreed: bool,
+    /// The exclusion it causes (a vote against the consensus, unless already excluded).
+    pub exclude: Option<Exclusion>,
+}
+
+/// The outcome of `worker`'s vote `hash` on `taskid`, finalized with `consensus` at `now`.
+pub fn outcome(
+    record: Option<&WorkerRecord>,
+    taskid: B256,
+    hash: B256,
+    consensus: B256,
+    now: i64,
+) -> Outcome {
+    let agreed = hash == consensus;
+    let already = record.is_some_and(|r| r.excluded.is_some());
+    Outcome {
+        agreed,
+        exclude: (!agreed && !already).then(|| Exclusion {
+            reason: format!(
+                "contributed {hash} against the consensus {consensus} of task {taskid}"
+            ),
+            at: now,
+            task: Some(taskid),
+        }),
+    }
+}
+
+/// The network prefix of an address, the operator's hint that two workers share a host or a
+/// network: the /24 of an IPv4 address, the /48 of an IPv6 one (an IPv4-mapped IPv6 address
+/// as IPv4).
+pub fn ip_prefix(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => ip_prefix(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+            }
+        },
+    }
+}
+
+/// The client's address: the connection's peer, or, when the peer is one of the
+/// `trusted_proxies`, the last address of `forwarded` (the `X-Forwarded-For` header) that is
+/// not a trusted proxy itself. Without trusted proxies the header is ignored: anyone can write
+/// it.
+pub fn client_ip(peer: SocketAddr, forwarded: Option<&str>, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = peer.ip();
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let Some(forwarded) = forwarded else {
+        return peer;
+    };
+    let mut client = peer;
+    for hop in forwarded.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted_proxies.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// The operator's side of the records: `poco scheduler workers ...` on the scheduler's
+/// database (the scheduler may be running: each call is one statement or transaction).
+#[derive(Clone, Debug)]
+pub struct Workers {
+    db: Db,
+}
+
+impl Workers {
+    /// Opens the scheduler's database (`sqlite://path?mode=rwc` or `postgres://...`),
+    /// creating its tables when it is new.
+    pub async fn open(database_url: &str) -> Result<Self> {
+        Ok(Self {
+            db: Db::open(database_url).await?,
+        })
+    }
+
+    /// Puts `worker` on the allowlist (again), trusted or not, with the slots the operator
+    /// registers (`None`: those it declares); `by` names who admitted it. Returns its record.
+    pub async fn add(
+        &self,
+        worker: Address,
+        trusted: bool,
+        slots: Option<u32>,
+        by: &str,
+        now: i64,
+    ) -> Result<WorkerRecord> {
+        self.db
+            .allow_worker(worker, trusted, slots, by, now)
+            .await?;
+        self.expect(worker).await
+    }
+
+    /// Takes `worker` off the allowlist and ends its sessions (its record and votes stay);
+    /// false when it was not on it.
+    pub async fn remove(&self, worker: Address) -> Result<bool> {
+        self.db.disallow_worker(worker).await
+    }
+
+    /// Lifts `worker`'s exclusion (its votes stay counted, its streak starts again); false
+    /// when it was not excluded.
+    pub async fn readmit(&self, worker: Address) -> Result<bool> {
+        self.db.readmit_worker(worker).await
+    }
+
+    /// Excludes `worker` by the operator's hand (as a vote against the consensus does): its
+    /// sessions end and it gets no more work until [`Workers::readmit`]; false when it was
+    /// excluded already.
+    pub async fn exclude(&self, worker: Address, reason: &str, now: i64) -> Result<bool> {
+        self.db.exclude_worker(worker, reason, now).await
+    }
+
+    /// Every worker the pool knows, by address.
+    pub async fn list(&self) -> Result<Vec<WorkerRecord>> {
+        self.db.worker_records().await
+    }
+
+    /// A worker's record.
+    pub async fn get(&self, worker: Address) -> Result<Option<WorkerRecord>> {
+        self.db.worker_record(worker).await
+    }
+
+    async fn expect(&self, worker: Address) -> Result<WorkerRecord> {
+        self.get(worker)
+            .await?
+            .ok_or_else(|| crate::Error::Corrupt {
+                table: "workers",
+                column: "address",
+                value: worker.to_string(),
+                expected: "the row just written",
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Address = Address::repeat_byte(0x77);
+
+    fn record(allowed: bool, trusted: bool) -> WorkerRecord {
+        WorkerRecord {
+            address: W,
+            allowed,
+            trusted,
+            ..Default::default()
+        }
+    }
+
+    fn excluded(mut r: WorkerRecord) -> WorkerRecord {
+        r.excluded = Some(Exclusion {
+            reason: "caught".into(),
+            at: 1,
+            task: None,
+        });
+        r
+    }
+
+    const TRUST1: TaskKind = TaskKind {
+        fast: false,
+        trust: 1,
+        worker_stake: None,
+    };
+    const FAST: TaskKind = TaskKind {
+        fast: true,
+        trust: 0,
+        worker_stake: None,
+    };
+    const REPLICATED: TaskKind = TaskKind {
+        fast: false,
+        trust: 3,
+        worker_stake: Some(U256::from_limbs([100, 0, 0, 0])),
+    };
+
+    #[test]
+    fn sign_in_follows_the_mode_the_allowlist_and_exclusion() {
+        use Admission::*;
+        let unknown: Option<&WorkerRecord> = None;
+        let listed = record(true, false);
+        let seen = record(false, false);
+        let out = excluded(record(true, true));
+        let table: &[(Admission, Option<&WorkerRecord>, Option<&str>)] = &[
+            (Closed, unknown, Some("not on this pool's allowlist")),
+            (Closed, Some(&seen), Some("workers add")),
+            (Closed, Some(&listed), None),
+            (Closed, Some(&out), Some("workers readmit")),
+            (Open, unknown, None),
+            (Open, Some(&seen), None),
+            (Open, Some(&out), Some("is excluded")),
+            (Unrestricted, unknown, None),
+            (Unrestricted, Some(&out), Some("is excluded")),
+        ];
+        for (mode, r, refusal) in table {
+            match (sign_in(*mode, W, *r), refusal) {
+                (Ok(()), None) => {}
+                (Err(e), Some(part)) => assert!(e.0.contains(part), "{mode} {r:?}: {e}"),
+                (got, want) => panic!("{mode} {r:?}: {got:?}, wanted a refusal {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unreplicated_tasks_go_to_trusted_workers_only() {
+        use Admission::*;
+        let trusted = record(true, true);
+        let plain = record(true, false);
+        let stranger = record(false, false);
+        let rich = Some(U256::from(1_000u64));
+        let poor = Some(U256::from(99u64));
+        type Row<'a> = (
+            Admission,
+            &'a WorkerRecord,
+            TaskKind,
+            Option<U256>,
+            Option<&'a str>,
+        );
+        let table: &[Row<'_>] = &[
+            (Closed, &trusted, TRUST1, None, None),
+            (Closed, &trusted, FAST, None, None),
+            (Closed, &plain, TRUST1, None, Some("--trusted")),
+            (Closed, &plain, FAST, None, Some("not trusted")),
+            (Closed, &plain, REPLICATED, None, None),
+            (Open, &stranger, TRUST1, rich, Some("not trusted")),
+            (Open, &stranger, FAST, rich, Some("not trusted")),
+            (Open, &trusted, TRUST1, None, None),
+            // Open pools: replicated work for the stake the worker can cover.
+            (Open, &stranger, REPLICATED, rich, None),
+            (Open, &stranger, REPLICATED, Some(U256::from(100u64)), None),
+            (
+                Open,
+                &stranger,
+                REPLICATED,
+                poor,
+                Some("worker stake of 100 nRLC"),
+            ),
+            (Open, &stranger, REPLICATED, None, Some("could not be read")),
+            (Open, &trusted, REPLICATED, None, None),
+            (Unrestricted, &stranger, TRUST1, None, None),
+        ];
+        for (mode, r, kind, balance, refusal) in table {
+            match (may_take(*mode, r, kind, *balance), refusal) {
+                (Ok(()), None) => {}
+                (Err(e), Some(part)) => assert!(e.0.contains(part), "{mode} {kind:?}: {e}"),
+                (got, want) => panic!("{mode} {r:?} {kind:?}: {got:?}, wanted {want:?}"),
+            }
+            assert_eq!(
+                needs_balance(*mode, r, kind),
+                *mode == Open && !r.trusted && !kind.unreplicated()
+            );
+        }
+        // An excluded worker takes nothing, in any mode, trusted or not.
+        for mode in [Closed, Open, Unrestricted] {
+            for kind in [TRUST1, FAST, REPLICATED] {
+                let err = may_take(mode, &excluded(record(true, true)), &kind, rich).unwrap_err();
+                assert!(err.0.contains("excluded"), "{err}");
+            }
+        }
+        assert!(!qualifies_unreplicated(&excluded(record(true, true))));
+    }
+
+    #[test]
+    fn slots_are_the_smaller_of_the_operator_s_and_the_declared() {
+        let with = |slots: Option<u32>, declared: u32| WorkerRecord {
+            slots,
+            declared_slots: declared,
+            ..Default::default()
+        };
+        assert_eq!(slot_cap(None), 1);
+        assert_eq!(slot_cap(Some(&with(None, 0))), 1);
+        assert_eq!(slot_cap(Some(&with(None, 4))), 4);
+        assert_eq!(slot_cap(Some(&with(Some(2), 0))), 2);
+        assert_eq!(slot_cap(Some(&with(Some(2), 8))), 2);
+        assert_eq!(slot_cap(Some(&with(Some(8), 3))), 3);
+        assert_eq!(slot_cap(Some(&with(Some(0), 0))), 1);
+    }
+
+    #[test]
+    fn a_vote_against_the_consensus_excludes_once() {
+        let task = B256::repeat_byte(1);
+        let good = B256::repeat_byte(2);
+        let bad = B256::repeat_byte(3);
+        let agreed = outcome(None, task, good, good, 10);
+        assert_eq!(
+            agreed,
+            Outcome {
+                agreed: true,
+                exclude: None
+            }
+        );
+        let against = outcome(Some(&record(true, true)), task, bad, good, 10);
+        assert!(!against.agreed);
+        let exclusion = against.exclude.expect("excluded");
+        assert_eq!((exclusion.at, exclusion.task), (10, Some(task)));
+        assert!(exclusion.reason.contains("against the consensus"));
+        // Already excluded: counted, not excluded again.
+        let again = outcome(Some(&excluded(record(true, true))), task, bad, good, 11);
+        assert_eq!((again.agreed, again.exclude), (false, None));
+    }
+
+    #[test]
+    fn prefixes_and_forwarded_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(ip_prefix(ip("203.0.113.77")), "203.0.113.0/24");
+        assert_eq!(ip_prefix(ip("2001:db8:aa:bb::1")), "2001:db8:aa::/48");
+        assert_eq!(ip_prefix(ip("::ffff:198.51.100.9")), "198.51.100.0/24");
+        let peer: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // No trusted proxy: the header is anyone's to write.
+        assert_eq!(client_ip(peer, Some("1.2.3.4"), &[]), ip("10.0.0.1"));
+        // Behind trusted proxies: the last hop that is not one of them.
+        assert_eq!(
+            client_ip(peer, Some("9.9.9.9, 1.2.3.4, 10.0.0.2"), &proxies),
+            ip("1.2.3.4")
+        );
+        assert_eq!(client_ip(peer, None, &proxies), ip("10.0.0.1"));
+        assert_eq!(
+            client_ip(peer, Some("garbage, 10.0.0.2"), &proxies),
+            ip("10.0.0.2")
+        );
+        // A peer that is not a trusted proxy is the client, whatever it forwards.
+        let stranger: SocketAddr = "5.6.7.8:1".parse().unwrap();
+        assert_eq!(
+            client_ip(stranger, Some("1.2.3.4"), &proxies),
+            ip("5.6.7.8")
+        );
+    }
+}
