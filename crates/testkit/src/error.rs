@@ -18,6 +18,9 @@ pub enum Error {
     /// The market's client refused the market's URL.
     #[error("market client: {0} (the market's URL should be http:// or https://)")]
     MarketClient(String),
+    /// The result store did not start or stopped with an error.
+    #[error("result store: {0} (check the test's StoreConfig)")]
+    Store(#[from] poco_store::Error),
     /// An order could not be signed.
     #[error("signing an order: {0}")]
     Sign(String),

@@ -12,7 +12,7 @@ pub use chain::{Chain, STAKE};
 pub use error::{Error, Result};
 pub use orders::Orders;
 pub use roles::{Role, ACCOUNTS, OTHERS, WORKERS};
-pub use services::{wasm_executor, Market, Scheduler, Worker};
+pub use services::{wasm_executor, Market, Scheduler, Store, Worker};
 pub use wait::{wait_for, WAIT};
 
 /// One RLC in nRLC, the unit of every amount on chain.

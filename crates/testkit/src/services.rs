@@ -6,9 +6,10 @@ use alloy::{primitives::Address, signers::local::PrivateKeySigner};
 use poco_market::{MarketClient, MarketConfig};
 use poco_runtime::{Executor, WasmConfig, WasmExecutor};
 use poco_scheduler::SchedulerConfig;
+use poco_store::StoreConfig;
 use poco_types::SignedWorkerpoolOrder;
 use poco_worker::WorkerConfig;
-use tokio::task::JoinHandle;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{Chain, Error, Result, Role};
 
@@ -66,6 +67,16 @@ impl Chain {
     /// Starts worker `n` ([`Role::Worker`]`(n)`) with `config`.
     pub fn start_worker(&self, n: usize, config: WorkerConfig) -> Worker {
         Worker::start(config, self.key(Role::Worker(n)).clone())
+    }
+
+    /// A standalone result store for tests: archives under `dir/store`, the worker
+    /// authorizations of [`Role::Scheduler`] accepted.
+    pub fn store_config(&self, dir: &Path) -> StoreConfig {
+        StoreConfig {
+            path: dir.join("store"),
+            trusted_schedulers: vec![self.address(Role::Scheduler)],
+            ..StoreConfig::default()
+        }
     }
 
     /// The market for tests: SQLite `db` under `dir`, any free port, 100 ms polling.
@@ -215,5 +226,126 @@ impl Market {
     pub async fn kill(mut self) {
         self.running.task.abort();
         let _ = (&mut self.running.task).await;
+    }
+}
+
+/// A standalone result store running in this process (a scheduler serves its own under
+/// `/store`); stopped when dropped.
+pub struct Store {
+    /// The base URL of its API.
+    pub url: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<poco_store::Result<()>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Store {
+    /// Serves `config` on a free local port.
+    pub async fn start(config: StoreConfig) -> Result<Self> {
+        let listener = TcpListener::bind(any_port()).await?;
+        let addr = listener.local_addr()?;
+        let url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        // Checked here so that a bad configuration fails the start, not the first request.
+        poco_store::StoreState::new(&StoreConfig {
+            public_url: Some(url.clone()),
+            ..config.clone()
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(poco_store::serve_with_shutdown(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            url,
+            addr,
+            task,
+            stop: Some(stop),
+        })
+    }
+
+    /// Stops it gracefully (requests in flight finish); returns how it ended.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(ended) => Ok(ended?),
+            Err(e) => Err(Error::Io(std::io::Error::other(e))),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, B256};
+    use poco_store::StoreClient;
+    use poco_types::WorkerAuthorization;
+
+    use super::*;
+
+    fn authorization(
+        scheduler: &PrivateKeySigner,
+        worker: Address,
+        task: B256,
+    ) -> WorkerAuthorization {
+        WorkerAuthorization::sign(scheduler, worker, task, Address::ZERO).expect("signing")
+    }
+
+    #[tokio::test]
+    async fn the_store_takes_uploads_its_scheduler_authorized_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (scheduler, stranger, worker) = (
+            PrivateKeySigner::random(),
+            PrivateKeySigner::random(),
+            PrivateKeySigner::random(),
+        );
+        let store = Store::start(StoreConfig {
+            path: dir.path().join("store"),
+            trusted_schedulers: vec![scheduler.address()],
+            ..StoreConfig::default()
+        })
+        .await
+        .unwrap();
+        let client = StoreClient::new(&store.url).unwrap();
+        let task = B256::repeat_byte(9);
+        let archive = b"PK\x05\x06 not much of a zip".to_vec();
+
+        let refused = client
+            .upload(
+                task,
+                archive.clone(),
+                &authorization(&stranger, worker.address(), task),
+                &worker,
+            )
+            .await;
+        assert!(refused.is_err(), "a stranger's authorization was accepted");
+
+        let receipt = client
+            .upload(
+                task,
+                archive,
+                &authorization(&scheduler, worker.address(), task),
+                &worker,
+            )
+            .await
+            .unwrap();
+        assert!(
+            receipt.location.starts_with(&store.url),
+            "{} is not under {}",
+            receipt.location,
+            store.url
+        );
+        store.stop().await.unwrap();
+        let stored = std::fs::read_dir(dir.path().join("store")).unwrap().count();
+        assert!(stored > 0, "nothing written under the store's folder");
     }
 }
