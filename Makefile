@@ -6,7 +6,7 @@ export POCO_ANVIL ?= $(ANVIL)
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
 
-.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo bench-gas bench-runtime bench-e2e bench-market fuzz fuzz-ci clean
+.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo bench-gas bench-runtime bench-e2e bench-market bench-trust fuzz fuzz-ci clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -70,6 +70,10 @@ bench-e2e: setup
 ## bench-market: the order book filled to 100,000 orders through the API (publications/s with every check), then query latency p50/p99 (JSON in target/bench/market.json)
 bench-market: setup
 	cargo run --locked -q --release -p poco-market --example bench_market -- --out target/bench/market.json
+
+## bench-trust: result trust in simulated pools of 100 workers with colluding, stealthy, Sybil and lazy saboteurs: error rate and replicas per task (95% CI) for the blind policy and poco's, on the hub's consensus rule (JSON in target/bench/trust.json)
+bench-trust:
+	cargo run --locked -q --release -p poco-trust --example bench_trust -- --out target/bench/trust.json
 
 ## fuzz: AFL++ (cargo-afl, installed when missing) on the parsers strangers feed: orders and params JSON, the market's list queries, the runner framing, result archives; FUZZ_SECONDS per target (default 600)
 fuzz:

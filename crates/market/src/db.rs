@@ -126,7 +126,10 @@ fn stored(row: &sqlx::any::AnyRow) -> Result<Stored> {
     let body: String = row.try_get("body")?;
     let order = serde_json::from_str(&body)
         .and_then(|v| AnyOrder::from_json(kind, v))
-        .map_err(|e| Error::Database(format!("unreadable order in the database: {e}")))?;
+        .map_err(|source| Error::Json {
+            what: "unreadable order",
+            source,
+        })?;
     let status: String = row.try_get("status")?;
     Ok(Stored {
         hash: parse(&row.try_get::<String, _>("hash")?, "order hash")?,
@@ -259,8 +262,10 @@ impl Db {
             .await?;
         row.map(|r| {
             let body: String = r.try_get("body")?;
-            serde_json::from_str(&body)
-                .map_err(|e| Error::Database(format!("unreadable deal in the database: {e}")))
+            serde_json::from_str(&body).map_err(|source| Error::Json {
+                what: "unreadable deal",
+                source,
+            })
         })
         .transpose()
     }
@@ -308,8 +313,10 @@ impl Db {
             .iter()
             .map(|r| {
                 let body: String = r.try_get("body")?;
-                serde_json::from_str(&body)
-                    .map_err(|e| Error::Database(format!("unreadable deal in the database: {e}")))
+                serde_json::from_str(&body).map_err(|source| Error::Json {
+                    what: "unreadable deal",
+                    source,
+                })
             })
             .collect::<Result<Vec<Deal>>>()?;
         Ok((n as u64, deals))
@@ -382,10 +389,11 @@ async fn write_loop(pool: AnyPool, mut jobs: mpsc::Receiver<Job>, keep: bool) {
         if let Err(e) = &result {
             warn!("cannot write to the database: {e}");
         }
+        let result = result.map_err(std::sync::Arc::new);
         for (_, ack) in batch {
             let _ = ack.send(match &result {
                 Ok(()) => Ok(()),
-                Err(e) => Err(Error::Database(e.to_string())),
+                Err(e) => Err(Error::Write(e.clone())),
             });
         }
     }
@@ -500,8 +508,10 @@ async fn apply(tx: &mut sqlx::Transaction<'_, sqlx::Any>, write: &Write) -> Resu
                 .await?;
         }
         Write::Deal(deal, position) => {
-            let body = serde_json::to_string(deal)
-                .map_err(|e| Error::Database(format!("cannot encode a deal: {e}")))?;
+            let body = serde_json::to_string(deal).map_err(|source| Error::Json {
+                what: "cannot encode a deal",
+                source,
+            })?;
             sqlx::query(
                 "INSERT INTO deals (dealid, body, category, requester, beneficiary, app, dataset,
                     workerpool, app_owner, dataset_owner, workerpool_owner, app_hash,

@@ -181,7 +181,7 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         .as_ref()
         .map(poco_service::TlsConfig::load)
         .transpose()
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(Error::Service)?;
     let listener = TcpListener::bind(config.listen).await?;
     let url = format!(
         "{}://{}",
@@ -202,7 +202,7 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
         known.as_deref(),
         &chain_key,
     )
-    .map_err(|e| Error::Config(e.to_string()))?
+    .map_err(Error::ChainHistory)?
     {
         db.write(vec![db::Write::Meta("chain", chain_key)]).await?;
     }
@@ -265,7 +265,7 @@ pub async fn start(config: MarketConfig) -> Result<Running> {
             watcher.await;
             Ok(())
         },
-        |e| Error::Serve(std::io::Error::other(e.to_string())),
+        Error::Service,
     )?;
     Ok(running)
 }

@@ -2,8 +2,9 @@
 //! cursor, the open orders of each type, the deals and the live sign-in challenges, read at
 //! each scrape.
 
+use poco_service::metrics::{gauge, gauge_vec};
 use poco_types::OrderKind;
-use prometheus::{IntGaugeVec, Opts, Registry};
+use prometheus::Registry;
 
 use crate::{Result, Shared};
 
@@ -23,7 +24,7 @@ pub(crate) async fn render(shared: &Shared) -> Result<String> {
     let deals = shared.db.deal_count().await?;
     let registry = Registry::new();
     let gauge = |name: &str, help: &str, value: u64| {
-        poco_service::metrics::gauge(
+        gauge(
             &registry,
             name,
             help,
@@ -48,17 +49,14 @@ pub(crate) async fn render(shared: &Shared) -> Result<String> {
         "Live sign-in challenges.",
         shared.challenges.len() as u64,
     );
-    let open = IntGaugeVec::new(
-        Opts::new("poco_market_open_orders", "Open orders of each type."),
-        &["kind"],
-    )
-    .expect("a valid metric name");
-    for (kind, count) in counts {
-        open.with_label_values(&[kind.key()])
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-    registry
-        .register(Box::new(open))
-        .expect("a metric registered once");
+    gauge_vec(
+        &registry,
+        "poco_market_open_orders",
+        "Open orders of each type.",
+        "kind",
+        counts
+            .into_iter()
+            .map(|(kind, count)| (kind.key(), i64::try_from(count).unwrap_or(i64::MAX))),
+    );
     Ok(poco_service::metrics::encode(&registry.gather()))
 }

@@ -114,6 +114,15 @@ pub(crate) enum Write {
     CountRevealAttempt { worker: Address },
     /// Sets a replicate's result aside as a reveal candidate, with the reason.
     SetAside { worker: Address, reason: String },
+    /// Marks the task EXPIRED with `failure` if it is still ACTIVE with its deadline at or
+    /// before `now` (chain time): a task that moved on since it was read is left alone.
+    Expire { now: i64, failure: String },
+    /// Counts one lost attempt if one of the task's replicates is still assigned with its
+    /// lease ended before `now` (the machine's clock); written before [`Write::Lose`].
+    CountLoss { now: i64 },
+    /// Marks `worker`'s replicate lost if it is still assigned with its lease ended before
+    /// `now`: a replicate contributed or renewed since it was read is left alone.
+    Lose { worker: Address, now: i64 },
 }
 
 /// The database.
@@ -181,6 +190,16 @@ pub(crate) struct ReplicateRow {
     pub(crate) fault: Option<Fault>,
     /// What the app printed (`AppLogs` as JSON).
     pub(crate) logs: Option<String>,
+}
+
+/// A replicate's lease, as lease expiry reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LeaseRow {
+    pub(crate) taskid: B256,
+    pub(crate) worker: Address,
+    pub(crate) state: ReplicateState,
+    /// The end of its lease (unix seconds, the machine's clock).
+    pub(crate) lease_until: i64,
 }
 
 /// One row being decoded: a text column that does not parse is [`Error::Corrupt`] naming the
@@ -283,6 +302,69 @@ fn deal(row: &sqlx::any::AnyRow) -> Result<DealRow> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The statement of one write on the task `key`.
+fn write_query<'q>(key: &'q str, write: &'q Write) -> AnyQuery<'q> {
+    match write {
+        Write::Status {
+            status,
+            failure,
+            results,
+        } => sqlx::query(
+            "UPDATE tasks SET status = $2, failure = COALESCE($3, failure),
+                results = COALESCE($4, results) WHERE taskid = $1",
+        )
+        .bind(key)
+        .bind(status.as_str())
+        .bind(failure.as_deref())
+        .bind(results.as_deref()),
+        Write::Replicas(replicas) => {
+            sqlx::query("UPDATE tasks SET replicas_needed = $2 WHERE taskid = $1")
+                .bind(key)
+                .bind(*replicas)
+        }
+        Write::CountFailure { not_before } => sqlx::query(
+            "UPDATE tasks SET failures = failures + 1, not_before = $2 WHERE taskid = $1",
+        )
+        .bind(key)
+        .bind(*not_before),
+        Write::CountRevealAttempt { worker } => sqlx::query(
+            "UPDATE replicates SET reveal_attempts = reveal_attempts + 1
+             WHERE taskid = $1 AND worker = $2",
+        )
+        .bind(key)
+        .bind(worker.to_string()),
+        Write::SetAside { worker, reason } => {
+            sqlx::query("UPDATE replicates SET rejected = $3 WHERE taskid = $1 AND worker = $2")
+                .bind(key)
+                .bind(worker.to_string())
+                .bind(reason.as_str())
+        }
+        Write::Expire { now, failure } => sqlx::query(
+            "UPDATE tasks SET status = 'EXPIRED', failure = $3
+             WHERE taskid = $1 AND status = 'ACTIVE' AND deadline <= $2",
+        )
+        .bind(key)
+        .bind(*now)
+        .bind(failure.as_str()),
+        Write::CountLoss { now } => sqlx::query(
+            "UPDATE tasks SET failures = failures + 1 WHERE taskid = $1 AND EXISTS (
+                SELECT 1 FROM replicates WHERE taskid = $1 AND state = 'assigned'
+                AND lease_until < $2)",
+        )
+        .bind(key)
+        .bind(*now),
+        Write::Lose { worker, now } => sqlx::query(
+            "UPDATE replicates SET state = 'lost'
+             WHERE taskid = $1 AND worker = $2 AND state = 'assigned' AND lease_until < $3",
+        )
+        .bind(key)
+        .bind(worker.to_string())
+        .bind(*now),
+    }
+}
+
 fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
     let r = Decode {
         row,
@@ -298,6 +380,19 @@ fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
         failure: r.get("failure")?,
         results: r.get("results")?,
         failures: r.get("failures")?,
+    })
+}
+
+fn lease(row: &sqlx::any::AnyRow) -> Result<LeaseRow> {
+    let r = Decode {
+        row,
+        table: "replicates",
+    };
+    Ok(LeaseRow {
+        taskid: r.parsed("taskid", ID)?,
+        worker: r.parsed("worker", ADDRESS)?,
+        state: r.parsed("state", STATE)?,
+        lease_until: r.get("lease_until")?,
     })
 }
 
@@ -469,16 +564,17 @@ impl Db {
         rows.iter().map(task).collect()
     }
 
-    /// Marks the active tasks whose deadline passed as expired; returns how many.
-    pub(crate) async fn expire_tasks(&self, now: i64) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE tasks SET status = 'EXPIRED', failure = 'the contribution deadline passed'
-             WHERE status = 'ACTIVE' AND deadline <= $1",
+    /// The ACTIVE tasks whose deadline is at or before `now` (chain time): the candidates of
+    /// [`decide::expire_tasks`](crate::decide::expire_tasks).
+    pub(crate) async fn tasks_past_deadline(&self, now: i64) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE status = 'ACTIVE' AND deadline <= $1
+             ORDER BY dealid, idx",
         )
         .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task).collect()
     }
 
     /// Sets a task's status (and failure reason or result link when given).
@@ -499,49 +595,23 @@ impl Db {
 
     /// Applies the writes of one decision on a task in one transaction: all of them or none.
     pub(crate) async fn apply(&self, taskid: B256, writes: &[Write]) -> Result<()> {
-        if writes.is_empty() {
+        self.apply_all(&[(taskid, writes)]).await
+    }
+
+    /// Applies the writes of decisions on several tasks (an expiry) in one transaction.
+    pub(crate) async fn apply_all<W: AsRef<[Write]>>(&self, decisions: &[(B256, W)]) -> Result<()> {
+        if decisions
+            .iter()
+            .all(|(_, writes)| writes.as_ref().is_empty())
+        {
             return Ok(());
         }
-        let key = taskid.to_string();
         let mut tx = self.pool.begin().await?;
-        for write in writes {
-            let query = match write {
-                Write::Status {
-                    status,
-                    failure,
-                    results,
-                } => sqlx::query(
-                    "UPDATE tasks SET status = $2, failure = COALESCE($3, failure),
-                        results = COALESCE($4, results) WHERE taskid = $1",
-                )
-                .bind(&key)
-                .bind(status.as_str())
-                .bind(failure.as_deref())
-                .bind(results.as_deref()),
-                Write::Replicas(replicas) => {
-                    sqlx::query("UPDATE tasks SET replicas_needed = $2 WHERE taskid = $1")
-                        .bind(&key)
-                        .bind(*replicas)
-                }
-                Write::CountFailure { not_before } => sqlx::query(
-                    "UPDATE tasks SET failures = failures + 1, not_before = $2 WHERE taskid = $1",
-                )
-                .bind(&key)
-                .bind(*not_before),
-                Write::CountRevealAttempt { worker } => sqlx::query(
-                    "UPDATE replicates SET reveal_attempts = reveal_attempts + 1
-                     WHERE taskid = $1 AND worker = $2",
-                )
-                .bind(&key)
-                .bind(worker.to_string()),
-                Write::SetAside { worker, reason } => sqlx::query(
-                    "UPDATE replicates SET rejected = $3 WHERE taskid = $1 AND worker = $2",
-                )
-                .bind(&key)
-                .bind(worker.to_string())
-                .bind(reason.as_str()),
-            };
-            query.execute(&mut *tx).await?;
+        for (taskid, writes) in decisions {
+            let key = taskid.to_string();
+            for write in writes.as_ref() {
+                write_query(&key, write).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -692,23 +762,17 @@ impl Db {
         Ok(())
     }
 
-    /// Marks the replicates whose lease ended as lost; returns how many.
-    pub(crate) async fn expire_leases(&self, now: i64) -> Result<u64> {
-        // A lost replicate is a failed attempt of its task.
-        sqlx::query(
-            "UPDATE tasks SET failures = failures + 1 WHERE taskid IN (SELECT taskid
-                FROM replicates WHERE state = 'assigned' AND lease_until < $1)",
+    /// The replicates still assigned whose lease ended before `now` (the machine's clock):
+    /// the candidates of [`decide::expire_leases`](crate::decide::expire_leases).
+    pub(crate) async fn leases_ended(&self, now: i64) -> Result<Vec<LeaseRow>> {
+        let rows = sqlx::query(
+            "SELECT taskid, worker, state, lease_until FROM replicates
+             WHERE state = 'assigned' AND lease_until < $1 ORDER BY taskid, worker",
         )
         .bind(now)
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(sqlx::query(
-            "UPDATE replicates SET state = 'lost' WHERE state = 'assigned' AND lease_until < $1",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        rows.iter().map(lease).collect()
     }
 
     /// Records a worker's registration.
@@ -892,6 +956,81 @@ mod tests {
         ];
         assert!(db.apply(TASK, &writes).await.is_err());
         assert_eq!(db.task(TASK).await.unwrap().unwrap().replicas_needed, 3);
+    }
+
+    /// Expiry reads its candidates, decides, and writes in one transaction; a row that moved
+    /// on between the read and the write (a contribution, a renewed lease, a task revealing)
+    /// is left alone.
+    #[tokio::test]
+    async fn expiry_writes_only_what_is_still_due() {
+        use crate::decide::{expire_leases, expire_tasks, DEADLINE_PASSED};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("e.db").display());
+        Db::open(&url).await.unwrap().pool.close().await;
+        let db = Db::open(&url).await.unwrap();
+        let other = B256::repeat_byte(0x72);
+        db.insert_deal(
+            &sample_deal(),
+            &[(TASK, 0), (other, 1)],
+            PoolTaskState::Active,
+            1,
+            100,
+        )
+        .await
+        .unwrap();
+        let late = Address::repeat_byte(0x44);
+        db.assign(TASK, WORKER, 10).await.unwrap();
+        db.assign(TASK, late, 10).await.unwrap();
+        db.assign(other, WORKER, 500).await.unwrap();
+
+        // Leases: both of TASK's ended at 50, other's did not.
+        let leases = db.leases_ended(50).await.unwrap();
+        assert_eq!(leases.len(), 2, "{leases:?}");
+        let lost = expire_leases(&leases, 50);
+        // `late` contributes between the read and the write: its replicate is kept.
+        let mut row = db.replicates(TASK).await.unwrap();
+        row.retain(|r| r.worker == late);
+        row[0].state = ReplicateState::Contributed;
+        assert!(db.report(&row[0]).await.unwrap());
+        db.apply_all(&lost).await.unwrap();
+        let states: Vec<_> = db
+            .replicates(TASK)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.worker, r.state))
+            .collect();
+        assert!(
+            states.contains(&(WORKER, ReplicateState::Lost)),
+            "{states:?}"
+        );
+        assert!(
+            states.contains(&(late, ReplicateState::Contributed)),
+            "{states:?}"
+        );
+        assert_eq!(db.task(TASK).await.unwrap().unwrap().failures, 1);
+        assert_eq!(db.task(other).await.unwrap().unwrap().failures, 0);
+        // Applied again (nothing still due): nothing changes.
+        db.apply_all(&lost).await.unwrap();
+        assert_eq!(db.task(TASK).await.unwrap().unwrap().failures, 1);
+
+        // Tasks: both past their deadline at 100; `other` moves on before the write.
+        let due = db.tasks_past_deadline(100).await.unwrap();
+        assert_eq!(due.len(), 2);
+        assert!(db.tasks_past_deadline(99).await.unwrap().is_empty());
+        let expired = expire_tasks(&due, 100);
+        db.set_task_status(other, PoolTaskState::Revealing, None, None)
+            .await
+            .unwrap();
+        db.apply_all(&expired).await.unwrap();
+        let task = db.task(TASK).await.unwrap().unwrap();
+        assert_eq!(task.status, PoolTaskState::Expired);
+        assert_eq!(task.failure.as_deref(), Some(DEADLINE_PASSED));
+        let other = db.task(other).await.unwrap().unwrap();
+        assert_eq!(
+            (other.status, other.failure),
+            (PoolTaskState::Revealing, None)
+        );
     }
 
     #[tokio::test]

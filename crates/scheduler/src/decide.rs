@@ -18,6 +18,9 @@
 //!   engine's checks and transactions, to set a candidate aside or give the task up.
 //! - [`replicas_for`] and [`settle_mode`]: a new deal's replicas per task, and how its
 //!   workers settle.
+//! - [`expire_tasks`] and [`expire_leases`]: the ACTIVE tasks past their contribution deadline
+//!   become EXPIRED; the replicates still assigned past their lease are lost, a lost attempt of
+//!   their task.
 
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use poco_types::{result_hash, Fault, PoolTaskState, ReplicateState, TaskStatus};
 
 use crate::{
     api::Mode,
-    db::{ReplicateRow, TaskRow, Write},
+    db::{LeaseRow, ReplicateRow, TaskRow, Write},
     SchedulerConfig,
 };
 
@@ -211,6 +214,53 @@ pub(crate) fn settle_mode(fast: bool, trust: i64) -> Mode {
     } else {
         Mode::Contribute
     }
+}
+
+/// Why a task past its contribution deadline is EXPIRED.
+pub(crate) const DEADLINE_PASSED: &str = "the contribution deadline passed";
+
+/// Task expiry: each of `tasks` still ACTIVE whose deadline is at or before `now` (chain
+/// time) becomes EXPIRED; any other task (not yet due, or in another state, final or not) is
+/// left alone. The writes, by task, are applied in one transaction
+/// ([`Db::apply_all`](crate::db::Db::apply_all)).
+pub(crate) fn expire_tasks(tasks: &[TaskRow], now: i64) -> Vec<(B256, Vec<Write>)> {
+    tasks
+        .iter()
+        .filter(|t| t.status == PoolTaskState::Active && t.deadline <= now)
+        .map(|t| {
+            let expire = Write::Expire {
+                now,
+                failure: DEADLINE_PASSED.to_owned(),
+            };
+            (t.taskid, vec![expire])
+        })
+        .collect()
+}
+
+/// Lease expiry: each of `leases` still assigned whose lease ended before `now` (the
+/// machine's clock) is lost, and its task counts one lost attempt however many of its
+/// replicates were lost at once. A replicate that contributed (or ended otherwise) keeps its
+/// state whatever its lease. The writes, by task in the order of `leases`, are applied in one
+/// transaction ([`Db::apply_all`](crate::db::Db::apply_all)).
+pub(crate) fn expire_leases(leases: &[LeaseRow], now: i64) -> Vec<(B256, Vec<Write>)> {
+    let mut decisions: Vec<(B256, Vec<Write>)> = Vec::new();
+    for lease in leases
+        .iter()
+        .filter(|l| l.state == ReplicateState::Assigned && l.lease_until < now)
+    {
+        let lose = Write::Lose {
+            worker: lease.worker,
+            now,
+        };
+        match decisions
+            .iter_mut()
+            .find(|(taskid, _)| *taskid == lease.taskid)
+        {
+            Some((_, writes)) => writes.push(lose),
+            None => decisions.push((lease.taskid, vec![Write::CountLoss { now }, lose])),
+        }
+    }
+    decisions
 }
 
 /// Decides on a task being driven (ACTIVE with a contributed or failed replicate, or
@@ -919,6 +969,113 @@ mod tests {
         assert!(
             matches!(&last, Some(Write::SetAside { reason, .. }) if reason.contains("failed 3 times: timeout"))
         );
+    }
+
+    /// Each row: the task's status, its deadline, and whether it expires at chain time 100.
+    #[test]
+    fn tasks_expire_when_active_past_their_deadline() {
+        use PoolTaskState::*;
+        let cases = [
+            (Active, 99, true),
+            (Active, 100, true),
+            (Active, 101, false),
+            (Pending, 50, false),
+            (Revealing, 50, false),
+            (Completed, 50, false),
+            (Failed, 50, false),
+            (Expired, 50, false),
+        ];
+        for (status, deadline, expires) in cases {
+            let t = TaskRow {
+                deadline,
+                ..task(status, 1)
+            };
+            let expected = if expires {
+                vec![(
+                    TASK,
+                    vec![Write::Expire {
+                        now: 100,
+                        failure: DEADLINE_PASSED.to_owned(),
+                    }],
+                )]
+            } else {
+                vec![]
+            };
+            assert_eq!(
+                expire_tasks(&[t], 100),
+                expected,
+                "{status:?}, deadline {deadline}"
+            );
+        }
+    }
+
+    fn lease(task: u8, worker: u8, state: ReplicateState, lease_until: i64) -> LeaseRow {
+        LeaseRow {
+            taskid: B256::repeat_byte(task),
+            worker: Address::repeat_byte(worker),
+            state,
+            lease_until,
+        }
+    }
+
+    /// Each row: the replicate's state, its lease's end, and whether it is lost at 100.
+    #[test]
+    fn leases_are_lost_when_assigned_past_their_end() {
+        use ReplicateState::*;
+        let cases = [
+            (Assigned, 99, true),
+            (Assigned, 100, false),
+            (Assigned, 150, false),
+            // A contribution, a result or a failure is kept whatever the lease.
+            (Contributed, 50, false),
+            (Done, 50, false),
+            (Failed, 50, false),
+            (Lost, 50, false),
+        ];
+        for (state, until, lost) in cases {
+            let expected = if lost {
+                vec![(
+                    B256::repeat_byte(1),
+                    vec![
+                        Write::CountLoss { now: 100 },
+                        Write::Lose {
+                            worker: Address::repeat_byte(9),
+                            now: 100,
+                        },
+                    ],
+                )]
+            } else {
+                vec![]
+            };
+            assert_eq!(
+                expire_leases(&[lease(1, 9, state, until)], 100),
+                expected,
+                "{state:?}, lease until {until}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_losing_several_replicates_counts_one_attempt() {
+        let leases = [
+            lease(1, 8, ReplicateState::Assigned, 10),
+            lease(2, 8, ReplicateState::Assigned, 10),
+            lease(1, 9, ReplicateState::Assigned, 20),
+            lease(1, 7, ReplicateState::Contributed, 20),
+        ];
+        let lose = |worker: u8| Write::Lose {
+            worker: Address::repeat_byte(worker),
+            now: 100,
+        };
+        let count = Write::CountLoss { now: 100 };
+        assert_eq!(
+            expire_leases(&leases, 100),
+            vec![
+                (B256::repeat_byte(1), vec![count.clone(), lose(8), lose(9)]),
+                (B256::repeat_byte(2), vec![count, lose(8)]),
+            ]
+        );
+        assert_eq!(expire_leases(&[], 100), vec![]);
     }
 
     #[test]

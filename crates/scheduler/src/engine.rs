@@ -1,7 +1,8 @@
 //! The chain side of the scheduler: reads the pool's deals and the tasks' events, initializes
 //! tasks, and applies what [`crate::decide`] decides on each task: more replicas, reveal and
 //! finalize, reopen when nobody can reveal, give up; it also expires the leases of lost
-//! workers and the tasks past their deadline.
+//! workers and the tasks past their deadline (decided by [`decide::expire_leases`] and
+//! [`decide::expire_tasks`] on the rows read, written in one transaction).
 //!
 //! # Order of the writes (crash safety)
 //!
@@ -224,9 +225,7 @@ fn publish(
             .unwrap_or_else(|| B256::from(rand::random::<[u8; 32]>())),
         ..Default::default()
     };
-    let signed = order
-        .sign(&client.domain(), signer)
-        .map_err(|e| Error::Config(format!("cannot sign the workerpool order: {e}")))?;
+    let signed = order.sign(&client.domain(), signer).map_err(Error::Sign)?;
     info!(hash = %signed.order_hash(&client.domain()), "published the workerpool order");
     Ok(signed)
 }
@@ -290,9 +289,7 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<()> {
 async fn tick(shared: &Shared, watcher: &mut LogWatcher) -> Result<()> {
     let now = shared.client.now().await? as i64;
     shared.chain_now.store(now, Ordering::Relaxed);
-    if shared.db.expire_leases(unix_now()).await? > 0 {
-        shared.work.notify_waiters();
-    }
+    expire_leases(shared).await?;
     shared.db.purge_sessions(unix_now()).await?;
     while let Some(batch) = watcher.poll().await? {
         for log in &batch.logs {
@@ -580,6 +577,19 @@ pub(crate) async fn after_failure(
     Ok(())
 }
 
+/// Marks the replicates whose lease ended as lost, a lost attempt of their task (see
+/// [`decide::expire_leases`]), and wakes the workers waiting for work.
+async fn expire_leases(shared: &Shared) -> Result<()> {
+    let unix = unix_now();
+    let lost = decide::expire_leases(&shared.db.leases_ended(unix).await?, unix);
+    if !lost.is_empty() {
+        shared.db.apply_all(&lost).await?;
+        debug!(tasks = lost.len(), "replicates past their lease lost");
+        shared.work.notify_waiters();
+    }
+    Ok(())
+}
+
 /// Gives up the tasks that used up `--max-attempts` failed attempts and hold no live
 /// replicate, with the last reason.
 async fn give_up_exhausted(shared: &Shared) -> Result<()> {
@@ -655,7 +665,11 @@ async fn chain_task(shared: &Shared, taskid: B256) -> Result<ChainTask> {
 /// Expires the tasks past their deadline, gives up those out of attempts, and decides on the
 /// others being driven (see [`decide::decide`]).
 async fn drive(shared: &Shared, now: i64) -> Result<()> {
-    shared.db.expire_tasks(now).await?;
+    let expired = decide::expire_tasks(&shared.db.tasks_past_deadline(now).await?, now);
+    if !expired.is_empty() {
+        shared.db.apply_all(&expired).await?;
+        debug!(tasks = expired.len(), "tasks past their deadline expired");
+    }
     give_up_exhausted(shared).await?;
     let policy = Policy::new(&shared.config);
     for task in shared.db.tasks_to_drive().await? {

@@ -37,12 +37,22 @@ pub enum Error {
         /// What the column should hold.
         expected: &'static str,
     },
+    /// The database follows another chain than the scheduler's (its message names the fix).
+    #[error(transparent)]
+    ChainHistory(poco_service::db::DbError),
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] poco_chain::Error),
     /// The configuration is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The TLS certificate or key cannot be used, or serving failed (its message names the
+    /// fix).
+    #[error(transparent)]
+    Service(poco_service::Error),
+    /// The workerpool order cannot be signed with the scheduler's wallet.
+    #[error("cannot sign the workerpool order: {0}; check the scheduler's wallet")]
+    Sign(#[source] poco_types::Error),
     /// The result store failed to start.
     #[error("result store: {0}")]
     Store(#[from] poco_store::Error),

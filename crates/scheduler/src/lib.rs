@@ -135,7 +135,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
         .as_ref()
         .map(poco_service::TlsConfig::load)
         .transpose()
-        .map_err(|e| Error::Config(e.to_string()))?;
+        .map_err(Error::Service)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let url = config
@@ -165,7 +165,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
         known.as_deref(),
         &chain_key,
     )
-    .map_err(|e| Error::Config(e.to_string()))?
+    .map_err(Error::ChainHistory)?
     {
         db.set_meta("chain", &chain_key).await?;
     }
@@ -178,9 +178,7 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
         ..Default::default()
     };
     let running =
-        poco_service::ServiceHandle::spawn(listener, url, router, options, engine, |e| {
-            Error::Serve(std::io::Error::other(e.to_string()))
-        })?;
+        poco_service::ServiceHandle::spawn(listener, url, router, options, engine, Error::Service)?;
     Ok(Started {
         running,
         workerpool_order,

@@ -1,9 +1,10 @@
 //! The scheduler's `/metrics`: counters kept and rendered by the `prometheus` crate.
 
-use poco_service::metrics::counter;
-use prometheus::{core::Collector, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
+use poco_service::metrics::{counter, gauge, gauge_vec};
+use prometheus::{IntCounter, Registry};
 
 /// Counters for `/metrics`.
+#[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
     /// Deals of the pool seen.
@@ -22,12 +23,6 @@ pub(crate) struct Metrics {
     pub(crate) reveal_rejections: IntCounter,
     /// `/work` calls refused by the rate limit.
     pub(crate) rate_limited: IntCounter,
-}
-
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
 }
 
 impl Default for Metrics {
@@ -68,21 +63,22 @@ impl Metrics {
     /// challenges waiting, tasks by status).
     pub(crate) fn render(&self, challenges: usize, tasks: &[(String, i64)]) -> String {
         let mut families = self.registry.gather();
-        let waiting = IntGauge::new("poco_scheduler_challenges", "Sign-in challenges waiting.")
-            .expect("a valid metric name");
-        waiting.set(i64::try_from(challenges).unwrap_or(i64::MAX));
-        families.extend(waiting.collect());
-        let by_status = IntGaugeVec::new(
-            Opts::new("poco_scheduler_tasks", "Tasks by status."),
-            &["status"],
-        )
-        .expect("a valid metric name");
-        for (status, n) in tasks {
-            by_status.with_label_values(&[status.as_str()]).set(*n);
-        }
-        families.extend(by_status.collect());
-        // The encoder refuses a family without samples (no task yet).
-        families.retain(|family| !family.get_metric().is_empty());
+        let scrape = Registry::new();
+        gauge(
+            &scrape,
+            "poco_scheduler_challenges",
+            "Sign-in challenges waiting.",
+            i64::try_from(challenges).unwrap_or(i64::MAX),
+        );
+        gauge_vec(
+            &scrape,
+            "poco_scheduler_tasks",
+            "Tasks by status.",
+            "status",
+            tasks.iter().map(|(status, n)| (status, *n)),
+        );
+        // A family without samples (no task yet) is left out by gather.
+        families.extend(scrape.gather());
         poco_service::metrics::encode(&families)
     }
 }

@@ -6,12 +6,23 @@
 //! Environment variables are named `POCO_<SERVICE>_<FIELD>` in capitals (`POCO_MARKET_LISTEN`,
 //! `POCO_SCHEDULER_LEASE`); a field of a table is reached with a double underscore
 //! (`POCO_SCHEDULER_STORE__BACKEND=s3`, `POCO_SCHEDULER_STORE__S3__BUCKET=results`). A value
-//! is read as a TOML value when it is one (`500`, `true`, `["0x…"]`), else as a string.
+//! is read as a value when it is one (`500`, `true`, `["0x…"]`, `{a = 1}`, `"quoted"`), else
+//! as a string.
+//!
+//! The layers are merged by [figment](https://docs.rs/figment/0.10), which keeps the source of
+//! every value: an error names the file, the variable or the flag at fault.
 
-use std::path::{Path, PathBuf};
+use std::{
+    borrow::Cow,
+    path::{Path, PathBuf},
+};
 
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Map},
+    Figment, Metadata, Profile, Provider,
+};
 use serde::{de::DeserializeOwned, Serialize};
-use serde_json::{Map, Value};
 
 /// Why a configuration cannot be resolved.
 #[derive(Debug, thiserror::Error)]
@@ -26,32 +37,23 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The configuration file is not TOML.
-    #[error("the configuration file {path} is not valid TOML: {reason}")]
+    #[error("the configuration file {path} is not valid TOML: {source}; fix its syntax")]
     Toml {
         /// The file.
         path: PathBuf,
-        /// The parser's reason.
-        reason: String,
+        /// The parser's error.
+        source: toml::de::Error,
     },
     /// The merged layers do not make a configuration (an unknown field, a wrong type).
-    #[error("the {service} configuration is not valid: {reason}; check the file {file}, the POCO_{}_* environment variables and the flags", service.to_uppercase())]
+    #[error("the {service} configuration is not valid: {problems}")]
     Invalid {
         /// The service.
         service: String,
-        /// The file read, or "(none)".
-        file: String,
-        /// serde's reason.
-        reason: String,
-    },
-    /// A layer cannot be turned into a table (a programming error).
-    #[error("cannot serialize the {what} of the {service} configuration: {reason}")]
-    Serialize {
-        /// The service.
-        service: String,
-        /// "defaults" or "flags".
-        what: &'static str,
-        /// serde's reason.
-        reason: String,
+        /// Each problem with the layer at fault (the file, the `POCO_<SERVICE>_*` variable or
+        /// the flag) and the fix, separated by `; `.
+        problems: String,
+        /// figment's errors (boxed: figment's error is large).
+        source: Box<figment::Error>,
     },
 }
 
@@ -65,19 +67,21 @@ pub struct Layers<'a> {
     /// poco's home folder, where `<service>.toml` is read when no file is given (skipped when
     /// missing).
     pub home: Option<&'a Path>,
-    /// The environment, as `(name, value)` pairs (`std::env::vars()`); only
-    /// `POCO_<SERVICE>_*` are read.
-    pub env: Vec<(String, String)>,
 }
 
+/// The names of the layers in figment's metadata.
+const DEFAULTS: &str = "defaults";
+const FILE: &str = "configuration file";
+const ENV: &str = "environment";
+const FLAGS: &str = "flags";
+
 impl<'a> Layers<'a> {
-    /// The layers of `service` from the process environment.
+    /// The layers of `service`; the environment is the process's, read by [`Layers::resolve`].
     pub fn new(service: &'a str, file: Option<&'a Path>, home: Option<&'a Path>) -> Self {
         Self {
             service,
             file,
             home,
-            env: std::env::vars().collect(),
         }
     }
 
@@ -98,117 +102,119 @@ impl<'a> Layers<'a> {
         format!("POCO_{}_", self.service.to_uppercase())
     }
 
-    /// Resolves `T`: `defaults` < the file < the environment < `flags` (whose `None` fields
-    /// must be skipped when serialized: `#[serde(skip_serializing_if = "Option::is_none")]`).
+    /// Resolves `T`: `defaults` < the file < the `POCO_<SERVICE>_*` environment variables <
+    /// `flags` (whose `None` fields must be skipped when serialized:
+    /// `#[serde(skip_serializing_if = "Option::is_none")]`).
     pub fn resolve<T, F>(&self, defaults: &T, flags: &F) -> Result<T, ConfigError>
     where
         T: Serialize + DeserializeOwned,
         F: Serialize,
     {
-        let table = |what: &'static str, value: serde_json::Result<Value>| match value {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(ConfigError::Serialize {
-                service: self.service.to_owned(),
-                what,
-                reason: "not a table".into(),
-            }),
-            Err(e) => Err(ConfigError::Serialize {
-                service: self.service.to_owned(),
-                what,
-                reason: e.to_string(),
-            }),
-        };
-        let mut merged = table("defaults", serde_json::to_value(defaults))?;
-        let file = self.file_path();
-        if let Some(path) = &file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let mut figment = Figment::new().merge(Named {
+            provider: Serialized::defaults(defaults),
+            metadata: Metadata::named(DEFAULTS),
+        });
+        if let Some(path) = self.file_path() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
                 path: path.clone(),
                 source,
             })?;
-            let parsed: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Toml {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            merge(&mut merged, to_json(toml::Value::Table(parsed)));
+            // Parsed here for an error that keeps the parser's position; figment parses again.
+            if let Err(source) = text.parse::<toml::Table>() {
+                return Err(ConfigError::Toml { path, source });
+            }
+            figment = figment.merge(Named {
+                provider: Toml::string(&text),
+                metadata: Metadata::from(FILE, path.as_path()),
+            });
         }
-        merge(&mut merged, self.env_table());
-        merge(
-            &mut merged,
-            Value::Object(table("flags", serde_json::to_value(flags))?),
-        );
-        serde_json::from_value(Value::Object(merged)).map_err(|e| ConfigError::Invalid {
+        let figment = figment
+            .merge(Named {
+                provider: Env::prefixed(&self.env_prefix()).split("__"),
+                metadata: Metadata::named(ENV),
+            })
+            .merge(Named {
+                provider: Serialized::defaults(flags),
+                metadata: Metadata::named(FLAGS),
+            });
+        figment.extract().map_err(|source| ConfigError::Invalid {
             service: self.service.to_owned(),
-            file: file.map_or_else(|| "(none)".to_owned(), |f| f.display().to_string()),
-            reason: e.to_string(),
+            problems: source
+                .clone()
+                .into_iter()
+                .map(|error| self.problem(&figment, &error))
+                .collect::<Vec<_>>()
+                .join("; "),
+            source: Box::new(source),
         })
     }
 
-    /// The `POCO_<SERVICE>_*` variables as a table.
-    fn env_table(&self) -> Value {
-        let prefix = self.env_prefix();
-        let mut table = Map::new();
-        for (name, raw) in &self.env {
-            let Some(rest) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if rest.is_empty() {
-                continue;
+    /// One of figment's errors as the setting at fault, the layer that set it and the fix.
+    fn problem(&self, figment: &Figment, error: &figment::Error) -> String {
+        let mut path = error.path.clone();
+        // figment names an unknown field's path with the field, serde's error without it.
+        if let figment::error::Kind::UnknownField(field, _) = &error.kind {
+            if path.last() != Some(field) {
+                path.push(field.clone());
             }
-            let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
-            let mut value = env_value(raw);
-            for key in path.iter().rev() {
-                let mut map = Map::new();
-                map.insert(key.clone(), value);
-                value = Value::Object(map);
-            }
-            merge(&mut table, value);
         }
-        Value::Object(table)
-    }
-}
-
-/// An environment value: a TOML value when it parses as one, else the string itself.
-fn env_value(raw: &str) -> Value {
-    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut table) => table
-            .remove("v")
-            .map_or_else(|| Value::String(raw.to_owned()), to_json),
-        Err(_) => Value::String(raw.to_owned()),
-    }
-}
-
-fn to_json(value: toml::Value) -> Value {
-    match value {
-        toml::Value::String(s) => Value::String(s),
-        toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => Value::from(f),
-        toml::Value::Boolean(b) => Value::Bool(b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        toml::Value::Table(table) => {
-            Value::Object(table.into_iter().map(|(k, v)| (k, to_json(v))).collect())
+        let key = path.join(".");
+        // The layer that set the key last, else the one figment tagged the error with.
+        let metadata = figment
+            .find_metadata(&key)
+            .or(error.metadata.as_ref())
+            .map(|m| (m.name.as_ref(), m.source.as_ref()));
+        let setting = if key.is_empty() {
+            "the settings".to_owned()
+        } else {
+            format!("`{key}`")
+        };
+        let kind = &error.kind;
+        match metadata {
+            Some((FILE, Some(source))) => format!(
+                "{setting} in the configuration file {}: {kind}; fix or remove it there",
+                source.file_path().unwrap_or(Path::new("?")).display()
+            ),
+            Some((ENV, _)) => format!(
+                "the environment variable {}{}: {kind}; fix or unset it",
+                self.env_prefix(),
+                path.join("__").to_uppercase()
+            ),
+            Some((FLAGS, _)) => format!(
+                "the flag --{}: {kind}; fix the flag",
+                path.last()
+                    .map_or(Cow::Borrowed(""), |f| f.replace('_', "-").into())
+            ),
+            _ => format!(
+                "{setting}: {kind}; check the file, the {}* environment variables and the flags",
+                self.env_prefix()
+            ),
         }
     }
 }
 
-/// Lays `layer` over `base`: tables merge key by key, any other value replaces.
-fn merge(base: &mut Map<String, Value>, layer: Value) {
-    let Value::Object(layer) = layer else { return };
-    for (key, value) in layer {
-        match (base.get_mut(&key), value) {
-            (Some(Value::Object(inner)), Value::Object(over)) => {
-                merge(inner, Value::Object(over));
-            }
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
+/// A provider under the name poco gives its layer, so that errors can name it.
+struct Named<P> {
+    provider: P,
+    metadata: Metadata,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.provider.data()
     }
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's error, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use figment::Jail;
     use serde::Deserialize;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -217,6 +223,7 @@ mod tests {
         listen: String,
         lease: u64,
         label: Option<String>,
+        peers: Vec<String>,
         nested: Nested,
     }
 
@@ -233,6 +240,7 @@ mod tests {
                 listen: "default".into(),
                 lease: 30,
                 label: None,
+                peers: vec!["p0".into()],
                 nested: Nested { a: 1, b: 2 },
             }
         }
@@ -243,104 +251,147 @@ mod tests {
         #[serde(skip_serializing_if = "Option::is_none")]
         listen: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        lease: Option<u64>,
+        lease: Option<String>,
     }
 
-    fn layers<'a>(file: Option<&'a Path>, env: &[(&str, &str)]) -> Layers<'a> {
-        Layers {
-            service: "svc",
-            file,
-            home: None,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+    fn layers(file: Option<&Path>) -> Layers<'_> {
+        Layers::new("svc", file, None)
+    }
+
+    fn resolve(file: Option<&Path>, flags: &Flags) -> Result<Settings, ConfigError> {
+        layers(file).resolve(&Settings::default(), flags)
     }
 
     /// Each row: which layers set `listen` (file, env, flag) and the value that wins.
     #[test]
     fn precedence_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("svc.toml");
-        std::fs::write(&file, "listen = \"file\"\n[nested]\nb = 20\n").unwrap();
-        let cases: [(bool, bool, bool, &str); 8] = [
-            (false, false, false, "default"),
-            (true, false, false, "file"),
-            (false, true, false, "env"),
-            (false, false, true, "flag"),
-            (true, true, false, "env"),
-            (true, false, true, "flag"),
-            (false, true, true, "flag"),
-            (true, true, true, "flag"),
-        ];
-        for (with_file, with_env, with_flag, expected) in cases {
-            let env: &[(&str, &str)] = if with_env {
-                &[("POCO_SVC_LISTEN", "env"), ("POCO_OTHER_LISTEN", "other")]
-            } else {
-                &[]
-            };
-            let flags = Flags {
-                listen: with_flag.then(|| "flag".to_owned()),
-                lease: None,
-            };
-            let resolved: Settings = layers(with_file.then_some(file.as_path()), env)
-                .resolve(&Settings::default(), &flags)
-                .unwrap();
-            assert_eq!(
-                resolved.listen, expected,
-                "file {with_file}, env {with_env}, flag {with_flag}"
-            );
-            assert_eq!(resolved.lease, 30);
-            // Tables merge: the file's nested.b, the default nested.a.
-            let b = if with_file { 20 } else { 2 };
-            assert_eq!(resolved.nested, Nested { a: 1, b });
-        }
+        Jail::expect_with(|jail| {
+            let file = jail.directory().join("svc.toml");
+            std::fs::write(&file, "listen = \"file\"\n[nested]\nb = 20\n").unwrap();
+            let cases: [(bool, bool, bool, &str); 8] = [
+                (false, false, false, "default"),
+                (true, false, false, "file"),
+                (false, true, false, "env"),
+                (false, false, true, "flag"),
+                (true, true, false, "env"),
+                (true, false, true, "flag"),
+                (false, true, true, "flag"),
+                (true, true, true, "flag"),
+            ];
+            // Another service's variable is never read.
+            jail.set_env("POCO_OTHER_LISTEN", "other");
+            for (with_file, with_env, with_flag, expected) in cases {
+                if with_env {
+                    jail.set_env("POCO_SVC_LISTEN", "env");
+                } else {
+                    std::env::remove_var("POCO_SVC_LISTEN");
+                }
+                let flags = Flags {
+                    listen: with_flag.then(|| "flag".to_owned()),
+                    lease: None,
+                };
+                let resolved = resolve(with_file.then_some(file.as_path()), &flags).unwrap();
+                assert_eq!(
+                    resolved.listen, expected,
+                    "file {with_file}, env {with_env}, flag {with_flag}"
+                );
+                assert_eq!(resolved.lease, 30);
+                // Tables merge: the file's nested.b, the default nested.a.
+                let b = if with_file { 20 } else { 2 };
+                assert_eq!(resolved.nested, Nested { a: 1, b });
+            }
+            Ok(())
+        });
     }
 
     #[test]
     fn env_values_are_typed_and_nested() {
-        let resolved: Settings = layers(
-            None,
-            &[
-                ("POCO_SVC_LEASE", "45"),
-                ("POCO_SVC_LABEL", "a label"),
-                ("POCO_SVC_NESTED__A", "7"),
-            ],
-        )
-        .resolve(&Settings::default(), &Flags::default())
-        .unwrap();
-        assert_eq!(resolved.lease, 45);
-        assert_eq!(resolved.label.as_deref(), Some("a label"));
-        assert_eq!(resolved.nested, Nested { a: 7, b: 2 });
+        Jail::expect_with(|jail| {
+            jail.set_env("POCO_SVC_LEASE", "45");
+            jail.set_env("POCO_SVC_LABEL", "a label");
+            jail.set_env("POCO_SVC_NESTED__A", "7");
+            jail.set_env("POCO_SVC_PEERS", "[\"0xab\", p2]");
+            let resolved = resolve(None, &Flags::default()).unwrap();
+            assert_eq!(resolved.lease, 45);
+            assert_eq!(resolved.label.as_deref(), Some("a label"));
+            assert_eq!(resolved.nested, Nested { a: 7, b: 2 });
+            // An array replaces the default's, it is not appended to it.
+            assert_eq!(resolved.peers, ["0xab", "p2"]);
+            Ok(())
+        });
     }
 
     #[test]
-    fn errors_name_the_fix() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("nope.toml");
-        let err = layers(Some(&missing), &[])
-            .resolve(&Settings::default(), &Flags::default())
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("cannot read the configuration file"),
-            "{err}"
-        );
-        let bad = dir.path().join("bad.toml");
-        std::fs::write(&bad, "lease = \"long\"\nunknown = 1\n").unwrap();
-        let err = layers(Some(&bad), &[])
-            .resolve(&Settings::default(), &Flags::default())
-            .unwrap_err();
-        assert!(err.to_string().contains("POCO_SVC_"), "{err}");
-        // The home file is read only when it exists.
-        let home = tempfile::tempdir().unwrap();
-        let mut l = layers(None, &[]);
-        l.home = Some(home.path());
-        assert_eq!(l.file_path(), None);
-        std::fs::write(home.path().join("svc.toml"), "lease = 9").unwrap();
-        assert_eq!(l.file_path(), Some(home.path().join("svc.toml")));
-        let resolved: Settings = l.resolve(&Settings::default(), &Flags::default()).unwrap();
-        assert_eq!(resolved.lease, 9);
+    fn errors_name_the_layer_and_the_fix() {
+        Jail::expect_with(|jail| {
+            let dir = jail.directory().to_path_buf();
+            let missing = dir.join("nope.toml");
+            let err = resolve(Some(&missing), &Flags::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+            assert!(
+                err.to_string()
+                    .contains("cannot read the configuration file"),
+                "{err}"
+            );
+
+            let broken = dir.join("broken.toml");
+            std::fs::write(&broken, "lease = = 3\n").unwrap();
+            let err = resolve(Some(&broken), &Flags::default()).unwrap_err();
+            assert!(matches!(err, ConfigError::Toml { .. }), "{err}");
+            assert!(err.to_string().contains("broken.toml"), "{err}");
+
+            // A wrong type, an unknown field in a table: named, with the file.
+            let bad = dir.join("bad.toml");
+            std::fs::write(&bad, "lease = \"long\"\n").unwrap();
+            let err = resolve(Some(&bad), &Flags::default())
+                .unwrap_err()
+                .to_string();
+            let in_file = format!("`lease` in the configuration file {}", bad.display());
+            assert!(err.contains(&in_file), "{err}");
+            assert!(err.contains("fix or remove it there"), "{err}");
+            std::fs::write(&bad, "[nested]\nunknown = 1\n").unwrap();
+            let err = resolve(Some(&bad), &Flags::default())
+                .unwrap_err()
+                .to_string();
+            let in_file = format!(
+                "`nested.unknown` in the configuration file {}",
+                bad.display()
+            );
+            assert!(err.contains(&in_file), "{err}");
+
+            // The variable at fault, by its name.
+            jail.set_env("POCO_SVC_NESTED__A", "many");
+            let err = resolve(None, &Flags::default()).unwrap_err().to_string();
+            assert!(
+                err.contains("the environment variable POCO_SVC_NESTED__A"),
+                "{err}"
+            );
+            assert!(err.contains("fix or unset it"), "{err}");
+            jail.set_env("POCO_SVC_NESTED__A", "3");
+            jail.set_env("POCO_SVC_LEESE", "3");
+            let err = resolve(None, &Flags::default()).unwrap_err().to_string();
+            assert!(err.contains("POCO_SVC_LEESE"), "{err}");
+            std::env::remove_var("POCO_SVC_LEESE");
+
+            // The flag at fault, by its name.
+            let flags = Flags {
+                lease: Some("long".into()),
+                ..Flags::default()
+            };
+            let err = resolve(None, &flags).unwrap_err().to_string();
+            assert!(err.contains("the flag --lease"), "{err}");
+
+            // The home file is read only when it exists.
+            let home = dir.join("home");
+            std::fs::create_dir(&home).unwrap();
+            let mut l = layers(None);
+            l.home = Some(&home);
+            assert_eq!(l.file_path(), None);
+            std::fs::write(home.join("svc.toml"), "lease = 9").unwrap();
+            assert_eq!(l.file_path(), Some(home.join("svc.toml")));
+            let resolved: Settings = l.resolve(&Settings::default(), &Flags::default()).unwrap();
+            assert_eq!(resolved.lease, 9);
+            Ok(())
+        });
     }
 }

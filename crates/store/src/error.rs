@@ -32,8 +32,11 @@ pub enum Error {
     #[error("result storage backend failed: {0}")]
     Backend(#[source] object_store::Error),
     /// An upload could not be spooled to (or read back from) a temporary file.
-    #[error("cannot spool the upload to a temporary file: {0}")]
-    Spool(String),
+    #[error(
+        "cannot spool the upload to a temporary file: {0}; check the free space and the \
+         permissions of the temporary folder (TMPDIR)"
+    )]
+    Spool(#[source] std::io::Error),
     /// A task already holds the most distinct archives the store keeps per task.
     #[error(
         "task {task_id} already has {limit} different result archives, the most this store keeps \

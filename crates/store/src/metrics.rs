@@ -1,6 +1,7 @@
 //! Counters of the store, rendered in the Prometheus text format.
 
-use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
+use poco_service::metrics::{counter, counter_vec};
+use prometheus::{IntCounter, IntCounterVec, Registry};
 
 /// Why an upload was refused: the `reason` label of `poco_store_uploads_rejected_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,7 @@ impl RejectReason {
 }
 
 /// The store's counters, kept and rendered by the `prometheus` crate.
+#[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
     uploads: IntCounterVec,
@@ -54,26 +56,12 @@ pub(crate) struct Metrics {
     served_bytes: IntCounter,
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
+        // Each label value is listed at zero before the first event.
         let vec = |name: &str, help: &str, label: &str, values: &[&str]| {
-            let vec =
-                IntCounterVec::new(Opts::new(name, help), &[label]).expect("a valid metric name");
-            for value in values {
-                // Listed at zero before the first event.
-                vec.with_label_values(&[*value]);
-            }
-            registry
-                .register(Box::new(vec.clone()))
-                .expect("a metric registered once");
-            vec
+            counter_vec(&registry, name, help, label, values)
         };
         let uploads = vec(
             "poco_store_uploads_total",
@@ -94,8 +82,7 @@ impl Default for Metrics {
             "outcome",
             &["served", "not_found"],
         );
-        let counter =
-            |name: &str, help: &str| poco_service::metrics::counter(&registry, name, help);
+        let counter = |name: &str, help: &str| counter(&registry, name, help);
         let stored_bytes = counter(
             "poco_store_stored_bytes_total",
             "Bytes of new archives written.",

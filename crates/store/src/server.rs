@@ -195,7 +195,7 @@ pub async fn serve_with_shutdown(
         shutdown,
     )
     .await
-    .map_err(|e| Error::Serve(std::io::Error::other(e.to_string())))
+    .map_err(|e| Error::Serve(std::io::Error::other(e)))
 }
 
 /// Why a request is refused. Turned into a status and a JSON `{"error"}` body in one place,
@@ -425,7 +425,7 @@ async fn spool_body(headers: &HeaderMap, body: Body, limit: u64) -> Result<Spool
     if declared.is_some_and(|len| len > limit) {
         return Err(Rejection::TooLarge { limit });
     }
-    let spool_err = |e: std::io::Error| Rejection::Internal(Error::Spool(e.to_string()));
+    let spool_err = |e: std::io::Error| Rejection::Internal(Error::Spool(e));
     let (file, path) = tempfile::NamedTempFile::new()
         .map_err(spool_err)?
         .into_parts();

@@ -117,9 +117,7 @@ impl ResultStore {
                 limit: self.max_objects_per_worker,
             });
         }
-        let mut file = tokio::fs::File::open(spool)
-            .await
-            .map_err(|e| Error::Spool(e.to_string()))?;
+        let mut file = tokio::fs::File::open(spool).await.map_err(Error::Spool)?;
         let upload = self
             .objects
             .put_multipart(&key)
@@ -132,7 +130,7 @@ impl ResultStore {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = writer.abort().await;
-                    return Err(Error::Spool(e.to_string()));
+                    return Err(Error::Spool(e));
                 }
             };
             if n == 0 {
