@@ -20,7 +20,8 @@ use alloy::{
     sol_types::SolEvent,
 };
 use eyre::{bail, Result, WrapErr};
-use poco_chain::{bindings::hub::IPoco, convert::no_dataset, devchain::DevPoco};
+use poco_chain::{bindings::hub::IPoco, convert::no_dataset};
+use poco_testkit::{Chain, Role, RLC};
 use poco_types::{
     result_hash, result_seal, task_id, AppOrder, Domain, Order as _, RequestOrder, SignedAppOrder,
     SignedRequestOrder, SignedWorkerpoolOrder, WorkerAuthorization, WorkerpoolOrder,
@@ -51,42 +52,37 @@ async fn main() -> Result<()> {
         .skip_while(|a| a != "--out")
         .nth(1)
         .unwrap_or_else(|| "target/bench/gas.json".into());
-    let dev = DevPoco::start().await?;
-    let provider = dev.provider.clone();
-    let poco = dev.deployment;
-    let chain_id = provider.get_chain_id().await?;
-    let app_owner = dev.keys[1].clone();
-    let scheduler = dev.keys[2].clone();
-    let requester = dev.keys[3].clone();
-    let workers: Vec<PrivateKeySigner> = dev.keys[4..8].to_vec();
+    let chain = Chain::start_unfunded().await?;
+    let provider = chain.provider().clone();
+    let app_owner = chain.key(Role::AppOwner).clone();
+    let scheduler = chain.key(Role::Scheduler).clone();
+    let requester = chain.key(Role::Requester).clone();
+    let worker_roles: Vec<Role> = (0..4).map(Role::Worker).collect();
+    let workers: Vec<PrivateKeySigner> =
+        worker_roles.iter().map(|&r| chain.key(r).clone()).collect();
 
     // Fund every actor with 10,000 RLC deposited in the hub.
-    let actors: Vec<Address> = [&app_owner, &scheduler, &requester]
+    let actors: Vec<Role> = [Role::AppOwner, Role::Scheduler, Role::Requester]
         .into_iter()
-        .chain(workers.iter())
-        .map(|k| k.address())
+        .chain(worker_roles)
         .collect();
-    dev.fund(
-        &actors,
-        U256::from(10_000u64) * U256::from(1_000_000_000u64),
-    )
-    .await?;
-    let app_address = dev
+    chain.fund(&actors, 10_000 * RLC).await?;
+    let app_address = chain
         .create_app(
-            app_owner.address(),
+            Role::AppOwner,
             "hello",
             "file:///hello.wasm",
             B256::repeat_byte(7),
         )
         .await?;
-    let pool_address = dev
-        .create_workerpool(scheduler.address(), "bench pool")
+    let pool_address = chain
+        .create_workerpool(Role::Scheduler, "bench pool")
         .await?;
 
     let mut bench = Bench {
         provider,
-        hub: poco.hub,
-        domain: Domain::new(chain_id, poco.hub),
+        hub: chain.hub(),
+        domain: chain.domain.clone(),
         app: app_address,
         workerpool: pool_address,
         scheduler,

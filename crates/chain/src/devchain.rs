@@ -55,14 +55,18 @@ pub fn anvil_path() -> Result<PathBuf> {
     )))
 }
 
+/// How many funded accounts the test anvil makes ([`spawn_anvil`]); anvil derives them from
+/// its fixed mnemonic, so they are the same in every run.
+pub const DEV_ACCOUNTS: usize = 20;
+
 #[cfg(feature = "test-utils")]
-/// Starts anvil on a free port with its ten default funded accounts; `block_time` in seconds
+/// Starts anvil on a free port with [`DEV_ACCOUNTS`] default funded accounts; `block_time` in seconds
 /// gives real blocks, `None` mines one block per transaction.
 pub fn spawn_anvil(block_time: Option<u64>) -> Result<AnvilInstance> {
     let mut anvil = Anvil::at(anvil_path()?)
         .port(0u16)
         .arg("--accounts")
-        .arg("10");
+        .arg(DEV_ACCOUNTS.to_string());
     if let Some(seconds) = block_time {
         anvil = anvil.block_time(seconds);
     }
@@ -87,7 +91,13 @@ pub struct DevPoco {
 impl DevPoco {
     /// Starts anvil (one block per transaction) and deploys poco from its first account.
     pub async fn start() -> Result<Self> {
-        let anvil = spawn_anvil(None)?;
+        Self::start_with_block_time(None).await
+    }
+
+    /// [`DevPoco::start`] with blocks every `block_time` seconds (`None`: one block per
+    /// transaction).
+    pub async fn start_with_block_time(block_time: Option<u64>) -> Result<Self> {
+        let anvil = spawn_anvil(block_time)?;
         let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
         let mut wallet = EthereumWallet::new(keys[0].clone());
         for k in &keys[1..] {

@@ -7,7 +7,7 @@
 //!     [--client-threads 2] [--server-threads 2]
 //! ```
 //!
-//! Setup (not timed): anvil with poco (`DevPoco::start`), `--pools` workerpool owners,
+//! Setup (not timed): anvil with poco (`poco_testkit::Chain`), `--pools` workerpool owners,
 //! `--app-owners` app owners and `--requesters` requesters, each a fresh account with gas, RLC
 //! deposited in the hub (stake) and, for owners, one workerpool or app registered on chain. The
 //! market runs in this process on its own tokio runtime (`--server-threads` threads) with an
@@ -55,8 +55,9 @@ use alloy::{
 use bytes::Bytes;
 use eyre::{bail, ensure, eyre, WrapErr};
 use http_body_util::{BodyExt, Full};
-use poco_chain::{devchain::DevPoco, AppSpec, ClientConfig, PocoClient};
-use poco_market::{challenge_hash, MarketConfig};
+use poco_chain::{AppSpec, ClientConfig, PocoClient};
+use poco_market::challenge_hash;
+use poco_testkit::{Chain, Role};
 use poco_types::{
     AppOrder, DealParams, Domain, Order, OrderKind, RequestOrder, Tag, WorkerpoolOrder,
     NRLC_PER_RLC,
@@ -197,7 +198,7 @@ impl Unsigned {
 
 /// The chain and the accounts of the run.
 struct World {
-    chain: DevPoco,
+    chain: Chain,
     chain_id: u64,
     categories: u64,
     /// Workerpool owners, then app owners, then requesters.
@@ -207,11 +208,10 @@ struct World {
 }
 
 async fn setup(o: &Options) -> eyre::Result<World> {
-    let chain = DevPoco::start().await?;
-    let hub = chain.deployment.hub;
-    let rpc = chain.anvil.endpoint();
-    let admin =
-        PocoClient::connect(ClientConfig::new(&rpc, hub), Some(chain.keys[0].clone())).await?;
+    let chain = Chain::start_unfunded().await?;
+    let hub = chain.hub();
+    let rpc = chain.endpoint();
+    let admin = chain.client(Role::Admin).await?;
     let chain_id = admin.chain_id();
     let categories: u64 = admin.category_count().await?.saturating_to();
     ensure!(categories > 0, "the chain has no category");
@@ -221,7 +221,7 @@ async fn setup(o: &Options) -> eyre::Result<World> {
     for key in &keys {
         let wei = U256::from(1_000u64) * U256::from(10u64).pow(U256::from(18u64));
         chain
-            .provider
+            .provider()
             .raw_request::<_, Value>("anvil_setBalance".into(), (key.address(), wei))
             .await
             .wrap_err("anvil_setBalance")?;
@@ -732,7 +732,7 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
 
     let setup_start = Instant::now();
     let world = setup(o).await?;
-    let domain = Domain::new(world.chain_id, world.chain.deployment.hub);
+    let domain = Domain::new(world.chain_id, world.chain.hub());
     let probe = B256::repeat_byte(0x42);
     let first = &world.publishers[0];
     ensure!(
@@ -754,12 +754,7 @@ async fn run(o: &Options, server: tokio::runtime::Handle) -> eyre::Result<()> {
     );
 
     let dir = tempfile::tempdir()?;
-    let mut config = MarketConfig::new(world.chain.anvil.endpoint(), world.chain.deployment.hub);
-    config.database_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("market.db").display()
-    );
-    config.listen = "127.0.0.1:0".parse()?;
+    let mut config = world.chain.market_config(dir.path(), "market.db");
     config.max_open_orders = max_open_orders;
     // The whole run's orders stay open, and every load generator connection stays open.
     config.max_book_orders = config.max_book_orders.max(unsigned.len() + 1);

@@ -33,28 +33,18 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256},
-    providers::{Provider, ProviderBuilder},
-    signers::local::PrivateKeySigner,
+    providers::Provider,
 };
 use eyre::{bail, ensure, eyre, WrapErr};
-use poco_chain::{devchain::spawn_anvil, AppSpec, ClientConfig, Deployment, PocoClient};
+use poco_chain::{AppSpec, PocoClient};
 use poco_runtime::{Executor, ProcessConfig, ProcessExecutor};
-use poco_scheduler::{SchedulerClient, SchedulerConfig};
+use poco_scheduler::SchedulerClient;
+use poco_testkit::{Chain, Role, Scheduler, Worker, WORKERS};
 use poco_types::{AppOrder, Order as _, RequestOrder, WorkerpoolOrder, NRLC_PER_RLC};
-use poco_worker::WorkerConfig;
 use serde_json::json;
 
 const RLC: u64 = NRLC_PER_RLC;
-
-/// anvil's default accounts as the benchmark uses them.
-const ADMIN: usize = 0;
-const APP_OWNER: usize = 1;
-const SCHEDULER: usize = 2;
-const REQUESTER: usize = 3;
-const FIRST_WORKER: usize = 4;
 
 const LATENCY_TARGET_S: f64 = 3.0;
 const THROUGHPUT_TARGET: f64 = 100.0;
@@ -99,9 +89,8 @@ fn parse_options() -> eyre::Result<Options> {
         "--deals, --volume, --workers and --slots must be at least 1"
     );
     ensure!(
-        o.workers <= 10 - FIRST_WORKER,
-        "at most {} workers (anvil's accounts)",
-        10 - FIRST_WORKER
+        o.workers <= WORKERS,
+        "at most {WORKERS} workers (the test chain's worker accounts)"
     );
     Ok(o)
 }
@@ -114,57 +103,51 @@ fn repo(path: &str) -> PathBuf {
 
 /// A chain with poco, a funded requester, an app, a workerpool and its scheduler.
 struct Pool {
-    anvil: AnvilInstance,
-    deployment: Deployment,
-    keys: Vec<PrivateKeySigner>,
+    chain: Chain,
     requester: PocoClient,
     app: Address,
     pool: Address,
     dir: tempfile::TempDir,
-    scheduler: poco_scheduler::Running,
-    workers: Vec<tokio::task::JoinHandle<poco_worker::Result<()>>>,
+    scheduler: Scheduler,
+    workers: Vec<Worker>,
     salt: u64,
 }
 
 impl Pool {
-    /// anvil (`block_time` in seconds, or one block per transaction), poco, every account
+    /// anvil (`block_time` in seconds, or one block per transaction), poco, every role
     /// funded, the hello app, a workerpool and its scheduler.
     async fn start(block_time: Option<u64>) -> eyre::Result<Self> {
-        let anvil = spawn_anvil(block_time)?;
-        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| k.clone().into()).collect();
-        let deployer = ProviderBuilder::new()
-            .wallet(EthereumWallet::new(keys[ADMIN].clone()))
-            .connect_http(anvil.endpoint_url());
-        let deployment = poco_chain::deploy_poco(&deployer, keys[ADMIN].address(), None).await?;
-        let client = |k: usize| {
-            PocoClient::connect(
-                ClientConfig::new(anvil.endpoint(), deployment.hub),
-                Some(keys[k].clone()),
-            )
-        };
+        let chain = Chain::start_unfunded_with(block_time).await?;
 
         // Funding, all accounts at once (a few blocks rather than three per account).
-        let admin = client(ADMIN).await?;
+        let admin = chain.client(Role::Admin).await?;
         let mut clients = Vec::new();
-        for k in 1..keys.len() {
-            clients.push(client(k).await?);
+        for role in Role::all().filter(|&r| r != Role::Admin) {
+            clients.push((role, chain.client(role).await?));
         }
         let amount = U256::from(100_000 * RLC);
         let mut sends = tokio::task::JoinSet::new();
-        for c in &clients {
+        for (_, c) in &clients {
             let (admin, to) = (admin.clone(), c.sender()?);
             sends.spawn(async move { admin.transfer_rlc(to, amount).await });
         }
         while let Some(r) = sends.join_next().await {
             r??;
         }
-        for c in &clients {
+        for (_, c) in &clients {
             let c = c.clone();
             sends.spawn(async move { c.deposit(amount).await });
         }
         while let Some(r) = sends.join_next().await {
             r??;
         }
+        let client = |role: Role| {
+            clients
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, c)| c.clone())
+                .expect("every role but the admin has a client")
+        };
 
         let hello = repo("apps/hello/hello.wasm");
         let bytes = std::fs::read(&hello).wrap_err("apps/hello/hello.wasm")?;
@@ -175,31 +158,22 @@ impl Pool {
             checksum: poco_types::sha256_digest(&bytes),
             mrenclave: Default::default(),
         };
+        let (app_owner, scheduler) = (client(Role::AppOwner), client(Role::Scheduler));
         let (app, pool) = tokio::join!(
-            clients[APP_OWNER - 1].create_app(&spec),
-            clients[SCHEDULER - 1].create_workerpool("bench pool"),
+            app_owner.create_app(&spec),
+            scheduler.create_workerpool("bench pool"),
         );
         let (app, pool) = (app?, pool?);
-        let requester = clients[REQUESTER - 1].clone();
+        let requester = client(Role::Requester);
 
         let dir = tempfile::tempdir()?;
-        let mut config = SchedulerConfig::new(anvil.endpoint(), deployment.hub, pool);
-        config.database_url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("scheduler.db").display()
-        );
-        config.listen = "127.0.0.1:0".parse()?;
-        config.store_dir = dir.path().join("store");
-        config.poll_interval = Duration::from_millis(100);
+        let mut config = chain.scheduler_config(pool, dir.path());
+        // the scheduler's own lease, not the kit's longer one for tests
+        config.lease = Duration::from_secs(30);
         config.confirmations = 0;
-        config.start_block = Some(0);
-        let scheduler = poco_scheduler::start(config, keys[SCHEDULER].clone())
-            .await?
-            .running;
+        let scheduler = chain.start_scheduler(config).await?;
         Ok(Self {
-            anvil,
-            deployment,
-            keys,
+            chain,
             requester,
             app,
             pool,
@@ -221,21 +195,13 @@ impl Pool {
             .await?,
         );
         for i in 0..n {
-            let mut config = WorkerConfig::new(
-                self.scheduler.url.clone(),
-                self.anvil.endpoint(),
-                self.deployment.hub,
-                self.dir.path().join(format!("worker{i}")),
-                executor.clone(),
-            );
+            let mut config = self
+                .chain
+                .worker_config(i, &self.scheduler.url, self.dir.path());
+            config.executor = executor.clone();
             config.slots = slots;
             config.heartbeat = Duration::from_secs(2);
-            config.poll_wait = Duration::from_secs(2);
-            // The devnet apps are file:// URLs.
-            config.allow_local_fetch = true;
-            let key = self.keys[FIRST_WORKER + i].clone();
-            self.workers
-                .push(tokio::spawn(poco_worker::run(config, key)));
+            self.workers.push(self.chain.start_worker(i, config));
         }
         Ok(())
     }
@@ -256,7 +222,7 @@ impl Pool {
             salt: self.salt(),
             ..Default::default()
         }
-        .sign(&domain, &self.keys[APP_OWNER])?;
+        .sign(&domain, self.chain.key(Role::AppOwner))?;
         let pool = WorkerpoolOrder {
             workerpool: self.pool,
             workerpoolprice: U256::from(2 * RLC),
@@ -265,20 +231,20 @@ impl Pool {
             salt: self.salt(),
             ..Default::default()
         }
-        .sign(&domain, &self.keys[SCHEDULER])?;
+        .sign(&domain, self.chain.key(Role::Scheduler))?;
         let request = RequestOrder {
             app: self.app,
             appmaxprice: U256::from(RLC),
             workerpoolmaxprice: U256::from(2 * RLC),
-            requester: self.keys[REQUESTER].address(),
+            requester: self.chain.address(Role::Requester),
             volume: U256::from(volume),
             trust: U256::from(1u64),
-            beneficiary: self.keys[REQUESTER].address(),
+            beneficiary: self.chain.address(Role::Requester),
             params: json!({ "iexec_args": args }).to_string(),
             salt: self.salt(),
             ..Default::default()
         }
-        .sign(&domain, &self.keys[REQUESTER])?;
+        .sign(&domain, self.chain.key(Role::Requester))?;
         let (deal, _) = self
             .requester
             .match_orders_fast(&app, None, &pool, &request)
@@ -324,15 +290,6 @@ fn cpu_time(pid: u32) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        for w in &self.workers {
-            w.abort();
-        }
-        self.scheduler.task.abort();
-    }
 }
 
 fn secs(d: Duration) -> f64 {
@@ -411,7 +368,7 @@ async fn latency(o: &Options) -> eyre::Result<serde_json::Value> {
         // As `poco run` does: the requester signs in at the pool (the results are its own),
         // then downloads with the token.
         let reader = SchedulerClient::new(&pool.scheduler.url)?;
-        reader.login(&pool.keys[REQUESTER]).await?;
+        reader.login(pool.chain.key(Role::Requester)).await?;
         let token = reader
             .token()
             .await
@@ -512,7 +469,7 @@ async fn throughput(o: &Options) -> eyre::Result<serde_json::Value> {
     let since = |m: &HashMap<String, u64>, name: &str| metric(m, name) - metric(&m0, name);
     let block0 = pool.requester.provider().get_block_number().await?;
     let me = std::process::id();
-    let anvil_pid = pool.anvil.child().id();
+    let anvil_pid = pool.chain.dev.anvil.child().id();
     let cpu0 = (cpu_time(me), cpu_time(anvil_pid));
 
     let started = Instant::now();
@@ -712,7 +669,7 @@ async fn tx_round_trip(pool: &Pool) -> eyre::Result<f64> {
     let token = client.token();
     let mut times = Vec::new();
     for i in 0..10u64 {
-        let call = token.approve(pool.deployment.hub, U256::from(i));
+        let call = token.approve(pool.chain.hub(), U256::from(i));
         let started = Instant::now();
         client
             .send(call.into_transaction_request(), "approve")

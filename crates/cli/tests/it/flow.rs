@@ -9,7 +9,7 @@ const RLC: u64 = 1_000_000_000;
 
 #[test]
 fn whole_flow_through_the_binary() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let started = poco.json(&["devnet", "start", "--port", "0"]);
     assert_eq!(started["started"], true);
     assert_eq!(started["resumed"], false);

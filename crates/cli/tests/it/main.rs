@@ -11,133 +11,21 @@ mod worker;
 mod workers;
 
 use std::{
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Output, Stdio},
+    io::BufReader,
+    process::{ChildStdout, Stdio},
 };
 
+use poco_testkit::cli::{Home, Service};
 use serde_json::Value;
-use tempfile::TempDir;
+
+/// The binary under test.
+const POCO: &str = env!("CARGO_BIN_EXE_poco");
 
 /// The hello app (WASI), built in the repository.
 const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps/hello/hello.wasm");
 
-/// Environment variables that would change what the binary does.
-const CLEARED_ENV: &[&str] = &[
-    "POCO_CHAIN",
-    "POCO_RPC_URL",
-    "POCO_HUB",
-    "POCO_CHAIN_CONFIG",
-    "POCO_ACCOUNT",
-    "POCO_WALLET_PASSWORD",
-    "POCO_PRIVATE_KEY",
-    "POCO_LOG",
-];
-
-/// A `poco` home and a project folder of its own; stops its devnet when dropped.
-struct Poco {
-    home: TempDir,
-    project: TempDir,
-}
-
-impl Poco {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().expect("temp home"),
-            project: tempfile::tempdir().expect("temp project"),
-        }
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn project(&self) -> &Path {
-        self.project.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_poco"));
-        for var in CLEARED_ENV {
-            command.env_remove(var);
-        }
-        command
-            .env("POCO_HOME", self.home())
-            .current_dir(self.project())
-            .args(args);
-        command
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run poco")
-    }
-
-    /// Runs `poco --json <args>`, expects success and returns the JSON on stdout.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.output(&all);
-        assert!(
-            out.status.success(),
-            "poco {args:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "poco {args:?} printed no JSON ({e}):\n{}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-
-    /// Runs `poco <args>`, expects failure and returns stderr with the folders and ports
-    /// replaced by placeholders.
-    fn error(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            !out.status.success(),
-            "poco {args:?} succeeded:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert!(
-            out.stdout.is_empty(),
-            "an error printed on stdout without --json"
-        );
-        self.redact(&String::from_utf8_lossy(&out.stderr))
-    }
-
-    fn redact(&self, text: &str) -> String {
-        let text = text
-            .replace(&self.home().display().to_string(), "[HOME]")
-            .replace(&self.project().display().to_string(), "[PROJECT]");
-        // Ports of local chains change from run to run.
-        let mut out = String::new();
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find("127.0.0.1:") {
-            out.push_str(&rest[..at + 10]);
-            rest = rest[at + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
-            out.push_str("[PORT]");
-        }
-        out.push_str(rest);
-        out
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.project().join(name);
-        std::fs::write(&path, text).expect("write");
-        path
-    }
-}
-
-impl Drop for Poco {
-    fn drop(&mut self) {
-        let running = self.home().join("devnet/devnet.json");
-        if running.exists() {
-            let _ = self.output(&["devnet", "stop"]);
-        }
-    }
-}
+/// A `poco` home and a project folder of its own (the kit's); stops its devnet when dropped.
+type Poco = Home;
 
 /// `value[key]` as a string.
 fn text(value: &Value, key: &str) -> String {
@@ -201,49 +89,14 @@ fn all_tasks(deal: &Value, status: &str) -> bool {
         .all(|t| t["status"] == status)
 }
 
-/// Kills a background `poco` service when dropped.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `poco --json <args>` in the background (stdout piped, stderr to `stderr`): the
-/// service, its start record (the first line on stdout) and the rest of its stdout.
+/// Starts `poco --json <args>` in the background: the service, its start record and the rest
+/// of its stdout.
 fn start_service(
     poco: &Poco,
     args: &[&str],
     stderr: Stdio,
 ) -> (Service, Value, BufReader<ChildStdout>) {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let mut child = poco
-        .command(&all)
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start poco {args:?}: {e}"));
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let service = Service(child);
-    let started = start_record(&mut stdout);
-    (service, started, stdout)
-}
-
-/// The first line a service prints on stdout (its `--json` start record).
-fn first_line(child: &mut Child) -> Value {
-    start_record(&mut BufReader::new(
-        child.stdout.take().expect("piped stdout"),
-    ))
-}
-
-/// Reads a service's `--json` start record, one line.
-fn start_record(stdout: &mut impl BufRead) -> Value {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("a start line");
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+    poco.start_service(args, stderr)
 }
 
 /// `poco --json scheduler` of the devnet's `scheduler` account on a free port, polling every
@@ -314,7 +167,7 @@ struct DevPool {
 impl DevPool {
     /// The pool with no worker yet (see [`DevPool::worker`]).
     fn start() -> Self {
-        let poco = Poco::new();
+        let poco = Poco::new(POCO);
         let devnet = funded_devnet(&poco, &["requester", "scheduler", "worker1"]);
         deploy_pool(&poco);
         let (scheduler, api) =

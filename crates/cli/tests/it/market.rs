@@ -35,7 +35,7 @@ fn published_hash(answer: &Value) -> String {
 
 #[test]
 fn market_cli_and_web_ui() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let devnet = poco.json(&["devnet", "start", "--port", "0"]);
     let rpc_url = text(&devnet, "rpcUrl");
     let requester = address(&devnet, "requester");

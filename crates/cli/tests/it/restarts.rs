@@ -10,7 +10,9 @@ use std::{
 
 use serde_json::Value;
 
-use crate::{deploy_pool, start_market, start_scheduler, text, Poco, Service};
+use poco_testkit::cli::Service;
+
+use crate::{deploy_pool, start_market, start_scheduler, text, Poco};
 
 /// A port nobody listens on (bound then released).
 fn free_port() -> u16 {
@@ -29,7 +31,7 @@ fn port_of(url: &str) -> u16 {
 
 #[test]
 fn devnet_keeps_its_url_and_services_say_when_it_moves() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let first = poco.json(&["devnet", "start", "--port", "0"]);
     let url = text(&first, "rpcUrl");
     // Its log goes to a file (a pipe nobody reads could fill up and stall it).
@@ -155,7 +157,7 @@ fn run_scheduler(poco: &Poco, market: &str, price: &str) -> Service {
 
 #[test]
 fn a_restarted_scheduler_leaves_one_open_workerpool_order() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     poco.json(&["devnet", "start", "--port", "0"]);
     let (_market, market_url, _market_out) = start_market(&poco, Stdio::null());
     poco.json(&["account", "deposit", "10 RLC", "--account", "scheduler"]);

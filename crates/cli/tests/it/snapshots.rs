@@ -17,7 +17,7 @@ fn subcommands(help: &str) -> Vec<String> {
 
 #[test]
 fn every_help_text() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let mut pending = vec![Vec::<String>::new()];
     let mut seen = 0;
     while let Some(path) = pending.pop() {
@@ -45,7 +45,7 @@ fn every_help_text() {
 
 #[test]
 fn errors_say_what_to_do() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     insta::assert_snapshot!("error-no-chain", poco.error(&["info"]));
     insta::assert_snapshot!(
         "error-unreachable",
@@ -126,7 +126,7 @@ fn errors_say_what_to_do() {
 
 #[test]
 fn json_errors_are_json_on_stdout() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let out = poco.output(&["--json", "info"]);
     assert!(!out.status.success());
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");

@@ -1,6 +1,8 @@
 //! `poco worker` keeps no key or password in its environment (security review C1).
 
-use crate::{first_line, Poco, Service};
+use poco_testkit::cli::{first_line, Service};
+
+use crate::Poco;
 
 /// anvil's fifth well-known development key (never a real one).
 const KEY: &str = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
@@ -33,7 +35,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 #[test]
 fn c1_worker_environment_holds_no_key_or_password() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     poco.json(&["devnet", "start", "--port", "0"]);
     let mut worker = poco
         .command(&[

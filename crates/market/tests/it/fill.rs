@@ -110,10 +110,7 @@ async fn fill_offers_the_cheapest_orders_and_the_transaction_that_makes_the_deal
     assert_eq!(typed["primaryType"], "RequestOrder");
     assert_eq!(typed["message"], offer["requestorder"]);
     assert_eq!(typed["domain"]["chainId"], json!(env.chain_id));
-    assert_eq!(
-        typed["domain"]["verifyingContract"],
-        json!(env.dev.deployment.hub)
-    );
+    assert_eq!(typed["domain"]["verifyingContract"], json!(env.chain.hub()));
     assert_eq!(typed["domain"]["name"], poco_types::DOMAIN_NAME);
     assert_eq!(typed["domain"]["version"], poco_types::DOMAIN_VERSION);
     assert_eq!(
@@ -134,7 +131,7 @@ async fn fill_offers_the_cheapest_orders_and_the_transaction_that_makes_the_deal
         .send(reqwest::Method::POST, "/fill/transaction", None, &orders)
         .await?;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["to"], json!(env.dev.deployment.hub));
+    assert_eq!(answer["to"], json!(env.chain.hub()));
     assert_eq!(answer["fast"], true);
     send_fill(&env, &answer).await?;
     let deals = wait_for("the filled deal", || async {

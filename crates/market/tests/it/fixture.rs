@@ -1,21 +1,16 @@
-//! The harness: anvil with poco deployed, funded actors owning an app, a dataset and a
-//! workerpool, and a market started in this process on an SQLite file, reached over HTTP.
+//! The harness: the kit's chain with funded actors owning an app, a dataset and a
+//! workerpool, and the kit's market started in this process on an SQLite file, reached over
+//! HTTP.
 
-use std::{
-    future::Future,
-    sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, Instant},
-};
+use std::future::Future;
 
 use alloy::{
     primitives::{Address, B256, U256},
-    providers::Provider,
     signers::local::PrivateKeySigner,
 };
-use poco_chain::{
-    bindings::app::AppRegistry, devchain::DevPoco, AppSpec, ClientConfig, PocoClient,
-};
-use poco_market::{api::OrderEntry, MarketClient, MarketConfig, Running};
+use poco_chain::{bindings::app::AppRegistry, AppSpec, PocoClient};
+use poco_market::{api::OrderEntry, MarketClient, MarketConfig};
+use poco_testkit::{Chain, Market, Orders, Role};
 use poco_types::{
     AppOrder, DatasetOrder, Domain, Order, OrderKind, RequestOrder, SignedOrder, WorkerpoolOrder,
     NRLC_PER_RLC,
@@ -28,41 +23,29 @@ pub(crate) type R<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 pub(crate) const RLC: u64 = NRLC_PER_RLC;
 
-/// anvil's accounts as the tests use them.
-pub(crate) const APP_OWNER: usize = 1;
-pub(crate) const SCHEDULER: usize = 2;
-pub(crate) const REQUESTER: usize = 3;
-pub(crate) const DATASET_OWNER: usize = 4;
+/// The roles as the tests use them.
+pub(crate) const APP_OWNER: Role = Role::AppOwner;
+pub(crate) const SCHEDULER: Role = Role::Scheduler;
+pub(crate) const REQUESTER: Role = Role::Requester;
+pub(crate) const DATASET_OWNER: Role = Role::DatasetOwner;
 /// A funded account that owns nothing at first.
-pub(crate) const OTHER: usize = 5;
+pub(crate) const OTHER: Role = Role::Other(0);
 
 /// The stake every funded account deposits.
-pub(crate) const STAKE: u64 = 1_000 * RLC;
+pub(crate) const STAKE: u64 = poco_testkit::STAKE;
 
-/// How long a condition may take before a test fails.
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Polls `check` until it returns `Some`, failing with `what` after the deadline.
-pub(crate) async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> R<T>
+/// Polls `check` until it returns `Some`, for at most the kit's bound.
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, check: F) -> R<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = R<Option<T>>>,
 {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await? {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("timed out waiting for {what}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poco_testkit::wait_for(what, poco_testkit::WAIT, check).await
 }
 
 /// The chain, the actors' assets and the market.
 pub(crate) struct Env {
-    pub(crate) dev: DevPoco,
+    pub(crate) chain: Chain,
     pub(crate) dir: TempDir,
     pub(crate) domain: Domain,
     pub(crate) chain_id: u64,
@@ -72,11 +55,11 @@ pub(crate) struct Env {
     pub(crate) dataset: Address,
     /// Owned by `SCHEDULER`.
     pub(crate) pool: Address,
-    pub(crate) market: Option<Running>,
+    pub(crate) market: Option<Market>,
     pub(crate) url: String,
     pub(crate) client: MarketClient,
     pub(crate) http: reqwest::Client,
-    salt: AtomicU64,
+    orders: Orders,
 }
 
 impl Env {
@@ -90,30 +73,23 @@ impl Env {
 
     /// A chain with the assets, and no market yet.
     pub(crate) async fn chain() -> R<Self> {
-        let dev = DevPoco::start().await?;
-        let funded: Vec<Address> = [SCHEDULER, REQUESTER, OTHER]
-            .iter()
-            .map(|&k| dev.keys[k].address())
-            .collect();
-        dev.fund(&funded, U256::from(STAKE)).await?;
-        let app = dev
+        let chain = Chain::start_unfunded().await?;
+        chain.fund(&[SCHEDULER, REQUESTER, OTHER], STAKE).await?;
+        let app = chain
             .create_app(
-                dev.keys[APP_OWNER].address(),
+                APP_OWNER,
                 "hello",
                 "file:///apps/hello.wasm",
                 B256::repeat_byte(1),
             )
             .await?;
-        let pool = dev
-            .create_workerpool(dev.keys[SCHEDULER].address(), "pool")
-            .await?;
-        let chain_id = dev.provider.get_chain_id().await?;
-        let domain = Domain::new(chain_id, dev.deployment.hub);
+        let pool = chain.create_workerpool(SCHEDULER, "pool").await?;
         let mut env = Self {
-            dev,
+            domain: chain.domain.clone(),
+            chain_id: chain.chain_id,
+            orders: chain.orders(),
+            chain,
             dir: tempfile::tempdir()?,
-            domain,
-            chain_id,
             app,
             dataset: Address::ZERO,
             pool,
@@ -121,12 +97,15 @@ impl Env {
             url: String::new(),
             client: MarketClient::new("http://127.0.0.1:1")?,
             http: reqwest::Client::new(),
-            salt: AtomicU64::new(0),
         };
         env.dataset = env
-            .chain_client(DATASET_OWNER)
-            .await?
-            .create_dataset("data", "https://example.org/data.txt", B256::repeat_byte(2))
+            .chain
+            .create_dataset(
+                DATASET_OWNER,
+                "data",
+                "https://example.org/data.txt",
+                B256::repeat_byte(2),
+            )
             .await?;
         Ok(env)
     }
@@ -134,50 +113,41 @@ impl Env {
     /// The market configuration of these tests: an SQLite file `db` in the temporary
     /// directory, any free port, 100 ms polling.
     pub(crate) fn market_config(&self, db: &str) -> MarketConfig {
-        let mut config = MarketConfig::new(self.dev.anvil.endpoint(), self.dev.deployment.hub);
-        config.database_url = format!("sqlite://{}?mode=rwc", self.dir.path().join(db).display());
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.poll_interval = Duration::from_millis(100);
-        config
+        self.chain.market_config(self.dir.path(), db)
     }
 
     /// Starts the market and waits until it has read the chain up to its head.
     pub(crate) async fn start_market(&mut self, config: MarketConfig) -> R {
-        let running = poco_market::start(config).await?;
-        self.url = running.url.clone();
-        self.client = MarketClient::new(&running.url)?;
-        self.market = Some(running);
+        let market = self.chain.start_market(config).await?;
+        self.url = market.url.clone();
+        self.client = market.client.clone();
+        self.market = Some(market);
         self.sync().await
     }
 
     /// Stops the market: its task is aborted and awaited.
     pub(crate) async fn stop_market(&mut self) {
-        if let Some(mut running) = self.market.take() {
-            running.task.abort();
-            let _ = (&mut running.task).await;
+        if let Some(market) = self.market.take() {
+            market.kill().await;
         }
     }
 
-    /// A client sending transactions from anvil's account `key`.
-    pub(crate) async fn chain_client(&self, key: usize) -> R<PocoClient> {
-        Ok(PocoClient::connect(
-            ClientConfig::new(self.dev.anvil.endpoint(), self.dev.deployment.hub),
-            Some(self.dev.keys[key].clone()),
-        )
-        .await?)
+    /// A client sending transactions from `role`'s account.
+    pub(crate) async fn chain_client(&self, role: Role) -> R<PocoClient> {
+        Ok(self.chain.client(role).await?)
     }
 
-    pub(crate) fn key(&self, key: usize) -> &PrivateKeySigner {
-        &self.dev.keys[key]
+    pub(crate) fn key(&self, role: Role) -> &PrivateKeySigner {
+        self.chain.key(role)
     }
 
-    pub(crate) fn addr(&self, key: usize) -> Address {
-        self.dev.keys[key].address()
+    pub(crate) fn addr(&self, role: Role) -> Address {
+        self.chain.address(role)
     }
 
     /// Waits until the market has read every block mined so far.
     pub(crate) async fn sync(&self) -> R {
-        let head = self.dev.provider.get_block_number().await?;
+        let head = self.chain.block_number().await?;
         wait_for(&format!("the market to read block {head}"), || async {
             let metrics = self.metrics().await?;
             let done = metrics["synced"] == Value::Bool(true)
@@ -188,7 +158,7 @@ impl Env {
     }
 
     /// Registers another app of `owner`.
-    pub(crate) async fn create_app(&self, owner: usize, name: &str) -> R<Address> {
+    pub(crate) async fn create_app(&self, owner: Role, name: &str) -> R<Address> {
         let spec = AppSpec {
             name: name.into(),
             kind: "WASM".into(),
@@ -201,9 +171,9 @@ impl Env {
 
     /// Moves the app NFT of `app` from `from` to `to` (ERC-721 `transferFrom`, sent by `from`
     /// through its [`PocoClient`], which keeps its nonces right).
-    pub(crate) async fn transfer_app(&self, app: Address, from: usize, to: usize) -> R {
+    pub(crate) async fn transfer_app(&self, app: Address, from: Role, to: Role) -> R {
         let client = self.chain_client(from).await?;
-        let registry = AppRegistry::new(self.dev.deployment.app_registry, client.provider());
+        let registry = AppRegistry::new(self.chain.deployment().app_registry, client.provider());
         let token = U256::from_be_slice(app.as_slice());
         let call = registry.transferFrom(self.addr(from), self.addr(to), token);
         client
@@ -212,43 +182,19 @@ impl Env {
         Ok(())
     }
 
-    /// A fresh salt.
-    pub(crate) fn salt(&self) -> B256 {
-        B256::from(U256::from(self.salt.fetch_add(1, Ordering::Relaxed) + 1))
-    }
-
     /// A public app order of `self.app`.
     pub(crate) fn app_order(&self, price: u64, volume: u64) -> AppOrder {
-        AppOrder {
-            app: self.app,
-            appprice: U256::from(price),
-            volume: U256::from(volume),
-            salt: self.salt(),
-            ..Default::default()
-        }
+        self.orders.app(self.app, price, volume)
     }
 
     /// A public dataset order of `self.dataset`.
     pub(crate) fn dataset_order(&self, price: u64, volume: u64) -> DatasetOrder {
-        DatasetOrder {
-            dataset: self.dataset,
-            datasetprice: U256::from(price),
-            volume: U256::from(volume),
-            salt: self.salt(),
-            ..Default::default()
-        }
+        self.orders.dataset(self.dataset, price, volume)
     }
 
     /// A public workerpool order of `self.pool` in category 0.
     pub(crate) fn pool_order(&self, price: u64, volume: u64, trust: u64) -> WorkerpoolOrder {
-        WorkerpoolOrder {
-            workerpool: self.pool,
-            workerpoolprice: U256::from(price),
-            volume: U256::from(volume),
-            trust: U256::from(trust),
-            salt: self.salt(),
-            ..Default::default()
-        }
+        self.orders.workerpool(self.pool, price, volume, trust)
     }
 
     /// A request of `REQUESTER` (also the beneficiary) for `self.app`, no dataset, any pool,
@@ -261,28 +207,27 @@ impl Env {
         trust: u64,
     ) -> RequestOrder {
         RequestOrder {
-            app: self.app,
-            appmaxprice: U256::from(app_price),
-            workerpoolmaxprice: U256::from(pool_price),
-            requester: self.addr(REQUESTER),
-            volume: U256::from(volume),
-            trust: U256::from(trust),
-            beneficiary: self.addr(REQUESTER),
             params: r#"{"iexec_args":"hello"}"#.into(),
-            salt: self.salt(),
-            ..Default::default()
+            ..self.orders.request(
+                self.addr(REQUESTER),
+                self.app,
+                app_price,
+                pool_price,
+                volume,
+                trust,
+            )
         }
     }
 
     /// `order` signed by anvil's account `key`.
-    pub(crate) fn sign<O: Order>(&self, key: usize, order: O) -> SignedOrder<O> {
-        order.sign(&self.domain, self.key(key)).expect("signing")
+    pub(crate) fn sign<O: Order>(&self, key: Role, order: O) -> SignedOrder<O> {
+        self.chain.sign(key, order).expect("signing")
     }
 
     /// Signs `order` with `key` and publishes it as `key` through [`MarketClient`].
     pub(crate) async fn publish<O: Order>(
         &self,
-        key: usize,
+        key: Role,
         order: O,
     ) -> R<(SignedOrder<O>, OrderEntry)> {
         let signed = self.sign(key, order);
@@ -292,7 +237,7 @@ impl Env {
 
     /// A signed-in `authorization` header for `key`, from an unbound challenge as iExec's SDK
     /// asks for (`GET /challenge?chainId=…&address=…`): it authorizes any one action.
-    pub(crate) async fn auth(&self, key: usize) -> R<String> {
+    pub(crate) async fn auth(&self, key: Role) -> R<String> {
         let address = self.addr(key);
         let body = self
             .get_ok(&format!(
@@ -312,7 +257,7 @@ impl Env {
 
     /// A signed-in `authorization` header for `key` bound to `action` (what poco's client
     /// asks for).
-    pub(crate) async fn auth_for(&self, key: usize, action: poco_market::Action) -> R<String> {
+    pub(crate) async fn auth_for(&self, key: Role, action: poco_market::Action) -> R<String> {
         Ok(self.client.authorization(self.key(key), action).await?)
     }
 
@@ -373,7 +318,7 @@ impl Env {
     pub(crate) async fn post_order(
         &self,
         kind: OrderKind,
-        key: Option<usize>,
+        key: Option<Role>,
         body: &Value,
     ) -> R<(u16, Value)> {
         let auth = match key {
@@ -393,7 +338,7 @@ impl Env {
     pub(crate) async fn unpublish(
         &self,
         kind: OrderKind,
-        key: usize,
+        key: Role,
         body: &Value,
     ) -> R<(u16, Value)> {
         let auth = self.auth(key).await?;

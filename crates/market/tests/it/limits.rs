@@ -232,9 +232,9 @@ async fn l5_requests_have_a_time_limit() -> R {
     let mut env = Env::chain().await?;
     let mut config = env.market_config("slow.db");
     config.request_time_limit = Duration::from_nanos(1);
-    let running = poco_market::start(config).await?;
-    env.url = running.url.clone();
-    env.market = Some(running);
+    let market = env.chain.start_market(config).await?;
+    env.url = market.url.clone();
+    env.market = Some(market);
     // A route that reads the chain cannot answer within a nanosecond.
     let answer = env
         .get(&format!("/addresses/{}", env.addr(REQUESTER)))

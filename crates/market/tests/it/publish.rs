@@ -193,7 +193,7 @@ async fn the_four_order_types_are_published_and_read_back() -> R {
         assert_eq!(metrics[key], 1, "{key}: {metrics}");
     }
     assert_eq!(metrics["deals"], 0);
-    let head = alloy::providers::Provider::get_block_number(&env.dev.provider).await?;
+    let head = alloy::providers::Provider::get_block_number(env.chain.provider()).await?;
     assert!(metrics["lastBlock"]
         .as_u64()
         .is_some_and(|b| b <= head && b > 0));

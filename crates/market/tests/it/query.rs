@@ -10,7 +10,7 @@ fn tag_hex(tag: Tag) -> String {
 }
 
 /// Publishes and returns the order hash.
-async fn put<O: Order>(env: &Env, key: usize, order: O) -> R<B256> {
+async fn put<O: Order>(env: &Env, key: poco_testkit::Role, order: O) -> R<B256> {
     Ok(env.publish(key, order).await?.1.order_hash)
 }
 

@@ -1,7 +1,7 @@
 //! A market stopped and started again on the same database.
 
-use poco_chain::devchain::DevPoco;
 use poco_market::MarketConfig;
+use poco_testkit::Chain;
 use poco_types::OrderKind;
 use serde_json::json;
 
@@ -44,10 +44,10 @@ async fn a_restarted_market_has_its_book_and_catches_up_with_the_chain() -> R {
     let deal = requester.match_orders(&app, None, &pool, &request).await?;
 
     // Another chain's market cannot take this database.
-    let other = DevPoco::start().await?;
+    let other = Chain::start_unfunded().await?;
     let foreign = MarketConfig {
-        rpc_url: other.anvil.endpoint(),
-        hub: other.deployment.hub,
+        rpc_url: other.endpoint(),
+        hub: other.hub(),
         ..env.market_config("market.db")
     };
     let err = poco_market::start(foreign).await.unwrap_err();

@@ -137,7 +137,7 @@ async fn the_openapi_document_lists_every_route_served() -> R {
             "ok": true,
             "version": env!("CARGO_PKG_VERSION"),
             "chainId": env.chain_id,
-            "hub": env.dev.deployment.hub,
+            "hub": env.chain.hub(),
         })
     );
     served.insert(("/version".into(), "get"));
@@ -288,7 +288,7 @@ async fn the_openapi_document_lists_every_route_served() -> R {
 }
 
 /// A new signed order of `kind` by `key`, as JSON.
-fn fresh_order(env: &Env, kind: OrderKind, key: usize) -> R<Value> {
+fn fresh_order(env: &Env, kind: OrderKind, key: poco_testkit::Role) -> R<Value> {
     Ok(match kind {
         OrderKind::App => serde_json::to_value(env.sign(key, env.app_order(1, 10)))?,
         OrderKind::Dataset => serde_json::to_value(env.sign(key, env.dataset_order(1, 10)))?,

@@ -11,7 +11,9 @@ use poco_scheduler::{
     SchedulerClient,
 };
 
-use crate::{archive, failed_report, Pool, REQUESTER};
+use poco_testkit::Role;
+
+use crate::{archive, failed_report, Pool};
 
 /// H2: a replicate holder with a vanity-low address reports the true digest first, with a
 /// bogus location and bogus callback data. The scheduler used to reveal with the first row
@@ -89,7 +91,7 @@ async fn h2_vanity_replicate_with_bogus_location_is_skipped_and_m1_results_are_p
     );
 
     // M1 after finalization: a stranger is refused, signed in or not; the requester reads.
-    let stranger = pool.signed_in(&pool.dev.keys[REQUESTER + 5]).await?;
+    let stranger = pool.signed_in(pool.chain.key(Role::Other(0))).await?;
     let err = poco_store::StoreClient::new(&a_honest.store_url)?
         .download(&location)
         .await
@@ -101,7 +103,7 @@ async fn h2_vanity_replicate_with_bogus_location_is_skipped_and_m1_results_are_p
         .await
         .unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
-    let requester = pool.signed_in(&pool.dev.keys[REQUESTER]).await?;
+    let requester = pool.signed_in(pool.chain.key(Role::Requester)).await?;
     let got = poco_store::StoreClient::new(&a_honest.store_url)?
         .with_bearer_token(requester.token().await.unwrap())
         .download(&location)
@@ -227,7 +229,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
         ),
         "{anonymous:?}"
     );
-    let stranger = pool.signed_in(&pool.dev.keys[REQUESTER + 5]).await?;
+    let stranger = pool.signed_in(pool.chain.key(Role::Other(0))).await?;
     let refused = stranger.task_logs(a.taskid).await;
     assert!(
         matches!(
@@ -236,7 +238,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
         ),
         "{refused:?}"
     );
-    let requester = pool.signed_in(&pool.dev.keys[REQUESTER]).await?;
+    let requester = pool.signed_in(pool.chain.key(Role::Requester)).await?;
     let logs = requester.task_logs(a.taskid).await?;
     assert!(
         logs.replicas[0]
@@ -283,7 +285,7 @@ async fn m1_logs_behind_sign_in_encryption_refused_public_results_open() -> eyre
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn m6_victims_challenge_cannot_be_overwritten_or_deleted() -> eyre::Result<()> {
     let pool = Pool::start().await?;
-    let victim = pool.dev.keys[REQUESTER + 1].clone();
+    let victim = pool.chain.key(Role::Other(1)).clone();
     let http = reqwest::Client::new();
     let challenge: poco_scheduler::api::Challenge = http
         .get(format!(

@@ -3,6 +3,7 @@
 //! play the attacks of the security review).
 
 mod attacks;
+mod restarts;
 mod retries;
 mod tls;
 
@@ -13,40 +14,26 @@ use alloy::{
     providers::ext::AnvilApi,
     signers::local::PrivateKeySigner,
 };
-use poco_chain::{devchain::DevPoco, ClientConfig, MatchedDeal, PocoClient};
+use poco_chain::{MatchedDeal, PocoClient};
 use poco_scheduler::{
     api::{Assignment, Registration, ReplicateState, Report, TaskInfo},
     SchedulerClient, SchedulerConfig,
 };
-use poco_types::{
-    result_hash, result_seal, AppOrder, Order as _, RequestOrder, WorkerAuthorization,
-    WorkerpoolOrder, NRLC_PER_RLC,
-};
+use poco_testkit::{Chain, Role, Scheduler};
+use poco_types::{result_hash, result_seal, Order as _, WorkerAuthorization, NRLC_PER_RLC};
 use tempfile::TempDir;
 
 const RLC: u64 = NRLC_PER_RLC;
-const APP_OWNER: usize = 1;
-const SCHEDULER: usize = 2;
-const REQUESTER: usize = 3;
-const FIRST_WORKER: usize = 4;
 
 /// A chain with poco, a workerpool, its scheduler, an app and a requester.
 struct Pool {
-    dev: DevPoco,
+    chain: Chain,
     _dir: TempDir,
     pool: Address,
     app: Address,
-    scheduler: poco_scheduler::Running,
+    scheduler: Scheduler,
     requester: PocoClient,
     salt: u8,
-}
-
-async fn client(dev: &DevPoco, key: PrivateKeySigner) -> eyre::Result<PocoClient> {
-    Ok(PocoClient::connect(
-        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
-        Some(key),
-    )
-    .await?)
 }
 
 impl Pool {
@@ -56,38 +43,23 @@ impl Pool {
 
     /// A pool whose scheduler configuration is changed by `change`.
     async fn start_with(change: impl FnOnce(&mut SchedulerConfig)) -> eyre::Result<Self> {
-        let dev = DevPoco::start().await?;
-        let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
-        dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
-        let pool = dev
-            .create_workerpool(dev.keys[SCHEDULER].address(), "it pool")
-            .await?;
-        let app = dev
+        let chain = Chain::start().await?;
+        let pool = chain.create_workerpool(Role::Scheduler, "it pool").await?;
+        let app = chain
             .create_app(
-                dev.keys[APP_OWNER].address(),
+                Role::AppOwner,
                 "never run",
                 "file:///never/run.wasm",
                 B256::repeat_byte(1),
             )
             .await?;
         let dir = tempfile::tempdir()?;
-        let mut config = SchedulerConfig::new(dev.anvil.endpoint(), dev.deployment.hub, pool);
-        config.database_url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("scheduler.db").display()
-        );
-        config.listen = "127.0.0.1:0".parse()?;
-        config.store_dir = dir.path().join("store");
-        config.poll_interval = Duration::from_millis(100);
-        config.lease = Duration::from_secs(60);
-        config.start_block = Some(0);
+        let mut config = chain.scheduler_config(pool, dir.path());
         change(&mut config);
-        let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone())
-            .await?
-            .running;
-        let requester = client(&dev, dev.keys[REQUESTER].clone()).await?;
+        let scheduler = chain.start_scheduler(config).await?;
+        let requester = chain.client(Role::Requester).await?;
         Ok(Self {
-            dev,
+            chain,
             _dir: dir,
             pool,
             app,
@@ -103,50 +75,59 @@ impl Pool {
 
     /// A classic deal of `volume` tasks at `trust`, with `params`.
     async fn deal(&mut self, trust: u64, volume: u64, params: &str) -> eyre::Result<MatchedDeal> {
-        let domain = self.requester.domain();
-        let mut salt = || {
-            self.salt += 1;
-            B256::repeat_byte(self.salt)
-        };
-        let app_order = AppOrder {
-            app: self.app,
-            appprice: U256::ZERO,
-            volume: U256::from(1_000u64),
-            salt: salt(),
-            ..Default::default()
-        }
-        .sign(&domain, &self.dev.keys[APP_OWNER])?;
-        let pool_order = WorkerpoolOrder {
-            workerpool: self.pool,
-            workerpoolprice: U256::from(2 * RLC),
-            volume: U256::from(1_000u64),
-            trust: U256::from(100u64),
-            salt: salt(),
-            ..Default::default()
-        }
-        .sign(&domain, &self.dev.keys[SCHEDULER])?;
-        let request = RequestOrder {
-            app: self.app,
-            appmaxprice: U256::ZERO,
-            workerpoolmaxprice: U256::from(2 * RLC),
-            requester: self.dev.keys[REQUESTER].address(),
-            volume: U256::from(volume),
-            trust: U256::from(trust),
-            beneficiary: self.dev.keys[REQUESTER].address(),
-            params: params.into(),
-            salt: salt(),
-            ..Default::default()
-        }
-        .sign(&domain, &self.dev.keys[REQUESTER])?;
+        let (app_order, pool_order, request) = self.orders(trust, volume, params)?;
         Ok(self
             .requester
             .match_orders(&app_order, None, &pool_order, &request)
             .await?)
     }
 
-    /// A worker on anvil account `FIRST_WORKER + n`, signed in and registered.
+    /// The signed orders of a classic deal of `volume` tasks at `trust`, with `params`.
+    fn orders(
+        &mut self,
+        trust: u64,
+        volume: u64,
+        params: &str,
+    ) -> eyre::Result<(
+        poco_types::SignedAppOrder,
+        poco_types::SignedWorkerpoolOrder,
+        poco_types::SignedRequestOrder,
+    )> {
+        let orders = self.chain.orders();
+        let domain = &self.chain.domain;
+        let mut salt = || {
+            self.salt += 1;
+            B256::repeat_byte(self.salt)
+        };
+        let app_order = poco_types::AppOrder {
+            salt: salt(),
+            ..orders.app(self.app, 0, 1_000)
+        }
+        .sign(domain, self.chain.key(Role::AppOwner))?;
+        let pool_order = poco_types::WorkerpoolOrder {
+            salt: salt(),
+            ..orders.workerpool(self.pool, 2 * RLC, 1_000, 100)
+        }
+        .sign(domain, self.chain.key(Role::Scheduler))?;
+        let request = poco_types::RequestOrder {
+            params: params.into(),
+            salt: salt(),
+            ..orders.request(
+                self.chain.address(Role::Requester),
+                self.app,
+                0,
+                2 * RLC,
+                volume,
+                trust,
+            )
+        }
+        .sign(domain, self.chain.key(Role::Requester))?;
+        Ok((app_order, pool_order, request))
+    }
+
+    /// A worker on `Role::Worker(n)`'s account, signed in and registered.
     async fn worker(&self, n: usize, slots: u32) -> eyre::Result<TestWorker> {
-        TestWorker::new(self, self.dev.keys[FIRST_WORKER + n].clone(), slots).await
+        TestWorker::new(self, self.chain.key(Role::Worker(n)).clone(), slots).await
     }
 
     /// A worker whose address starts with a zero byte (it sorts before every other), given
@@ -158,21 +139,23 @@ impl Pool {
                 break key;
             }
         };
-        self.dev
-            .provider
+        self.chain
+            .provider()
             .anvil_set_balance(key.address(), U256::from(10u128.pow(20)))
             .await?;
-        let rlc =
-            poco_chain::bindings::rlc::RLC::new(self.dev.deployment.token, &self.dev.provider);
+        let rlc = poco_chain::bindings::rlc::RLC::new(
+            self.chain.deployment().token,
+            self.chain.provider(),
+        );
         poco_chain::devchain::confirm(
             rlc.transfer(key.address(), U256::from(100 * RLC))
-                .from(self.dev.keys[0].address())
+                .from(self.chain.address(Role::Admin))
                 .send()
                 .await,
             "RLC transfer",
         )
         .await?;
-        client(&self.dev, key.clone())
+        client(&self.chain, key.clone())
             .await?
             .deposit(U256::from(100 * RLC))
             .await?;
@@ -223,9 +206,7 @@ impl Pool {
 
     /// Moves the chain's clock.
     async fn advance(&self, seconds: u64) -> eyre::Result<()> {
-        self.dev.provider.anvil_increase_time(seconds).await?;
-        self.dev.provider.evm_mine(None).await?;
-        Ok(())
+        Ok(self.chain.advance(seconds).await?)
     }
 
     /// A scheduler client signed in with `key`.
@@ -234,6 +215,15 @@ impl Pool {
         client.login(key).await?;
         Ok(client)
     }
+}
+
+/// A hub client sending from `key` (an account outside the role map).
+async fn client(chain: &Chain, key: PrivateKeySigner) -> eyre::Result<PocoClient> {
+    Ok(PocoClient::connect(
+        poco_chain::ClientConfig::new(chain.endpoint(), chain.hub()),
+        Some(key),
+    )
+    .await?)
 }
 
 /// A worker played by the test: it takes replicates, contributes on chain, uploads to the
@@ -254,7 +244,7 @@ impl TestWorker {
             slots,
         })
         .await?;
-        let chain = client(&pool.dev, key.clone()).await?;
+        let chain = client(&pool.chain, key.clone()).await?;
         Ok(Self { key, api, chain })
     }
 

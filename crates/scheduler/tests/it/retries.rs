@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use poco_scheduler::api::{AppLogs, Assignment, Fault, Report, MAX_LOG_BYTES};
 
-use crate::{failed_report, Pool, TestWorker, REQUESTER};
+use poco_testkit::Role;
+
+use crate::{failed_report, Pool, TestWorker};
 
 /// A failed report of `fault`, with `logs`.
 async fn fail(
@@ -213,7 +215,7 @@ async fn logs_are_bounded_and_served_to_the_requester_only() -> eyre::Result<()>
     let public = serde_json::to_string(&info)?;
     assert!(!public.contains("error: boom"), "{public}");
 
-    let requester = pool.signed_in(&pool.dev.keys[REQUESTER]).await?;
+    let requester = pool.signed_in(pool.chain.key(Role::Requester)).await?;
     let logs = requester.task_logs(taskid).await?;
     let r = &logs.replicas[0];
     assert_eq!(r.fault, Some(Fault::App));
@@ -224,7 +226,7 @@ async fn logs_are_bounded_and_served_to_the_requester_only() -> eyre::Result<()>
     assert_eq!(r.stderr.as_deref(), Some("line 1\nerror: boom\n"));
     assert!(logs.failure.is_some());
 
-    let stranger = pool.signed_in(&pool.dev.keys[REQUESTER + 5]).await?;
+    let stranger = pool.signed_in(pool.chain.key(Role::Other(0))).await?;
     let refused = stranger.task_logs(taskid).await.unwrap_err();
     assert!(refused.to_string().contains("403"), "{refused}");
     let anonymous = poco_scheduler::SchedulerClient::new(pool.url())?;

@@ -1,20 +1,13 @@
 //! The scheduler over HTTPS: its API and store are served with the configured certificate, its
 //! own URL says https, and plain HTTP gets no answer.
 
-use std::time::Duration;
-
-use poco_chain::devchain::DevPoco;
-use poco_scheduler::SchedulerConfig;
 use poco_service::TlsFiles;
-
-use crate::SCHEDULER;
+use poco_testkit::{Chain, Role};
 
 #[tokio::test]
 async fn the_scheduler_serves_https_from_its_certificate_and_key() -> eyre::Result<()> {
-    let dev = DevPoco::start().await?;
-    let pool = dev
-        .create_workerpool(dev.keys[SCHEDULER].address(), "tls pool")
-        .await?;
+    let chain = Chain::start_unfunded().await?;
+    let pool = chain.create_workerpool(Role::Scheduler, "tls pool").await?;
     let dir = tempfile::tempdir()?;
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert = dir.path().join("cert.pem");
@@ -22,18 +15,9 @@ async fn the_scheduler_serves_https_from_its_certificate_and_key() -> eyre::Resu
     std::fs::write(&cert, certified.cert.pem())?;
     std::fs::write(&key, certified.signing_key.serialize_pem())?;
 
-    let mut config = SchedulerConfig::new(dev.anvil.endpoint(), dev.deployment.hub, pool);
-    config.database_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("scheduler.db").display()
-    );
-    config.listen = "127.0.0.1:0".parse()?;
-    config.store_dir = dir.path().join("store");
-    config.poll_interval = Duration::from_millis(100);
+    let mut config = chain.scheduler_config(pool, dir.path());
     config.tls = Some(TlsFiles { cert, key });
-    let scheduler = poco_scheduler::start(config, dev.keys[SCHEDULER].clone())
-        .await?
-        .running;
+    let scheduler = chain.start_scheduler(config).await?;
     assert!(scheduler.url.starts_with("https://"), "{}", scheduler.url);
 
     let trusting = reqwest::Client::builder()

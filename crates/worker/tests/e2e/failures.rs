@@ -9,7 +9,9 @@ use poco_scheduler::{
     SchedulerClient,
 };
 
-use crate::{Pool, FIRST_WORKER, REQUESTER};
+use poco_testkit::Role;
+
+use crate::Pool;
 
 const NO_CALLBACK_DATA: &str = "the app wrote no callback data but the deal has a callback";
 
@@ -53,7 +55,7 @@ async fn a_callback_without_callback_data_ends_in_one_give_up() -> eyre::Result<
 
         // The requester reads the app's output of that run; another address does not.
         let requester = SchedulerClient::new(&pool.scheduler_url)?;
-        requester.login(&pool.dev.keys[REQUESTER]).await?;
+        requester.login(pool.chain.key(Role::Requester)).await?;
         let logs = requester.task_logs(deal.tasks[0]).await?;
         let run = &logs.replicas[0];
         assert_eq!(run.fault, Some(Fault::Deal));
@@ -68,7 +70,7 @@ async fn a_callback_without_callback_data_ends_in_one_give_up() -> eyre::Result<
             "a local path leaked: {stdout}"
         );
         let stranger = SchedulerClient::new(&pool.scheduler_url)?;
-        stranger.login(&pool.dev.keys[FIRST_WORKER + 4]).await?;
+        stranger.login(pool.chain.key(Role::Other(0))).await?;
         let refused = stranger.task_logs(deal.tasks[0]).await.unwrap_err();
         assert!(refused.to_string().contains("403"), "{refused}");
     }
@@ -79,8 +81,8 @@ async fn a_callback_without_callback_data_ends_in_one_give_up() -> eyre::Result<
     for n in 0..2 {
         use alloy::providers::Provider;
         let nonce = pool
-            .dev
-            .provider
+            .chain
+            .provider()
             .get_transaction_count(pool.worker_address(n))
             .await?;
         assert_eq!(nonce, 2, "worker {n} sent only its funding transactions");
@@ -96,7 +98,7 @@ async fn a_worker_s_own_refusal_moves_the_task_to_another_worker() -> eyre::Resu
     let mut pool = Pool::start().await?;
     let app = pool.app("apps/hello/hello.wasm").await?;
     // Worker 0 empties its poco account: it cannot lock a stake.
-    let poor = crate::client(&pool.dev, FIRST_WORKER).await?;
+    let poor = pool.chain.client(Role::Worker(0)).await?;
     let (free, _) = pool.balance(pool.worker_address(0)).await?;
     poor.withdraw(free).await?;
     pool.start_worker(0);
@@ -125,7 +127,7 @@ async fn a_worker_s_own_refusal_moves_the_task_to_another_worker() -> eyre::Resu
     assert_eq!(poor_runs, 1, "{info:#?}");
 
     let requester = SchedulerClient::new(&pool.scheduler_url)?;
-    requester.login(&pool.dev.keys[REQUESTER]).await?;
+    requester.login(pool.chain.key(Role::Requester)).await?;
     let logs = requester.task_logs(deal.tasks[0]).await?;
     let mut successful = 0;
     for run in &logs.replicas {
@@ -215,7 +217,7 @@ impl Drop for Outage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_passing_rpc_failure_backs_off_and_the_task_completes() -> eyre::Result<()> {
     let mut pool = Pool::start().await?;
-    let port = reqwest::Url::parse(&pool.dev.anvil.endpoint())?
+    let port = reqwest::Url::parse(&pool.chain.endpoint())?
         .port_or_known_default()
         .ok_or_else(|| eyre::eyre!("anvil has no port"))?;
     let anvil = std::net::SocketAddr::from(([127, 0, 0, 1], port));

@@ -13,9 +13,10 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::Provider,
 };
-use poco_chain::{devchain::DevPoco, AppSpec, ClientConfig, MatchedDeal, PocoClient};
-use poco_runtime::{Executor, WasmConfig, WasmExecutor};
+use poco_chain::{AppSpec, MatchedDeal, PocoClient};
+use poco_runtime::Executor;
 use poco_scheduler::{SchedulerClient, SchedulerConfig};
+use poco_testkit::{wasm_executor as wasm, Chain, Role, Scheduler, Worker};
 use poco_types::{
     AppOrder, Order as _, RequestOrder, SignedAppOrder, SignedWorkerpoolOrder, WorkerpoolOrder,
     NRLC_PER_RLC,
@@ -25,13 +26,6 @@ use tempfile::TempDir;
 
 const RLC: u64 = NRLC_PER_RLC;
 
-/// anvil's accounts as the scenarios use them.
-const ADMIN: usize = 0;
-const APP_OWNER: usize = 1;
-const SCHEDULER: usize = 2;
-const REQUESTER: usize = 3;
-const FIRST_WORKER: usize = 4;
-
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -40,25 +34,15 @@ fn repo(path: &str) -> PathBuf {
 
 /// A chain with poco, a workerpool, its scheduler and a requester.
 struct Pool {
-    dev: DevPoco,
+    chain: Chain,
     dir: TempDir,
     pool: Address,
-    scheduler: Option<poco_scheduler::Running>,
+    scheduler: Option<Scheduler>,
     scheduler_url: String,
-    workers: Vec<tokio::task::JoinHandle<poco_worker::Result<()>>>,
+    workers: Vec<Worker>,
     requester: PocoClient,
     salt: u8,
     database_url: Option<String>,
-}
-
-fn client(
-    dev: &DevPoco,
-    key: usize,
-) -> impl std::future::Future<Output = poco_chain::Result<PocoClient>> + '_ {
-    PocoClient::connect(
-        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
-        Some(dev.keys[key].clone()),
-    )
 }
 
 impl Pool {
@@ -68,15 +52,11 @@ impl Pool {
 
     /// A pool whose scheduler keeps its state at `database_url` (default: a SQLite file).
     async fn start_with_database(database_url: Option<String>) -> eyre::Result<Self> {
-        let dev = DevPoco::start().await?;
-        let everyone: Vec<Address> = dev.keys[1..].iter().map(|k| k.address()).collect();
-        dev.fund(&everyone, U256::from(1_000 * RLC)).await?;
-        let pool = dev
-            .create_workerpool(dev.keys[SCHEDULER].address(), "e2e pool")
-            .await?;
-        let requester = client(&dev, REQUESTER).await?;
+        let chain = Chain::start().await?;
+        let pool = chain.create_workerpool(Role::Scheduler, "e2e pool").await?;
+        let requester = chain.client(Role::Requester).await?;
         let mut this = Self {
-            dev,
+            chain,
             dir: tempfile::tempdir()?,
             pool,
             scheduler: None,
@@ -91,67 +71,44 @@ impl Pool {
     }
 
     fn scheduler_config(&self, listen: Option<std::net::SocketAddr>) -> SchedulerConfig {
-        let mut config = SchedulerConfig::new(
-            self.dev.anvil.endpoint(),
-            self.dev.deployment.hub,
-            self.pool,
-        );
-        config.database_url = self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.dir.path().join("scheduler.db").display()
-            )
-        });
-        config.listen = listen.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
-        config.store_dir = self.dir.path().join("store");
-        config.poll_interval = Duration::from_millis(100);
+        let mut config = self.chain.scheduler_config(self.pool, self.dir.path());
+        if let Some(url) = &self.database_url {
+            config.database_url = url.clone();
+        }
+        if let Some(listen) = listen {
+            config.listen = listen;
+        }
         config.lease = Duration::from_secs(3);
-        config.start_block = Some(0);
         config
     }
 
     /// Starts (or restarts, on the same port and database) the scheduler.
     async fn start_scheduler(&mut self, listen: Option<std::net::SocketAddr>) -> eyre::Result<()> {
         let config = self.scheduler_config(listen);
-        let running = poco_scheduler::start(config, self.dev.keys[SCHEDULER].clone())
-            .await?
-            .running;
-        self.scheduler_url = running.url.clone();
-        self.scheduler = Some(running);
+        let scheduler = self.chain.start_scheduler(config).await?;
+        self.scheduler_url = scheduler.url.clone();
+        self.scheduler = Some(scheduler);
         Ok(())
     }
 
     /// Kills the scheduler (its task aborted, its port released).
     async fn stop_scheduler(&mut self) -> std::net::SocketAddr {
-        let mut running = self.scheduler.take().expect("a running scheduler");
-        let addr = running.addr;
-        running.task.abort();
-        let _ = (&mut running.task).await;
-        addr
+        let mut scheduler = self.scheduler.take().expect("a running scheduler");
+        scheduler.kill().await
     }
 
     fn worker_config(&self, n: usize, executor: Arc<dyn Executor>) -> WorkerConfig {
-        let mut config = WorkerConfig::new(
-            self.scheduler_url.clone(),
-            self.dev.anvil.endpoint(),
-            self.dev.deployment.hub,
-            self.dir.path().join(format!("worker{n}")),
-            executor,
-        );
-        config.slots = 2;
-        config.heartbeat = Duration::from_millis(500);
-        config.poll_wait = Duration::from_secs(2);
-        // The devnet apps are file:// URLs.
-        config.allow_local_fetch = true;
+        let mut config = self
+            .chain
+            .worker_config(n, &self.scheduler_url, self.dir.path());
+        config.executor = executor;
         config
     }
 
-    /// Starts worker `n` (anvil account FIRST_WORKER + n) with `executor`.
+    /// Starts worker `n` (`Role::Worker(n)`) with `executor`.
     fn start_worker_with(&mut self, n: usize, executor: Arc<dyn Executor>) -> usize {
         let config = self.worker_config(n, executor);
-        let key = self.dev.keys[FIRST_WORKER + n].clone();
-        self.workers
-            .push(tokio::spawn(poco_worker::run(config, key)));
+        self.workers.push(self.chain.start_worker(n, config));
         self.workers.len() - 1
     }
 
@@ -164,9 +121,7 @@ impl Pool {
     ) -> usize {
         let mut config = self.worker_config(n, wasm());
         change(&mut config);
-        let key = self.dev.keys[FIRST_WORKER + n].clone();
-        self.workers
-            .push(tokio::spawn(poco_worker::run(config, key)));
+        self.workers.push(self.chain.start_worker(n, config));
         self.workers.len() - 1
     }
 
@@ -175,7 +130,7 @@ impl Pool {
     }
 
     fn worker_address(&self, n: usize) -> Address {
-        self.dev.keys[FIRST_WORKER + n].address()
+        self.chain.address(Role::Worker(n))
     }
 
     fn next_salt(&mut self) -> B256 {
@@ -195,7 +150,7 @@ impl Pool {
     }
 
     async fn app_with(&self, multiaddr: &str, checksum: B256) -> eyre::Result<Address> {
-        let owner = client(&self.dev, APP_OWNER).await?;
+        let owner = self.chain.client(Role::AppOwner).await?;
         Ok(owner
             .create_app(&AppSpec {
                 name: format!("app-{multiaddr}-{checksum}"),
@@ -245,7 +200,7 @@ impl Pool {
             salt: self.next_salt(),
             ..Default::default()
         }
-        .sign(&domain, &self.dev.keys[APP_OWNER])?;
+        .sign(&domain, self.chain.key(Role::AppOwner))?;
         let pool_order = WorkerpoolOrder {
             workerpool: self.pool,
             workerpoolprice: U256::from(2 * RLC),
@@ -255,22 +210,22 @@ impl Pool {
             salt: self.next_salt(),
             ..Default::default()
         }
-        .sign(&domain, &self.dev.keys[SCHEDULER])?;
+        .sign(&domain, self.chain.key(Role::Scheduler))?;
         let mut request = RequestOrder {
             app,
             appmaxprice: U256::from(RLC),
             workerpoolmaxprice: U256::from(2 * RLC),
-            requester: self.dev.keys[REQUESTER].address(),
+            requester: self.chain.address(Role::Requester),
             volume: U256::from(volume),
             category: U256::from(category),
             trust: U256::from(trust),
-            beneficiary: self.dev.keys[REQUESTER].address(),
+            beneficiary: self.chain.address(Role::Requester),
             params: params.into(),
             salt: self.next_salt(),
             ..Default::default()
         };
         change(&mut request);
-        let request = request.sign(&domain, &self.dev.keys[REQUESTER])?;
+        let request = request.sign(&domain, self.chain.key(Role::Requester))?;
         Ok((app_order, pool_order, request))
     }
 
@@ -362,7 +317,7 @@ impl Pool {
         let link = poco_types::ResultLink::from_bytes(link.as_bytes())?;
         // The pool serves results to the requester, signed in.
         let scheduler = SchedulerClient::new(&self.scheduler_url)?;
-        scheduler.login(&self.dev.keys[REQUESTER]).await?;
+        scheduler.login(self.chain.key(Role::Requester)).await?;
         let token = scheduler.token().await.unwrap_or_default();
         let bytes = poco_store::StoreClient::new(&self.scheduler_url)?
             .with_bearer_token(token)
@@ -387,12 +342,12 @@ impl Pool {
             return Ok(task.resultDigest);
         }
         let filter = Filter::new()
-            .address(self.dev.deployment.hub)
+            .address(self.chain.hub())
             .event_signature(IPoco::ResultPushedFast::SIGNATURE_HASH)
             .topic1(deal.dealid)
             .from_block(0);
         let idx = deal.first_task + U256::from(i);
-        for log in self.dev.provider.get_logs(&filter).await? {
+        for log in self.chain.provider().get_logs(&filter).await? {
             let e = IPoco::ResultPushedFast::decode_log(&log.inner)?;
             if e.idx == idx {
                 return Ok(e.resultDigest);
@@ -403,10 +358,7 @@ impl Pool {
 
     /// Moves the chain's clock.
     async fn advance(&self, seconds: u64) -> eyre::Result<()> {
-        use alloy::providers::ext::AnvilApi;
-        self.dev.provider.anvil_increase_time(seconds).await?;
-        self.dev.provider.evm_mine(None).await?;
-        Ok(())
+        Ok(self.chain.advance(seconds).await?)
     }
 
     /// A counter of the scheduler's `/metrics`.
@@ -428,16 +380,4 @@ impl Pool {
     async fn score(&self, who: Address) -> eyre::Result<U256> {
         Ok(self.requester.hub().viewScore(who).call().await?)
     }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        for w in &self.workers {
-            w.abort();
-        }
-    }
-}
-
-fn wasm() -> Arc<dyn Executor> {
-    Arc::new(WasmExecutor::new(WasmConfig::default()).expect("wasm executor"))
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 
+use poco_testkit::Role;
+
 use crate::{Pool, RLC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -152,11 +154,11 @@ async fn a_restarted_scheduler_finalizes_every_task_exactly_once() -> eyre::Resu
     let started = std::time::Instant::now();
     loop {
         let done = pool
-            .dev
-            .provider
+            .chain
+            .provider()
             .get_logs(
                 &Filter::new()
-                    .address(pool.dev.deployment.hub)
+                    .address(pool.chain.hub())
                     .event_signature(IPoco::TaskFinalize::SIGNATURE_HASH)
                     .from_block(0),
             )
@@ -178,11 +180,11 @@ async fn a_restarted_scheduler_finalizes_every_task_exactly_once() -> eyre::Resu
     let infos = pool.wait_final(&deal, Duration::from_secs(180)).await?;
     assert!(infos.iter().all(|i| i.status == "COMPLETED"), "{infos:#?}");
     let finals = pool
-        .dev
-        .provider
+        .chain
+        .provider()
         .get_logs(
             &Filter::new()
-                .address(pool.dev.deployment.hub)
+                .address(pool.chain.hub())
                 .event_signature(IPoco::TaskFinalize::SIGNATURE_HASH)
                 .from_block(0),
         )
@@ -203,7 +205,7 @@ async fn failing_apps_are_stopped_refused_and_refunded() -> eyre::Result<()> {
     let mut pool = Pool::start().await?;
     pool.start_worker(0);
     // A category whose tasks may run 2 s.
-    let admin = crate::client(&pool.dev, crate::ADMIN).await?;
+    let admin = pool.chain.client(Role::Admin).await?;
     let hub = admin.hub();
     let call = hub.createCategory("TEST".into(), "2 seconds".into(), U256::from(2u64));
     admin
@@ -253,7 +255,7 @@ async fn failing_apps_are_stopped_refused_and_refunded() -> eyre::Result<()> {
     assert_eq!(locked, U256::from(3 * 3 * RLC));
     // The workers' error texts are served to the requester, signed in (not in the public view).
     let logs = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-    logs.login(&pool.dev.keys[crate::REQUESTER]).await?;
+    logs.login(pool.chain.key(Role::Requester)).await?;
     for (deal, reason) in &deals {
         let infos = pool.wait_final(deal, Duration::from_secs(60)).await?;
         assert_eq!(infos[0].status, "FAILED", "{infos:#?}");
@@ -380,7 +382,7 @@ async fn the_scheduler_runs_on_postgresql() -> eyre::Result<()> {
         assert!(infos.iter().all(|i| i.status == "COMPLETED"), "{infos:#?}");
         // The app's output and a give-up's reason are kept there too.
         let requester = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-        requester.login(&pool.dev.keys[crate::REQUESTER]).await?;
+        requester.login(pool.chain.key(Role::Requester)).await?;
         let logs = requester.task_logs(classic.tasks[0]).await?;
         let stdout = logs.replicas[0].stdout.as_deref().unwrap_or_default();
         assert!(stdout.contains("hello: wrote"), "{logs:?}");

@@ -10,7 +10,9 @@ use alloy::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{client, Pool, SCHEDULER};
+use poco_testkit::Role;
+
+use crate::Pool;
 
 /// An HTTP server on 127.0.0.1 that sends its headers, then one body byte a second.
 async fn tarpit() -> std::net::SocketAddr {
@@ -71,7 +73,7 @@ async fn c1_input_files_naming_local_files_or_internal_addresses_are_refused() -
     let client = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
     // The reasons are served to the requester, signed in; the public view shows none.
     let requester = poco_scheduler::SchedulerClient::new(&pool.scheduler_url)?;
-    requester.login(&pool.dev.keys[crate::REQUESTER]).await?;
+    requester.login(pool.chain.key(Role::Requester)).await?;
     for (deal, reason) in deals {
         let infos = pool.wait_final(&deal, Duration::from_secs(90)).await?;
         assert_eq!(infos[0].status, "FAILED", "{infos:#?}");
@@ -117,10 +119,10 @@ async fn m4_workers_reveal_when_the_scheduler_does_not() -> eyre::Result<()> {
     let taskid = deal.tasks[0];
     pool.wait_task(taskid, "two replicates", |i| i.replicas.len() == 2)
         .await?;
-    let scheduler_address = pool.dev.keys[SCHEDULER].address();
-    let ether = pool.dev.provider.get_balance(scheduler_address).await?;
-    pool.dev
-        .provider
+    let scheduler_address = pool.chain.address(Role::Scheduler);
+    let ether = pool.chain.provider().get_balance(scheduler_address).await?;
+    pool.chain
+        .provider()
         .anvil_set_balance(scheduler_address, U256::ZERO)
         .await?;
 
@@ -167,12 +169,12 @@ async fn m4_workers_reveal_when_the_scheduler_does_not() -> eyre::Result<()> {
 
     // The reveal deadline passes: the scheduler cannot reopen, it can finalize.
     pool.stop_scheduler().await;
-    pool.dev
-        .provider
+    pool.chain
+        .provider()
         .anvil_set_balance(scheduler_address, ether)
         .await?;
     pool.advance(task.timeref.to::<u64>() + 1).await?;
-    let scheduler = client(&pool.dev, SCHEDULER).await?;
+    let scheduler = pool.chain.client(Role::Scheduler).await?;
     let hub = scheduler.hub();
     let reopen = hub.reopen(taskid);
     assert!(
@@ -198,7 +200,7 @@ async fn m4_workers_reveal_when_the_scheduler_does_not() -> eyre::Result<()> {
 async fn m4_a_task_whose_stake_is_too_high_is_declined() -> eyre::Result<()> {
     let mut pool = Pool::start().await?;
     let app = pool.app("apps/hello/hello.wasm").await?;
-    let owner = client(&pool.dev, SCHEDULER).await?;
+    let owner = pool.chain.client(Role::Scheduler).await?;
     let contract = poco_chain::bindings::workerpool::Workerpool::new(pool.pool, owner.provider());
     let call = contract.changePolicy(U256::from(10_000u64), U256::from(1u64));
     owner
@@ -213,7 +215,7 @@ async fn m4_a_task_whose_stake_is_too_high_is_declined() -> eyre::Result<()> {
         "stake {stake}"
     );
     let worker = pool.worker_address(0);
-    let nonce = pool.dev.provider.get_transaction_count(worker).await?;
+    let nonce = pool.chain.provider().get_transaction_count(worker).await?;
     pool.start_worker(0);
     let info = pool
         .wait_task(deal.tasks[0], "the worker's refusal", |i| {
@@ -232,7 +234,7 @@ async fn m4_a_task_whose_stake_is_too_high_is_declined() -> eyre::Result<()> {
         .await?;
     assert_eq!(c.status, 0, "no contribution");
     assert_eq!(
-        pool.dev.provider.get_transaction_count(worker).await?,
+        pool.chain.provider().get_transaction_count(worker).await?,
         nonce,
         "the worker sent no transaction"
     );
