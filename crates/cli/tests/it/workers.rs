@@ -35,7 +35,7 @@ fn listed(list: &Value, address: &str) -> Value {
 
 #[test]
 fn the_operator_manages_the_allowlist_marks_and_exclusions() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let url = format!(
         "sqlite://{}?mode=rwc",
         poco.project().join("pool.db").display()
@@ -187,7 +187,7 @@ fn worker1(poco: &Poco, api: &str) -> Child {
 /// standing: the pool's mode, its mark, its score and weight in the hub.
 #[test]
 fn a_closed_pool_admits_its_allowlist_only() {
-    let poco = Poco::new();
+    let poco = Poco::new(crate::POCO);
     let devnet = funded_devnet(&poco, &["scheduler", "worker1"]);
     deploy_pool(&poco);
     let (_scheduler, api) = start_scheduler(&poco, &["--admission", "closed"], Stdio::null());

@@ -16,7 +16,9 @@ use poco_scheduler::{
     SchedulerClient,
 };
 
-use crate::{Pool, SCHEDULER};
+use poco_testkit::Role;
+
+use crate::Pool;
 
 /// A worker's executor for tests only: runs the real app, but with other arguments (so a
 /// wrong result digest) on a share `rate` of its runs, spread evenly (1.0: every run, 0.5:
@@ -80,11 +82,9 @@ async fn restart_in(pool: &mut Pool, admission: Admission) -> eyre::Result<()> {
     let addr = pool.stop_scheduler().await;
     let mut config = pool.scheduler_config(Some(addr));
     config.admission = admission;
-    let running = poco_scheduler::start(config, pool.dev.keys[SCHEDULER].clone())
-        .await?
-        .running;
-    pool.scheduler_url = running.url.clone();
-    pool.scheduler = Some(running);
+    let scheduler = pool.chain.start_scheduler(config).await?;
+    pool.scheduler_url = scheduler.url.clone();
+    pool.scheduler = Some(scheduler);
     Ok(())
 }
 
@@ -180,7 +180,7 @@ async fn an_open_pool_outvotes_slashes_and_excludes_a_saboteur() -> eyre::Result
 
     // Its key signs in again (requesters sign in too) but gets no work, with the reason.
     let client = SchedulerClient::new(&pool.scheduler_url)?;
-    client.login(&pool.dev.keys[crate::FIRST_WORKER]).await?;
+    client.login(pool.chain.key(Role::Worker(0))).await?;
     let refused = client
         .next_work(Duration::ZERO)
         .await
@@ -228,9 +228,7 @@ async fn an_open_pool_gives_a_fresh_key_no_trust_one_task() -> eyre::Result<()> 
     assert!(info.replicas.is_empty(), "{info:#?}");
     assert_eq!(pool.metric("poco_scheduler_assignments_total").await?, 0);
     // A fresh key of its own asking directly gets nothing either.
-    client
-        .login(&pool.dev.keys[crate::FIRST_WORKER + 1])
-        .await?;
+    client.login(pool.chain.key(Role::Worker(1))).await?;
     assert!(client.next_work(Duration::ZERO).await?.is_none());
 
     workers.add(fresh, true, None, "test operator", 1).await?;
