@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub mod client;
 pub mod dataset;
 mod error;
 mod http;
@@ -16,6 +17,7 @@ use prometheus::{IntCounter, Registry};
 use tokio::net::TcpListener;
 use tracing::info;
 
+pub use client::{Pushed, SmsClient};
 pub use error::{Error, Result};
 pub use http::{MAX_NAME_CHARS, MAX_SECRET_BYTES};
 pub use owners::Owners;

@@ -226,9 +226,46 @@ async fn the_sdk_routes_with_owners_on_chain_and_the_attacks() {
         .unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(
-        metrics.contains("poco_sms_secrets_stored_total 5"),
+        metrics.contains("poco_sms_secrets_stored_total 5\n"),
         "{metrics}"
     );
+
+    // the client poco uses: same routes, same rules
+    let client = poco_sms::SmsClient::new(&sms.url);
+    let beneficiary = dev.keys[3].clone();
+    let name = "iexec-result-encryption-public-key";
+    assert!(!client
+        .named_secret_exists(beneficiary.address(), name)
+        .await
+        .unwrap());
+    let pushed = client
+        .push_named_secret(&beneficiary, name, "pk1", false)
+        .await;
+    assert_eq!(pushed.unwrap(), poco_sms::Pushed::Created);
+    let err = client
+        .push_named_secret(&beneficiary, name, "pk2", false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--force-update"), "{err}");
+    let pushed = client
+        .push_named_secret(&beneficiary, name, "pk2", true)
+        .await;
+    assert_eq!(pushed.unwrap(), poco_sms::Pushed::Updated);
+    let err = client
+        .push_dataset_secret(&stranger, dataset, "k")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, poco_sms::Error::Unauthorized(_)), "{err}");
+    assert!(client.dataset_secret_exists(dataset).await.unwrap());
+    client
+        .push_requester_secret(&beneficiary, "token", "requester-value-44")
+        .await
+        .unwrap();
+    assert!(client
+        .requester_secret_exists(beneficiary.address(), "token")
+        .await
+        .unwrap());
+    assert!(client.app_secret_exists(app).await.unwrap());
 
     running.shutdown().await.unwrap().unwrap();
 
