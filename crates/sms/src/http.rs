@@ -171,8 +171,9 @@ async fn write(
         Written::Replay => {
             shared.metrics.refused.inc();
             Err(Error::Unauthorized(
-                "this authorization was already used by an earlier request and cannot be \
-                 replayed: sign the new request"
+                "this authorization was already used by an earlier request, and sending it again \
+                 would put back an older value: a value replaced once cannot be set again from \
+                 the same signature; send a different value"
                     .into(),
             ))
         }

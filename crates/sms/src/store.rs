@@ -87,7 +87,8 @@ pub enum Written {
     Done,
     /// A secret with this identity exists already (a create) or does not exist (an update).
     Conflict,
-    /// The authorization's challenge was used before: a replay.
+    /// The authorization's challenge was used before and the request would change the value:
+    /// a replay of an older request (which would put back an older value).
     Replay,
 }
 
@@ -212,7 +213,10 @@ impl Store {
 
     /// Stores `value` as the secret `id` authorized by `challenge`: creates it when `update` is
     /// false (and refuses an existing one), replaces it when `update` is true (and refuses a
-    /// missing one). A challenge already used is refused, so a request cannot be replayed.
+    /// missing one). A challenge already used is refused unless the secret holds this value
+    /// already (then nothing changes), so an older request cannot be replayed to put back an
+    /// older value. The challenge binds only owner, name and value (the SDK's format has no
+    /// nonce), so a value replaced once cannot be set again by the same owner either.
     pub async fn write(
         &self,
         id: &SecretId,
@@ -230,7 +234,14 @@ impl Store {
         .await
         .map_err(db)?;
         if used.rows_affected() == 0 {
-            return Ok(Written::Replay);
+            drop(tx);
+            // The same request again is harmless when it changes nothing (the SDK's
+            // `--force-update` with the same value); otherwise it would put back an older value.
+            return Ok(match self.value(id).await? {
+                Some(current) if update && current.as_slice() == value => Written::Done,
+                Some(_) if !update => Written::Conflict,
+                _ => Written::Replay,
+            });
         }
         let done = if update {
             sqlx::query(

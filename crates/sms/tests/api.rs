@@ -2,13 +2,13 @@
 //! poco contracts), the attacks (a stranger, a wrong challenge, a replay, an oversized value)
 //! refused, and the values sealed in the database.
 
-use std::{net::SocketAddr, sync::Arc};
+mod common;
 
 use alloy::primitives::{Address, B256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
-use poco_chain::{devchain::DevPoco, ClientConfig, PocoClient};
-use poco_sms::{auth, SecretId, SmsConfig, Store, Vault};
+use common::Chain;
+use poco_sms::{auth, SecretId, Store, Vault};
 use reqwest::{Client, StatusCode};
 
 fn sign(wallet: &PrivateKeySigner, challenge: &B256) -> String {
@@ -53,38 +53,11 @@ impl Sms {
 
 #[tokio::test]
 async fn the_sdk_routes_with_owners_on_chain_and_the_attacks() {
-    let dev = DevPoco::start().await.unwrap();
-    let (owner, stranger) = (dev.keys[1].clone(), dev.keys[2].clone());
-    let client = PocoClient::connect(
-        ClientConfig::new(dev.anvil.endpoint(), dev.deployment.hub),
-        Some(owner.clone()),
-    )
-    .await
-    .unwrap();
-    let dataset = client
-        .create_dataset(
-            "weights",
-            "https://example.invalid/w.enc",
-            B256::repeat_byte(1),
-        )
-        .await
-        .unwrap();
-    let app = dev
-        .create_app(
-            owner.address(),
-            "infer",
-            "https://example.invalid/a.wasm",
-            B256::repeat_byte(2),
-        )
-        .await
-        .unwrap();
-
+    let chain = Chain::start().await;
+    let (owner, stranger) = (chain.owner.clone(), chain.stranger.clone());
+    let (dataset, app, dev) = (chain.dataset, chain.app, &chain.dev);
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("sms.db");
-    let mut config = SmsConfig::new(dev.anvil.endpoint(), dev.deployment.hub);
-    config.database_url = format!("sqlite://{}?mode=rwc", db_path.display());
-    config.key_file = dir.path().join("sms.key");
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = chain.sms_config(dir.path());
     let running = poco_sms::start(config.clone()).await.unwrap();
     let sms = Sms {
         url: running.url.clone(),
@@ -311,5 +284,4 @@ async fn the_sdk_routes_with_owners_on_chain_and_the_attacks() {
     let err = poco_sms::start(config).await.unwrap_err();
     assert!(err.to_string().contains("other.key"), "{err}");
     assert!(err.to_string().contains("--key-file"), "{err}");
-    drop(Arc::new(dev));
 }
