@@ -73,36 +73,18 @@ fn the_devnet_sms_keeps_dataset_keys_and_result_keys() {
 
     let check = poco.json(&["dataset", "check-secret", &dataset]);
     assert_eq!(check["isSecretSet"], false);
-    let refused = poco.error(&[
-        "dataset",
-        "push-secret",
-        &dataset,
-        "--key-file",
-        &key_file,
-        "--account",
-        "requester",
-    ]);
+    let push_key = |account: &'static str| {
+        let args = ["dataset", "push-secret", &dataset, "--key-file", &key_file];
+        let mut args = args.to_vec();
+        args.extend(["--account", account]);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let refused = poco.error(&strs(&push_key("requester")));
     assert!(refused.contains("only"), "{refused}");
-    poco.json(&[
-        "dataset",
-        "push-secret",
-        &dataset,
-        "--key-file",
-        &key_file,
-        "--account",
-        "dataset-owner",
-    ]);
+    poco.json(&strs(&push_key("dataset-owner")));
     let check = poco.json(&["dataset", "check-secret", &dataset]);
     assert_eq!(check["isSecretSet"], true);
-    let again = poco.error(&[
-        "dataset",
-        "push-secret",
-        &dataset,
-        "--key-file",
-        &key_file,
-        "--account",
-        "dataset-owner",
-    ]);
+    let again = poco.error(&strs(&push_key("dataset-owner")));
     assert!(again.contains("cannot be overwritten"), "{again}");
 
     // the beneficiary's result key
@@ -130,23 +112,17 @@ fn the_devnet_sms_keeps_dataset_keys_and_result_keys() {
         .unwrap();
     assert!(export.status.success());
     let public = public.to_str().unwrap();
-    let pushed = poco.json(&[
+    let push_pem = [
         "result",
         "push-encryption-key",
         "--public-key",
         public,
         "--account",
         "beneficiary",
-    ]);
+    ];
+    let pushed = poco.json(&push_pem);
     assert_eq!(pushed["isUpdated"], false);
-    let twice = poco.error(&[
-        "result",
-        "push-encryption-key",
-        "--public-key",
-        public,
-        "--account",
-        "beneficiary",
-    ]);
+    let twice = poco.error(&push_pem);
     assert!(twice.contains("--force-update"), "{twice}");
     let check = poco.json(&["result", "check-encryption-key", "--account", "beneficiary"]);
     assert_eq!(check["isEncryptionKeySet"], true);
@@ -180,4 +156,8 @@ fn hex_of_base64(text: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
