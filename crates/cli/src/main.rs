@@ -56,10 +56,10 @@ enum Command {
     /// show.
     #[command(subcommand)]
     Account(commands::account::AccountCommand),
-    /// Applications: deploy, show, count.
+    /// Applications: deploy, show, count, push-secret, check-secret.
     #[command(subcommand)]
     App(commands::assets::AppCommand),
-    /// Datasets: deploy, show, count.
+    /// Datasets: deploy, show, count, encrypt, decrypt, push-secret, check-secret.
     #[command(subcommand)]
     Dataset(commands::assets::DatasetCommand),
     /// Workerpools: deploy, show, count, set-policy.
@@ -91,6 +91,14 @@ enum Command {
     Worker(commands::services::WorkerArgs),
     /// Run the market (order book API, chain watcher, web UI) until Ctrl-C or SIGTERM.
     Market(commands::market::MarketArgs),
+    /// Run the secret management service (iExec's SMS API) until Ctrl-C or SIGTERM.
+    Sms(commands::sms::SmsArgs),
+    /// Requester secrets held by the SMS: push, check.
+    #[command(subcommand)]
+    Requester(commands::sms::RequesterCommand),
+    /// Result encryption: push or check the beneficiary's public key on the SMS.
+    #[command(subcommand)]
+    Result(commands::sms::ResultCommand),
 }
 
 fn main() -> ExitCode {
@@ -99,7 +107,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Services log what they do; commands only their warnings.
     let default_level = match cli.command {
-        Command::Scheduler(_) | Command::Worker(_) | Command::Market(_) => "info",
+        Command::Scheduler(_) | Command::Worker(_) | Command::Market(_) | Command::Sms(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -165,5 +173,8 @@ async fn run(ctx: &Context, command: Command) -> eyre::Result<serde_json::Value>
         Command::Scheduler(c) => c.run(ctx).await,
         Command::Worker(c) => c.run(ctx).await,
         Command::Market(c) => c.run(ctx).await,
+        Command::Sms(c) => c.run(ctx).await,
+        Command::Requester(c) => c.run(ctx).await,
+        Command::Result(c) => c.run(ctx).await,
     }
 }

@@ -105,6 +105,8 @@ pub(crate) enum AppCommand {
     Show(ShowArgs),
     /// Count the apps of an owner.
     Count(CountArgs),
+    #[command(flatten)]
+    Secret(super::sms::AppSecretCommand),
 }
 
 /// `poco dataset ...`
@@ -122,6 +124,8 @@ pub(crate) enum DatasetCommand {
     Show(ShowArgs),
     /// Count the datasets of an owner.
     Count(CountArgs),
+    #[command(flatten)]
+    Secret(super::sms::DatasetSecretCommand),
 }
 
 /// `poco workerpool ...`
@@ -185,6 +189,7 @@ impl AppCommand {
             }
             Self::Show(args) => show(ctx, Kind::App, args).await,
             Self::Count(args) => count(ctx, Kind::App, args).await,
+            Self::Secret(c) => c.run(ctx).await,
         }
     }
 }
@@ -211,6 +216,7 @@ impl DatasetCommand {
             }
             Self::Show(args) => show(ctx, Kind::Dataset, args).await,
             Self::Count(args) => count(ctx, Kind::Dataset, args).await,
+            Self::Secret(c) => c.run(ctx).await,
         }
     }
 }

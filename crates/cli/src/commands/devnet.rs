@@ -2,8 +2,11 @@
 //!
 //! `start` runs anvil (the project's pinned build) in the background, deploys poco with the
 //! default categories on first start, gives RLC to named accounts and writes the `devnet` chain
-//! into the chain configuration file. anvil dumps its state to `$POCO_HOME/devnet/state.json`
-//! every two seconds and when stopped, and loads it on the next start, so a stopped devnet
+//! into the chain configuration file. It also starts the devnet's SMS (`poco sms` on a free port,
+//! logging to `$POCO_HOME/devnet/sms.log`), writes its URL as the chain's `sms` in chain.json,
+//! where the iExec SDK and `poco ... push-secret` find it, and `stop` stops it with anvil.
+//! anvil dumps its state to `$POCO_HOME/devnet/state.json` every two seconds and when stopped,
+//! and loads it on the next start, so a stopped devnet
 //! resumes where it was. The port it listened on is kept in `$POCO_HOME/devnet/port.json` and
 //! used again on the next start (even when the first start asked for `--port 0`), so the RPC URL
 //! in chain.json, and in every service started against it, stays the same.
@@ -91,6 +94,9 @@ struct Running {
     rpc_url: String,
     log_file: PathBuf,
     state_file: PathBuf,
+    /// The devnet's SMS (`poco sms`, started beside anvil).
+    #[serde(default)]
+    sms_pid: Option<u32>,
 }
 
 struct Paths {
@@ -291,11 +297,12 @@ async fn start(
             paths.log.display()
         );
     }
-    let running = Running {
+    let mut running = Running {
         pid,
         rpc_url: rpc_url.clone(),
         log_file: paths.log.clone(),
         state_file: paths.state.clone(),
+        sms_pid: None,
     };
     std::fs::write(&paths.running, serde_json::to_string_pretty(&running)?)?;
     if let Some(listening) = rpc_url
@@ -328,11 +335,25 @@ async fn start(
     }
     chains.save(&chain_path)?;
 
+    // The devnet's SMS, once the chain is in chain.json; its URL is the chain's `sms`, where
+    // the iExec SDK and `poco ... push-secret` find it.
+    let (sms_pid, sms_url) =
+        super::sms::spawn_for_devnet(&paths.dir, &chain_path, foreground).await?;
+    running.sms_pid = Some(sms_pid);
+    std::fs::write(&paths.running, serde_json::to_string_pretty(&running)?)?;
+    let mut entry = entry;
+    entry
+        .other
+        .insert("sms".into(), serde_json::Value::String(sms_url.clone()));
+    chains.chains.insert(DEVNET.into(), entry.clone());
+    chains.save(&chain_path)?;
+
     let value = json!({
         "started": true,
         "resumed": was_resumed,
         "pid": pid,
         "rpcUrl": rpc_url,
+        "sms": sms_url,
         "chainId": entry.id,
         "hub": entry.hub,
         "chainConfig": chain_path,
@@ -415,6 +436,12 @@ async fn stop(_ctx: &Context) -> Result<Value> {
         let _ = std::fs::remove_file(&paths.running);
         bail!("the devnet is not running; start it with `poco devnet start`");
     };
+    if let Some(sms) = running.sms_pid.filter(|&pid| alive(pid)) {
+        // SAFETY: sending a signal to a process id has no memory-safety requirement.
+        unsafe {
+            libc::kill(sms as libc::pid_t, libc::SIGTERM);
+        }
+    }
     // SIGINT: anvil saves its state and exits, as on Ctrl-C.
     // SAFETY: sending a signal to a process id has no memory-safety requirement.
     unsafe {

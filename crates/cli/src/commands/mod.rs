@@ -9,6 +9,7 @@ pub(crate) mod market;
 pub(crate) mod order;
 pub(crate) mod run;
 pub(crate) mod services;
+pub(crate) mod sms;
 pub(crate) mod wallet;
 
 use alloy::primitives::U256;

@@ -6,6 +6,7 @@ mod flow;
 mod market;
 mod restarts;
 mod run;
+mod sms;
 mod snapshots;
 mod worker;
 mod workers;

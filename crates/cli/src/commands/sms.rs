@@ -1,0 +1,493 @@
+//! `poco sms` (the secret management service) and the secret commands that talk to it:
+//! `poco dataset encrypt | push-secret | check-secret`, `poco app push-secret | check-secret`,
+//! `poco requester push-secret | check-secret` and `poco result push-encryption-key |
+//! check-encryption-key`. The SMS is found by `--sms`, `$POCO_SMS`, or the chain's `sms` in
+//! chain.json (a URL string, as the iExec SDK reads it).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use alloy::primitives::Address;
+use clap::{Args, Subcommand};
+use eyre::{eyre, Result, WrapErr};
+use poco_sms::{dataset, SmsClient, SmsConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{
+    commands::market::{resolve_settings, tls_files, TlsArgs},
+    config::poco_home,
+    context::Context,
+};
+
+/// The environment variable naming the SMS URL.
+pub(crate) const SMS_ENV: &str = "POCO_SMS";
+
+/// Where `poco sms` listens by default (and the URL a devnet writes as `sms` in chain.json).
+pub(crate) const DEFAULT_SMS_PORT: u16 = 13300;
+
+/// The secret name of the result encryption public key (as the iExec SDK names it).
+pub(crate) const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
+
+/// `poco sms`
+#[derive(Args, Debug, Serialize)]
+pub(crate) struct SmsArgs {
+    /// A TOML file of the settings below (as snake_case keys) [default: $POCO_HOME/sms.toml,
+    /// when it exists]; POCO_SMS_<SETTING> variables override the file, flags override both.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Where the API listens [default: 127.0.0.1:13300].
+    #[arg(long, value_name = "ADDR:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    /// The database: sqlite://PATH?mode=rwc or postgres://... [default: a SQLite file in
+    /// $POCO_HOME/sms/].
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<String>,
+    /// The key file that seals the secrets at rest, created (mode 0600) when missing; keep it
+    /// with the database [default: $POCO_HOME/sms/sms.key].
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    tls: TlsArgs,
+}
+
+/// The settings of `poco sms`: the defaults here, then the TOML file, the `POCO_SMS_*`
+/// environment and the flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SmsSettings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) database: Option<String>,
+    pub(crate) key_file: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_SMS_PORT)),
+            database: None,
+            key_file: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl SmsArgs {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        let settings: SmsSettings = resolve_settings("sms", self.config.as_deref(), &self)?;
+        let client = ctx.reader().await?;
+        let home = poco_home()?.join("sms");
+        std::fs::create_dir_all(&home)
+            .wrap_err_with(|| format!("cannot create {}", home.display()))?;
+        let mut config = SmsConfig::new(client.rpc_url(), client.deployment().hub);
+        config.database_url = match settings.database {
+            Some(url) => url,
+            None => {
+                let stem = format!("{}-{:x}", client.chain_id(), client.deployment().hub);
+                super::default_database(&client, &home, &stem).await?
+            }
+        };
+        config.key_file = settings.key_file.unwrap_or_else(|| home.join("sms.key"));
+        config.listen = settings.listen;
+        config.tls = tls_files(&settings.tls_cert, &settings.tls_key)?;
+        let running = poco_sms::start(config).await?;
+        eprintln!(
+            "SMS of chain {} at {}; Ctrl-C to stop",
+            client.chain_id(),
+            running.url
+        );
+        ctx.out
+            .print_line(&json!({ "sms": running.url, "chainId": client.chain_id() }));
+        let url = running.url.clone();
+        super::services::run_until_signal(ctx, "sms", &client, running).await?;
+        Ok(json!({ "url": url, "stopped": true }))
+    }
+}
+
+/// `--sms`, shared by the commands that talk to an SMS.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct SmsOpt {
+    /// The SMS's URL [default: $POCO_SMS, else the chain's `sms` in chain.json].
+    #[arg(long, value_name = "URL")]
+    sms: Option<String>,
+}
+
+impl SmsOpt {
+    fn client(&self, ctx: &Context) -> Result<SmsClient> {
+        let url = self
+            .sms
+            .clone()
+            .or_else(|| std::env::var(SMS_ENV).ok().filter(|s| !s.is_empty()))
+            .or_else(|| {
+                ctx.chain_entry().ok().and_then(|(_, _, entry)| {
+                    entry
+                        .other
+                        .get("sms")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+            })
+            .ok_or_else(|| {
+                eyre!(
+                    "no SMS configured: pass --sms URL, set {SMS_ENV}, or add \"sms\" to the \
+                     chain in chain.json (run one with `poco sms`)"
+                )
+            })?;
+        Ok(SmsClient::new(&url))
+    }
+}
+
+/// The secret subcommands of `poco dataset`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum DatasetSecretCommand {
+    /// Encrypt a file in iExec's dataset format (AES-256-CBC, IV in front); writes FILE.enc and
+    /// its key FILE.key (base64) beside it and prints the checksum to register.
+    Encrypt {
+        /// The file to encrypt.
+        file: PathBuf,
+        /// Replace FILE.enc and FILE.key when they exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Decrypt a file encrypted in iExec's dataset format with its key file.
+    Decrypt {
+        /// The encrypted file.
+        file: PathBuf,
+        /// Its key file (base64).
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        /// Where to write the plaintext.
+        #[arg(long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Give the SMS a dataset's key (the dataset's owner only; once).
+    PushSecret {
+        /// The dataset.
+        dataset: Address,
+        /// The key file written by `dataset encrypt` (or `iexec dataset encrypt`).
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+    /// Whether the SMS holds a dataset's key.
+    CheckSecret {
+        /// The dataset.
+        dataset: Address,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+}
+
+fn read_secret_file(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .wrap_err_with(|| format!("cannot read the secret file {}", path.display()))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn write_new(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
+    if path.exists() && !force {
+        return Err(eyre!(
+            "{} exists; pass --force to replace it",
+            path.display()
+        ));
+    }
+    std::fs::write(path, bytes).wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
+impl DatasetSecretCommand {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::Encrypt { file, force } => {
+                let plain = std::fs::read(&file)
+                    .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+                let key = dataset::DatasetKey::generate();
+                let encrypted = dataset::encrypt(&plain, &key);
+                let mut enc_path = file.clone().into_os_string();
+                enc_path.push(".enc");
+                let mut key_path = file.into_os_string();
+                key_path.push(".key");
+                let (enc_path, key_path) = (PathBuf::from(enc_path), PathBuf::from(key_path));
+                write_new(&key_path, key.to_base64().as_bytes(), force)?;
+                write_new(&enc_path, &encrypted, force)?;
+                let checksum = format!("0x{}", hex::encode(dataset::checksum(&encrypted)));
+                Ok(json!({
+                    "encrypted": enc_path,
+                    "keyFile": key_path,
+                    "checksum": checksum,
+                }))
+            }
+            Self::Decrypt {
+                file,
+                key_file,
+                output,
+            } => {
+                let key = dataset::DatasetKey::from_base64(&read_secret_file(&key_file)?)?;
+                let encrypted = std::fs::read(&file)
+                    .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+                let plain = dataset::decrypt(&encrypted, &key)?;
+                std::fs::write(&output, plain.as_slice())
+                    .wrap_err_with(|| format!("cannot write {}", output.display()))?;
+                Ok(json!({ "decrypted": output }))
+            }
+            Self::PushSecret {
+                dataset: address,
+                key_file,
+                sms,
+            } => {
+                let key = read_secret_file(&key_file)?;
+                dataset::DatasetKey::from_base64(&key)?;
+                let wallet = ctx.signer(None)?;
+                sms.client(ctx)?
+                    .push_dataset_secret(&wallet, address, &key)
+                    .await?;
+                Ok(json!({ "dataset": address, "isPushed": true }))
+            }
+            Self::CheckSecret {
+                dataset: address,
+                sms,
+            } => {
+                let set = sms.client(ctx)?.dataset_secret_exists(address).await?;
+                Ok(json!({ "dataset": address, "isSecretSet": set }))
+            }
+        }
+    }
+}
+
+/// The secret subcommands of `poco app`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum AppSecretCommand {
+    /// Give the SMS an app's developer secret (the app's owner only; once).
+    PushSecret {
+        /// The app.
+        app: Address,
+        /// A file holding the secret.
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+    /// Whether the SMS holds an app's developer secret.
+    CheckSecret {
+        /// The app.
+        app: Address,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+}
+
+impl AppSecretCommand {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::PushSecret {
+                app,
+                secret_file,
+                sms,
+            } => {
+                let value = read_secret_file(&secret_file)?;
+                let wallet = ctx.signer(None)?;
+                sms.client(ctx)?
+                    .push_app_secret(&wallet, app, &value)
+                    .await?;
+                Ok(json!({ "app": app, "isPushed": true }))
+            }
+            Self::CheckSecret { app, sms } => {
+                let set = sms.client(ctx)?.app_secret_exists(app).await?;
+                Ok(json!({ "app": app, "isSecretSet": set }))
+            }
+        }
+    }
+}
+
+/// `poco requester ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum RequesterCommand {
+    /// Give the SMS a named secret of the wallet, for its tasks (once).
+    PushSecret {
+        /// The secret's name.
+        name: String,
+        /// A file holding the secret.
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+    /// Whether the SMS holds a named secret of a requester.
+    CheckSecret {
+        /// The secret's name.
+        name: String,
+        /// The requester [default: the wallet].
+        #[arg(long, value_name = "ADDRESS")]
+        requester: Option<Address>,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+}
+
+impl RequesterCommand {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        match self {
+            Self::PushSecret {
+                name,
+                secret_file,
+                sms,
+            } => {
+                let value = read_secret_file(&secret_file)?;
+                let wallet = ctx.signer(None)?;
+                sms.client(ctx)?
+                    .push_requester_secret(&wallet, &name, &value)
+                    .await?;
+                Ok(json!({ "requester": wallet.address(), "name": name, "isPushed": true }))
+            }
+            Self::CheckSecret {
+                name,
+                requester,
+                sms,
+            } => {
+                let requester = match requester {
+                    Some(r) => r,
+                    None => ctx.wallet_address()?,
+                };
+                let set = sms
+                    .client(ctx)?
+                    .requester_secret_exists(requester, &name)
+                    .await?;
+                Ok(json!({ "requester": requester, "name": name, "isSecretSet": set }))
+            }
+        }
+    }
+}
+
+/// `poco result ...`
+#[derive(Subcommand, Debug)]
+pub(crate) enum ResultCommand {
+    /// Give the SMS the beneficiary's result encryption public key (PEM), as `iexec result
+    /// push-encryption-key` does.
+    PushEncryptionKey {
+        /// The public key (PEM, `-----BEGIN PUBLIC KEY-----`).
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Replace the key the SMS holds.
+        #[arg(long)]
+        force_update: bool,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+    /// Whether the SMS holds a result encryption key for an address.
+    CheckEncryptionKey {
+        /// The beneficiary [default: the wallet].
+        address: Option<Address>,
+        #[command(flatten)]
+        sms: SmsOpt,
+    },
+}
+
+impl ResultCommand {
+    pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
+        use base64::Engine;
+        match self {
+            Self::PushEncryptionKey {
+                public_key,
+                force_update,
+                sms,
+            } => {
+                let pem = std::fs::read_to_string(&public_key)
+                    .wrap_err_with(|| format!("cannot read {}", public_key.display()))?;
+                if !pem.trim_start().starts_with("-----BEGIN PUBLIC KEY-----") {
+                    return Err(eyre!(
+                        "{} is not a PEM public key (-----BEGIN PUBLIC KEY-----); give the \
+                         public key file of the beneficiary's keypair",
+                        public_key.display()
+                    ));
+                }
+                // the SMS holds the PEM in base64, as the SDK pushes it
+                let value = base64::engine::general_purpose::STANDARD.encode(pem.as_bytes());
+                let wallet = ctx.signer(None)?;
+                let pushed = sms
+                    .client(ctx)?
+                    .push_named_secret(&wallet, RESULT_KEY_NAME, &value, force_update)
+                    .await?;
+                Ok(json!({
+                    "isPushed": true,
+                    "isUpdated": pushed == poco_sms::Pushed::Updated,
+                }))
+            }
+            Self::CheckEncryptionKey { address, sms } => {
+                let address = match address {
+                    Some(a) => a,
+                    None => ctx.wallet_address()?,
+                };
+                let set = sms
+                    .client(ctx)?
+                    .named_secret_exists(address, RESULT_KEY_NAME)
+                    .await?;
+                Ok(json!({ "address": address, "isEncryptionKeySet": set }))
+            }
+        }
+    }
+}
+
+/// Starts `poco sms` for the devnet in `chain_path` (in its own process group unless
+/// `foreground`), on a free port, logging to `dir/sms.log`; returns its pid and URL once it
+/// serves.
+pub(crate) async fn spawn_for_devnet(
+    dir: &std::path::Path,
+    chain_path: &std::path::Path,
+    foreground: bool,
+) -> Result<(u32, String)> {
+    let exe = std::env::current_exe().wrap_err("cannot find the poco executable")?;
+    let (out_path, log_path) = (dir.join("sms.out"), dir.join("sms.log"));
+    let out = std::fs::File::create(&out_path)
+        .wrap_err_with(|| format!("cannot write {}", out_path.display()))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .wrap_err_with(|| format!("cannot write {}", log_path.display()))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["--json", "--chain", super::devnet::DEVNET, "--chain-config"])
+        .arg(chain_path)
+        .args(["sms", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(log);
+    if !foreground {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
+    let mut child = command
+        .spawn()
+        .wrap_err("cannot start the devnet's SMS (poco sms)")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Err(eyre!(
+                "the devnet's SMS exited ({status}); see {}",
+                log_path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+        let url = text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find_map(|v| v.get("sms").and_then(Value::as_str).map(str::to_owned));
+        if let Some(url) = url {
+            return Ok((child.id(), url));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(eyre!(
+                "the devnet's SMS did not start within 30 s; see {}",
+                log_path.display()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
