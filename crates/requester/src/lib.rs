@@ -10,6 +10,8 @@ mod offer;
 #[cfg(feature = "follow")]
 pub mod plan;
 mod request;
+#[cfg(feature = "follow")]
+pub mod source;
 
 #[cfg(feature = "follow")]
 pub use download::{download, onchain_result, DownloadError};
@@ -22,3 +24,5 @@ pub use offer::{best_offer, Candidate, Offer, OfferQuery};
 #[cfg(feature = "follow")]
 pub use plan::{check_input_files, AppInput, AppToRun, Plan, PlanError, Prepared};
 pub use request::RequestBuilder;
+#[cfg(feature = "follow")]
+pub use source::{SourceError, Sourced};

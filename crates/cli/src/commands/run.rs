@@ -19,21 +19,13 @@ use alloy::primitives::{Address, B256, U256};
 use clap::Args;
 use eyre::{bail, eyre, Result, WrapErr};
 use poco_chain::PocoClient;
-use poco_market::{
-    api::{
-        AppOrderQuery, CommonFilters, DatasetOrderQuery, OrderEntry, Restriction,
-        WorkerpoolOrderQuery,
-    },
-    MarketClient,
-};
+use poco_market::MarketClient;
 use poco_requester::{
-    best_offer, check_input_files, local::LocalOrders, AppInput, AppToRun, Candidate, Event,
-    Following, Observer, Offer, OfferError, OfferQuery, Outcome, Plan, Prepared, RequestBuilder,
-    Requester, TaskOutcome,
+    check_input_files, local::LocalOrders, source, AppInput, AppToRun, Event, Following, Observer,
+    OfferError, OfferQuery, Outcome, Plan, Prepared, RequestBuilder, Requester, SourceError,
+    Sourced, TaskOutcome,
 };
-use poco_types::{
-    format_rlc, ChainOrders, DealParams, SignedAppOrder, SignedDatasetOrder, SignedWorkerpoolOrder,
-};
+use poco_types::{format_rlc, ChainOrders, DealParams};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -139,117 +131,7 @@ pub(crate) fn local_orders(chain_id: u64) -> Result<LocalOrders> {
     Ok(LocalOrders::read(&files::local_order_files()?, chain_id))
 }
 
-/// The orders chosen, with the scheduler URL of the workerpool order.
-struct Chosen {
-    app: SignedAppOrder,
-    dataset: Option<SignedDatasetOrder>,
-    pool: SignedWorkerpoolOrder,
-    api: Option<String>,
-    /// The app order is the wallet's own, new: publish it before matching.
-    publish_app: bool,
-}
-
-impl Chosen {
-    fn new(offer: Offer<Option<String>>, publish_app: bool) -> Self {
-        Self {
-            app: offer.app.order,
-            dataset: offer.dataset.map(|d| d.order),
-            api: offer.workerpool.meta,
-            pool: offer.workerpool.order,
-            publish_app,
-        }
-    }
-}
-
-/// A market's listed orders as candidates, with the pool's scheduler URL (entries whose order
-/// does not parse are left out).
-fn market_candidates<O: poco_types::Order>(
-    entries: Vec<OrderEntry>,
-) -> Vec<Candidate<O, Option<String>>> {
-    entries
-        .into_iter()
-        .filter_map(|e| {
-            let order = e.typed::<O>().ok()?;
-            Some(Candidate::new(
-                order,
-                e.remaining,
-                e.order_hash,
-                e.workerpool_api,
-            ))
-        })
-        .collect()
-}
-
 impl RunArgs {
-    /// Picks the orders from the market.
-    async fn orders_from_market(
-        &self,
-        client: &PocoClient,
-        market: &MarketClient,
-        plan: &Plan,
-        volume: u64,
-    ) -> Result<Chosen> {
-        let app = plan.app.address();
-        let me = client.sender()?;
-        let mut apps = market_candidates(
-            market
-                .all_orders(
-                    AppOrderQuery {
-                        app: Some(app),
-                        requester: Some(Restriction::To(me)),
-                        ..Default::default()
-                    },
-                    1000,
-                )
-                .await?,
-        );
-        let mut publish_app = false;
-        if apps.is_empty() {
-            if let Some(order) = plan
-                .own_app_order(client)
-                .map_err(|e| requester_error(e, client, None))?
-            {
-                let hash = order.order_hash(&client.domain());
-                let remaining = order.order.volume.saturating_to();
-                apps.push(Candidate::new(order, remaining, hash, None));
-                publish_app = true;
-            }
-        }
-        let datasets = match self.dataset {
-            Some(d) => market_candidates(
-                market
-                    .all_orders(
-                        DatasetOrderQuery {
-                            dataset: Some(d),
-                            app: Some(Restriction::To(app)),
-                            requester: Some(Restriction::To(me)),
-                            ..Default::default()
-                        },
-                        1000,
-                    )
-                    .await?,
-            ),
-            None => Vec::new(),
-        };
-        let query = WorkerpoolOrderQuery {
-            workerpool: self.workerpool,
-            category: self.category,
-            app: Some(Restriction::To(app)),
-            dataset: self.dataset.map(Restriction::To),
-            requester: Some(Restriction::To(me)),
-            min_trust: Some(self.trust),
-            common: CommonFilters {
-                min_volume: Some(volume),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let pools = market_candidates(market.all_orders(query, 1000).await?);
-        let offer = best_offer(&self.offer_query(app, me, volume), &apps, &datasets, &pools)
-            .map_err(|e| eyre!("on the market {}: {e}", market.url()))?;
-        Ok(Chosen::new(offer, publish_app))
-    }
-
     /// What to look for among the orders.
     fn offer_query(&self, app: Address, requester: Address, volume: u64) -> OfferQuery {
         OfferQuery {
@@ -264,39 +146,37 @@ impl RunArgs {
         }
     }
 
-    /// Picks the orders from the local order files (a new app order of the wallet's own
-    /// when none is left there).
-    async fn orders_from_local(
+    /// Picks the orders from the market, or from the local order files when there is none
+    /// (a new app order of the wallet's own when no source offers one).
+    async fn choose(
         &self,
         client: &PocoClient,
+        market: Option<&MarketClient>,
         plan: &Plan,
-        volume: u64,
-    ) -> Result<Chosen> {
-        let address = plan.app.address();
-        let mut candidates = local_orders(client.chain_id())?
-            .candidates(client, address, self.dataset)
-            .await
-            .explain(client)?;
-        let mut publish_app = false;
-        if !candidates.apps.iter().any(|c| c.remaining >= volume) {
-            if let Some(order) = plan
-                .own_app_order(client)
-                .map_err(|e| requester_error(e, client, None))?
-            {
-                let hash = order.order_hash(&client.domain());
-                let remaining = order.order.volume.saturating_to();
-                candidates.apps = vec![Candidate::new(order, remaining, hash, None)];
-                publish_app = true;
+    ) -> Result<Sourced> {
+        let query = self.offer_query(plan.app.address(), client.sender()?, self.volume);
+        let sourced = match market {
+            Some(market) => source::from_market(client, market, plan, &query).await,
+            None => {
+                let local = local_orders(client.chain_id())?;
+                source::from_local(client, &local, plan, &query).await
             }
-        }
-        let me = client.sender()?;
-        let offer = best_offer(
-            &self.offer_query(address, me, volume),
-            &candidates.apps,
-            &candidates.datasets,
-            &candidates.pools,
-        )
-        .map_err(|e| match e {
+        };
+        sourced.map_err(|e| match e {
+            SourceError::Requester(e) => requester_error(*e, client, None),
+            SourceError::Chain(e) => chain_error(e, client.rpc_url()),
+            SourceError::Offer(e) => match market {
+                Some(market) => eyre!("on the market {}: {e}", market.url()),
+                None => self.no_local_offer(e, query.app),
+            },
+            e => eyre::Report::new(e),
+        })
+    }
+
+    /// Why the local order files offer nothing, with where orders come from.
+    fn no_local_offer(&self, error: OfferError, address: Address) -> eyre::Report {
+        let volume = self.volume;
+        match error {
             OfferError::NoAppOrder { .. } => eyre!(
                 "no app order for {address} in the local order files; ask its owner to publish \
                  one (orders.json or $POCO_HOME/orders/), or use a market with --market"
@@ -314,8 +194,7 @@ impl RunArgs {
                     .map(|c| format!(" in category {c}"))
                     .unwrap_or_default()
             ),
-        })?;
-        Ok(Chosen::new(offer, publish_app))
+        }
     }
 
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
@@ -384,20 +263,13 @@ impl RunArgs {
                 }
             }
         };
-        let chosen = match &market {
-            Some(market) => {
-                self.orders_from_market(&client, market, &plan, self.volume)
-                    .await?
-            }
-            None => self.orders_from_local(&client, &plan, self.volume).await?,
-        };
-        let Chosen {
-            app,
-            dataset,
-            pool,
-            api,
-            publish_app,
-        } = chosen;
+        let Sourced { offer, publish_app } = self.choose(&client, market.as_ref(), &plan).await?;
+        let (app, dataset, pool, api) = (
+            offer.app.order,
+            offer.dataset.map(|d| d.order),
+            offer.workerpool.order,
+            offer.workerpool.meta,
+        );
         let prepared = plan
             .prepare(&client, app, dataset, pool, self.volume)
             .await
