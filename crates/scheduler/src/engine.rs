@@ -93,6 +93,11 @@ pub(crate) struct Shared {
     assets: Mutex<HashMap<Address, (String, B256, String)>>,
     /// The worker stake of each deal read from the hub (open pools check it at dispatch).
     stakes: Mutex<HashMap<B256, U256>>,
+    /// Each worker's on-chain score (`viewScore`) as last read: read at its first dispatch,
+    /// again after each tally of its votes (a settlement changes it).
+    scores: Mutex<HashMap<Address, u64>>,
+    /// When each worker last asked for work: the workers the replication policy may ask.
+    pub(crate) pollers: std::sync::Mutex<HashMap<Address, std::time::Instant>>,
 }
 
 /// Seconds since the epoch, by the machine's clock (leases).
@@ -148,6 +153,8 @@ impl Shared {
             published,
             assets: Mutex::new(HashMap::new()),
             stakes: Mutex::new(HashMap::new()),
+            scores: Mutex::new(HashMap::new()),
+            pollers: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -166,6 +173,24 @@ impl Shared {
         };
         self.assets.lock().await.insert(address, found.clone());
         Ok(found)
+    }
+
+    /// A worker's on-chain score, cached until a tally of its votes (the hub is the only
+    /// source: a worker's claim of its score is never read).
+    pub(crate) async fn score(&self, worker: Address) -> Result<u64> {
+        if let Some(score) = self.scores.lock().await.get(&worker) {
+            return Ok(*score);
+        }
+        let score: u64 = self
+            .client
+            .hub()
+            .viewScore(worker)
+            .call()
+            .await
+            .map_err(|e| poco_chain::Error::call("viewScore", e))?
+            .saturating_to();
+        self.scores.lock().await.insert(worker, score);
+        Ok(score)
     }
 
     pub(crate) async fn app_ref(&self, deal: &DealRow) -> Result<(AppRef, Option<DatasetRef>)> {
@@ -355,6 +380,12 @@ async fn tally(shared: &Shared) -> Result<()> {
             votes.push((r.worker, outcome));
         }
         shared.db.tally(taskid, &votes).await?;
+        // The settlement changed the contributors' scores: read them again at the next
+        // dispatch.
+        let mut scores = shared.scores.lock().await;
+        for (worker, _) in &votes {
+            scores.remove(worker);
+        }
     }
     Ok(())
 }

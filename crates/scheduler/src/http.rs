@@ -470,6 +470,10 @@ async fn work(
 
 async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiError> {
     let _guard = s.assign_lock.lock().await;
+    s.pollers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(w, Instant::now());
     let record = s.db.worker_record(w).await?;
     // A worker runs as many replicates at once as its slots (see `workers::slot_cap`).
     if s.db.held_by(w).await? >= workers::slot_cap(record.as_ref()) {
@@ -481,7 +485,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
     });
     let mode = s.config.admission;
     let replicated_only =
-        mode != Admission::Unrestricted && !workers::qualifies_unreplicated(&record);
+        mode != Admission::Unrestricted && !workers::qualifies_unreplicated(mode, &record);
     let now = s.chain_now.load(Ordering::Relaxed);
     let live_since = unix_now() - s.config.lease.as_secs() as i64;
     let tasks =
@@ -496,6 +500,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         })
         .await?;
     let mut balance = None;
+    let mut available = None;
     let mut picked = None;
     for task in tasks {
         let Some(deal) = s.db.deal(task.dealid).await? else {
@@ -512,13 +517,21 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
                 balance = s.client.account(w).await.ok().map(|(free, _)| free);
             }
         }
-        match workers::may_take(mode, &record, &kind, balance) {
-            Ok(()) => {
-                picked = Some((task, deal));
-                break;
-            }
-            Err(refusal) => debug!(%w, taskid = %task.taskid, "not handed out: {refusal}"),
+        if let Err(refusal) = workers::may_take(mode, &record, &kind, balance) {
+            debug!(%w, taskid = %task.taskid, "not handed out: {refusal}");
+            continue;
         }
+        if !kind.unreplicated() {
+            if available.is_none() {
+                available = Some(available_workers(s, &record).await?);
+            }
+            let available = available.as_deref().unwrap_or_default();
+            if !policy_asks(s, w, &task, deal.trust, available).await? {
+                continue;
+            }
+        }
+        picked = Some((task, deal));
+        break;
     }
     let Some((task, deal)) = picked else {
         return Ok(None);
@@ -548,6 +561,83 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         callback: deal.callback,
         store_url: s.store_url.clone(),
     }))
+}
+
+/// A worker that asked for work this recently (a free slot long-polls `/work`, looked at
+/// again each second) is one the replication policy may ask.
+const POLLED_WITHIN: Duration = Duration::from_secs(3);
+
+/// The workers that could take a replica now: those that asked for work within
+/// [`POLLED_WITHIN`], admitted, not excluded, with a free slot; `asker` (its record) first.
+async fn available_workers(s: &Shared, asker: &WorkerRecord) -> Result<Vec<workers::Available>> {
+    let pollers: Vec<Address> = {
+        let mut pollers = s.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        pollers.retain(|_, at| at.elapsed() < POLLED_WITHIN);
+        pollers.keys().copied().collect()
+    };
+    let mut available = vec![workers::Available {
+        record: asker.clone(),
+        score: s.score(asker.address).await?,
+    }];
+    for worker in pollers {
+        if worker == asker.address {
+            continue;
+        }
+        let Some(record) = s.db.worker_record(worker).await? else {
+            continue;
+        };
+        if workers::sign_in(s.config.admission, worker, Some(&record)).is_err()
+            || s.db.held_by(worker).await? >= workers::slot_cap(Some(&record))
+        {
+            continue;
+        }
+        available.push(workers::Available {
+            score: s.score(worker).await?,
+            record,
+        });
+    }
+    Ok(available)
+}
+
+/// Whether the replication policy asks `w` for a replica of `task` now (see
+/// [`workers::dispatch`]). A worker that tried the task before and lost or failed its
+/// replicate is not available to it, unless it is the one asking (the database already
+/// decided it may try again).
+async fn policy_asks(
+    s: &Shared,
+    w: Address,
+    task: &crate::db::TaskRow,
+    trust: i64,
+    available: &[workers::Available],
+) -> Result<bool> {
+    let replicates = s.db.replicates(task.taskid).await?;
+    let mut live = Vec::new();
+    for r in replicates.iter().filter(|r| r.state.is_live()) {
+        live.push(workers::Held {
+            worker: r.worker,
+            w: poco_trust::consensus::credibility(s.score(r.worker).await?),
+            digest: r.result_digest,
+            record: s.db.worker_record(r.worker).await?,
+        });
+    }
+    let tried = |a: &Address| *a != w && replicates.iter().any(|r| r.worker == *a);
+    let available: Vec<workers::Available> = available
+        .iter()
+        .filter(|a| !tried(&a.record.address))
+        .cloned()
+        .collect();
+    let trust = u64::try_from(trust).unwrap_or(0);
+    let decision = workers::dispatch(
+        s.config.admission,
+        task.taskid,
+        trust,
+        false,
+        &live,
+        &available,
+    );
+    debug!(%w, taskid = %task.taskid, ask = ?decision.ask, shortfall = ?decision.shortfall,
+        "replication policy");
+    Ok(decision.ask.contains(&w))
 }
 
 async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiError> {
