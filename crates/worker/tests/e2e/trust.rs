@@ -1,5 +1,6 @@
-//! Admission on a real chain: an open pool's saboteur is outvoted, slashed and excluded, and a
-//! fresh key gets no unreplicated task until the operator trusts it.
+//! Admission on a real chain: an open pool's saboteur is outvoted, slashed and excluded, a
+//! fresh key gets no unreplicated task until the operator trusts it, and a worker whose
+//! on-chain weight reaches the deal's trust alone gets its task's only replica.
 
 use std::{
     sync::{
@@ -236,5 +237,41 @@ async fn an_open_pool_gives_a_fresh_key_no_trust_one_task() -> eyre::Result<()> 
     assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
     assert_eq!(infos[0].replicas.len(), 1, "{infos:#?}");
     assert_eq!(infos[0].replicas[0].worker, fresh);
+    Ok(())
+}
+
+/// The replication policy counts on-chain weights: a trusted worker whose score is 12 (odds 3)
+/// makes trust-3 consensus alone, so it gets the task's only replica and the scheduler hands
+/// no second one to the fresh workers polling meanwhile (no useless contribution, no gas
+/// spent on one); the task completes with its vote alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_heavy_enough_alone_gets_the_only_replica() -> eyre::Result<()> {
+    let mut pool = Pool::start().await?;
+    let app = pool.app("apps/hello/hello.wasm").await?;
+    let heavy = pool.worker_address(0);
+    pool.chain.set_score(heavy, 12).await?;
+    let workers = records(&pool).await?;
+    workers.add(heavy, true, None, "test operator", 1).await?;
+    pool.start_worker(0);
+    let deal = pool.deal(app, 3, 1, r#"{"iexec_args":"alone"}"#).await?;
+    pool.wait_task(deal.tasks[0], "the heavy worker's replica", |i| {
+        i.replicas.iter().any(|r| r.worker == heavy)
+    })
+    .await?;
+    // Two fresh workers ask for work while the heavy one runs the task.
+    for n in 1..=2 {
+        pool.start_worker(n);
+    }
+    let infos = pool.wait_final(&deal, Duration::from_secs(90)).await?;
+    assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
+    assert_eq!(infos[0].replicas.len(), 1, "{infos:#?}");
+    assert_eq!(infos[0].replicas[0].worker, heavy);
+    assert_eq!(pool.metric("poco_scheduler_assignments_total").await?, 1);
+    let task = pool.requester.task(deal.tasks[0]).await?;
+    let out = pool
+        .result(infos[0].results.as_deref().unwrap(), task.resultDigest)
+        .await?;
+    let text = std::fs::read_to_string(out.join("result.txt"))?;
+    assert!(text.contains("alone"), "{text}");
     Ok(())
 }
