@@ -359,25 +359,40 @@ async fn tally(shared: &Shared) -> Result<()> {
     for task in shared.db.tasks_to_tally().await? {
         let taskid = task.taskid;
         let consensus = shared.client.task(taskid).await?.consensusValue;
-        let mut votes = Vec::new();
+        let mut contributions = Vec::new();
         for r in shared.db.replicates(taskid).await? {
             let c = shared.client.contribution(taskid, r.worker).await?;
             if c.status == poco_chain::ContributionStatus::Unset {
                 continue;
             }
             let record = shared.db.worker_record(r.worker).await?;
+            contributions.push((r.worker, c.result_hash, record));
+        }
+        // Losers are excluded only when a qualified worker was among the winners.
+        let winners: Vec<_> = contributions
+            .iter()
+            .filter(|(_, hash, _)| *hash == consensus)
+            .map(|(_, _, record)| record.as_ref())
+            .collect();
+        let confirmed = workers::confirmed(shared.config.admission, &winners);
+        let mut votes = Vec::new();
+        for (worker, hash, record) in &contributions {
             let outcome = workers::outcome(
                 record.as_ref(),
                 taskid,
-                c.result_hash,
+                *hash,
                 consensus,
+                confirmed,
                 unix_now(),
             );
             if let Some(exclusion) = &outcome.exclude {
-                warn!(%taskid, worker = %r.worker, reason = %exclusion.reason, "worker excluded");
+                warn!(%taskid, %worker, reason = %exclusion.reason, "worker excluded");
                 shared.metrics.exclusions.inc();
+            } else if !outcome.agreed {
+                info!(%taskid, %worker, "a vote against a consensus of newcomers only: the \
+                    worker's streak ends, it is not excluded");
             }
-            votes.push((r.worker, outcome));
+            votes.push((*worker, outcome));
         }
         shared.db.tally(taskid, &votes).await?;
         // The settlement changed the contributors' scores: read them again at the next

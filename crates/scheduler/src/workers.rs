@@ -14,8 +14,10 @@
 //!   replicas already asked (their on-chain weights and votes) and the workers available
 //!   ([`policy_view`] maps a record to what the policy reads).
 //! - [`slot_cap`]: the replicates a worker holds at once.
-//! - [`outcome`]: what a finalized vote does to the record; a vote against the consensus
-//!   excludes the worker until the operator re-admits it.
+//! - [`outcome`]: what a finalized vote does to the record (the policy's
+//!   `record_outcome`); a vote against a [`confirmed`] consensus (a qualified worker among its
+//!   winners) excludes the worker until the operator re-admits it, against a consensus of
+//!   newcomers only it ends the worker's streak.
 //!
 //! [`Workers`] is the operator's side (`poco scheduler workers add|remove|list|readmit`): it
 //! opens the scheduler's database and manages the records.
@@ -389,19 +391,26 @@ pub struct Outcome {
     pub exclude: Option<Exclusion>,
 }
 
-/// The outcome of `worker`'s vote `hash` on `taskid`, finalized with `consensus` at `now`.
+/// The outcome of a worker's vote `hash` on `taskid`, finalized with `consensus` at `now`, by
+/// the replication policy's [`policy::record_outcome`]: a vote against the consensus excludes
+/// the worker only when the consensus was `confirmed` ([`confirmed`]: a qualified worker was
+/// among its winners); against a consensus of newcomers only (which a colluding majority of
+/// fresh keys could win) it only ends the worker's streak.
 pub fn outcome(
     record: Option<&WorkerRecord>,
     taskid: B256,
     hash: B256,
     consensus: B256,
+    confirmed: bool,
     now: i64,
 ) -> Outcome {
     let agreed = hash == consensus;
-    let already = record.is_some_and(|r| r.excluded.is_some());
+    let mut r = record.map(|r| policy_view(r).0).unwrap_or_default();
+    let already = r.caught;
+    policy::record_outcome(&mut r, agreed, confirmed);
     Outcome {
         agreed,
-        exclude: (!agreed && !already).then(|| Exclusion {
+        exclude: (r.caught && !already).then(|| Exclusion {
             reason: format!(
                 "contributed {hash} against the consensus {consensus} of task {taskid}"
             ),
@@ -409,6 +418,17 @@ pub fn outcome(
             task: Some(taskid),
         }),
     }
+}
+
+/// Whether a finalized consensus won by the workers of `winners` (their records before the
+/// tally) is one the pool trusts enough to exclude those who voted against it
+/// ([`policy::confirmed`]: at least one winner is qualified).
+pub fn confirmed(mode: Admission, winners: &[Option<&WorkerRecord>]) -> bool {
+    let records: Vec<policy::Record> = winners
+        .iter()
+        .map(|r| r.map(|r| policy_view(r).0).unwrap_or_default())
+        .collect();
+    policy::confirmed(&policy_config(mode), &records)
 }
 
 /// The network prefix of an address, the operator's hint that two workers share a host or a
@@ -916,11 +936,11 @@ mod tests {
     }
 
     #[test]
-    fn a_vote_against_the_consensus_excludes_once() {
+    fn a_vote_against_a_confirmed_consensus_excludes_once() {
         let task = B256::repeat_byte(1);
         let good = B256::repeat_byte(2);
         let bad = B256::repeat_byte(3);
-        let agreed = outcome(None, task, good, good, 10);
+        let agreed = outcome(None, task, good, good, true, 10);
         assert_eq!(
             agreed,
             Outcome {
@@ -928,14 +948,52 @@ mod tests {
                 exclude: None
             }
         );
-        let against = outcome(Some(&record(true, true)), task, bad, good, 10);
+        let against = outcome(Some(&record(true, false)), task, bad, good, true, 10);
         assert!(!against.agreed);
         let exclusion = against.exclude.expect("excluded");
         assert_eq!((exclusion.at, exclusion.task), (10, Some(task)));
         assert!(exclusion.reason.contains("against the consensus"));
+        // Against a consensus of newcomers only: counted, not excluded.
+        let unconfirmed = outcome(Some(&record(true, false)), task, bad, good, false, 10);
+        assert_eq!((unconfirmed.agreed, unconfirmed.exclude), (false, None));
         // Already excluded: counted, not excluded again.
-        let again = outcome(Some(&excluded(record(true, true))), task, bad, good, 11);
+        let again = outcome(
+            Some(&excluded(record(true, true))),
+            task,
+            bad,
+            good,
+            true,
+            11,
+        );
         assert_eq!((again.agreed, again.exclude), (false, None));
+    }
+
+    #[test]
+    fn a_consensus_is_confirmed_by_a_qualified_winner() {
+        use Admission::*;
+        let min = u64::from(policy::Config::default().min_streak);
+        let newcomer = WorkerRecord {
+            streak: min - 1,
+            ..record(true, false)
+        };
+        let veteran = WorkerRecord {
+            streak: min,
+            ..record(true, false)
+        };
+        let trusted = record(true, true);
+        // (winners, confirmed)
+        let table: &[(Vec<Option<&WorkerRecord>>, bool)] = &[
+            (vec![], false),
+            (vec![None, None], false),
+            (vec![Some(&newcomer), Some(&newcomer), None], false),
+            (vec![Some(&newcomer), Some(&veteran)], true),
+            (vec![None, Some(&trusted)], true),
+        ];
+        for mode in [Closed, Open, Unrestricted] {
+            for (i, (winners, expected)) in table.iter().enumerate() {
+                assert_eq!(confirmed(mode, winners), *expected, "{mode} row {i}");
+            }
+        }
     }
 
     #[test]

@@ -99,9 +99,10 @@ async fn records(pool: &Pool) -> eyre::Result<Workers> {
 /// fresh workers (weight 2 each) two honest votes do not outweigh one wrong vote at trust 3
 /// (group 4: 4·3 = 12 ≤ (1 + 6)·2 = 14), three do (8·3 = 24 > (1 + 10)·2 = 22): the
 /// scheduler hands out replicas until the consensus, the saboteur loses its stake, the
-/// requester reads the right result, and the pool excludes the saboteur: its sessions end, it
-/// gets no more work, it shows in the records and on `/metrics`, and only the operator
-/// re-admits it.
+/// requester reads the right result, and the pool excludes the saboteur (the operator trusts
+/// one of the honest workers, so a qualified worker is among the winners: the consensus is
+/// confirmed): its sessions end, it gets no more work, it shows in the records and on
+/// `/metrics`, and only the operator re-admits it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_open_pool_outvotes_slashes_and_excludes_a_saboteur() -> eyre::Result<()> {
     let mut pool = Pool::start().await?;
@@ -119,6 +120,10 @@ async fn an_open_pool_outvotes_slashes_and_excludes_a_saboteur() -> eyre::Result
             .any(|r| r.worker == saboteur && r.state == ReplicateState::Contributed)
     })
     .await?;
+    let workers = records(&pool).await?;
+    workers
+        .add(pool.worker_address(1), true, None, "test operator", 1)
+        .await?;
     for n in 1..=3 {
         pool.start_worker(n);
     }
@@ -140,7 +145,6 @@ async fn an_open_pool_outvotes_slashes_and_excludes_a_saboteur() -> eyre::Result
     assert_eq!((free, locked), (free_before - stake, U256::ZERO));
 
     // Excluded in the pool's records once the scheduler counted the votes.
-    let workers = records(&pool).await?;
     let started = std::time::Instant::now();
     let record = loop {
         let record = workers.get(saboteur).await?.expect("the saboteur's record");
@@ -273,5 +277,48 @@ async fn a_worker_heavy_enough_alone_gets_the_only_replica() -> eyre::Result<()>
         .await?;
     let text = std::fs::read_to_string(out.join("result.txt"))?;
     assert!(text.contains("alone"), "{text}");
+    Ok(())
+}
+
+/// A consensus won by newcomers only may be a colluding majority of fresh keys outvoting an
+/// honest worker: the pool counts the losing vote (its streak ends) but excludes nobody. Here
+/// the "saboteur" votes first with a different value and three fresh workers outvote it:
+/// nobody among the winners is qualified, so it stays admitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consensus_of_newcomers_only_excludes_nobody() -> eyre::Result<()> {
+    let mut pool = Pool::start().await?;
+    restart_in(&mut pool, Admission::Open).await?;
+    let app = pool.app("apps/hello/hello.wasm").await?;
+    let loser = pool.worker_address(0);
+    pool.start_worker_with(0, Arc::new(Saboteur::new(crate::wasm(), 1.0)));
+    let deal = pool.deal(app, 3, 1, r#"{"iexec_args":"majority"}"#).await?;
+    pool.wait_task(deal.tasks[0], "the first contribution", |i| {
+        i.replicas
+            .iter()
+            .any(|r| r.worker == loser && r.state == ReplicateState::Contributed)
+    })
+    .await?;
+    for n in 1..=3 {
+        pool.start_worker(n);
+    }
+    let infos = pool.wait_final(&deal, Duration::from_secs(90)).await?;
+    assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
+    // Counted once the scheduler tallied the votes: against, streak 0, not excluded.
+    let workers = records(&pool).await?;
+    let started = std::time::Instant::now();
+    let record = loop {
+        let record = workers.get(loser).await?.expect("the loser's record");
+        if record.contributed == 1 {
+            break record;
+        }
+        eyre::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "the votes are not counted: {record:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((record.against, record.streak), (1, 0), "{record:?}");
+    assert!(record.excluded.is_none(), "{record:?}");
+    assert_eq!(pool.metric("poco_scheduler_excluded_workers").await?, 0);
     Ok(())
 }
