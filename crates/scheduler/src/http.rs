@@ -22,8 +22,8 @@ use tracing::debug;
 use crate::{
     api::{
         challenge_text, parse_challenge, AppLogs, Assignment, Challenge, ErrorBody, Fault,
-        LoginRequest, LoginResponse, Registration, ReplicateInfo, ReplicateLog, ReplicateState,
-        Report, Standing, TaskInfo, TaskLogs, MAX_LOG_BYTES,
+        HeartbeatAnswer, LoginRequest, LoginResponse, Registration, ReplicateInfo, ReplicateLog,
+        ReplicateState, Report, Standing, TaskInfo, TaskLogs, MAX_LOG_BYTES,
     },
     db::{ReplicateRow, WorkQuery},
     decide::{settle_mode, Policy},
@@ -611,15 +611,7 @@ async fn policy_asks(
     available: &[workers::Available],
 ) -> Result<bool> {
     let replicates = s.db.replicates(task.taskid).await?;
-    let mut live = Vec::new();
-    for r in replicates.iter().filter(|r| r.state.is_live()) {
-        live.push(workers::Held {
-            worker: r.worker,
-            w: poco_trust::consensus::credibility(s.score(r.worker).await?),
-            digest: r.result_digest,
-            record: s.db.worker_record(r.worker).await?,
-        });
-    }
+    let live = held(s, &replicates).await?;
     let tried = |a: &Address| *a != w && replicates.iter().any(|r| r.worker == *a);
     let available: Vec<workers::Available> = available
         .iter()
@@ -640,11 +632,60 @@ async fn policy_asks(
     Ok(decision.ask.contains(&w))
 }
 
-async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<Json<HeartbeatAnswer>, ApiError> {
     let w = admitted(&s, &headers).await?;
     s.db.heartbeat(w, unix_now(), unix_now() + secs(s.config.lease))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut stop = Vec::new();
+    for r in s.db.worker_replicates(w).await? {
+        if useless(&s, w, r.taskid).await? {
+            stop.push(r.taskid);
+        }
+    }
+    if !stop.is_empty() {
+        debug!(%w, ?stop, "replicates no longer needed: the worker is told to stop them");
+    }
+    Ok(Json(HeartbeatAnswer { stop }))
+}
+
+/// Whether `w`'s replicate of `taskid` is no longer needed: the task of a replicated deal
+/// reached consensus, or the replication policy finds the other replicas asked reach its trust
+/// without it ([`poco_trust::policy::Decision::useless`]).
+async fn useless(s: &Shared, w: Address, taskid: B256) -> Result<bool> {
+    let Some(task) = s.db.task(taskid).await? else {
+        return Ok(false);
+    };
+    let Some(deal) = s.db.deal(task.dealid).await? else {
+        return Ok(false);
+    };
+    if deal.fast || deal.trust <= 1 {
+        return Ok(false);
+    }
+    let consensus = match task.status {
+        PoolTaskState::Active => false,
+        PoolTaskState::Revealing | PoolTaskState::Completed => true,
+        _ => return Ok(false),
+    };
+    let replicates = s.db.replicates(taskid).await?;
+    let live = held(s, &replicates).await?;
+    let trust = u64::try_from(deal.trust).unwrap_or(0);
+    let decision = workers::dispatch(s.config.admission, taskid, trust, consensus, &live, &[]);
+    Ok(decision.useless.contains(&w))
+}
+
+/// The live replicas of a task (assigned, contributed, done) with their workers' on-chain
+/// odds and records, as the replication policy reads them.
+async fn held(s: &Shared, replicates: &[ReplicateRow]) -> Result<Vec<workers::Held>> {
+    let mut live = Vec::new();
+    for r in replicates.iter().filter(|r| r.state.is_live()) {
+        live.push(workers::Held {
+            worker: r.worker,
+            w: poco_trust::consensus::credibility(s.score(r.worker).await?),
+            digest: r.result_digest,
+            record: s.db.worker_record(r.worker).await?,
+        });
+    }
+    Ok(live)
 }
 
 async fn report(
@@ -667,6 +708,10 @@ async fn report(
     }
     let fault = r.fault();
     let failed = r.state == ReplicateState::Failed;
+    // A replicate dropped because the task no longer needs it (the heartbeat's answer) is no
+    // failed attempt: decided here, before the report changes the replicas, never on the
+    // worker's word.
+    let stopped = failed && useless(&s, w, taskid).await?;
     let error = r
         .error
         .as_ref()
@@ -697,7 +742,9 @@ async fn report(
         ));
     }
     s.metrics.reports.inc();
-    if failed {
+    if stopped {
+        debug!(%w, %taskid, "a replicate no longer needed was dropped: no failure counted");
+    } else if failed {
         crate::engine::after_failure(&s, taskid, fault, error.as_deref()).await?;
     }
     s.wake.notify_one();

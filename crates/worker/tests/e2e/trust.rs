@@ -1,6 +1,7 @@
 //! Admission on a real chain: an open pool's saboteur is outvoted, slashed and excluded, a
-//! fresh key gets no unreplicated task until the operator trusts it, and a worker whose
-//! on-chain weight reaches the deal's trust alone gets its task's only replica.
+//! fresh key gets no unreplicated task until the operator trusts it, a worker whose on-chain
+//! weight reaches the deal's trust alone gets its task's only replica, and a replica made
+//! useless by a heavier one is dropped before it contributes.
 
 use std::{
     sync::{
@@ -58,6 +59,28 @@ impl poco_runtime::Executor for Saboteur {
             request.args.push_str(" sabotaged");
         }
         self.inner.execute(request)
+    }
+}
+
+/// A worker's executor for tests only: runs the real app once the test opens its gate.
+struct Gated {
+    inner: Arc<dyn poco_runtime::Executor>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+impl poco_runtime::Executor for Gated {
+    fn name(&self) -> &'static str {
+        "gated"
+    }
+
+    fn execute(
+        &self,
+        request: poco_runtime::ExecutionRequest,
+    ) -> poco_runtime::BoxFuture<'_, poco_runtime::Result<poco_runtime::ExecutionOutput>> {
+        Box::pin(async move {
+            self.gate.notified().await;
+            self.inner.execute(request).await
+        })
     }
 }
 
@@ -320,5 +343,62 @@ async fn a_consensus_of_newcomers_only_excludes_nobody() -> eyre::Result<()> {
     assert_eq!((record.against, record.streak), (1, 0), "{record:?}");
     assert!(record.excluded.is_none(), "{record:?}");
     assert_eq!(pool.metric("poco_scheduler_excluded_workers").await?, 0);
+    Ok(())
+}
+
+/// A fresh worker (odds 2) takes a trust-3 task first and runs it slowly; a trusted worker
+/// whose score is 12 (odds 3) then asks: the policy asks it (its weight alone reaches the
+/// trust), which makes the fresh replica useless. The fresh worker hears so before it uploads
+/// or contributes: it drops its replica (nothing on chain, no gas, no stake frozen), the
+/// scheduler counts no failure, and the task completes with the heavy vote alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_made_useless_is_dropped_before_it_contributes() -> eyre::Result<()> {
+    let mut pool = Pool::start().await?;
+    let app = pool.app("apps/hello/hello.wasm").await?;
+    let fresh = pool.worker_address(1);
+    let heavy = pool.worker_address(2);
+    pool.chain.set_score(heavy, 12).await?;
+    records(&pool)
+        .await?
+        .add(heavy, true, None, "test operator", 1)
+        .await?;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    pool.start_worker_with(
+        1,
+        Arc::new(Gated {
+            inner: crate::wasm(),
+            gate: gate.clone(),
+        }),
+    );
+    let deal = pool.deal(app, 3, 1, r#"{"iexec_args":"heavy"}"#).await?;
+    let taskid = deal.tasks[0];
+    pool.wait_task(taskid, "the fresh worker's replica", |i| {
+        i.replicas.iter().any(|r| r.worker == fresh)
+    })
+    .await?;
+    pool.start_worker(2);
+    pool.wait_task(taskid, "the heavy worker's replica", |i| {
+        i.replicas.iter().any(|r| r.worker == heavy)
+    })
+    .await?;
+    gate.notify_one();
+    let infos = pool.wait_final(&deal, Duration::from_secs(90)).await?;
+    assert_eq!(infos[0].status, "COMPLETED", "{infos:#?}");
+    let dropped = pool
+        .wait_task(taskid, "the fresh replica dropped", |i| {
+            i.replicas
+                .iter()
+                .any(|r| r.worker == fresh && r.state == ReplicateState::Failed)
+        })
+        .await?;
+    let replica = dropped.replicas.iter().find(|r| r.worker == fresh).unwrap();
+    // The public view names the fault only (the reason stays behind the requester's
+    // sign-in): a passing one.
+    assert_eq!(replica.error.as_deref(), Some("transient"), "{dropped:#?}");
+    // Nothing on chain from the fresh worker, its stake untouched.
+    let c = pool.requester.contribution(taskid, fresh).await?;
+    assert_eq!(c.status, poco_chain::ContributionStatus::Unset);
+    let (_, locked) = pool.balance(fresh).await?;
+    assert_eq!(locked, U256::ZERO);
     Ok(())
 }
