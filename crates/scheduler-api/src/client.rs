@@ -12,8 +12,8 @@ use tokio::sync::{Mutex, RwLock};
 
 use crate::{
     dto::{
-        parse_challenge, Assignment, Challenge, ErrorBody, LoginRequest, LoginResponse,
-        Registration, Report, TaskInfo, TaskLogs,
+        parse_challenge, Assignment, Challenge, ErrorBody, HeartbeatAnswer, LoginRequest,
+        LoginResponse, Registration, Report, TaskInfo, TaskLogs,
     },
     Error, Result,
 };
@@ -283,11 +283,14 @@ impl SchedulerClient {
         .await
     }
 
-    /// Keeps the worker's leases alive.
-    pub async fn heartbeat(&self) -> Result<()> {
-        self.post::<_, serde_json::Value>("/heartbeat", &serde_json::Value::Null)
-            .await
-            .map(|_| ())
+    /// Keeps the worker's leases alive; the answer names the replicates to stop (see
+    /// [`crate::HeartbeatAnswer`]), none from a scheduler that does not say.
+    pub async fn heartbeat(&self) -> Result<Vec<B256>> {
+        Ok(self
+            .post::<_, HeartbeatAnswer>("/heartbeat", &serde_json::Value::Null)
+            .await?
+            .map(|a| a.stop)
+            .unwrap_or_default())
     }
 
     /// Reports on a replicate.

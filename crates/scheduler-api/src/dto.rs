@@ -143,6 +143,17 @@ pub struct Assignment {
     pub store_url: String,
 }
 
+/// `POST /heartbeat` answer (older schedulers answer `204` without a body: nothing to stop).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAnswer {
+    /// The tasks whose replicate this worker holds that no longer need it (the task reached
+    /// consensus, or the other replicas asked reach its trust without it): the worker drops
+    /// them without contributing and reports them failed ([`Fault::Transient`]); the
+    /// scheduler counts no failure for them.
+    #[serde(default)]
+    pub stop: Vec<B256>,
+}
+
 /// What happened to a replicate (defined in `poco-types` with the rest of the lifecycle).
 pub use poco_types::ReplicateState;
 

@@ -1394,9 +1394,18 @@ mod tests {
             .unwrap();
         assert_eq!(db.tasks_to_tally().await.unwrap().len(), 1);
         let (good, bad) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        // The trusted worker won: the consensus is confirmed, the loser excluded.
+        let confirmed = crate::workers::confirmed(Admission::Open, &[Some(&read)]);
+        assert!(confirmed);
         let votes = [
-            (honest, outcome(Some(&read), TASK, good, good, 200)),
-            (cheat, outcome(Some(&stranger), TASK, bad, good, 200)),
+            (
+                honest,
+                outcome(Some(&read), TASK, good, good, confirmed, 200),
+            ),
+            (
+                cheat,
+                outcome(Some(&stranger), TASK, bad, good, confirmed, 200),
+            ),
         ];
         db.tally(TASK, &votes).await.unwrap();
         // Counted once.

@@ -93,6 +93,11 @@ pub(crate) struct Shared {
     assets: Mutex<HashMap<Address, (String, B256, String)>>,
     /// The worker stake of each deal read from the hub (open pools check it at dispatch).
     stakes: Mutex<HashMap<B256, U256>>,
+    /// Each worker's on-chain score (`viewScore`) as last read: read at its first dispatch,
+    /// again after each tally of its votes (a settlement changes it).
+    scores: Mutex<HashMap<Address, u64>>,
+    /// When each worker last asked for work: the workers the replication policy may ask.
+    pub(crate) pollers: std::sync::Mutex<HashMap<Address, std::time::Instant>>,
 }
 
 /// Seconds since the epoch, by the machine's clock (leases).
@@ -148,6 +153,8 @@ impl Shared {
             published,
             assets: Mutex::new(HashMap::new()),
             stakes: Mutex::new(HashMap::new()),
+            scores: Mutex::new(HashMap::new()),
+            pollers: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -166,6 +173,24 @@ impl Shared {
         };
         self.assets.lock().await.insert(address, found.clone());
         Ok(found)
+    }
+
+    /// A worker's on-chain score, cached until a tally of its votes (the hub is the only
+    /// source: a worker's claim of its score is never read).
+    pub(crate) async fn score(&self, worker: Address) -> Result<u64> {
+        if let Some(score) = self.scores.lock().await.get(&worker) {
+            return Ok(*score);
+        }
+        let score: u64 = self
+            .client
+            .hub()
+            .viewScore(worker)
+            .call()
+            .await
+            .map_err(|e| poco_chain::Error::call("viewScore", e))?
+            .saturating_to();
+        self.scores.lock().await.insert(worker, score);
+        Ok(score)
     }
 
     pub(crate) async fn app_ref(&self, deal: &DealRow) -> Result<(AppRef, Option<DatasetRef>)> {
@@ -334,27 +359,48 @@ async fn tally(shared: &Shared) -> Result<()> {
     for task in shared.db.tasks_to_tally().await? {
         let taskid = task.taskid;
         let consensus = shared.client.task(taskid).await?.consensusValue;
-        let mut votes = Vec::new();
+        let mut contributions = Vec::new();
         for r in shared.db.replicates(taskid).await? {
             let c = shared.client.contribution(taskid, r.worker).await?;
             if c.status == poco_chain::ContributionStatus::Unset {
                 continue;
             }
             let record = shared.db.worker_record(r.worker).await?;
+            contributions.push((r.worker, c.result_hash, record));
+        }
+        // Losers are excluded only when a qualified worker was among the winners.
+        let winners: Vec<_> = contributions
+            .iter()
+            .filter(|(_, hash, _)| *hash == consensus)
+            .map(|(_, _, record)| record.as_ref())
+            .collect();
+        let confirmed = workers::confirmed(shared.config.admission, &winners);
+        let mut votes = Vec::new();
+        for (worker, hash, record) in &contributions {
             let outcome = workers::outcome(
                 record.as_ref(),
                 taskid,
-                c.result_hash,
+                *hash,
                 consensus,
+                confirmed,
                 unix_now(),
             );
             if let Some(exclusion) = &outcome.exclude {
-                warn!(%taskid, worker = %r.worker, reason = %exclusion.reason, "worker excluded");
+                warn!(%taskid, %worker, reason = %exclusion.reason, "worker excluded");
                 shared.metrics.exclusions.inc();
+            } else if !outcome.agreed {
+                info!(%taskid, %worker, "a vote against a consensus of newcomers only: the \
+                    worker's streak ends, it is not excluded");
             }
-            votes.push((r.worker, outcome));
+            votes.push((*worker, outcome));
         }
         shared.db.tally(taskid, &votes).await?;
+        // The settlement changed the contributors' scores: read them again at the next
+        // dispatch.
+        let mut scores = shared.scores.lock().await;
+        for (worker, _) in &votes {
+            scores.remove(worker);
+        }
     }
     Ok(())
 }

@@ -22,8 +22,8 @@ use tracing::debug;
 use crate::{
     api::{
         challenge_text, parse_challenge, AppLogs, Assignment, Challenge, ErrorBody, Fault,
-        LoginRequest, LoginResponse, Registration, ReplicateInfo, ReplicateLog, ReplicateState,
-        Report, Standing, TaskInfo, TaskLogs, MAX_LOG_BYTES,
+        HeartbeatAnswer, LoginRequest, LoginResponse, Registration, ReplicateInfo, ReplicateLog,
+        ReplicateState, Report, Standing, TaskInfo, TaskLogs, MAX_LOG_BYTES,
     },
     db::{ReplicateRow, WorkQuery},
     decide::{settle_mode, Policy},
@@ -470,6 +470,10 @@ async fn work(
 
 async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiError> {
     let _guard = s.assign_lock.lock().await;
+    s.pollers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(w, Instant::now());
     let record = s.db.worker_record(w).await?;
     // A worker runs as many replicates at once as its slots (see `workers::slot_cap`).
     if s.db.held_by(w).await? >= workers::slot_cap(record.as_ref()) {
@@ -481,7 +485,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
     });
     let mode = s.config.admission;
     let replicated_only =
-        mode != Admission::Unrestricted && !workers::qualifies_unreplicated(&record);
+        mode != Admission::Unrestricted && !workers::qualifies_unreplicated(mode, &record);
     let now = s.chain_now.load(Ordering::Relaxed);
     let live_since = unix_now() - s.config.lease.as_secs() as i64;
     let tasks =
@@ -496,6 +500,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         })
         .await?;
     let mut balance = None;
+    let mut available = None;
     let mut picked = None;
     for task in tasks {
         let Some(deal) = s.db.deal(task.dealid).await? else {
@@ -512,13 +517,21 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
                 balance = s.client.account(w).await.ok().map(|(free, _)| free);
             }
         }
-        match workers::may_take(mode, &record, &kind, balance) {
-            Ok(()) => {
-                picked = Some((task, deal));
-                break;
-            }
-            Err(refusal) => debug!(%w, taskid = %task.taskid, "not handed out: {refusal}"),
+        if let Err(refusal) = workers::may_take(mode, &record, &kind, balance) {
+            debug!(%w, taskid = %task.taskid, "not handed out: {refusal}");
+            continue;
         }
+        if !kind.unreplicated() {
+            if available.is_none() {
+                available = Some(available_workers(s, &record).await?);
+            }
+            let available = available.as_deref().unwrap_or_default();
+            if !policy_asks(s, w, &task, deal.trust, available).await? {
+                continue;
+            }
+        }
+        picked = Some((task, deal));
+        break;
     }
     let Some((task, deal)) = picked else {
         return Ok(None);
@@ -550,11 +563,129 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
     }))
 }
 
-async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+/// A worker that asked for work this recently (a free slot long-polls `/work`, looked at
+/// again each second) is one the replication policy may ask.
+const POLLED_WITHIN: Duration = Duration::from_secs(3);
+
+/// The workers that could take a replica now: those that asked for work within
+/// [`POLLED_WITHIN`], admitted, not excluded, with a free slot; `asker` (its record) first.
+async fn available_workers(s: &Shared, asker: &WorkerRecord) -> Result<Vec<workers::Available>> {
+    let pollers: Vec<Address> = {
+        let mut pollers = s.pollers.lock().unwrap_or_else(|e| e.into_inner());
+        pollers.retain(|_, at| at.elapsed() < POLLED_WITHIN);
+        pollers.keys().copied().collect()
+    };
+    let mut available = vec![workers::Available {
+        record: asker.clone(),
+        score: s.score(asker.address).await?,
+    }];
+    for worker in pollers {
+        if worker == asker.address {
+            continue;
+        }
+        let Some(record) = s.db.worker_record(worker).await? else {
+            continue;
+        };
+        if workers::sign_in(s.config.admission, worker, Some(&record)).is_err()
+            || s.db.held_by(worker).await? >= workers::slot_cap(Some(&record))
+        {
+            continue;
+        }
+        available.push(workers::Available {
+            score: s.score(worker).await?,
+            record,
+        });
+    }
+    Ok(available)
+}
+
+/// Whether the replication policy asks `w` for a replica of `task` now (see
+/// [`workers::dispatch`]). A worker that tried the task before and lost or failed its
+/// replicate is not available to it, unless it is the one asking (the database already
+/// decided it may try again).
+async fn policy_asks(
+    s: &Shared,
+    w: Address,
+    task: &crate::db::TaskRow,
+    trust: i64,
+    available: &[workers::Available],
+) -> Result<bool> {
+    let replicates = s.db.replicates(task.taskid).await?;
+    let live = held(s, &replicates).await?;
+    let tried = |a: &Address| *a != w && replicates.iter().any(|r| r.worker == *a);
+    let available: Vec<workers::Available> = available
+        .iter()
+        .filter(|a| !tried(&a.record.address))
+        .cloned()
+        .collect();
+    let trust = u64::try_from(trust).unwrap_or(0);
+    let decision = workers::dispatch(
+        s.config.admission,
+        task.taskid,
+        trust,
+        false,
+        &live,
+        &available,
+    );
+    debug!(%w, taskid = %task.taskid, ask = ?decision.ask, shortfall = ?decision.shortfall,
+        "replication policy");
+    Ok(decision.ask.contains(&w))
+}
+
+async fn heartbeat(State(s): S, headers: HeaderMap) -> Result<Json<HeartbeatAnswer>, ApiError> {
     let w = admitted(&s, &headers).await?;
     s.db.heartbeat(w, unix_now(), unix_now() + secs(s.config.lease))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut stop = Vec::new();
+    for r in s.db.worker_replicates(w).await? {
+        if useless(&s, w, r.taskid).await? {
+            stop.push(r.taskid);
+        }
+    }
+    if !stop.is_empty() {
+        debug!(%w, ?stop, "replicates no longer needed: the worker is told to stop them");
+    }
+    Ok(Json(HeartbeatAnswer { stop }))
+}
+
+/// Whether `w`'s replicate of `taskid` is no longer needed: the task of a replicated deal
+/// reached consensus, or the replication policy finds the other replicas asked reach its trust
+/// without it ([`poco_trust::policy::Decision::useless`]).
+async fn useless(s: &Shared, w: Address, taskid: B256) -> Result<bool> {
+    let Some(task) = s.db.task(taskid).await? else {
+        return Ok(false);
+    };
+    let Some(deal) = s.db.deal(task.dealid).await? else {
+        return Ok(false);
+    };
+    if deal.fast || deal.trust <= 1 {
+        return Ok(false);
+    }
+    let consensus = match task.status {
+        PoolTaskState::Active => false,
+        PoolTaskState::Revealing | PoolTaskState::Completed => true,
+        _ => return Ok(false),
+    };
+    let replicates = s.db.replicates(taskid).await?;
+    let live = held(s, &replicates).await?;
+    let trust = u64::try_from(deal.trust).unwrap_or(0);
+    let decision = workers::dispatch(s.config.admission, taskid, trust, consensus, &live, &[]);
+    Ok(decision.useless.contains(&w))
+}
+
+/// The live replicas of a task (assigned, contributed, done) with their workers' on-chain
+/// odds and records, as the replication policy reads them.
+async fn held(s: &Shared, replicates: &[ReplicateRow]) -> Result<Vec<workers::Held>> {
+    let mut live = Vec::new();
+    for r in replicates.iter().filter(|r| r.state.is_live()) {
+        live.push(workers::Held {
+            worker: r.worker,
+            w: poco_trust::consensus::credibility(s.score(r.worker).await?),
+            digest: r.result_digest,
+            record: s.db.worker_record(r.worker).await?,
+        });
+    }
+    Ok(live)
 }
 
 async fn report(
@@ -577,6 +708,10 @@ async fn report(
     }
     let fault = r.fault();
     let failed = r.state == ReplicateState::Failed;
+    // A replicate dropped because the task no longer needs it (the heartbeat's answer) is no
+    // failed attempt: decided here, before the report changes the replicas, never on the
+    // worker's word.
+    let stopped = failed && useless(&s, w, taskid).await?;
     let error = r
         .error
         .as_ref()
@@ -607,7 +742,9 @@ async fn report(
         ));
     }
     s.metrics.reports.inc();
-    if failed {
+    if stopped {
+        debug!(%w, %taskid, "a replicate no longer needed was dropped: no failure counted");
+    } else if failed {
         crate::engine::after_failure(&s, taskid, fault, error.as_deref()).await?;
     }
     s.wake.notify_one();

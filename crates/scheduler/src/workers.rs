@@ -7,12 +7,17 @@
 //! - [`sign_in`]: closed pools admit the operator's allowlist only; open pools anyone; an
 //!   excluded worker nobody.
 //! - [`may_take`]: an unreplicated task (trust 1, or a fast deal) only to a worker that
-//!   [`qualifies_unreplicated`] (today: the operator marked it trusted); in open pools a worker
-//!   not so qualified takes replicated work only, and only for deals whose worker stake its
-//!   account covers.
+//!   [`qualifies_unreplicated`] (the operator marked it trusted or, in open pools, the
+//!   replication policy qualifies its record); in open pools a worker not so qualified takes
+//!   replicated work only, and only for deals whose worker stake its account covers.
+//! - [`dispatch`]: whom poco-trust's replication policy asks for a replicated task, from the
+//!   replicas already asked (their on-chain weights and votes) and the workers available
+//!   ([`policy_view`] maps a record to what the policy reads).
 //! - [`slot_cap`]: the replicates a worker holds at once.
-//! - [`outcome`]: what a finalized vote does to the record; a vote against the consensus
-//!   excludes the worker until the operator re-admits it.
+//! - [`outcome`]: what a finalized vote does to the record (the policy's
+//!   `record_outcome`); a vote against a [`confirmed`] consensus (a qualified worker among its
+//!   winners) excludes the worker until the operator re-admits it, against a consensus of
+//!   newcomers only it ends the worker's streak.
 //!
 //! [`Workers`] is the operator's side (`poco scheduler workers add|remove|list|readmit`): it
 //! opens the scheduler's database and manages the records.
@@ -23,7 +28,12 @@ use std::{
     str::FromStr,
 };
 
-use alloy::primitives::{Address, B256, U256};
+use alloy::{
+    primitives::{keccak256, Address, B256, U256},
+    sol_types::SolValue,
+};
+use poco_trust::policy;
+use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::{db::Db, Result};
@@ -155,11 +165,135 @@ pub fn sign_in(
 }
 
 /// The single place that decides whether a worker may take an unreplicated task (trust 1, or
-/// a fast deal), whose result nobody checks: today, only a worker the operator marked trusted
-/// and not excluded. The pool's replication policy extends it (a record that qualifies in an
-/// open pool).
-pub fn qualifies_unreplicated(record: &WorkerRecord) -> bool {
-    record.trusted && record.excluded.is_none()
+/// a fast deal), whose result nobody checks: the replication policy's
+/// [`policy::trust_one_allowed`] on the worker's record. Closed pools: only a worker the
+/// operator marked trusted; open (and unrestricted) pools: also a worker whose streak of
+/// agreeing results in this pool qualifies it ([`policy::qualified`]). Never an excluded one.
+pub fn qualifies_unreplicated(mode: Admission, record: &WorkerRecord) -> bool {
+    let (r, _) = policy_view(record);
+    policy::trust_one_allowed(&policy_config(mode), &r)
+}
+
+/// The replication policy's tuning for a pool in `mode` (poco-trust's defaults; a closed
+/// pool routes trust-1 work to the operator's trusted workers only, any other pool also to
+/// qualified ones).
+pub fn policy_config(mode: Admission) -> policy::Config {
+    policy::Config {
+        admission: match mode {
+            Admission::Closed => policy::Admission::Closed,
+            Admission::Open | Admission::Unrestricted => policy::Admission::Open,
+        },
+        ..policy::Config::default()
+    }
+}
+
+/// The one mapping of the pool's record of a worker to what the replication policy reads:
+/// its [`policy::Record`] (streak of agreeing votes, caught = excluded, trusted by the
+/// operator) and its [`policy::Hints`] (the network prefix it signs in from, its first
+/// sign-in as its registration time). A loopback prefix gives no network hint: a worker on
+/// the scheduler's own host is the operator's (and every worker of a local test pool is).
+pub fn policy_view(record: &WorkerRecord) -> (policy::Record, policy::Hints) {
+    let network = record
+        .ip_prefix
+        .as_deref()
+        .filter(|p| !p.starts_with("127.") && *p != "0:0:0::/48")
+        .map(|p| {
+            let h = keccak256(p.as_bytes());
+            u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+        });
+    (
+        policy::Record {
+            streak: u32::try_from(record.streak).unwrap_or(u32::MAX),
+            caught: record.excluded.is_some(),
+            trusted: record.trusted,
+        },
+        policy::Hints {
+            network,
+            registered_at: record.first_seen.and_then(|t| u64::try_from(t).ok()),
+        },
+    )
+}
+
+/// The replica of a task a worker holds or held, as the dispatch decision reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The worker.
+    pub worker: Address,
+    /// Its odds in the hub's consensus rule (from its on-chain score).
+    pub w: u64,
+    /// The digest it reported (contributed or done), `None` while it runs.
+    pub digest: Option<B256>,
+    /// Its record in the pool, when it has one.
+    pub record: Option<WorkerRecord>,
+}
+
+/// A worker that could take a replica now: its record and on-chain score.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Available {
+    /// Its record (a default one for a worker the pool has no row of).
+    pub record: WorkerRecord,
+    /// Its on-chain score (`viewScore`), never its own claim.
+    pub score: u64,
+}
+
+/// The replication policy's decision for a replicated task of `trust` (the hub's
+/// consensus rule decides the task; the policy whom to ask): `live` are the replicas asked
+/// and not lost or failed, `available` the workers that could take one now. The randomness
+/// is seeded by the task and the replicas asked, so that every worker asking while nothing
+/// changed reads the same decision: a worker gets a replica only when it is in
+/// [`policy::Decision::ask`].
+pub fn dispatch(
+    mode: Admission,
+    taskid: B256,
+    trust: u64,
+    consensus: bool,
+    live: &[Held],
+    available: &[Available],
+) -> policy::Decision<Address> {
+    let mut digests: Vec<B256> = Vec::new();
+    let asked: Vec<policy::Asked<Address>> = live
+        .iter()
+        .map(|h| {
+            let vote = h.digest.map(|d| {
+                let id = digests.iter().position(|x| *x == d).unwrap_or_else(|| {
+                    digests.push(d);
+                    digests.len() - 1
+                });
+                u32::try_from(id).unwrap_or(u32::MAX)
+            });
+            let hints = h
+                .record
+                .as_ref()
+                .map(|r| policy_view(r).1)
+                .unwrap_or_default();
+            policy::Asked {
+                worker: h.worker,
+                w: h.w,
+                vote,
+                hints,
+            }
+        })
+        .collect();
+    let candidates: Vec<policy::Candidate<Address>> = available
+        .iter()
+        .map(|a| {
+            let (record, hints) = policy_view(&a.record);
+            policy::Candidate {
+                worker: a.record.address,
+                score: a.score,
+                record,
+                hints,
+            }
+        })
+        .collect();
+    let seed = keccak256((taskid, U256::from(live.len())).abi_encode());
+    let mut rng = StdRng::from_seed(seed.0);
+    let view = policy::TaskView {
+        trust,
+        consensus,
+        asked: &asked,
+    };
+    policy::decide(&policy_config(mode), &view, &candidates, &[], &mut rng)
 }
 
 /// What [`may_take`] needs of a task's deal.
@@ -199,7 +333,7 @@ pub fn may_take(
         return Ok(());
     }
     if kind.unreplicated() {
-        if qualifies_unreplicated(record) {
+        if qualifies_unreplicated(mode, record) {
             return Ok(());
         }
         return Err(Refusal(format!(
@@ -257,19 +391,26 @@ pub struct Outcome {
     pub exclude: Option<Exclusion>,
 }
 
-/// The outcome of `worker`'s vote `hash` on `taskid`, finalized with `consensus` at `now`.
+/// The outcome of a worker's vote `hash` on `taskid`, finalized with `consensus` at `now`, by
+/// the replication policy's [`policy::record_outcome`]: a vote against the consensus excludes
+/// the worker only when the consensus was `confirmed` ([`confirmed`]: a qualified worker was
+/// among its winners); against a consensus of newcomers only (which a colluding majority of
+/// fresh keys could win) it only ends the worker's streak.
 pub fn outcome(
     record: Option<&WorkerRecord>,
     taskid: B256,
     hash: B256,
     consensus: B256,
+    confirmed: bool,
     now: i64,
 ) -> Outcome {
     let agreed = hash == consensus;
-    let already = record.is_some_and(|r| r.excluded.is_some());
+    let mut r = record.map(|r| policy_view(r).0).unwrap_or_default();
+    let already = r.caught;
+    policy::record_outcome(&mut r, agreed, confirmed);
     Outcome {
         agreed,
-        exclude: (!agreed && !already).then(|| Exclusion {
+        exclude: (r.caught && !already).then(|| Exclusion {
             reason: format!(
                 "contributed {hash} against the consensus {consensus} of task {taskid}"
             ),
@@ -277,6 +418,17 @@ pub fn outcome(
             task: Some(taskid),
         }),
     }
+}
+
+/// Whether a finalized consensus won by the workers of `winners` (their records before the
+/// tally) is one the pool trusts enough to exclude those who voted against it
+/// ([`policy::confirmed`]: at least one winner is qualified).
+pub fn confirmed(mode: Admission, winners: &[Option<&WorkerRecord>]) -> bool {
+    let records: Vec<policy::Record> = winners
+        .iter()
+        .map(|r| r.map(|r| policy_view(r).0).unwrap_or_default())
+        .collect();
+    policy::confirmed(&policy_config(mode), &records)
 }
 
 /// The network prefix of an address, the operator's hint that two workers share a host or a
@@ -521,7 +673,250 @@ mod tests {
                 assert!(err.0.contains("excluded"), "{err}");
             }
         }
-        assert!(!qualifies_unreplicated(&excluded(record(true, true))));
+        for mode in [Closed, Open, Unrestricted] {
+            assert!(!qualifies_unreplicated(mode, &excluded(record(true, true))));
+        }
+    }
+
+    #[test]
+    fn records_map_to_what_the_policy_reads() {
+        let hash_of = |p: &str| {
+            let h = keccak256(p.as_bytes());
+            u64::from_be_bytes(h[..8].try_into().unwrap())
+        };
+        let with = |streak: u64, trusted: bool, out: bool, ip: Option<&str>, seen: Option<i64>| {
+            let r = WorkerRecord {
+                streak,
+                trusted,
+                ip_prefix: ip.map(str::to_string),
+                first_seen: seen,
+                ..record(true, trusted)
+            };
+            if out {
+                excluded(r)
+            } else {
+                r
+            }
+        };
+        type Row = (WorkerRecord, policy::Record, policy::Hints);
+        let rec = |streak, caught, trusted| policy::Record {
+            streak,
+            caught,
+            trusted,
+        };
+        let hints = |network, registered_at| policy::Hints {
+            network,
+            registered_at,
+        };
+        let table: Vec<Row> = vec![
+            (
+                WorkerRecord::default(),
+                rec(0, false, false),
+                hints(None, None),
+            ),
+            (
+                with(7, false, false, Some("203.0.113.0/24"), Some(1_700)),
+                rec(7, false, false),
+                hints(Some(hash_of("203.0.113.0/24")), Some(1_700)),
+            ),
+            (
+                with(25, true, true, Some("2001:db8:aa::/48"), None),
+                rec(25, true, true),
+                hints(Some(hash_of("2001:db8:aa::/48")), None),
+            ),
+            // Loopback gives no network hint; a negative time no registration time.
+            (
+                with(1, false, false, Some("127.0.0.0/24"), Some(-5)),
+                rec(1, false, false),
+                hints(None, None),
+            ),
+            (
+                with(0, false, false, Some("0:0:0::/48"), Some(0)),
+                rec(0, false, false),
+                hints(None, Some(0)),
+            ),
+            // A streak beyond u32 saturates.
+            (
+                with(u64::MAX, false, false, None, None),
+                rec(u32::MAX, false, false),
+                hints(None, None),
+            ),
+        ];
+        for (i, (r, want_record, want_hints)) in table.iter().enumerate() {
+            assert_eq!(policy_view(r), (*want_record, *want_hints), "row {i}");
+        }
+        assert_ne!(hash_of("203.0.113.0/24"), hash_of("203.0.114.0/24"));
+    }
+
+    #[test]
+    fn open_pools_route_trust_one_work_to_qualified_records() {
+        use Admission::*;
+        let min = u64::from(policy::Config::default().min_streak);
+        let with = |streak: u64, trusted: bool| WorkerRecord {
+            streak,
+            ..record(true, trusted)
+        };
+        // (mode, record, qualifies for unreplicated work)
+        let table: &[(Admission, WorkerRecord, bool)] = &[
+            (Closed, with(0, true), true),
+            (Closed, with(min * 10, false), false),
+            (Open, with(0, false), false),
+            (Open, with(min - 1, false), false),
+            (Open, with(min, false), true),
+            (Open, with(0, true), true),
+            (Open, excluded(with(min, true)), false),
+            (Unrestricted, with(min, false), true),
+        ];
+        for (mode, r, expected) in table {
+            assert_eq!(qualifies_unreplicated(*mode, r), *expected, "{mode} {r:?}");
+        }
+        // may_take follows it: a qualified stranger takes trust-1 work in an open pool.
+        assert!(may_take(Open, &with(min, false), &TRUST1, None).is_ok());
+        assert!(may_take(Closed, &with(min, false), &TRUST1, None).is_err());
+    }
+
+    fn addr(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    fn available(n: u8, score: u64, streak: u64, trusted: bool) -> Available {
+        Available {
+            record: WorkerRecord {
+                address: addr(n),
+                streak,
+                trusted,
+                ..Default::default()
+            },
+            score,
+        }
+    }
+
+    fn held(n: u8, w: u64, digest: Option<u8>) -> Held {
+        Held {
+            worker: addr(n),
+            w,
+            digest: digest.map(B256::repeat_byte),
+            record: None,
+        }
+    }
+
+    #[test]
+    fn dispatch_asks_whom_the_policy_needs() {
+        use Admission::*;
+        let task = B256::repeat_byte(0xaa);
+        let min = u64::from(policy::Config::default().min_streak);
+        // (trust, replicas asked, workers available, how many asked, who must be among them,
+        //  who must not)
+        type Row = (u64, Vec<Held>, Vec<Available>, usize, Vec<u8>, Vec<u8>);
+        let table: Vec<Row> = vec![
+            // A trusted score-12 worker (odds 3) makes trust 3 alone: it only is asked.
+            (
+                3,
+                vec![],
+                vec![available(1, 12, 0, true)],
+                1,
+                vec![1],
+                vec![],
+            ),
+            // Asked and pending: nobody more, although a fresh worker waits.
+            (
+                3,
+                vec![held(1, 3, None)],
+                vec![available(2, 0, 0, false)],
+                0,
+                vec![],
+                vec![2],
+            ),
+            // Its vote is in: nobody more either.
+            (
+                3,
+                vec![held(1, 3, Some(1))],
+                vec![available(2, 0, 0, false)],
+                0,
+                vec![],
+                vec![2],
+            ),
+            // Fresh workers (odds 2): a pair for trust 3.
+            (
+                3,
+                vec![],
+                (1..=4).map(|n| available(n, 0, 0, false)).collect(),
+                2,
+                vec![],
+                vec![],
+            ),
+            // One fresh vote in: one more.
+            (
+                3,
+                vec![held(1, 2, Some(1))],
+                (2..=4).map(|n| available(n, 0, 0, false)).collect(),
+                1,
+                vec![],
+                vec![1],
+            ),
+            // Two fresh votes disagree: two more (2·2 against 2 at trust 3).
+            (
+                3,
+                vec![held(1, 2, Some(1)), held(2, 2, Some(2))],
+                (3..=6).map(|n| available(n, 0, 0, false)).collect(),
+                2,
+                vec![],
+                vec![1, 2],
+            ),
+            // An untrusted heavy stranger is never asked alone: paired.
+            (
+                3,
+                vec![],
+                vec![available(1, 3_000, 0, false), available(2, 0, 0, false)],
+                2,
+                vec![1, 2],
+                vec![],
+            ),
+            // An excluded worker is never asked.
+            (
+                3,
+                vec![],
+                vec![
+                    Available {
+                        record: excluded(WorkerRecord {
+                            address: addr(1),
+                            streak: min,
+                            ..Default::default()
+                        }),
+                        score: 3_000,
+                    },
+                    available(2, 0, 0, false),
+                    available(3, 0, 0, false),
+                ],
+                2,
+                vec![2, 3],
+                vec![1],
+            ),
+        ];
+        for (i, (trust, live, avail, n, must, never)) in table.iter().enumerate() {
+            for mode in [Open, Unrestricted, Closed] {
+                let d = dispatch(mode, task, *trust, false, live, avail);
+                assert_eq!(d.ask.len(), *n, "row {i} {mode}: {d:?}");
+                for m in must {
+                    assert!(d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
+                }
+                for m in never {
+                    assert!(!d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
+                }
+                // Every worker asking reads the same decision while nothing changed.
+                assert_eq!(d, dispatch(mode, task, *trust, false, live, avail));
+            }
+        }
+        // At consensus every pending replica is useless and nobody is asked.
+        let d = dispatch(
+            Open,
+            task,
+            3,
+            true,
+            &[held(1, 3, Some(1)), held(2, 2, None)],
+            &[available(3, 0, 0, false)],
+        );
+        assert_eq!((d.ask, d.useless), (vec![], vec![addr(2)]));
     }
 
     #[test]
@@ -541,11 +936,11 @@ mod tests {
     }
 
     #[test]
-    fn a_vote_against_the_consensus_excludes_once() {
+    fn a_vote_against_a_confirmed_consensus_excludes_once() {
         let task = B256::repeat_byte(1);
         let good = B256::repeat_byte(2);
         let bad = B256::repeat_byte(3);
-        let agreed = outcome(None, task, good, good, 10);
+        let agreed = outcome(None, task, good, good, true, 10);
         assert_eq!(
             agreed,
             Outcome {
@@ -553,14 +948,52 @@ mod tests {
                 exclude: None
             }
         );
-        let against = outcome(Some(&record(true, true)), task, bad, good, 10);
+        let against = outcome(Some(&record(true, false)), task, bad, good, true, 10);
         assert!(!against.agreed);
         let exclusion = against.exclude.expect("excluded");
         assert_eq!((exclusion.at, exclusion.task), (10, Some(task)));
         assert!(exclusion.reason.contains("against the consensus"));
+        // Against a consensus of newcomers only: counted, not excluded.
+        let unconfirmed = outcome(Some(&record(true, false)), task, bad, good, false, 10);
+        assert_eq!((unconfirmed.agreed, unconfirmed.exclude), (false, None));
         // Already excluded: counted, not excluded again.
-        let again = outcome(Some(&excluded(record(true, true))), task, bad, good, 11);
+        let again = outcome(
+            Some(&excluded(record(true, true))),
+            task,
+            bad,
+            good,
+            true,
+            11,
+        );
         assert_eq!((again.agreed, again.exclude), (false, None));
+    }
+
+    #[test]
+    fn a_consensus_is_confirmed_by_a_qualified_winner() {
+        use Admission::*;
+        let min = u64::from(policy::Config::default().min_streak);
+        let newcomer = WorkerRecord {
+            streak: min - 1,
+            ..record(true, false)
+        };
+        let veteran = WorkerRecord {
+            streak: min,
+            ..record(true, false)
+        };
+        let trusted = record(true, true);
+        // (winners, confirmed)
+        let table: &[(Vec<Option<&WorkerRecord>>, bool)] = &[
+            (vec![], false),
+            (vec![None, None], false),
+            (vec![Some(&newcomer), Some(&newcomer), None], false),
+            (vec![Some(&newcomer), Some(&veteran)], true),
+            (vec![None, Some(&trusted)], true),
+        ];
+        for mode in [Closed, Open, Unrestricted] {
+            for (i, (winners, expected)) in table.iter().enumerate() {
+                assert_eq!(confirmed(mode, winners), *expected, "{mode} row {i}");
+            }
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use alloy::{
-    primitives::{Address, B256, U256},
+    primitives::{keccak256, Address, B256, U256},
     providers::{ext::AnvilApi, DynProvider, Provider},
     signers::local::PrivateKeySigner,
+    sol_types::SolValue,
 };
 use poco_chain::{devchain::DevPoco, ClientConfig, Deployment, PocoClient};
 use poco_types::{Domain, Order, SignedOrder};
@@ -179,6 +180,44 @@ impl Chain {
             .await
             .map_err(rpc)?;
         self.dev.provider.evm_mine(None).await.map_err(rpc)?;
+        Ok(())
+    }
+
+    /// Sets `worker`'s score in the hub's storage (its weight in the consensus rule, as if
+    /// earned) and reads it back through `viewScore`.
+    pub async fn set_score(&self, worker: Address, score: u64) -> Result<()> {
+        // The hub's ERC-7201 namespace (`PocoStorage.SLOT`), the index of the `accounts`
+        // mapping in its layout, and an account's word: balance | frozen << 96 | score << 192.
+        const STORAGE: B256 = B256::new(alloy::primitives::hex!(
+            "a8395040508cec780b72b7eef305f639b1f200ca7cb05d81e256702f73e2c500"
+        ));
+        const ACCOUNTS_FIELD: u64 = 11;
+        let rpc = |e: alloy::transports::TransportError| Error::Rpc(e.to_string());
+        let hub = self.dev.deployment.hub;
+        let base = U256::from_be_bytes(STORAGE.0) + U256::from(ACCOUNTS_FIELD);
+        let slot = U256::from_be_bytes(keccak256((worker, base).abi_encode()).0);
+        let provider = &self.dev.provider;
+        let word = provider.get_storage_at(hub, slot).await.map_err(rpc)?;
+        let low = (U256::from(1) << 192) - U256::from(1);
+        let word = (word & low) | (U256::from(score) << 192);
+        provider
+            .anvil_set_storage_at(hub, slot, B256::from(word))
+            .await
+            .map_err(rpc)?;
+        let read = self
+            .client(Role::Admin)
+            .await?
+            .hub()
+            .viewScore(worker)
+            .call()
+            .await
+            .map_err(|e| poco_chain::Error::call("viewScore", e))?;
+        if read != U256::from(score) {
+            return Err(Error::Rpc(format!(
+                "the score set in the hub's storage reads back as {read}, not {score}: the \
+                 accounts slot of PocoStorage moved; update ACCOUNTS_FIELD in Chain::set_score"
+            )));
+        }
         Ok(())
     }
 

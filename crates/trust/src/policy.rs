@@ -281,22 +281,21 @@ pub fn missing_weight<W>(trust: u64, asked: &[Asked<W>]) -> U256 {
 
 /// The pending replicas the others (votes and pending ones) do not need to reach `trust` if
 /// they agree, lightest first.
-fn unneeded<W: Clone>(trust: u64, asked: &[Asked<W>]) -> Vec<W> {
+fn unneeded<W: Clone + PartialEq>(trust: u64, asked: &[Asked<W>]) -> Vec<W> {
     let mut kept: Vec<Asked<W>> = asked.to_vec();
-    let mut order: Vec<usize> = (0..kept.len())
-        .filter(|&i| kept[i].vote.is_none())
-        .collect();
-    order.sort_by_key(|&i| kept[i].w);
+    let mut order: Vec<&Asked<W>> = asked.iter().filter(|a| a.vote.is_none()).collect();
+    order.sort_by_key(|a| a.w);
     let mut useless = Vec::new();
-    let mut removed = 0;
-    for i in order {
-        let i = i - removed;
+    for pending in order {
+        // Found by worker: earlier removals shift the positions of the others.
+        let Some(i) = kept.iter().position(|k| k.worker == pending.worker) else {
+            continue;
+        };
         let mut without = kept.clone();
         let dropped = without.remove(i);
         if missing_weight(trust, &without) <= U256::from(1) {
             useless.push(dropped.worker);
             kept = without;
-            removed += 1;
         }
     }
     useless
@@ -756,6 +755,17 @@ mod tests {
             (vec![], vec![1]),
             "{d:?}"
         );
+        // In any order (the heavier replica asked or listed first).
+        let asked = [voted(2, 3, None), voted(1, 2, None)];
+        let d = ask(&plain(), 3, &asked, &[worker(4, 0, 100)]);
+        assert_eq!(
+            (d.ask.clone(), d.useless.clone()),
+            (vec![], vec![1]),
+            "{d:?}"
+        );
+        let asked = [voted(3, 3, None), voted(2, 2, None), voted(1, 2, None)];
+        let d = ask(&plain(), 3, &asked, &[]);
+        assert_eq!(d.useless, vec![2, 1], "{d:?}");
         // A vote already in counts too.
         let asked = [voted(1, 3, Some(0)), voted(2, 2, None)];
         let d = ask(&plain(), 3, &asked, &[]);

@@ -295,6 +295,10 @@ pub const NO_CALLBACK_DATA: &str = "the app wrote no callback data but the deal 
     the app must write \"callback-data\" in /iexec_out/computed.json, or the request must name \
     no callback contract";
 
+/// Why a replica was dropped on the scheduler's word.
+const STOPPED: &str = "stopped: the scheduler no longer needs this replica (the task reached \
+    consensus, or the other replicas reach its trust); nothing was contributed";
+
 /// A replicate that failed: the reason sent to the scheduler, whose fault it is, and what the
 /// app printed if it ran.
 #[derive(Debug)]
@@ -650,6 +654,25 @@ impl Worker {
             });
         }
 
+        if matches!(a.mode, Mode::Contribute) {
+            // The scheduler may no longer need this replica (the task reached consensus, or
+            // the other replicas asked reach its trust without it): dropped before anything is
+            // uploaded or contributed, no gas spent on a refused or useless contribution.
+            match self.scheduler.heartbeat().await {
+                Ok(stop) if stop.contains(&a.taskid) => {
+                    info!(taskid = %a.taskid, "the scheduler no longer needs this replica: dropped");
+                    return Err(Failed {
+                        error: STOPPED.into(),
+                        fault: Fault::Transient,
+                        logs,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(taskid = %a.taskid, "cannot ask whether to go on: {e}; contributing")
+                }
+            }
+        }
         let archive = std::fs::read(&result.archive)
             .map_err(|e| local("read the result archive", &e).with_logs(&logs))?;
         let authorization = WorkerAuthorization {
