@@ -449,6 +449,18 @@ impl PocoClient {
         Ok((free, frozen))
     }
 
+    /// A worker's score in the hub's consensus rule (its weight is derived from it); saturated
+    /// to `u64::MAX`, which no real score reaches.
+    pub async fn score(&self, worker: Address) -> Result<u64> {
+        let score = self
+            .hub()
+            .viewScore(worker)
+            .call()
+            .await
+            .map_err(|e| Error::call("viewScore", e))?;
+        Ok(score.saturating_to())
+    }
+
     /// The RLC held by a wallet (outside the hub), in nRLC.
     pub async fn wallet_rlc(&self, account: Address) -> Result<U256> {
         self.token()

@@ -181,14 +181,7 @@ impl Shared {
         if let Some(score) = self.scores.lock().await.get(&worker) {
             return Ok(*score);
         }
-        let score: u64 = self
-            .client
-            .hub()
-            .viewScore(worker)
-            .call()
-            .await
-            .map_err(|e| poco_chain::Error::call("viewScore", e))?
-            .saturating_to();
+        let score = self.client.score(worker).await?;
         self.scores.lock().await.insert(worker, score);
         Ok(score)
     }

@@ -169,13 +169,7 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
     let (free, _) = chain.account(signer.address()).await?;
     // Its score and weight in the hub's consensus rule, and where it stands in the pool (older
     // schedulers do not say): whether the pool trusts it with unreplicated tasks.
-    let score: u64 = chain
-        .hub()
-        .viewScore(signer.address())
-        .call()
-        .await
-        .map_err(|e| poco_chain::Error::call("viewScore", e))?
-        .saturating_to();
+    let score = chain.score(signer.address()).await?;
     let standing = scheduler.standing().await;
     info!(
         worker = %signer.address(),
