@@ -534,6 +534,23 @@ impl PocoClient {
         self.send(call.into_transaction_request(), "withdraw").await
     }
 
+    /// The address the app registry gives `app` registered by `owner` (its CREATE2 address,
+    /// whether or not it is registered yet).
+    pub async fn predict_app(&self, owner: Address, app: &AppSpec) -> Result<Address> {
+        self.apps()
+            .predictApp(
+                owner,
+                app.name.clone(),
+                app.kind.clone(),
+                Bytes::copy_from_slice(app.multiaddr.as_bytes()),
+                app.checksum,
+                app.mrenclave.clone(),
+            )
+            .call()
+            .await
+            .map_err(|e| Error::call("predictApp", e))
+    }
+
     /// Registers an app owned by the sender; returns its address.
     pub async fn create_app(&self, app: &AppSpec) -> Result<Address> {
         let owner = self.sender()?;

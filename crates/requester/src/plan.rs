@@ -285,19 +285,7 @@ impl AppToRun {
             checksum: poco_types::sha256_digest(&bytes),
             mrenclave: Bytes::new(),
         };
-        let address = client
-            .apps()
-            .predictApp(
-                me,
-                spec.name.clone(),
-                spec.kind.clone(),
-                Bytes::copy_from_slice(spec.multiaddr.as_bytes()),
-                spec.checksum,
-                spec.mrenclave.clone(),
-            )
-            .call()
-            .await
-            .map_err(|e| poco_chain::Error::call("predictApp", e))?;
+        let address = client.predict_app(me, &spec).await?;
         let deployed = client.is_registered(AssetKind::App, address).await?;
         Ok(Self::File {
             address,
