@@ -619,6 +619,12 @@ async fn policy_asks(
         .cloned()
         .collect();
     let trust = u64::try_from(trust).unwrap_or(0);
+    let among: Vec<Address> = live
+        .iter()
+        .map(|h| h.worker)
+        .chain(available.iter().map(|a| a.record.address))
+        .collect();
+    let colluders = s.db.colluders_among(&among).await?;
     let decision = workers::dispatch(
         s.config.admission,
         task.taskid,
@@ -626,6 +632,7 @@ async fn policy_asks(
         false,
         &live,
         &available,
+        &colluders,
     );
     debug!(%w, taskid = %task.taskid, ask = ?decision.ask, shortfall = ?decision.shortfall,
         "replication policy");
@@ -669,7 +676,15 @@ async fn useless(s: &Shared, w: Address, taskid: B256) -> Result<bool> {
     let replicates = s.db.replicates(taskid).await?;
     let live = held(s, &replicates).await?;
     let trust = u64::try_from(deal.trust).unwrap_or(0);
-    let decision = workers::dispatch(s.config.admission, taskid, trust, consensus, &live, &[]);
+    let decision = workers::dispatch(
+        s.config.admission,
+        taskid,
+        trust,
+        consensus,
+        &live,
+        &[],
+        &[],
+    );
     Ok(decision.useless.contains(&w))
 }
 

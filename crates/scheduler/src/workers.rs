@@ -241,7 +241,8 @@ pub struct Available {
 /// and not lost or failed, `available` the workers that could take one now. The randomness
 /// is seeded by the task and the replicas asked, so that every worker asking while nothing
 /// changed reads the same decision: a worker gets a replica only when it is in
-/// [`policy::Decision::ask`].
+/// [`policy::Decision::ask`]. `colluders` are the recorded pairs caught agreeing on a wrong
+/// value ([`colluding_pairs`]): the two of a pair never hold replicas of one task.
 pub fn dispatch(
     mode: Admission,
     taskid: B256,
@@ -249,6 +250,7 @@ pub fn dispatch(
     consensus: bool,
     live: &[Held],
     available: &[Available],
+    colluders: &[(Address, Address)],
 ) -> policy::Decision<Address> {
     let mut digests: Vec<B256> = Vec::new();
     let asked: Vec<policy::Asked<Address>> = live
@@ -293,7 +295,13 @@ pub fn dispatch(
         consensus,
         asked: &asked,
     };
-    policy::decide(&policy_config(mode), &view, &candidates, &[], &mut rng)
+    policy::decide(
+        &policy_config(mode),
+        &view,
+        &candidates,
+        colluders,
+        &mut rng,
+    )
 }
 
 /// What [`may_take`] needs of a task's deal.
@@ -389,6 +397,26 @@ pub struct Outcome {
     pub agreed: bool,
     /// The exclusion it causes (a vote against the consensus, unless already excluded).
     pub exclude: Option<Exclusion>,
+}
+
+/// The pairs of workers that voted the same value against the `consensus` of a finalized
+/// task (`votes` are each contributor's result hash as the hub stores it): they agreed on a
+/// wrong value, so the replication policy never asks both for a replica of one task again.
+/// Workers that voted with the consensus, or against it with different values, form no pair.
+/// Each pair once, the smaller address first.
+pub fn colluding_pairs(votes: &[(Address, B256)], consensus: B256) -> Vec<(Address, Address)> {
+    let mut pairs = Vec::new();
+    for (i, (a, ha)) in votes.iter().enumerate() {
+        for (b, hb) in &votes[i + 1..] {
+            if *ha != consensus && ha == hb && a != b {
+                let pair = if a < b { (*a, *b) } else { (*b, *a) };
+                if !pairs.contains(&pair) {
+                    pairs.push(pair);
+                }
+            }
+        }
+    }
+    pairs
 }
 
 /// The outcome of a worker's vote `hash` on `taskid`, finalized with `consensus` at `now`, by
@@ -800,6 +828,68 @@ mod tests {
         }
     }
 
+    /// Two workers recorded as colluders never hold replicas of one task while a third worker
+    /// is available: neither asked together, nor one asked while the other holds a replica.
+    /// Without the record the same decisions do ask both of them (so the record is what keeps
+    /// them apart).
+    #[test]
+    fn recorded_colluders_never_share_a_task() {
+        use Admission::*;
+        let pair = [(addr(1), addr(2))];
+        // (trust, replicas asked, workers available)
+        let table: Vec<(u64, Vec<Held>, Vec<Available>)> = vec![
+            (
+                3,
+                vec![],
+                vec![
+                    available(1, 0, 0, false),
+                    available(2, 0, 0, false),
+                    available(3, 0, 0, false),
+                ],
+            ),
+            (
+                3,
+                vec![held(1, 1, None)],
+                vec![available(2, 0, 0, false), available(3, 0, 0, false)],
+            ),
+            (
+                3,
+                vec![held(2, 1, Some(7))],
+                vec![available(1, 0, 0, false), available(3, 0, 0, false)],
+            ),
+        ];
+        let mut both_without = false;
+        for (i, (trust, live, avail)) in table.iter().enumerate() {
+            for mode in [Open, Unrestricted, Closed] {
+                for seed in 0..32u8 {
+                    let task = B256::repeat_byte(seed);
+                    let d = dispatch(mode, task, *trust, false, live, avail, &pair);
+                    let holds =
+                        |a: Address| d.ask.contains(&a) || live.iter().any(|h| h.worker == a);
+                    assert!(
+                        !(holds(addr(1)) && holds(addr(2))),
+                        "row {i} {mode} seed {seed}: {d:?}"
+                    );
+                    assert!(!d.ask.is_empty(), "row {i} {mode} seed {seed}: {d:?}");
+                    // The pair given in the other order reads the same.
+                    let swapped = [(addr(2), addr(1))];
+                    assert_eq!(
+                        d,
+                        dispatch(mode, task, *trust, false, live, avail, &swapped)
+                    );
+                    let free = dispatch(mode, task, *trust, false, live, avail, &[]);
+                    let holds_free =
+                        |a: Address| free.ask.contains(&a) || live.iter().any(|h| h.worker == a);
+                    both_without |= holds_free(addr(1)) && holds_free(addr(2));
+                }
+            }
+        }
+        assert!(
+            both_without,
+            "without the record the pair is asked together"
+        );
+    }
+
     #[test]
     fn dispatch_asks_whom_the_policy_needs() {
         use Admission::*;
@@ -895,7 +985,7 @@ mod tests {
         ];
         for (i, (trust, live, avail, n, must, never)) in table.iter().enumerate() {
             for mode in [Open, Unrestricted, Closed] {
-                let d = dispatch(mode, task, *trust, false, live, avail);
+                let d = dispatch(mode, task, *trust, false, live, avail, &[]);
                 assert_eq!(d.ask.len(), *n, "row {i} {mode}: {d:?}");
                 for m in must {
                     assert!(d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
@@ -904,7 +994,7 @@ mod tests {
                     assert!(!d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
                 }
                 // Every worker asking reads the same decision while nothing changed.
-                assert_eq!(d, dispatch(mode, task, *trust, false, live, avail));
+                assert_eq!(d, dispatch(mode, task, *trust, false, live, avail, &[]));
             }
         }
         // At consensus every pending replica is useless and nobody is asked.
@@ -915,6 +1005,7 @@ mod tests {
             true,
             &[held(1, 3, Some(1)), held(2, 2, None)],
             &[available(3, 0, 0, false)],
+            &[],
         );
         assert_eq!((d.ask, d.useless), (vec![], vec![addr(2)]));
     }
