@@ -253,6 +253,19 @@ pub(crate) struct LeaseRow {
     pub(crate) lease_until: i64,
 }
 
+/// Rows of the `colluders` table as address pairs.
+fn pairs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(Address, Address)>> {
+    rows.iter()
+        .map(|row| {
+            let d = Decode {
+                row,
+                table: "colluders",
+            };
+            Ok((d.parsed("a", "an address")?, d.parsed("b", "an address")?))
+        })
+        .collect()
+}
+
 /// One row being decoded: a text column that does not parse is [`Error::Corrupt`] naming the
 /// table, the column and the value, never a default value.
 struct Decode<'r> {
@@ -1231,16 +1244,16 @@ impl Db {
         for w in list.iter().chain(list.iter()) {
             query = query.bind(w);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let d = Decode {
-                    row,
-                    table: "colluders",
-                };
-                Ok((d.parsed("a", "an address")?, d.parsed("b", "an address")?))
-            })
-            .collect()
+        pairs(&query.fetch_all(&self.pool).await?)
+    }
+
+    /// Every recorded colluding pair, for `poco scheduler workers list`.
+    pub(crate) async fn colluders(&self) -> Result<Vec<(Address, Address)>> {
+        pairs(
+            &sqlx::query("SELECT a, b FROM colluders ORDER BY a, b")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The workers excluded, for `/metrics`.
@@ -1616,6 +1629,13 @@ mod tests {
         // Only pairs with both workers among those asked about.
         assert!(db.colluders_among(&[w(3), w(1)]).await.unwrap().is_empty());
         assert!(db.colluders_among(&[w(4)]).await.unwrap().is_empty());
+        assert_eq!(db.colluders().await.unwrap(), vec![(w(3), w(4))]);
+        // What `poco scheduler workers list` shows: each side of the pair names the other.
+        let workers = crate::workers::Workers::open(&url).await.unwrap();
+        let colluded = workers.colluded_with().await.unwrap();
+        assert_eq!(colluded.get(&w(3)), Some(&vec![w(4)]));
+        assert_eq!(colluded.get(&w(4)), Some(&vec![w(3)]));
+        assert_eq!(colluded.get(&w(1)), None);
         assert_eq!(
             db.colluders_among(&[w(4), w(9), w(3)]).await.unwrap(),
             vec![(w(3), w(4))]

@@ -627,6 +627,7 @@ async fn policy_asks(
     let colluders = s.db.colluders_among(&among).await?;
     let decision = workers::dispatch(
         s.config.admission,
+        s.config.registration_window,
         task.taskid,
         trust,
         false,
@@ -678,6 +679,7 @@ async fn useless(s: &Shared, w: Address, taskid: B256) -> Result<bool> {
     let trust = u64::try_from(deal.trust).unwrap_or(0);
     let decision = workers::dispatch(
         s.config.admission,
+        s.config.registration_window,
         taskid,
         trust,
         consensus,

@@ -190,17 +190,18 @@ pub fn policy_config(mode: Admission) -> policy::Config {
 /// The one mapping of the pool's record of a worker to what the replication policy reads:
 /// its [`policy::Record`] (streak of agreeing votes, caught = excluded, trusted by the
 /// operator) and its [`policy::Hints`] (the network prefix it signs in from, its first
-/// sign-in as its registration time). A loopback prefix gives no network hint: a worker on
-/// the scheduler's own host is the operator's (and every worker of a local test pool is).
+/// sign-in as its registration time). A loopback prefix gives no hint at all, neither network
+/// nor registration time: a worker on the scheduler's own host is the operator's (and every
+/// worker of a local test pool is, all started in the same second).
 pub fn policy_view(record: &WorkerRecord) -> (policy::Record, policy::Hints) {
-    let network = record
+    let local = record
         .ip_prefix
         .as_deref()
-        .filter(|p| !p.starts_with("127.") && *p != "0:0:0::/48")
-        .map(|p| {
-            let h = keccak256(p.as_bytes());
-            u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
-        });
+        .is_some_and(|p| p.starts_with("127.") || p == "0:0:0::/48");
+    let network = record.ip_prefix.as_deref().filter(|_| !local).map(|p| {
+        let h = keccak256(p.as_bytes());
+        u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+    });
     (
         policy::Record {
             streak: u32::try_from(record.streak).unwrap_or(u32::MAX),
@@ -209,7 +210,10 @@ pub fn policy_view(record: &WorkerRecord) -> (policy::Record, policy::Hints) {
         },
         policy::Hints {
             network,
-            registered_at: record.first_seen.and_then(|t| u64::try_from(t).ok()),
+            registered_at: record
+                .first_seen
+                .filter(|_| !local)
+                .and_then(|t| u64::try_from(t).ok()),
         },
     )
 }
@@ -243,8 +247,13 @@ pub struct Available {
 /// changed reads the same decision: a worker gets a replica only when it is in
 /// [`policy::Decision::ask`]. `colluders` are the recorded pairs caught agreeing on a wrong
 /// value ([`colluding_pairs`]): the two of a pair never hold replicas of one task.
+/// `registration_window` (seconds, 0: off) ties two workers first seen within it, in
+/// [`Admission::Open`] only: a closed pool's workers were each admitted by the operator (who
+/// may add many at once), an unrestricted pool is a development pool.
+#[allow(clippy::too_many_arguments)]
 pub fn dispatch(
     mode: Admission,
+    registration_window: u64,
     taskid: B256,
     trust: u64,
     consensus: bool,
@@ -295,13 +304,15 @@ pub fn dispatch(
         consensus,
         asked: &asked,
     };
-    policy::decide(
-        &policy_config(mode),
-        &view,
-        &candidates,
-        colluders,
-        &mut rng,
-    )
+    let config = policy::Config {
+        registration_window: if mode == Admission::Open {
+            registration_window
+        } else {
+            0
+        },
+        ..policy_config(mode)
+    };
+    policy::decide(&config, &view, &candidates, colluders, &mut rng)
 }
 
 /// What [`may_take`] needs of a task's deal.
@@ -559,6 +570,20 @@ impl Workers {
     /// Every worker the pool knows, by address.
     pub async fn list(&self) -> Result<Vec<WorkerRecord>> {
         self.db.worker_records().await
+    }
+
+    /// For each worker caught voting the same value as others against a task's consensus,
+    /// those others (the pairs the dispatch keeps apart), sorted.
+    pub async fn colluded_with(&self) -> Result<std::collections::BTreeMap<Address, Vec<Address>>> {
+        let mut map: std::collections::BTreeMap<Address, Vec<Address>> = Default::default();
+        for (a, b) in self.db.colluders().await? {
+            map.entry(a).or_default().push(b);
+            map.entry(b).or_default().push(a);
+        }
+        for others in map.values_mut() {
+            others.sort();
+        }
+        Ok(map)
     }
 
     /// A worker's record.
@@ -863,7 +888,7 @@ mod tests {
             for mode in [Open, Unrestricted, Closed] {
                 for seed in 0..32u8 {
                     let task = B256::repeat_byte(seed);
-                    let d = dispatch(mode, task, *trust, false, live, avail, &pair);
+                    let d = dispatch(mode, 0, task, *trust, false, live, avail, &pair);
                     let holds =
                         |a: Address| d.ask.contains(&a) || live.iter().any(|h| h.worker == a);
                     assert!(
@@ -875,9 +900,9 @@ mod tests {
                     let swapped = [(addr(2), addr(1))];
                     assert_eq!(
                         d,
-                        dispatch(mode, task, *trust, false, live, avail, &swapped)
+                        dispatch(mode, 0, task, *trust, false, live, avail, &swapped)
                     );
-                    let free = dispatch(mode, task, *trust, false, live, avail, &[]);
+                    let free = dispatch(mode, 0, task, *trust, false, live, avail, &[]);
                     let holds_free =
                         |a: Address| free.ask.contains(&a) || live.iter().any(|h| h.worker == a);
                     both_without |= holds_free(addr(1)) && holds_free(addr(2));
@@ -888,6 +913,54 @@ mod tests {
             both_without,
             "without the record the pair is asked together"
         );
+    }
+
+    /// Two workers first seen within the registration window are never asked together in an
+    /// open pool; the window is off at 0, in closed and unrestricted pools, and for workers on
+    /// the scheduler's own host (loopback).
+    #[test]
+    fn the_registration_window_ties_workers_of_an_open_pool() {
+        use Admission::*;
+        let seen = |n: u8, at: i64, prefix: &str| Available {
+            record: WorkerRecord {
+                address: addr(n),
+                first_seen: Some(at),
+                ip_prefix: Some(prefix.into()),
+                ..Default::default()
+            },
+            score: 0,
+        };
+        let together = |mode, window, avail: &[Available]| {
+            (0..32u8).any(|seed| {
+                let d = dispatch(
+                    mode,
+                    window,
+                    B256::repeat_byte(seed),
+                    3,
+                    false,
+                    &[],
+                    avail,
+                    &[],
+                );
+                d.ask.contains(&addr(1)) && d.ask.contains(&addr(2))
+            })
+        };
+        let near = [
+            seen(1, 100, "203.0.113.0/24"),
+            seen(2, 130, "198.51.100.0/24"),
+            seen(3, 1_000, "192.0.2.0/24"),
+        ];
+        assert!(!together(Open, 60, &near));
+        assert!(together(Open, 0, &near));
+        assert!(together(Open, 30, &near));
+        assert!(together(Closed, 60, &near));
+        assert!(together(Unrestricted, 60, &near));
+        let local = [
+            seen(1, 100, "127.0.0.0/24"),
+            seen(2, 100, "127.0.0.0/24"),
+            seen(3, 100, "127.0.0.0/24"),
+        ];
+        assert!(together(Open, 60, &local));
     }
 
     #[test]
@@ -985,7 +1058,7 @@ mod tests {
         ];
         for (i, (trust, live, avail, n, must, never)) in table.iter().enumerate() {
             for mode in [Open, Unrestricted, Closed] {
-                let d = dispatch(mode, task, *trust, false, live, avail, &[]);
+                let d = dispatch(mode, 0, task, *trust, false, live, avail, &[]);
                 assert_eq!(d.ask.len(), *n, "row {i} {mode}: {d:?}");
                 for m in must {
                     assert!(d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
@@ -994,12 +1067,13 @@ mod tests {
                     assert!(!d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
                 }
                 // Every worker asking reads the same decision while nothing changed.
-                assert_eq!(d, dispatch(mode, task, *trust, false, live, avail, &[]));
+                assert_eq!(d, dispatch(mode, 0, task, *trust, false, live, avail, &[]));
             }
         }
         // At consensus every pending replica is useless and nobody is asked.
         let d = dispatch(
             Open,
+            0,
             task,
             3,
             true,
