@@ -777,7 +777,8 @@ mod tests {
                 rec(25, true, true),
                 hints(Some(hash_of("2001:db8:aa::/48")), None),
             ),
-            // Loopback gives no network hint; a negative time no registration time.
+            // Loopback gives no hint at all (no network, no registration time); a negative
+            // time no registration time.
             (
                 with(1, false, false, Some("127.0.0.0/24"), Some(-5)),
                 rec(1, false, false),
@@ -786,7 +787,17 @@ mod tests {
             (
                 with(0, false, false, Some("0:0:0::/48"), Some(0)),
                 rec(0, false, false),
-                hints(None, Some(0)),
+                hints(None, None),
+            ),
+            (
+                with(0, false, false, Some("127.0.0.0/24"), Some(1_700)),
+                rec(0, false, false),
+                hints(None, None),
+            ),
+            (
+                with(0, false, false, Some("198.51.100.0/24"), Some(-5)),
+                rec(0, false, false),
+                hints(Some(hash_of("198.51.100.0/24")), None),
             ),
             // A streak beyond u32 saturates.
             (
