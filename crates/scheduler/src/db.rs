@@ -76,6 +76,15 @@ const SCHEMA: &[&str] = &[
         expires BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)",
+    // Pairs of workers caught voting the same value against a task's consensus (a < b, the
+    // lowercase hex addresses; the first task they were caught on and when, unix seconds).
+    "CREATE TABLE IF NOT EXISTS colluders (
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        task TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (a, b)
+    )",
 ];
 
 /// Columns added after the first release: added to an older database on open (an error
@@ -242,6 +251,19 @@ pub(crate) struct LeaseRow {
     pub(crate) state: ReplicateState,
     /// The end of its lease (unix seconds, the machine's clock).
     pub(crate) lease_until: i64,
+}
+
+/// Rows of the `colluders` table as address pairs.
+fn pairs(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(Address, Address)>> {
+    rows.iter()
+        .map(|row| {
+            let d = Decode {
+                row,
+                table: "colluders",
+            };
+            Ok((d.parsed("a", "an address")?, d.parsed("b", "an address")?))
+        })
+        .collect()
 }
 
 /// One row being decoded: a text column that does not parse is [`Error::Corrupt`] naming the
@@ -1124,8 +1146,17 @@ impl Db {
 
     /// Counts the finalized votes of a task in its workers' records, in one transaction with
     /// the mark that they are counted (so never twice): each vote agreed or not; a worker with
-    /// an exclusion is excluded and its sessions end.
-    pub(crate) async fn tally(&self, taskid: B256, votes: &[(Address, Outcome)]) -> Result<()> {
+    /// an exclusion is excluded and its sessions end. `pairs` are the workers that voted the
+    /// same value against the consensus ([`crate::workers::colluding_pairs`]): each pair is
+    /// recorded once (the first task it was caught on stays), read back by
+    /// [`Db::colluders_among`].
+    pub(crate) async fn tally(
+        &self,
+        taskid: B256,
+        votes: &[(Address, Outcome)],
+        pairs: &[(Address, Address)],
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE tasks SET tallied = 1 WHERE taskid = $1 AND tallied = 0")
             .bind(taskid.to_string())
@@ -1163,8 +1194,66 @@ impl Db {
                 end_sessions(&mut tx, &worker).await?;
             }
         }
+        for (x, y) in pairs {
+            let (x, y) = (x.to_string().to_lowercase(), y.to_string().to_lowercase());
+            if x == y {
+                continue;
+            }
+            let (a, b) = if x < y { (x, y) } else { (y, x) };
+            sqlx::query(
+                "INSERT INTO colluders (a, b, task, at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (a, b) DO NOTHING",
+            )
+            .bind(a)
+            .bind(b)
+            .bind(taskid.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The recorded colluding pairs among `workers` (both of a pair in the list), in one
+    /// query bounded by the list.
+    pub(crate) async fn colluders_among(
+        &self,
+        workers: &[Address],
+    ) -> Result<Vec<(Address, Address)>> {
+        if workers.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = workers
+            .iter()
+            .map(|w| w.to_string().to_lowercase())
+            .collect();
+        let marks = |from: usize| {
+            (from..from + list.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "SELECT a, b FROM colluders WHERE a IN ({}) AND b IN ({}) LIMIT {}",
+            marks(1),
+            marks(list.len() + 1),
+            list.len() * (list.len() - 1) / 2
+        );
+        let mut query = sqlx::query(&sql);
+        for w in list.iter().chain(list.iter()) {
+            query = query.bind(w);
+        }
+        pairs(&query.fetch_all(&self.pool).await?)
+    }
+
+    /// Every recorded colluding pair, for `poco scheduler workers list`.
+    pub(crate) async fn colluders(&self) -> Result<Vec<(Address, Address)>> {
+        pairs(
+            &sqlx::query("SELECT a, b FROM colluders ORDER BY a, b")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The workers excluded, for `/metrics`.
@@ -1407,9 +1496,9 @@ mod tests {
                 outcome(Some(&stranger), TASK, bad, good, confirmed, 200),
             ),
         ];
-        db.tally(TASK, &votes).await.unwrap();
+        db.tally(TASK, &votes, &[], 200).await.unwrap();
         // Counted once.
-        db.tally(TASK, &votes).await.unwrap();
+        db.tally(TASK, &votes, &[], 200).await.unwrap();
         assert!(db.tasks_to_tally().await.unwrap().is_empty());
         let honest_now = workers.get(honest).await.unwrap().unwrap();
         assert_eq!(
@@ -1467,6 +1556,90 @@ mod tests {
         assert_eq!(removed.agreed, 1);
         assert!(sign_in(Admission::Closed, honest, Some(&removed)).is_err());
         assert_eq!(workers.list().await.unwrap().len(), 2);
+    }
+
+    /// Two workers that voted the same wrong value are recorded as a pair once (a second
+    /// tally of the task, or a later task, keeps the first record); a pair that voted with the
+    /// consensus, or two losers with different values, is not recorded.
+    #[tokio::test]
+    async fn tally_records_colluding_pairs_once() {
+        use crate::workers::{colluding_pairs, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let db = Db::open(&url).await.unwrap();
+        let w = |b: u8| Address::repeat_byte(b);
+        let (good, bad, other) = (
+            B256::repeat_byte(1),
+            B256::repeat_byte(2),
+            B256::repeat_byte(3),
+        );
+        let second = B256::repeat_byte(0x72);
+        let mut deal = sample_deal();
+        deal.trust = 3;
+        db.insert_deal(
+            &deal,
+            &[(TASK, 0), (second, 1)],
+            PoolTaskState::Active,
+            2,
+            1_000,
+        )
+        .await
+        .unwrap();
+        // 1 and 2 agree with the consensus, 4 and 3 on the same wrong value, 5 alone.
+        let hashes = [
+            (w(1), good),
+            (w(4), bad),
+            (w(2), good),
+            (w(3), bad),
+            (w(5), other),
+        ];
+        let pairs = colluding_pairs(&hashes, good);
+        assert_eq!(pairs, vec![(w(3), w(4))]);
+        let votes: Vec<(Address, Outcome)> = hashes
+            .iter()
+            .map(|(a, h)| {
+                (
+                    *a,
+                    Outcome {
+                        agreed: *h == good,
+                        exclude: None,
+                    },
+                )
+            })
+            .collect();
+        db.tally(TASK, &votes, &pairs, 300).await.unwrap();
+        // Counted once per task: the same tally again records nothing new.
+        db.tally(TASK, &votes, &[(w(1), w(2))], 301).await.unwrap();
+        let all: Vec<Address> = (1..=5).map(w).collect();
+        assert_eq!(db.colluders_among(&all).await.unwrap(), vec![(w(3), w(4))]);
+        // Caught again on a later task (given in the other order): still one row, the first.
+        db.tally(second, &votes, &[(w(4), w(3))], 400)
+            .await
+            .unwrap();
+        let rows: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT a, b, task, at FROM colluders")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].2.as_str(), rows[0].3),
+            (TASK.to_string().as_str(), 300)
+        );
+        // Only pairs with both workers among those asked about.
+        assert!(db.colluders_among(&[w(3), w(1)]).await.unwrap().is_empty());
+        assert!(db.colluders_among(&[w(4)]).await.unwrap().is_empty());
+        assert_eq!(db.colluders().await.unwrap(), vec![(w(3), w(4))]);
+        // What `poco scheduler workers list` shows: each side of the pair names the other.
+        let workers = crate::workers::Workers::open(&url).await.unwrap();
+        let colluded = workers.colluded_with().await.unwrap();
+        assert_eq!(colluded.get(&w(3)), Some(&vec![w(4)]));
+        assert_eq!(colluded.get(&w(4)), Some(&vec![w(3)]));
+        assert_eq!(colluded.get(&w(1)), None);
+        assert_eq!(
+            db.colluders_among(&[w(4), w(9), w(3)]).await.unwrap(),
+            vec![(w(3), w(4))]
+        );
     }
 
     #[tokio::test]

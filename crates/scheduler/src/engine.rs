@@ -387,7 +387,16 @@ async fn tally(shared: &Shared) -> Result<()> {
             }
             votes.push((*worker, outcome));
         }
-        shared.db.tally(taskid, &votes).await?;
+        let hashes: Vec<(Address, B256)> = contributions
+            .iter()
+            .map(|(worker, hash, _)| (*worker, *hash))
+            .collect();
+        let pairs = workers::colluding_pairs(&hashes, consensus);
+        for (a, b) in &pairs {
+            warn!(%taskid, %a, %b, "two workers voted the same value against the consensus: \
+                they are never asked for one task together again");
+        }
+        shared.db.tally(taskid, &votes, &pairs, unix_now()).await?;
         // The settlement changed the contributors' scores: read them again at the next
         // dispatch.
         let mut scores = shared.scores.lock().await;

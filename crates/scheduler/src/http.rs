@@ -619,13 +619,21 @@ async fn policy_asks(
         .cloned()
         .collect();
     let trust = u64::try_from(trust).unwrap_or(0);
+    let among: Vec<Address> = live
+        .iter()
+        .map(|h| h.worker)
+        .chain(available.iter().map(|a| a.record.address))
+        .collect();
+    let colluders = s.db.colluders_among(&among).await?;
     let decision = workers::dispatch(
         s.config.admission,
+        s.config.registration_window,
         task.taskid,
         trust,
         false,
         &live,
         &available,
+        &colluders,
     );
     debug!(%w, taskid = %task.taskid, ask = ?decision.ask, shortfall = ?decision.shortfall,
         "replication policy");
@@ -669,7 +677,16 @@ async fn useless(s: &Shared, w: Address, taskid: B256) -> Result<bool> {
     let replicates = s.db.replicates(taskid).await?;
     let live = held(s, &replicates).await?;
     let trust = u64::try_from(deal.trust).unwrap_or(0);
-    let decision = workers::dispatch(s.config.admission, taskid, trust, consensus, &live, &[]);
+    let decision = workers::dispatch(
+        s.config.admission,
+        s.config.registration_window,
+        taskid,
+        trust,
+        consensus,
+        &live,
+        &[],
+        &[],
+    );
     Ok(decision.useless.contains(&w))
 }
 

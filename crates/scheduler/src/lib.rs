@@ -91,12 +91,16 @@ pub struct SchedulerConfig {
     /// worker's address (its network prefix is recorded at sign-in); without them the
     /// connection's peer is the worker.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds within which two workers first seen are taken as one party's (never asked for
+    /// one replicated task together), in open admission only; 0 turns it off. Workers on the
+    /// scheduler's own host (loopback) are exempt.
+    pub registration_window: u64,
 }
 
 impl SchedulerConfig {
     /// Defaults: SQLite file `scheduler.db` in `store_dir`'s parent is not assumed; the
     /// caller sets the paths. 1 confirmation, 1 s polling, 30 s leases, 2 app faults, 5
-    /// attempts, a 2 s first backoff, no trusted proxy, and
+    /// attempts, a 2 s first backoff, no trusted proxy, a 60 s registration window, and
     /// [`Admission::Unrestricted`](workers::Admission::Unrestricted): the behaviour from before
     /// admission, so that embedders and their tests are unchanged; a public pool sets
     /// `Closed` or `Open` (`poco scheduler` defaults to `closed` off a local devnet).
@@ -121,6 +125,7 @@ impl SchedulerConfig {
             tls: None,
             admission: workers::Admission::Unrestricted,
             trusted_proxies: Vec::new(),
+            registration_window: 60,
         }
     }
 }

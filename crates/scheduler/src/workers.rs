@@ -190,17 +190,18 @@ pub fn policy_config(mode: Admission) -> policy::Config {
 /// The one mapping of the pool's record of a worker to what the replication policy reads:
 /// its [`policy::Record`] (streak of agreeing votes, caught = excluded, trusted by the
 /// operator) and its [`policy::Hints`] (the network prefix it signs in from, its first
-/// sign-in as its registration time). A loopback prefix gives no network hint: a worker on
-/// the scheduler's own host is the operator's (and every worker of a local test pool is).
+/// sign-in as its registration time). A loopback prefix gives no hint at all, neither network
+/// nor registration time: a worker on the scheduler's own host is the operator's (and every
+/// worker of a local test pool is, all started in the same second).
 pub fn policy_view(record: &WorkerRecord) -> (policy::Record, policy::Hints) {
-    let network = record
+    let local = record
         .ip_prefix
         .as_deref()
-        .filter(|p| !p.starts_with("127.") && *p != "0:0:0::/48")
-        .map(|p| {
-            let h = keccak256(p.as_bytes());
-            u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
-        });
+        .is_some_and(|p| p.starts_with("127.") || p == "0:0:0::/48");
+    let network = record.ip_prefix.as_deref().filter(|_| !local).map(|p| {
+        let h = keccak256(p.as_bytes());
+        u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+    });
     (
         policy::Record {
             streak: u32::try_from(record.streak).unwrap_or(u32::MAX),
@@ -209,7 +210,10 @@ pub fn policy_view(record: &WorkerRecord) -> (policy::Record, policy::Hints) {
         },
         policy::Hints {
             network,
-            registered_at: record.first_seen.and_then(|t| u64::try_from(t).ok()),
+            registered_at: record
+                .first_seen
+                .filter(|_| !local)
+                .and_then(|t| u64::try_from(t).ok()),
         },
     )
 }
@@ -241,14 +245,21 @@ pub struct Available {
 /// and not lost or failed, `available` the workers that could take one now. The randomness
 /// is seeded by the task and the replicas asked, so that every worker asking while nothing
 /// changed reads the same decision: a worker gets a replica only when it is in
-/// [`policy::Decision::ask`].
+/// [`policy::Decision::ask`]. `colluders` are the recorded pairs caught agreeing on a wrong
+/// value ([`colluding_pairs`]): the two of a pair never hold replicas of one task.
+/// `registration_window` (seconds, 0: off) ties two workers first seen within it, in
+/// [`Admission::Open`] only: a closed pool's workers were each admitted by the operator (who
+/// may add many at once), an unrestricted pool is a development pool.
+#[allow(clippy::too_many_arguments)]
 pub fn dispatch(
     mode: Admission,
+    registration_window: u64,
     taskid: B256,
     trust: u64,
     consensus: bool,
     live: &[Held],
     available: &[Available],
+    colluders: &[(Address, Address)],
 ) -> policy::Decision<Address> {
     let mut digests: Vec<B256> = Vec::new();
     let asked: Vec<policy::Asked<Address>> = live
@@ -293,7 +304,15 @@ pub fn dispatch(
         consensus,
         asked: &asked,
     };
-    policy::decide(&policy_config(mode), &view, &candidates, &[], &mut rng)
+    let config = policy::Config {
+        registration_window: if mode == Admission::Open {
+            registration_window
+        } else {
+            0
+        },
+        ..policy_config(mode)
+    };
+    policy::decide(&config, &view, &candidates, colluders, &mut rng)
 }
 
 /// What [`may_take`] needs of a task's deal.
@@ -389,6 +408,26 @@ pub struct Outcome {
     pub agreed: bool,
     /// The exclusion it causes (a vote against the consensus, unless already excluded).
     pub exclude: Option<Exclusion>,
+}
+
+/// The pairs of workers that voted the same value against the `consensus` of a finalized
+/// task (`votes` are each contributor's result hash as the hub stores it): they agreed on a
+/// wrong value, so the replication policy never asks both for a replica of one task again.
+/// Workers that voted with the consensus, or against it with different values, form no pair.
+/// Each pair once, the smaller address first.
+pub fn colluding_pairs(votes: &[(Address, B256)], consensus: B256) -> Vec<(Address, Address)> {
+    let mut pairs = Vec::new();
+    for (i, (a, ha)) in votes.iter().enumerate() {
+        for (b, hb) in &votes[i + 1..] {
+            if *ha != consensus && ha == hb && a != b {
+                let pair = if a < b { (*a, *b) } else { (*b, *a) };
+                if !pairs.contains(&pair) {
+                    pairs.push(pair);
+                }
+            }
+        }
+    }
+    pairs
 }
 
 /// The outcome of a worker's vote `hash` on `taskid`, finalized with `consensus` at `now`, by
@@ -531,6 +570,20 @@ impl Workers {
     /// Every worker the pool knows, by address.
     pub async fn list(&self) -> Result<Vec<WorkerRecord>> {
         self.db.worker_records().await
+    }
+
+    /// For each worker caught voting the same value as others against a task's consensus,
+    /// those others (the pairs the dispatch keeps apart), sorted.
+    pub async fn colluded_with(&self) -> Result<std::collections::BTreeMap<Address, Vec<Address>>> {
+        let mut map: std::collections::BTreeMap<Address, Vec<Address>> = Default::default();
+        for (a, b) in self.db.colluders().await? {
+            map.entry(a).or_default().push(b);
+            map.entry(b).or_default().push(a);
+        }
+        for others in map.values_mut() {
+            others.sort();
+        }
+        Ok(map)
     }
 
     /// A worker's record.
@@ -724,7 +777,8 @@ mod tests {
                 rec(25, true, true),
                 hints(Some(hash_of("2001:db8:aa::/48")), None),
             ),
-            // Loopback gives no network hint; a negative time no registration time.
+            // Loopback gives no hint at all (no network, no registration time); a negative
+            // time no registration time.
             (
                 with(1, false, false, Some("127.0.0.0/24"), Some(-5)),
                 rec(1, false, false),
@@ -733,7 +787,17 @@ mod tests {
             (
                 with(0, false, false, Some("0:0:0::/48"), Some(0)),
                 rec(0, false, false),
-                hints(None, Some(0)),
+                hints(None, None),
+            ),
+            (
+                with(0, false, false, Some("127.0.0.0/24"), Some(1_700)),
+                rec(0, false, false),
+                hints(None, None),
+            ),
+            (
+                with(0, false, false, Some("198.51.100.0/24"), Some(-5)),
+                rec(0, false, false),
+                hints(Some(hash_of("198.51.100.0/24")), None),
             ),
             // A streak beyond u32 saturates.
             (
@@ -798,6 +862,116 @@ mod tests {
             digest: digest.map(B256::repeat_byte),
             record: None,
         }
+    }
+
+    /// Two workers recorded as colluders never hold replicas of one task while a third worker
+    /// is available: neither asked together, nor one asked while the other holds a replica.
+    /// Without the record the same decisions do ask both of them (so the record is what keeps
+    /// them apart).
+    #[test]
+    fn recorded_colluders_never_share_a_task() {
+        use Admission::*;
+        let pair = [(addr(1), addr(2))];
+        // (trust, replicas asked, workers available)
+        let table: Vec<(u64, Vec<Held>, Vec<Available>)> = vec![
+            (
+                3,
+                vec![],
+                vec![
+                    available(1, 0, 0, false),
+                    available(2, 0, 0, false),
+                    available(3, 0, 0, false),
+                ],
+            ),
+            (
+                3,
+                vec![held(1, 1, None)],
+                vec![available(2, 0, 0, false), available(3, 0, 0, false)],
+            ),
+            (
+                3,
+                vec![held(2, 1, Some(7))],
+                vec![available(1, 0, 0, false), available(3, 0, 0, false)],
+            ),
+        ];
+        let mut both_without = false;
+        for (i, (trust, live, avail)) in table.iter().enumerate() {
+            for mode in [Open, Unrestricted, Closed] {
+                for seed in 0..32u8 {
+                    let task = B256::repeat_byte(seed);
+                    let d = dispatch(mode, 0, task, *trust, false, live, avail, &pair);
+                    let holds =
+                        |a: Address| d.ask.contains(&a) || live.iter().any(|h| h.worker == a);
+                    assert!(
+                        !(holds(addr(1)) && holds(addr(2))),
+                        "row {i} {mode} seed {seed}: {d:?}"
+                    );
+                    assert!(!d.ask.is_empty(), "row {i} {mode} seed {seed}: {d:?}");
+                    // The pair given in the other order reads the same.
+                    let swapped = [(addr(2), addr(1))];
+                    assert_eq!(
+                        d,
+                        dispatch(mode, 0, task, *trust, false, live, avail, &swapped)
+                    );
+                    let free = dispatch(mode, 0, task, *trust, false, live, avail, &[]);
+                    let holds_free =
+                        |a: Address| free.ask.contains(&a) || live.iter().any(|h| h.worker == a);
+                    both_without |= holds_free(addr(1)) && holds_free(addr(2));
+                }
+            }
+        }
+        assert!(
+            both_without,
+            "without the record the pair is asked together"
+        );
+    }
+
+    /// Two workers first seen within the registration window are never asked together in an
+    /// open pool; the window is off at 0, in closed and unrestricted pools, and for workers on
+    /// the scheduler's own host (loopback).
+    #[test]
+    fn the_registration_window_ties_workers_of_an_open_pool() {
+        use Admission::*;
+        let seen = |n: u8, at: i64, prefix: &str| Available {
+            record: WorkerRecord {
+                address: addr(n),
+                first_seen: Some(at),
+                ip_prefix: Some(prefix.into()),
+                ..Default::default()
+            },
+            score: 0,
+        };
+        let together = |mode, window, avail: &[Available]| {
+            (0..32u8).any(|seed| {
+                let d = dispatch(
+                    mode,
+                    window,
+                    B256::repeat_byte(seed),
+                    3,
+                    false,
+                    &[],
+                    avail,
+                    &[],
+                );
+                d.ask.contains(&addr(1)) && d.ask.contains(&addr(2))
+            })
+        };
+        let near = [
+            seen(1, 100, "203.0.113.0/24"),
+            seen(2, 130, "198.51.100.0/24"),
+            seen(3, 1_000, "192.0.2.0/24"),
+        ];
+        assert!(!together(Open, 60, &near));
+        assert!(together(Open, 0, &near));
+        assert!(together(Open, 30, &near));
+        assert!(together(Closed, 60, &near));
+        assert!(together(Unrestricted, 60, &near));
+        let local = [
+            seen(1, 100, "127.0.0.0/24"),
+            seen(2, 100, "127.0.0.0/24"),
+            seen(3, 100, "127.0.0.0/24"),
+        ];
+        assert!(together(Open, 60, &local));
     }
 
     #[test]
@@ -895,7 +1069,7 @@ mod tests {
         ];
         for (i, (trust, live, avail, n, must, never)) in table.iter().enumerate() {
             for mode in [Open, Unrestricted, Closed] {
-                let d = dispatch(mode, task, *trust, false, live, avail);
+                let d = dispatch(mode, 0, task, *trust, false, live, avail, &[]);
                 assert_eq!(d.ask.len(), *n, "row {i} {mode}: {d:?}");
                 for m in must {
                     assert!(d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
@@ -904,17 +1078,19 @@ mod tests {
                     assert!(!d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
                 }
                 // Every worker asking reads the same decision while nothing changed.
-                assert_eq!(d, dispatch(mode, task, *trust, false, live, avail));
+                assert_eq!(d, dispatch(mode, 0, task, *trust, false, live, avail, &[]));
             }
         }
         // At consensus every pending replica is useless and nobody is asked.
         let d = dispatch(
             Open,
+            0,
             task,
             3,
             true,
             &[held(1, 3, Some(1)), held(2, 2, None)],
             &[available(3, 0, 0, false)],
+            &[],
         );
         assert_eq!((d.ask, d.useless), (vec![], vec![addr(2)]));
     }

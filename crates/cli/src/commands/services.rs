@@ -223,6 +223,9 @@ pub(crate) struct SchedulerSettings {
     pub(crate) admission: Option<Admission>,
     /// The reverse proxies in front of the API whose `X-Forwarded-For` names the worker.
     pub(crate) trusted_proxies: Vec<std::net::IpAddr>,
+    /// Seconds within which two workers first seen are never asked for one replicated task
+    /// together (open admission only; 0: off).
+    pub(crate) registration_window: u64,
     /// The pool's result store, in the store's own format (`poco_store::StoreConfig`: backend,
     /// path, s3, limits); its trusted schedulers and public URL are the scheduler's.
     pub(crate) store: Option<poco_store::StoreConfig>,
@@ -248,6 +251,7 @@ impl Default for SchedulerSettings {
             tls_key: None,
             admission: None,
             trusted_proxies: Vec::new(),
+            registration_window: 60,
             store: None,
         }
     }
@@ -484,6 +488,7 @@ impl SchedulerArgs {
         config.confirmations = ctx.opts.confirms.saturating_sub(1);
         config.admission = settings.admission.unwrap_or_else(|| default_admission(ctx));
         config.trusted_proxies = settings.trusted_proxies.clone();
+        config.registration_window = settings.registration_window;
         if config.admission == Admission::Unrestricted {
             tracing::warn!(
                 "admission is unrestricted: any wallet may work for this pool and take trust-1                  tasks; set --admission closed or open for a pool strangers can reach"
@@ -597,7 +602,19 @@ impl WorkersCommand {
             }
             Self::List { .. } => {
                 let list = workers.list().await.map_err(fail)?;
-                Ok(json!({ "workers": list.iter().map(record_json).collect::<Vec<_>>() }))
+                let colluded = workers.colluded_with().await.map_err(fail)?;
+                let list: Vec<Value> = list
+                    .iter()
+                    .map(|record| {
+                        let mut value = record_json(record);
+                        if let Value::Object(fields) = &mut value {
+                            let others = colluded.get(&record.address).cloned().unwrap_or_default();
+                            fields.insert("colluded_with".into(), json!(others));
+                        }
+                        value
+                    })
+                    .collect();
+                Ok(json!({ "workers": list }))
             }
             Self::Exclude {
                 address, reason, ..
