@@ -112,6 +112,16 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?} failed");
 }
 
+/// The SDK's layout: the wrapped key and the encrypted zip as the two entries of a zip.
+fn pack(wrapped: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, bytes) in [(KEY_ENTRY, wrapped), (RESULT_ENTRY, body)] {
+        zip.start_file(name, SimpleFileOptions::default()).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
 #[test]
 fn poco_decrypts_a_result_openssl_encrypted_in_the_sdk_layout() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,15 +177,8 @@ fn poco_decrypts_a_result_openssl_encrypted_in_the_sdk_layout() {
     );
     let mut body = iv.to_vec();
     body.extend(std::fs::read(d.join("body")).unwrap());
-    let mut archive = ZipWriter::new(Cursor::new(Vec::new()));
     let wrapped = std::fs::read(d.join("aes-key.rsa")).unwrap();
-    for (name, bytes) in [(KEY_ENTRY, &wrapped), (RESULT_ENTRY, &body)] {
-        archive
-            .start_file(name, SimpleFileOptions::default())
-            .unwrap();
-        archive.write_all(bytes).unwrap();
-    }
-    let archive = archive.finish().unwrap().into_inner();
+    let archive = pack(&wrapped, &body);
     let private = std::fs::read_to_string(d.join("key.pem")).unwrap();
     let plain = result_crypto::decrypt_result(&archive, &private).unwrap();
     assert_eq!(plain.as_slice(), zip.as_slice());
@@ -183,14 +186,7 @@ fn poco_decrypts_a_result_openssl_encrypted_in_the_sdk_layout() {
     // the same archive with one byte of the encrypted zip changed is refused
     let mut altered = body.clone();
     altered[40] ^= 0x01;
-    let mut repacked = ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, bytes) in [(KEY_ENTRY, &wrapped), (RESULT_ENTRY, &altered)] {
-        repacked
-            .start_file(name, SimpleFileOptions::default())
-            .unwrap();
-        repacked.write_all(bytes).unwrap();
-    }
-    let repacked = repacked.finish().unwrap().into_inner();
+    let repacked = pack(&wrapped, &altered);
     let e = result_crypto::decrypt_result(&repacked, &private).unwrap_err();
     assert!(e.to_string().contains("altered"), "{e}");
 }
