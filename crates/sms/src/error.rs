@@ -56,6 +56,12 @@ pub enum Error {
     /// An encrypted dataset does not decrypt.
     #[error("the dataset does not decrypt: {0}; give the file written by `dataset encrypt` and its own key file")]
     DatasetDecrypt(String),
+    /// A result encryption key is unusable (not an RSA key in PEM, or generation failed).
+    #[error("result encryption key: {0}")]
+    ResultKey(String),
+    /// An encrypted result does not decrypt (wrong key, altered or foreign archive).
+    #[error("the encrypted result: {0}")]
+    ResultDecrypt(String),
 }
 
 /// Result alias of this crate.

@@ -6,6 +6,7 @@ pub mod dataset;
 mod error;
 mod http;
 pub mod owners;
+pub mod result_crypto;
 pub mod store;
 pub mod vault;
 

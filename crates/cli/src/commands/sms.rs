@@ -1,7 +1,8 @@
 //! `poco sms` (the secret management service) and the secret commands that talk to it:
 //! `poco dataset encrypt | push-secret | check-secret`, `poco app push-secret | check-secret`,
 //! `poco requester push-secret | check-secret` and `poco result push-encryption-key |
-//! check-encryption-key`. The SMS is found by `--sms`, `$POCO_SMS`, or the chain's `sms` in
+//! check-encryption-key`, with `poco result generate-keypair | decrypt` (the beneficiary's
+//! result keys and encrypted results in iExec's format, no SMS needed). The SMS is found by `--sms`, `$POCO_SMS`, or the chain's `sms` in
 //! chain.json (a URL string, as the iExec SDK reads it).
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -9,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use alloy::primitives::Address;
 use clap::{Args, Subcommand};
 use eyre::{eyre, Result, WrapErr};
-use poco_sms::{dataset, SmsClient, SmsConfig};
+use poco_sms::{dataset, result_crypto, SmsClient, SmsConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -202,6 +203,26 @@ fn write_new(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
     std::fs::write(path, bytes).wrap_err_with(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes a private key readable by its owner only (mode 0600 from creation), replacing `path`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).wrap_err_with(|| format!("cannot replace {}", path.display()))
+        }
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .wrap_err_with(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .wrap_err_with(|| format!("cannot write {}", path.display()))
+}
+
 impl DatasetSecretCommand {
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
         match self {
@@ -365,9 +386,37 @@ impl RequesterCommand {
     }
 }
 
+/// Where the iExec SDK keeps a beneficiary's keypair (below the working directory).
+const BENEFICIARY_KEY_DIR: &str = ".secrets/beneficiary";
+
 /// `poco result ...`
 #[derive(Subcommand, Debug)]
 pub(crate) enum ResultCommand {
+    /// Make the beneficiary's result encryption keypair (RSA 4096) as `iexec result
+    /// generate-encryption-keypair` does: ADDRESS_key (private, mode 0600) and ADDRESS_key.pub.
+    GenerateKeypair {
+        /// The directory of the two files [default: .secrets/beneficiary, as the SDK].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace the keypair of this wallet when it exists (its results become unreadable).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Decrypt a result encrypted for the beneficiary (iExec's format: aes-key.rsa and
+    /// iexec_out.zip.aes in a zip), as `iexec result decrypt` does.
+    Decrypt {
+        /// The encrypted result [default: encryptedResults.zip].
+        file: Option<PathBuf>,
+        /// The private key [default: .secrets/beneficiary/ADDRESS_key of the wallet].
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Where to write the result zip [default: results.zip].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace the output file when it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Give the SMS the beneficiary's result encryption public key (PEM), as `iexec result
     /// push-encryption-key` does.
     PushEncryptionKey {
@@ -393,6 +442,65 @@ impl ResultCommand {
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
         use base64::Engine;
         match self {
+            Self::GenerateKeypair { out, force } => {
+                let address = ctx.wallet_address()?;
+                let dir = out.unwrap_or_else(|| PathBuf::from(BENEFICIARY_KEY_DIR));
+                std::fs::create_dir_all(&dir)
+                    .wrap_err_with(|| format!("cannot create the directory {}", dir.display()))?;
+                let private_path = dir.join(result_crypto::private_key_file_name(&address));
+                let public_path = dir.join(result_crypto::public_key_file_name(&address));
+                for path in [&private_path, &public_path] {
+                    if path.exists() && !force {
+                        return Err(eyre!(
+                            "{} exists: results encrypted for it would become unreadable; pass \
+                             --force to replace the keypair, or --out to write elsewhere",
+                            path.display()
+                        ));
+                    }
+                }
+                let keys = result_crypto::generate_keypair()?;
+                write_private(&private_path, keys.private_pem.as_bytes())?;
+                write_new(&public_path, keys.public_pem.as_bytes(), true)?;
+                Ok(json!({
+                    "address": address,
+                    "publicKeyFile": public_path,
+                }))
+            }
+            Self::Decrypt {
+                file,
+                key,
+                out,
+                force,
+            } => {
+                let file =
+                    file.unwrap_or_else(|| PathBuf::from(result_crypto::DEFAULT_ENCRYPTED_NAME));
+                let out =
+                    out.unwrap_or_else(|| PathBuf::from(result_crypto::DEFAULT_DECRYPTED_NAME));
+                let key = match key {
+                    Some(key) => key,
+                    None => PathBuf::from(BENEFICIARY_KEY_DIR)
+                        .join(result_crypto::private_key_file_name(&ctx.wallet_address()?)),
+                };
+                if out.exists() && !force {
+                    return Err(eyre!(
+                        "{} exists; pass --force to replace it, or --out to write elsewhere",
+                        out.display()
+                    ));
+                }
+                let pem = std::fs::read_to_string(&key).wrap_err_with(|| {
+                    format!(
+                        "cannot read the private key {}; give it with --key (made by `poco \
+                             result generate-keypair` or `iexec result \
+                             generate-encryption-keypair`)",
+                        key.display()
+                    )
+                })?;
+                let archive = std::fs::read(&file)
+                    .wrap_err_with(|| format!("cannot read {}", file.display()))?;
+                let plain = result_crypto::decrypt_result(&archive, &pem)?;
+                write_new(&out, &plain, true)?;
+                Ok(json!({ "resultsPath": out }))
+            }
             Self::PushEncryptionKey {
                 public_key,
                 force_update,

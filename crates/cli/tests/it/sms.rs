@@ -1,6 +1,7 @@
 //! `poco devnet start` runs an SMS and names it in chain.json; `poco dataset encrypt |
 //! push-secret | check-secret`, `poco requester push-secret` and `poco result
-//! push-encryption-key` against it, with the owner rules.
+//! push-encryption-key` against it, with the owner rules; `poco result generate-keypair |
+//! decrypt` (no chain needed).
 
 use std::process::Command;
 
@@ -160,4 +161,78 @@ fn hex_of_base64(text: &str) -> String {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn the_beneficiary_makes_keys_and_decrypts_a_result() {
+    use std::os::unix::fs::PermissionsExt;
+    let poco = Poco::new(crate::POCO);
+    let address = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let made = poco.json(&["result", "generate-keypair", "--wallet-address", address]);
+    let dir = poco.project().join(".secrets/beneficiary");
+    let (private, public) = (
+        dir.join(format!("{address}_key")),
+        dir.join(format!("{address}_key.pub")),
+    );
+    assert_eq!(
+        text(&made, "publicKeyFile"),
+        ".secrets/beneficiary/".to_string() + address + "_key.pub"
+    );
+    assert!(!made.to_string().contains("PRIVATE"), "{made}");
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the private key is readable by its owner only"
+    );
+    let public_pem = std::fs::read_to_string(&public).unwrap();
+    assert!(public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+    let first_private = std::fs::read(&private).unwrap();
+
+    // no silent overwrite: the results encrypted for the first key would be lost
+    let again = poco.error(&["result", "generate-keypair", "--wallet-address", address]);
+    assert!(again.contains("--force"), "{again}");
+    assert_eq!(std::fs::read(&private).unwrap(), first_private);
+
+    // a result encrypted for the public key (as a TEE worker will) decrypts with the defaults
+    let zip = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("out.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"only for the beneficiary").unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let archive = poco_sms::result_crypto::encrypt_result(&zip, &public_pem).unwrap();
+    std::fs::write(poco.project().join("encryptedResults.zip"), &archive).unwrap();
+    let done = poco.json(&["result", "decrypt", "--wallet-address", address]);
+    assert_eq!(text(&done, "resultsPath"), "results.zip");
+    assert_eq!(
+        std::fs::read(poco.project().join("results.zip")).unwrap(),
+        zip
+    );
+    let exists = poco.error(&["result", "decrypt", "--wallet-address", address]);
+    assert!(exists.contains("--force"), "{exists}");
+
+    // another keypair (--force) cannot open it, and says so
+    poco.json(&[
+        "result",
+        "generate-keypair",
+        "--wallet-address",
+        address,
+        "--force",
+    ]);
+    assert_ne!(std::fs::read(&private).unwrap(), first_private);
+    let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let refused = poco.error(&[
+        "result",
+        "decrypt",
+        "--wallet-address",
+        address,
+        "--out",
+        "other.zip",
+    ]);
+    assert!(refused.contains("not encrypted for this key"), "{refused}");
+    assert!(!poco.project().join("other.zip").exists());
 }
