@@ -96,7 +96,7 @@ enum Command {
     /// Requester secrets held by the SMS: push, check.
     #[command(subcommand)]
     Requester(commands::sms::RequesterCommand),
-    /// Result encryption: push or check the beneficiary's public key on the SMS.
+    /// Result encryption: make the beneficiary's keypair, push or check its public key on the SMS, decrypt a result.
     #[command(subcommand)]
     Result(commands::sms::ResultCommand),
 }
