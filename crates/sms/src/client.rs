@@ -223,6 +223,55 @@ impl SmsClient {
 }
 
 /// The error of a refused request: the SMS's own message (it never holds a value).
+impl SmsClient {
+    async fn post_json<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Q,
+    ) -> Result<A, Error> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
+                    self.url
+                ))
+            })?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(refused(status, text));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            Error::BadRequest(format!(
+                "the SMS at {} answered {path} with a body that is not the expected JSON ({e}); \
+                 is it a poco SMS?",
+                self.url
+            ))
+        })
+    }
+
+    /// The enclave challenge of task `idx` of deal `dealid` (made once per task by the SMS).
+    pub async fn tee_challenge(
+        &self,
+        request: &crate::tee::ChallengeRequest,
+    ) -> Result<crate::tee::ChallengeResponse, Error> {
+        self.post_json("/tee/challenges", request).await
+    }
+
+    /// The task's secrets, sealed to the enclave key the request's attestation binds.
+    pub async fn tee_session(
+        &self,
+        request: &crate::tee::SessionRequest,
+    ) -> Result<crate::tee::SessionResponse, Error> {
+        self.post_json("/tee/sessions", request).await
+    }
+}
+
 fn refused(status: StatusCode, text: String) -> Error {
     let text = if text.is_empty() {
         format!("the SMS answered {status}")

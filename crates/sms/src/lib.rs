@@ -8,6 +8,7 @@ mod http;
 pub mod owners;
 pub mod result_crypto;
 pub mod store;
+pub mod tee;
 pub mod vault;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
