@@ -141,6 +141,16 @@ pub struct Assignment {
     pub callback: Address,
     /// The base URL of the pool's result store.
     pub store_url: String,
+    /// The deal's tag (bit 0: a TEE task, which only a worker in TEE mode may take).
+    #[serde(default)]
+    pub tag: B256,
+    /// The task's enclave challenge, for a TEE task (zero otherwise): the authorization
+    /// covers it, and the worker's enclave gets its key from the SMS ([`Assignment::sms_url`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub enclave_challenge: Address,
+    /// The SMS that holds the task's secrets and its enclave challenge key (TEE tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_url: Option<String>,
 }
 
 /// `POST /heartbeat` answer (older schedulers answer `204` without a body: nothing to stop).
@@ -404,4 +414,9 @@ mod tests {
             assert_eq!(Fault::parse(fault.as_str()), Some(fault));
         }
     }
+}
+
+/// Whether an address is zero (skipped when serializing).
+fn is_zero(address: &Address) -> bool {
+    *address == Address::ZERO
 }

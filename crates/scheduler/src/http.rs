@@ -560,6 +560,9 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         fast_deal: deal.fast.then(|| deal.fast_deal.clone()),
         callback: deal.callback,
         store_url: s.store_url.clone(),
+        tag: B256::ZERO,
+        enclave_challenge: Address::ZERO,
+        sms_url: None,
     }))
 }
 
