@@ -352,6 +352,11 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// Whether an address is zero (skipped when serializing).
+fn is_zero(address: &Address) -> bool {
+    *address == Address::ZERO
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,9 +419,4 @@ mod tests {
             assert_eq!(Fault::parse(fault.as_str()), Some(fault));
         }
     }
-}
-
-/// Whether an address is zero (skipped when serializing).
-fn is_zero(address: &Address) -> bool {
-    *address == Address::ZERO
 }
