@@ -144,20 +144,31 @@ def write_model(path, quantized, seed, accuracy):
 
 def read_model(path):
     """(names, scale, rows) from a weights file; exits with the problem on a bad file."""
-    header, rows, names = {}, [], []
-    with open(path, encoding="utf-8") as f:
-        lines = [ln.split() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        sys.exit(f"error: {path} is binary, not a poco-classify weights file (encrypted?)")
+    lines = [ln.split() for ln in text.splitlines()]
+    lines = [parts for parts in lines if parts and not parts[0].startswith("#")]
     if not lines or lines[0] != ["poco-classify", "1"]:
         sys.exit(f"error: {path} is not a poco-classify 1 weights file")
-    for parts in lines[1:]:
-        if parts[0] in ("features", "classes", "scale") and len(parts) == 2:
-            header[parts[0]] = int(parts[1])
-        elif parts[0] == "class":
-            names.append(parts[1])
-            rows.append([int(v) for v in parts[2:]])
-        else:
-            sys.exit(f"error: {path}: unexpected line '{' '.join(parts)}'")
-    if len(rows) != header.get("classes") or any(len(r) != header["features"] + 1 for r in rows):
+    header, rows, names = {}, [], []
+    try:
+        for parts in lines[1:]:
+            if parts[0] in ("features", "classes", "scale") and len(parts) == 2:
+                header[parts[0]] = int(parts[1])
+            elif parts[0] == "class" and len(parts) > 2:
+                names.append(parts[1])
+                rows.append([int(v) for v in parts[2:]])
+            else:
+                sys.exit(f"error: {path}: unexpected line '{' '.join(parts)}'")
+    except ValueError as e:
+        sys.exit(f"error: {path}: {e}")
+    if "features" not in header or len(rows) != header.get("classes") or any(
+        len(r) != header["features"] + 1 for r in rows
+    ):
         sys.exit(f"error: {path}: the class lines do not match the header")
     return names, header["scale"], rows
 
