@@ -817,6 +817,7 @@ impl Worker {
                             U256::from(a.idx),
                             &pushed,
                             a.authorization.clone(),
+                            None,
                         )
                         .await,
                     ReplicateState::Done,
@@ -825,7 +826,7 @@ impl Worker {
             }
             Mode::ContributeAndFinalize => (
                 self.chain
-                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone())
+                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone(), None)
                     .await,
                 ReplicateState::Done,
                 "contributeAndFinalize",
@@ -847,7 +848,7 @@ impl Worker {
                     .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
                 (
                     self.chain
-                        .contribute(a.taskid, digest, a.authorization.clone())
+                        .contribute(a.taskid, digest, a.authorization.clone(), None)
                         .await,
                     ReplicateState::Contributed,
                     "contribute",
