@@ -800,6 +800,27 @@ impl Worker {
             results: link.to_bytes(),
             callback: callback.clone(),
         };
+        // A TEE task: the enclave challenge's key signs the result (the hub checks it).
+        let enclave = match &session {
+            None => None,
+            Some(session) => {
+                let me = self.signer.address();
+                let sign = match a.mode {
+                    Mode::Fast => {
+                        poco_types::sign_enclave_fast(&session.enclave, me, a.taskid, digest)
+                    }
+                    _ => {
+                        let c = poco_types::Contribution::new(me, a.taskid, digest);
+                        poco_types::sign_enclave(&session.enclave, c.result_hash, c.result_seal)
+                    }
+                }
+                .map_err(|e| local("sign the result with the enclave key", &e).with_logs(&logs))?;
+                Some(poco_chain::Enclave {
+                    challenge: a.enclave_challenge,
+                    sign,
+                })
+            }
+        };
         let (tx, state, what) = match a.mode {
             Mode::Fast => {
                 let deal = a
@@ -817,7 +838,7 @@ impl Worker {
                             U256::from(a.idx),
                             &pushed,
                             a.authorization.clone(),
-                            None,
+                            enclave.as_ref(),
                         )
                         .await,
                     ReplicateState::Done,
@@ -826,7 +847,12 @@ impl Worker {
             }
             Mode::ContributeAndFinalize => (
                 self.chain
-                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone(), None)
+                    .contribute_and_finalize(
+                        a.taskid,
+                        &pushed,
+                        a.authorization.clone(),
+                        enclave.as_ref(),
+                    )
                     .await,
                 ReplicateState::Done,
                 "contributeAndFinalize",
@@ -848,7 +874,7 @@ impl Worker {
                     .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
                 (
                     self.chain
-                        .contribute(a.taskid, digest, a.authorization.clone(), None)
+                        .contribute(a.taskid, digest, a.authorization.clone(), enclave.as_ref())
                         .await,
                     ReplicateState::Contributed,
                     "contribute",
