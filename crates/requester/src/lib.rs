@@ -24,9 +24,7 @@ pub use follow::{
 };
 pub use offer::{best_offer, Candidate, Offer, OfferQuery};
 #[cfg(feature = "follow")]
-pub use plan::{
-    check_input_files, check_sms, AppInput, AppToRun, Plan, PlanError, Prepared, RESULT_KEY_NAME,
-};
+pub use plan::{check_input_files, check_sms, AppInput, AppToRun, Plan, PlanError, Prepared};
 pub use request::RequestBuilder;
 #[cfg(feature = "follow")]
 pub use source::{SourceError, Sourced};

@@ -143,7 +143,7 @@ pub enum PlanError {
     #[error(
         "the run gives the app secret {index} from the requester secret {name:?}, which the SMS \
          at {sms} does not hold for {requester}: push it with `poco requester push-secret \
-         {name}` (nothing was paid)"
+         {name} --secret-file FILE` (nothing was paid)"
     )]
     MissingSecret {
         /// The SMS asked.
@@ -268,7 +268,7 @@ pub async fn check_sms(
     }
     if encrypt
         && !sms
-            .named_secret_exists(beneficiary, RESULT_KEY_NAME)
+            .named_secret_exists(beneficiary, poco_sms::RESULT_KEY_NAME)
             .await
             .map_err(unreachable)?
     {
@@ -280,9 +280,6 @@ pub async fn check_sms(
     }
     Ok(())
 }
-
-/// The name under which the SMS keeps a beneficiary's result encryption key (the SDK's).
-pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
 /// The app of a run, as the chain knows it.
 #[derive(Debug, Clone)]
