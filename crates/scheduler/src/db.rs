@@ -1371,6 +1371,8 @@ mod tests {
     async fn tags_and_enclave_challenges_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("tag.db").display());
+        // Opened twice, as in `rows_are_typed_and_unknown_states_refused`.
+        Db::open(&url).await.unwrap().pool.close().await;
         let db = Db::open(&url).await.unwrap();
         let tee = DealRow {
             tag: Tag::TEE | Tag::TDX | Tag::GPU,
