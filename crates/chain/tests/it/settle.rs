@@ -1,17 +1,20 @@
 //! The typed settle calls and the owner and administration calls of `PocoClient` against a real
 //! anvil: a fast push, contribute-and-finalize, contribute and reveal with the contribution
-//! read back, and the registry, policy, category and transfer methods.
+//! read back, the same calls on TEE deals (the enclave's signatures as the hub checks them),
+//! and the registry, policy, category and transfer methods.
 
+use alloy::signers::local::PrivateKeySigner;
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
     providers::Provider,
 };
 use poco_chain::{
-    bindings::hub::IPoco::IPocoErrors, devchain::DevPoco, AssetKind, ContributionStatus,
+    bindings::hub::IPoco::IPocoErrors, devchain::DevPoco, AssetKind, ContributionStatus, Enclave,
     PocoClient, WorkerResult,
 };
 use poco_types::{
-    result_hash, AppOrder, RequestOrder, TaskStatus, WorkerAuthorization, WorkerpoolOrder,
+    result_hash, sign_enclave, sign_enclave_fast, AppOrder, Contribution, RequestOrder, Tag,
+    TaskStatus, WorkerAuthorization, WorkerpoolOrder,
 };
 
 use crate::client::{app_spec, funded_client, SignWithClient, RLC};
@@ -32,6 +35,8 @@ struct Market {
     workers: Vec<PocoClient>,
     pool: Address,
     app_order: poco_types::SignedOrder<AppOrder>,
+    /// The same app's order for TEE deals (the app order must carry the tee tag too).
+    tee_app_order: poco_types::SignedOrder<AppOrder>,
 }
 
 impl Market {
@@ -55,12 +60,20 @@ impl Market {
             ..Default::default()
         }
         .sign_with_client(&app_owner)?;
+        let tee_app_order = AppOrder {
+            app,
+            volume: U256::from(100u64),
+            tag: Tag::TEE.0,
+            ..Default::default()
+        }
+        .sign_with_client(&app_owner)?;
         Ok(Self {
             requester,
             scheduler,
             workers,
             pool,
             app_order,
+            tee_app_order,
         })
     }
 
@@ -72,11 +85,25 @@ impl Market {
         poco_types::SignedOrder<WorkerpoolOrder>,
         poco_types::SignedOrder<RequestOrder>,
     )> {
+        self.tagged_orders(trust, salt, Tag::NONE)
+    }
+
+    /// The orders of a deal whose pool offers and request asks for `tag`.
+    fn tagged_orders(
+        &self,
+        trust: u64,
+        salt: u8,
+        tag: Tag,
+    ) -> eyre::Result<(
+        poco_types::SignedOrder<WorkerpoolOrder>,
+        poco_types::SignedOrder<RequestOrder>,
+    )> {
         let pool = WorkerpoolOrder {
             workerpool: self.pool,
             workerpoolprice: U256::from(RLC),
             volume: U256::from(1u64),
             trust: U256::from(trust),
+            tag: tag.0,
             salt: B256::repeat_byte(salt),
             ..Default::default()
         }
@@ -90,6 +117,7 @@ impl Market {
             volume: U256::from(1u64),
             trust: U256::from(trust),
             params: r#"{"iexec_args":"x"}"#.into(),
+            tag: tag.0,
             salt: B256::repeat_byte(salt),
             ..Default::default()
         }
@@ -133,6 +161,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             idx,
             &pushed(0x11),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await?;
     assert!(receipt.status());
@@ -150,6 +179,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             idx,
             &pushed(0x11),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await
         .unwrap_err();
@@ -175,6 +205,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             taskid,
             &pushed(0x22),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await?;
     let task = worker.task(taskid).await?;
@@ -208,7 +239,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
         ContributionStatus::Unset
     );
     for w in &m.workers {
-        w.contribute(taskid, digest, authorize(&m.scheduler, w, taskid)?)
+        w.contribute(taskid, digest, authorize(&m.scheduler, w, taskid)?, None)
             .await?;
         let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Contributed);
@@ -230,6 +261,241 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
         let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Proved);
     }
+    Ok(())
+}
+
+/// The scheduler's signature authorizing `worker` on `taskid` with the enclave `challenge`.
+fn authorize_enclave(
+    scheduler: &PocoClient,
+    worker: &PocoClient,
+    taskid: B256,
+    challenge: Address,
+) -> eyre::Result<Bytes> {
+    let key = scheduler
+        .signer()
+        .ok_or_else(|| eyre::eyre!("client without a signer"))?;
+    Ok(WorkerAuthorization::sign(key, worker.sender()?, taskid, challenge)?.sign)
+}
+
+/// The hub's error of a refused settle call.
+fn hub_error(err: &poco_chain::Error) -> Option<&IPocoErrors> {
+    err.revert().and_then(|r| r.as_poco())
+}
+
+#[tokio::test]
+async fn tee_deals_settle_only_with_the_enclave_signature() -> eyre::Result<()> {
+    let dev = DevPoco::start().await?;
+    let m = Market::new(&dev).await?;
+    let worker = &m.workers[0];
+    let me = worker.sender()?;
+    let enclave = PrivateKeySigner::random();
+    let impostor = PrivateKeySigner::random();
+    let challenge = enclave.address();
+
+    // Fast path: the enclave signs keccak256(worker ‖ taskid ‖ resultDigest).
+    let (pool, request) = m.tagged_orders(1, 0x41, Tag::TEE)?;
+    let (deal, fast) = m
+        .requester
+        .match_orders_fast(&m.tee_app_order, None, &pool, &request)
+        .await?;
+    let (idx, taskid) = (deal.first_task, deal.tasks[0]);
+    let result = pushed(0x41);
+    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
+    let err = worker
+        .push_result_fast(
+            fast.clone(),
+            deal.dealid,
+            idx,
+            &result,
+            authorize(&m.scheduler, worker, taskid)?,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::EnclaveChallengeRequired(_))
+        ),
+        "{err}"
+    );
+    let forged = Enclave {
+        challenge,
+        sign: sign_enclave_fast(&impostor, me, taskid, result.digest)?,
+    };
+    let err = worker
+        .push_result_fast(
+            fast.clone(),
+            deal.dealid,
+            idx,
+            &result,
+            auth.clone(),
+            Some(&forged),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::InvalidEnclaveSignature(_))
+        ),
+        "{err}"
+    );
+    // The contribute message does not serve on the fast path.
+    let c = Contribution::new(me, taskid, result.digest);
+    let wrong_message = Enclave {
+        challenge,
+        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
+    };
+    let err = worker
+        .push_result_fast(
+            fast.clone(),
+            deal.dealid,
+            idx,
+            &result,
+            auth.clone(),
+            Some(&wrong_message),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::InvalidEnclaveSignature(_))
+        ),
+        "{err}"
+    );
+    let signed = Enclave {
+        challenge,
+        sign: sign_enclave_fast(&enclave, me, taskid, result.digest)?,
+    };
+    worker
+        .push_result_fast(fast.clone(), deal.dealid, idx, &result, auth, Some(&signed))
+        .await?;
+    assert_eq!(
+        worker.fast_task_state(fast, deal.dealid, idx).await?,
+        TaskStatus::Completed
+    );
+
+    // Classic trust 1: the enclave signs keccak256(resultHash ‖ resultSeal).
+    let (pool, request) = m.tagged_orders(1, 0x42, Tag::TEE)?;
+    let deal = m
+        .requester
+        .match_orders(&m.tee_app_order, None, &pool, &request)
+        .await?;
+    let taskid = deal.tasks[0];
+    let hub = m.scheduler.hub();
+    let call = hub.initialize(deal.dealid, deal.first_task);
+    m.scheduler
+        .send(call.into_transaction_request(), "initialize")
+        .await?;
+    let result = pushed(0x42);
+    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
+    let err = worker
+        .contribute_and_finalize(
+            taskid,
+            &result,
+            authorize(&m.scheduler, worker, taskid)?,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::EnclaveChallengeRequired(_))
+        ),
+        "{err}"
+    );
+    let c = Contribution::new(me, taskid, result.digest);
+    let forged = Enclave {
+        challenge,
+        sign: sign_enclave(&impostor, c.result_hash, c.result_seal)?,
+    };
+    let err = worker
+        .contribute_and_finalize(taskid, &result, auth.clone(), Some(&forged))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::InvalidEnclaveSignature(_))
+        ),
+        "{err}"
+    );
+    let signed = Enclave {
+        challenge,
+        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
+    };
+    worker
+        .contribute_and_finalize(taskid, &result, auth, Some(&signed))
+        .await?;
+    let task = worker.task(taskid).await?;
+    assert_eq!(
+        TaskStatus::try_from(task.status).ok(),
+        Some(TaskStatus::Completed)
+    );
+    assert_eq!(
+        worker.contribution(taskid, me).await?.status,
+        ContributionStatus::Proved
+    );
+
+    // Replicated: each contribution carries its own enclave signature.
+    let (pool, request) = m.tagged_orders(3, 0x43, Tag::TEE)?;
+    let deal = m
+        .requester
+        .match_orders(&m.tee_app_order, None, &pool, &request)
+        .await?;
+    let taskid = deal.tasks[0];
+    let call = hub.initialize(deal.dealid, deal.first_task);
+    m.scheduler
+        .send(call.into_transaction_request(), "initialize")
+        .await?;
+    let digest = B256::repeat_byte(0x43);
+    let err = worker
+        .contribute(
+            taskid,
+            digest,
+            authorize(&m.scheduler, worker, taskid)?,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::EnclaveChallengeRequired(_))
+        ),
+        "{err}"
+    );
+    let c = Contribution::new(me, taskid, digest);
+    let forged = Enclave {
+        challenge,
+        sign: sign_enclave(&impostor, c.result_hash, c.result_seal)?,
+    };
+    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
+    let err = worker
+        .contribute(taskid, digest, auth.clone(), Some(&forged))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            hub_error(&err),
+            Some(IPocoErrors::InvalidEnclaveSignature(_))
+        ),
+        "{err}"
+    );
+    let signed = Enclave {
+        challenge,
+        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
+    };
+    worker
+        .contribute(taskid, digest, auth, Some(&signed))
+        .await?;
+    assert_eq!(
+        worker.contribution(taskid, me).await?.status,
+        ContributionStatus::Contributed
+    );
     Ok(())
 }
 
