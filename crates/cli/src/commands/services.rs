@@ -322,9 +322,11 @@ pub(crate) struct WorkerArgs {
 /// `poco worker --tee`: where the worker's attestation comes from.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TeeProvider {
-    /// The development provider: no hardware, nothing confidential.
+    // (Plain comments: documented values would turn `poco worker --help` into its long form;
+    // the flag's help names them.)
+    // The development provider: no hardware, nothing confidential.
     Dev,
-    /// The kernel's configfs-tsm interface of a TDX or SEV-SNP guest.
+    // The kernel's configfs-tsm interface of a TDX or SEV-SNP guest.
     Tsm,
 }
 
