@@ -473,6 +473,22 @@ impl SchedulerArgs {
         }
         let settings = self.settings()?;
         let tls = super::market::tls_files(&settings.tls_cert, &settings.tls_key)?;
+        // Checked before anything connects: a TEE offer without an SMS is refused outright.
+        let sms_url = settings.sms.clone().or_else(|| chain_sms(ctx));
+        let tag = settings.tag.unwrap_or_default();
+        if tag.is_tee() && sms_url.is_none() {
+            bail!(
+                "--tag {tag} offers TEE but no SMS is configured, so the pool's TEE tasks could \
+                 never be handed out: pass --sms URL (or add \"sms\" to the chain in \
+                 chain.json; run one with `poco sms`), or drop tee from --tag"
+            );
+        }
+        if !tag.is_empty() && settings.publish_price.is_none() {
+            tracing::warn!(
+                "--tag {tag} is the tag of the published order: without --publish-price no \
+                 order is published, and the pool's orders signed elsewhere offer their own tags"
+            );
+        }
         let client = ctx.sender().await?;
         let signer = client
             .signer()
@@ -506,21 +522,7 @@ impl SchedulerArgs {
         config.admission = settings.admission.unwrap_or_else(|| default_admission(ctx));
         config.trusted_proxies = settings.trusted_proxies.clone();
         config.registration_window = settings.registration_window;
-        config.sms_url = settings.sms.clone().or_else(|| chain_sms(ctx));
-        let tag = settings.tag.unwrap_or_default();
-        if tag.is_tee() && config.sms_url.is_none() {
-            bail!(
-                "--tag {tag} offers TEE but no SMS is configured, so the pool's TEE tasks could \
-                 never be handed out: pass --sms URL (or add \"sms\" to the chain in \
-                 chain.json; run one with `poco sms`), or drop tee from --tag"
-            );
-        }
-        if !tag.is_empty() && settings.publish_price.is_none() {
-            tracing::warn!(
-                "--tag {tag} is the tag of the published order: without --publish-price no \
-                 order is published, and the pool's orders signed elsewhere offer their own tags"
-            );
-        }
+        config.sms_url = sms_url;
         if config.admission == Admission::Unrestricted {
             tracing::warn!(
                 "admission is unrestricted: any wallet may work for this pool and take trust-1                  tasks; set --admission closed or open for a pool strangers can reach"
