@@ -796,7 +796,11 @@ async fn follow(
         .await;
     printer.clear();
     let outcomes = outcomes.map_err(|e| requester_error(e, client, Some(target.dealid)))?;
-    let beneficiary = client.sender().ok();
+    // Where `poco result generate-keypair` writes the beneficiary's private key.
+    let key = client.sender().ok().map(|b| {
+        PathBuf::from(super::sms::BENEFICIARY_KEY_DIR)
+            .join(poco_sms::result_crypto::private_key_file_name(&b))
+    });
     Ok(outcomes
         .into_iter()
         .map(|TaskOutcome { taskid, outcome }| match outcome {
@@ -807,7 +811,7 @@ async fn follow(
                 });
                 if let (Some(map), Value::Object(tee)) = (
                     out.as_object_mut(),
-                    open_tee_result(ctx.opts.json, beneficiary, &folder),
+                    open_tee_result(ctx.opts.json, key.as_deref(), &folder),
                 ) {
                     map.extend(tee);
                 }
@@ -825,10 +829,10 @@ async fn follow(
 }
 
 /// A TEE task's result after download: an encrypted one is decrypted into its folder with the
-/// beneficiary's private key when it is where `poco result generate-keypair` writes it (else
-/// the command that decrypts it is printed); `tee.json` tells whether the run was
-/// confidential. Nothing for a standard task's result.
-fn open_tee_result(json: bool, beneficiary: Option<Address>, folder: &Path) -> Value {
+/// beneficiary's private key `key` when the file is there (else the command that decrypts it
+/// is printed); `tee.json` tells whether the run was confidential. Nothing for a standard
+/// task's result.
+fn open_tee_result(json: bool, key: Option<&Path>, folder: &Path) -> Value {
     use poco_sms::result_crypto;
     let mut out = serde_json::Map::new();
     let archive = folder.with_extension("zip");
@@ -837,15 +841,11 @@ fn open_tee_result(json: bool, beneficiary: Option<Address>, folder: &Path) -> V
     };
     if poco_requester::is_encrypted_result(&bytes) {
         out.insert("encrypted".into(), json!(true));
-        let key = beneficiary.map(|b| {
-            PathBuf::from(super::sms::BENEFICIARY_KEY_DIR)
-                .join(result_crypto::private_key_file_name(&b))
-        });
         let decrypt_command = format!(
             "poco result decrypt {} --key <the beneficiary's private key> --out results.zip",
             archive.display()
         );
-        match key.as_ref().filter(|k| k.is_file()) {
+        match key.filter(|k| k.is_file()) {
             None => eprintln!(
                 "the result is encrypted for the beneficiary; decrypt it with `{decrypt_command}`"
             ),
@@ -948,4 +948,70 @@ pub(crate) async fn download(
     poco_requester::download(signer, link, digest, dir, &printer)
         .await
         .map_err(eyre::Report::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in files {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// An encrypted result is decrypted into its folder with the beneficiary's key, and its
+    /// tee.json read; without the key it stays packed; a standard result gets nothing.
+    #[test]
+    fn a_tee_result_is_decrypted_with_the_beneficiary_s_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("task");
+        let result = zip_of(&[
+            (
+                "computed.json",
+                br#"{"deterministic-output-path":"/iexec_out/result.txt"}"#,
+            ),
+            ("result.txt", b"42 quokkas"),
+            (
+                "tee.json",
+                br#"{"platform":"dev","measurement":"dev","confidential":false}"#,
+            ),
+        ]);
+        let keys = poco_sms::result_crypto::generate_keypair().unwrap();
+        let sealed = poco_sms::result_crypto::encrypt_result(&result, &keys.public_pem).unwrap();
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.with_extension("zip"), &sealed).unwrap();
+
+        let missing = dir.path().join("no_key");
+        let out = open_tee_result(true, Some(&missing), &folder);
+        assert_eq!(out, json!({ "encrypted": true }));
+        assert!(!folder.join("result.txt").exists());
+
+        let key = dir.path().join("key");
+        std::fs::write(&key, keys.private_pem.as_bytes()).unwrap();
+        let out = open_tee_result(true, Some(&key), &folder);
+        assert_eq!(
+            out,
+            json!({ "encrypted": true, "decrypted": true, "confidential": false, "platform": "dev" })
+        );
+        assert_eq!(
+            std::fs::read(folder.join("result.txt")).unwrap(),
+            b"42 quokkas"
+        );
+
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"not a key").unwrap();
+        let out = open_tee_result(true, Some(&other), &folder);
+        assert_eq!(out["decrypted"], false);
+
+        let plain = dir.path().join("plain");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.with_extension("zip"), zip_of(&[("result.txt", b"x")])).unwrap();
+        assert_eq!(open_tee_result(true, Some(&key), &plain), json!({}));
+    }
 }
