@@ -214,7 +214,9 @@ pub struct ExecutionRequest {
     /// the deal's block timestamp.
     pub clock_start: Option<SystemTime>,
     /// The secrets of a TEE task, given to the app as environment variables (never printed).
-    #[serde(default, skip_serializing_if = "AppSecrets::is_empty")]
+    /// Always serialized: the runner framing (postcard) is not self-describing, so a skipped
+    /// field would shift every byte after it.
+    #[serde(default)]
     pub secrets: AppSecrets,
 }
 
