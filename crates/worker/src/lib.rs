@@ -766,10 +766,16 @@ impl Worker {
         // The store may be briefly away (a restart): retry until the task's deadline.
         let mut backoff = Duration::from_millis(200);
         let receipt = loop {
-            match store
-                .upload(a.taskid, archive.clone(), &authorization, &self.signer)
-                .await
-            {
+            let upload = if session.is_some() {
+                store
+                    .upload_tee(a.taskid, archive.clone(), &authorization, &self.signer)
+                    .await
+            } else {
+                store
+                    .upload(a.taskid, archive.clone(), &authorization, &self.signer)
+                    .await
+            };
+            match upload {
                 Ok(receipt) => break receipt,
                 Err(e) if e.is_retryable() && unix_now() < a.deadline => {
                     warn!(taskid = %a.taskid, "cannot upload the result yet: {e}");

@@ -3,7 +3,10 @@
 //! itself when given a module file on a devnet, signs the request, matches, follows the tasks,
 //! downloads each result and checks it against the digest on chain. A run given up while
 //! following (the chain or the scheduler away for longer than `--rpc-patience`, or a killed
-//! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`.
+//! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`. A TEE run
+//! (`--tag tee`, with `--secret` and `--encrypt-result`) is checked at the SMS before paying;
+//! its encrypted result is decrypted after download with the beneficiary's key file when it is
+//! there, and whether the run was confidential is read from its `tee.json`.
 //!
 //! The work is poco-requester's (the checks before money moves are its `Plan` and `Prepared`,
 //! the choice of orders its `best_offer`, matching and following its `Requester`); this module
