@@ -80,8 +80,9 @@ pub struct Verified {
     pub report_data: [u8; REPORT_DATA_LEN],
     /// Whether the report comes from real hardware (false for the development provider).
     pub confidential: bool,
-    /// The platform's TCB status as the collateral rates it (`UpToDate`, ...; empty for
-    /// the development provider).
+    /// The platform's TCB status as Intel's collateral rates it (`UpToDate`, ...; empty for
+    /// SEV-SNP, whose TCB is checked against [`Policy::sev_min_tcb`], and for the development
+    /// provider).
     pub tcb_status: String,
 }
 

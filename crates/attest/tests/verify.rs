@@ -403,12 +403,13 @@ fn loading_collateral_reads_the_documented_files_and_refuses_broken_ones() {
     .unwrap();
     let err = Policy::default().load_collateral(dir.path()).unwrap_err();
     assert!(err.to_string().contains("milan.ask.pem"), "{err}");
-    // a collateral that is not JSON
+    // an ASK that is not a certificate
     std::fs::write(dir.path().join("milan.ask.pem"), b"not a certificate").unwrap();
     assert!(matches!(
         Policy::default().load_collateral(dir.path()),
         Err(Error::Collateral { .. })
     ));
+    // a DCAP collateral that is not JSON
     std::fs::remove_file(dir.path().join("milan.ark.pem")).unwrap();
     std::fs::write(dir.path().join("x.dcap.json"), b"{").unwrap();
     assert!(matches!(
