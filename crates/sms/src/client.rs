@@ -282,6 +282,8 @@ fn refused(status: StatusCode, text: String) -> Error {
         StatusCode::UNAUTHORIZED => Error::Unauthorized(text),
         StatusCode::NOT_FOUND => Error::NotFound(text),
         StatusCode::CONFLICT => Error::Conflict(text),
+        StatusCode::FORBIDDEN => Error::Forbidden(text),
+        StatusCode::GONE => Error::Gone(text),
         _ => Error::BadRequest(format!("{text} ({status})")),
     }
 }

@@ -47,9 +47,17 @@ pub enum Error {
     /// The secret does not exist (404).
     #[error("{0}")]
     NotFound(String),
-    /// The secret exists and cannot be created again (409).
+    /// The secret exists and cannot be created again, or the task is not in a state that
+    /// allows the request yet (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request is not allowed for this deal (a TEE route for a deal that is not
+    /// TEE-tagged) (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The task is over (completed, failed, revealing or past its deadline) (410).
+    #[error("{0}")]
+    Gone(String),
     /// A dataset key is not 32 bytes in base64.
     #[error("a dataset key must be 32 bytes in base64 (44 characters, as `iexec dataset encrypt` and `poco dataset encrypt` write it); give the key file written beside the encrypted dataset")]
     DatasetKey,
@@ -74,6 +82,8 @@ impl IntoResponse for Error {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Gone(_) => StatusCode::GONE,
             Self::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

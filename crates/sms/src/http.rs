@@ -13,13 +13,18 @@
 //! | `HEAD /requesters/O/secrets/N` | 200 / 404 |
 //! | `POST /apps/A/secrets` | sets app A's developer secret (A's owner; once) |
 //! | `HEAD /apps/A/secrets` | 200 / 404 |
+//! | `POST /tee/challenges` | a TEE task's enclave challenge ([`crate::tee`]) |
+//! | `POST /tee/sessions` | a TEE task's secrets, sealed to an attested enclave |
+//! | `GET /health` | `ok`, and whether development attestation is accepted |
 //! | `GET /metrics` | Prometheus text exposition |
 //!
 //! The body of a write is the secret value (at most [`MAX_SECRET_BYTES`]); the `Authorization`
 //! header the personal signature of the request's challenge ([`crate::auth`]). Answers: 200,
 //! 400 (malformed), 401 (no, wrong or replayed signature, or a signer who may not set this
 //! secret), 404, 409 (exists and cannot be overwritten), 413 (value too long), 503 (chain
-//! unreachable). No answer, log or error holds a secret value.
+//! unreachable). No answer, log or error holds a secret value. The TEE routes (JSON, up to
+//! [`MAX_TEE_BODY_BYTES`]) also answer 403 (deal not TEE-tagged), 409 (task not initialized,
+//! no challenge yet) and 410 (task over); see [`crate::enclave`].
 //!
 //! Requester secrets and the owner's web2 secrets are one namespace (an owner's named secrets),
 //! as the iExec SMS keeps them.
@@ -32,20 +37,24 @@ use axum::{
     extract::{DefaultBodyLimit, Path, Query, State},
     http::{header::AUTHORIZATION, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, head},
-    Router,
+    routing::{get, head, post},
+    Json, Router,
 };
 use poco_chain::AssetKind;
 use tracing::info;
 
 use crate::{
-    auth,
+    auth, enclave,
     store::{SecretId, Written},
     Error, Shared,
 };
 
 /// The longest secret value accepted, in bytes (iExec's SMS limit: 4 kB).
 pub const MAX_SECRET_BYTES: usize = 4096;
+
+/// The longest body of a TEE route: a session request carries an attestation report and its
+/// certificates (an SGX or TDX quote with its PCK chain is around 10 kB in base64).
+pub const MAX_TEE_BODY_BYTES: usize = 256 * 1024;
 
 /// The longest secret name.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -64,7 +73,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/apps/{app}/secrets", head(app_exists).post(app_create))
         .route("/metrics", get(metrics))
+        .route("/health", get(health))
         .layer(DefaultBodyLimit::max(MAX_SECRET_BYTES))
+        .merge(
+            Router::new()
+                .route("/tee/challenges", post(enclave::challenge))
+                .route("/tee/sessions", post(enclave::session))
+                .layer(DefaultBodyLimit::max(MAX_TEE_BODY_BYTES)),
+        )
         .with_state(shared)
 }
 
@@ -305,6 +321,18 @@ async fn app_create(
     let challenge = auth::web2_challenge(app, &id.name, value);
     let owner = owner_of(&shared, AssetKind::App, app).await?;
     write(&shared, &headers, id, challenge, owner, value, false).await
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let mut health = serde_json::json!({
+        "status": "ok",
+        "insecureDevAttestation": shared.policy.allow_dev,
+        "acceptedMeasurements": shared.policy.measurements.len(),
+    });
+    if shared.policy.allow_dev {
+        health["warning"] = enclave::DEV_WARNING.into();
+    }
+    Json(health)
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

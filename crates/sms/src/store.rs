@@ -3,6 +3,9 @@
 //! challenges already used. A check row sealed at creation tells at start whether the key file
 //! is the one the database was written with.
 //!
+//! Each TEE task also has one enclave challenge: a secp256k1 key made once per task
+//! ([`Store::enclave_challenge`]), its private key sealed by the vault like a secret.
+//!
 //! Secrets are kept by kind and identity so that a route releasing a task's secrets to an
 //! attested enclave can read them by [`SecretId`] ([`Store::value`]); no HTTP route returns a
 //! value today.
@@ -97,11 +100,13 @@ const CHECK_VALUE: &[u8] = b"poco-sms key check";
 /// The identity of the key check row.
 const CHECK_IDENTITY: &str = "check";
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS sms_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS secrets (kind TEXT NOT NULL, address TEXT NOT NULL, \
      name TEXT NOT NULL, sealed TEXT NOT NULL, PRIMARY KEY (kind, address, name))",
     "CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS tee_challenges (taskid TEXT PRIMARY KEY, address TEXT NOT NULL, \
+     sealed TEXT NOT NULL)",
 ];
 
 /// The secrets database and the vault that seals its values.
@@ -268,11 +273,82 @@ impl Store {
         Ok(Written::Done)
     }
 
+    /// The address of task `taskid`'s enclave challenge, made (a fresh secp256k1 key, sealed by
+    /// the vault) on the first call; every later or concurrent call answers the same address
+    /// (insert if absent, then read).
+    pub async fn enclave_challenge(&self, taskid: &B256) -> Result<Address, Error> {
+        let key = alloy_signer_local::PrivateKeySigner::random();
+        let address = key.address();
+        let secret = Zeroizing::new(key.to_bytes().0);
+        let sealed = hex::encode(
+            self.vault
+                .seal(&challenge_identity(taskid, &address), &*secret),
+        );
+        sqlx::query(
+            "INSERT INTO tee_challenges (taskid, address, sealed) VALUES ($1, $2, $3) \
+             ON CONFLICT (taskid) DO NOTHING",
+        )
+        .bind(format!("{taskid:#x}"))
+        .bind(format!("{address:#x}"))
+        .bind(sealed)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        match self.challenge_row(taskid).await? {
+            Some((address, _)) => Ok(address),
+            None => Err(Error::Database(format!(
+                "the enclave challenge of task {taskid} was stored but cannot be read back"
+            ))),
+        }
+    }
+
+    /// Task `taskid`'s enclave challenge: its address and its 32-byte private key, `None` when
+    /// none was made.
+    pub async fn enclave_challenge_key(
+        &self,
+        taskid: &B256,
+    ) -> Result<Option<(Address, Zeroizing<Vec<u8>>)>, Error> {
+        let Some((address, sealed)) = self.challenge_row(taskid).await? else {
+            return Ok(None);
+        };
+        let sealed = hex::decode(sealed).map_err(|_| {
+            Error::Database(format!(
+                "the sealed challenge key of task {taskid} is not hex"
+            ))
+        })?;
+        let key = self
+            .vault
+            .open(&challenge_identity(taskid, &address), &sealed)?;
+        Ok(Some((address, key)))
+    }
+
+    async fn challenge_row(&self, taskid: &B256) -> Result<Option<(Address, String)>, Error> {
+        let row = sqlx::query("SELECT address, sealed FROM tee_challenges WHERE taskid = $1")
+            .bind(format!("{taskid:#x}"))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let address: String = row.try_get(0).map_err(db)?;
+        let address = address.parse().map_err(|_| {
+            Error::Database(format!(
+                "the enclave challenge address of task {taskid} is not an address"
+            ))
+        })?;
+        Ok(Some((address, row.try_get(1).map_err(db)?)))
+    }
+
     /// The sealed value of `id` as stored (tests: it is not the value).
     #[doc(hidden)]
     pub async fn raw(&self, id: &SecretId) -> Result<Option<String>, Error> {
         self.sealed(id).await
     }
+}
+
+/// The associated data of a task's sealed challenge key: the task and the key's address, so a
+/// sealed key copied onto another row does not open.
+fn challenge_identity(taskid: &B256, address: &Address) -> String {
+    format!("tee-challenge|{taskid:#x}|{address:#x}")
 }
 
 fn db(e: sqlx::Error) -> Error {
@@ -354,5 +430,76 @@ mod tests {
             .exists(&SecretId::app(Address::repeat_byte(2)))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn one_enclave_challenge_per_task_its_key_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        challenges_once(store(dir.path(), "sms.key").await.unwrap()).await;
+    }
+
+    /// The same on PostgreSQL: a fresh database on the server at `POCO_TEST_POSTGRES_URL`
+    /// (skipped without it, except in CI).
+    #[tokio::test]
+    async fn one_enclave_challenge_per_task_on_postgresql() {
+        use sqlx::Connection;
+        let Ok(server) = std::env::var("POCO_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must provide PostgreSQL in POCO_TEST_POSTGRES_URL"
+            );
+            return;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("poco_sms_{}_{nanos}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a database in the URL");
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open_or_create(&dir.path().join("sms.key")).unwrap();
+        let s = Store::open(&format!("{base}/{name}"), vault).await.unwrap();
+        challenges_once(s).await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    async fn challenges_once(s: Store) {
+        let s = std::sync::Arc::new(s);
+        let task = B256::repeat_byte(9);
+        assert!(s.enclave_challenge_key(&task).await.unwrap().is_none());
+        let calls = (0..8).map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.enclave_challenge(&task).await.unwrap() })
+        });
+        let mut addresses = Vec::new();
+        for call in calls {
+            addresses.push(call.await.unwrap());
+        }
+        assert!(
+            addresses.iter().all(|a| *a == addresses[0]),
+            "{addresses:?}"
+        );
+        let (address, key) = s.enclave_challenge_key(&task).await.unwrap().unwrap();
+        assert_eq!(address, addresses[0]);
+        let signer = alloy_signer_local::PrivateKeySigner::from_slice(&key).unwrap();
+        assert_eq!(signer.address(), address, "the key is the challenge's");
+        // another task has another challenge
+        let other = s.enclave_challenge(&B256::repeat_byte(8)).await.unwrap();
+        assert_ne!(other, address);
+        // the key is not stored in clear
+        let sql = "SELECT sealed FROM tee_challenges";
+        let rows = sqlx::query(sql).fetch_all(&s.pool).await.unwrap();
+        for row in rows {
+            let sealed: String = row.try_get(0).unwrap();
+            assert!(!sealed.contains(&hex::encode(&*key)));
+        }
     }
 }
