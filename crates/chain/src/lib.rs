@@ -25,5 +25,5 @@ pub use fast::{fast_status_name, fast_task_status, FastDealRecord};
 pub use fault::classify_chain_error;
 pub use pool::ContributionView;
 pub use revert::Revert;
-pub use settle::{ContributionStatus, WorkerResult};
+pub use settle::{ContributionStatus, Enclave, WorkerResult};
 pub use watch::LogWatcher;

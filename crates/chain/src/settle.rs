@@ -5,8 +5,11 @@
 //! Each send goes through [`PocoClient::send`]: estimated first (a transaction that would
 //! revert is not sent and fails with the decoded [`crate::Revert`]), then mined with the
 //! configured confirmations. Errors name the hub function (`pushResultFast`, `contribute`, ...).
-//! Enclave challenges are not used by poco's runtime: every call passes the zero enclave and an
-//! empty enclave signature.
+//! A task of a TEE-tagged deal is settled with its [`Enclave`]: the task's enclave challenge
+//! (which the scheduler's authorization covers) and the enclave's signature of the result
+//! (`contribute` and `contributeAndFinalize`: [`poco_types::sign_enclave`]; `pushResultFast`:
+//! [`poco_types::sign_enclave_fast`]). Without one (`None`) the calls pass the zero challenge and
+//! an empty signature, which the hub refuses for a TEE deal (`EnclaveChallengeRequired`).
 
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
@@ -26,6 +29,22 @@ pub struct WorkerResult {
     pub results: Bytes,
     /// The data passed to the deal's callback.
     pub callback: Bytes,
+}
+
+/// The enclave side of a TEE task's settlement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Enclave {
+    /// The task's enclave challenge (the address of the key the SMS made for the task).
+    pub challenge: Address,
+    /// The enclave challenge key's personal signature of the call's enclave message.
+    pub sign: Bytes,
+}
+
+/// The challenge and signature a settle call passes: zero and empty without an enclave.
+fn enclave_args(enclave: Option<&Enclave>) -> (Address, Bytes) {
+    enclave.map_or((Address::ZERO, Bytes::new()), |e| {
+        (e.challenge, e.sign.clone())
+    })
 }
 
 /// The state of one worker's contribution to a task (`ContributionStatusEnum`).
@@ -63,7 +82,8 @@ impl TryFrom<u8> for ContributionStatus {
 impl PocoClient {
     /// Settles a fast-path task (trust ≤ 1) in one transaction (`pushResultFast`): `deal` is the
     /// fast deal's settlement fields as its match announced them, `idx` the task's index,
-    /// `authorization` the scheduler's signature of the worker's authorization.
+    /// `authorization` the scheduler's signature of the worker's authorization, `enclave` the
+    /// enclave's signature of [`poco_types::fast_enclave_hash`] for a TEE deal.
     pub async fn push_result_fast(
         &self,
         deal: IPoco::FastDeal,
@@ -71,7 +91,9 @@ impl PocoClient {
         idx: U256,
         result: &WorkerResult,
         authorization: Bytes,
+        enclave: Option<&Enclave>,
     ) -> Result<TransactionReceipt> {
+        let (challenge, sign) = enclave_args(enclave);
         let hub = self.hub();
         let call = hub.pushResultFast(
             deal,
@@ -80,8 +102,8 @@ impl PocoClient {
             result.digest,
             result.results.clone(),
             result.callback.clone(),
-            Address::ZERO,
-            Bytes::new(),
+            challenge,
+            sign,
             authorization,
         );
         self.send(call.into_transaction_request(), "pushResultFast")
@@ -89,21 +111,24 @@ impl PocoClient {
     }
 
     /// Contributes and finalizes a classic task of trust 1 in one transaction
-    /// (`contributeAndFinalize`).
+    /// (`contributeAndFinalize`); `enclave` signs [`poco_types::enclave_hash`] of the
+    /// sender's contribution for a TEE deal.
     pub async fn contribute_and_finalize(
         &self,
         taskid: B256,
         result: &WorkerResult,
         authorization: Bytes,
+        enclave: Option<&Enclave>,
     ) -> Result<TransactionReceipt> {
+        let (challenge, sign) = enclave_args(enclave);
         let hub = self.hub();
         let call = hub.contributeAndFinalize(
             taskid,
             result.digest,
             result.results.clone(),
             result.callback.clone(),
-            Address::ZERO,
-            Bytes::new(),
+            challenge,
+            sign,
             authorization,
         );
         self.send(call.into_transaction_request(), "contributeAndFinalize")
@@ -112,21 +137,24 @@ impl PocoClient {
 
     /// Contributes to a replicated task (`contribute`): the vote and the commitment are
     /// computed from `digest` for the sender, who reveals `digest` later with
-    /// [`PocoClient::reveal`].
+    /// [`PocoClient::reveal`]; `enclave` signs [`poco_types::enclave_hash`] of the
+    /// contribution for a TEE deal.
     pub async fn contribute(
         &self,
         taskid: B256,
         digest: B256,
         authorization: Bytes,
+        enclave: Option<&Enclave>,
     ) -> Result<TransactionReceipt> {
         let c = Contribution::new(self.sender()?, taskid, digest);
+        let (challenge, sign) = enclave_args(enclave);
         let hub = self.hub();
         let call = hub.contribute(
             taskid,
             c.result_hash,
             c.result_seal,
-            Address::ZERO,
-            Bytes::new(),
+            challenge,
+            sign,
             authorization,
         );
         self.send(call.into_transaction_request(), "contribute")

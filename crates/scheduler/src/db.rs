@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use alloy::primitives::{Address, Bytes, B256};
-use poco_types::{Fault, PoolTaskState, ReplicateState};
+use poco_types::{Fault, PoolTaskState, ReplicateState, Tag};
 use sqlx::{AnyPool, Row};
 
 use crate::{
@@ -126,6 +126,11 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("workers", "against BIGINT NOT NULL DEFAULT 0"),
     ("workers", "first_seen BIGINT"),
     ("workers", "ip_prefix TEXT"),
+    // The deal's tag (`Tag`'s text: names or 0x hex; empty in deals recorded before the column
+    // existed, read as no tag) and the task's enclave challenge, asked of the SMS once for a
+    // TEE task (see `Db::set_enclave_challenge`).
+    ("deals", "tag TEXT NOT NULL DEFAULT ''"),
+    ("tasks", "enclave_challenge TEXT"),
 ];
 
 /// A write to a task's rows, one of those a decision makes (see [`Db::apply`]).
@@ -164,7 +169,7 @@ pub(crate) struct Db {
 }
 
 /// What [`Db::next_tasks_for`] looks for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct WorkQuery {
     /// The worker asking.
     pub(crate) worker: Address,
@@ -180,6 +185,10 @@ pub(crate) struct WorkQuery {
     pub(crate) replicated_only: bool,
     /// The most tasks returned.
     pub(crate) limit: i64,
+    /// The deal tags (as stored) the worker does not serve (see
+    /// [`crate::workers::serves`]): their tasks are left out, so that tasks it cannot take
+    /// never fill its candidates.
+    pub(crate) unserved_tags: Vec<String>,
 }
 
 /// A deal as the scheduler keeps it.
@@ -205,6 +214,9 @@ pub(crate) struct DealRow {
     pub(crate) requester: Option<Address>,
     /// The beneficiary (may read the results and logs); unknown as the requester.
     pub(crate) beneficiary: Option<Address>,
+    /// The deal's tag: a worker takes its tasks only when it registered every bit of it (bit
+    /// 0, TEE: the task also has an enclave challenge).
+    pub(crate) tag: Tag,
 }
 
 /// A task as the scheduler keeps it.
@@ -220,6 +232,8 @@ pub(crate) struct TaskRow {
     pub(crate) results: Option<String>,
     /// Failed or lost attempts so far.
     pub(crate) failures: i64,
+    /// The task's enclave challenge (TEE tasks, once the SMS made it).
+    pub(crate) enclave_challenge: Option<Address>,
 }
 
 /// A replicate as the scheduler keeps it.
@@ -325,6 +339,7 @@ const ID: &str = "a 32-byte hex id";
 const ADDRESS: &str = "a hex address";
 const HEX: &str = "hex bytes";
 const STATE: &str = "a state this scheduler knows";
+const TAG: &str = "a tag (names such as tee,gpu, or 0x hex)";
 
 // Values are stored in their `Display` forms: ids and digests `0x` and 64 lowercase hex
 // digits, addresses checksummed, bytes `0x`-prefixed hex; the empty fast deal of a classic deal
@@ -363,6 +378,7 @@ fn deal(row: &sqlx::any::AnyRow) -> Result<DealRow> {
         },
         requester: r.address_or_empty("requester")?,
         beneficiary: r.address_or_empty("beneficiary")?,
+        tag: r.parsed("tag", TAG)?,
     })
 }
 
@@ -444,6 +460,7 @@ fn task(row: &sqlx::any::AnyRow) -> Result<TaskRow> {
         failure: r.get("failure")?,
         results: r.get("results")?,
         failures: r.get("failures")?,
+        enclave_challenge: r.parsed_opt("enclave_challenge", ADDRESS)?,
     })
 }
 
@@ -531,6 +548,7 @@ fn worker_record(row: &sqlx::any::AnyRow) -> Result<WorkerRecord> {
         against: count("against")?,
         first_seen: r.get("first_seen")?,
         last_seen: r.get("last_seen")?,
+        tags: r.parsed("tags", TAG)?,
         ip_prefix: r.get("ip_prefix")?,
     })
 }
@@ -613,8 +631,8 @@ impl Db {
             .try_get("n")?;
         let inserted = sqlx::query(
             "INSERT INTO deals (dealid, fast, app, dataset, params, trust, bot_first, bot_size,
-                start_time, timeref, callback, fast_deal, seq, requester, beneficiary)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                start_time, timeref, callback, fast_deal, seq, requester, beneficiary, tag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
              ON CONFLICT (dealid) DO NOTHING",
         )
         .bind(deal.dealid.to_string())
@@ -632,6 +650,7 @@ impl Db {
         .bind(seq)
         .bind(deal.requester.map(|a| a.to_string()).unwrap_or_default())
         .bind(deal.beneficiary.map(|a| a.to_string()).unwrap_or_default())
+        .bind(deal.tag.to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -762,9 +781,20 @@ impl Db {
     /// replicas than they have live ones, and not held by this worker already. A worker whose
     /// replicate was lost or failed for a passing reason may take the task again; not after an
     /// app or deal fault, nor after a fault of its own while another live worker has not tried
-    /// the task yet. In the order they are to be handed out.
+    /// the task yet (untagged deals only: whether another worker registers a tagged deal's tag
+    /// is not known here, so there the worker may take the task again after its backoff). In
+    /// the order they are to be handed out.
     pub(crate) async fn next_tasks_for(&self, q: &WorkQuery) -> Result<Vec<TaskRow>> {
-        let rows = sqlx::query(
+        let unserved = (0..q.unserved_tags.len())
+            .map(|i| format!("${}", i + 9))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let tags = if unserved.is_empty() {
+            String::new()
+        } else {
+            format!("AND d.tag NOT IN ({unserved})")
+        };
+        let sql = format!(
             "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
              WHERE t.status = 'ACTIVE' AND t.deadline > $2
                AND t.not_before <= $3 AND t.failures < $4
@@ -773,23 +803,38 @@ impl Db {
                AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid
                     AND r.worker = $1 AND (r.state IN ('assigned', 'contributed', 'done')
                     OR r.app_fault = 1 OR r.fault = 'deal'
-                    OR (r.state = 'failed' AND r.fault = 'worker' AND EXISTS (
+                    OR (r.state = 'failed' AND r.fault = 'worker' AND d.tag IN ('', $8)
+                        AND EXISTS (
                         SELECT 1 FROM workers w WHERE w.last_seen >= $5 AND w.address <> $1
                         AND NOT EXISTS (SELECT 1 FROM replicates o
                             WHERE o.taskid = t.taskid AND o.worker = w.address)))))
-               AND ($6 = 0 OR (d.fast = 0 AND d.trust >= 2))
+               AND ($6 = 0 OR (d.fast = 0 AND d.trust >= 2)) {tags}
              ORDER BY d.seq, t.idx LIMIT $7",
-        )
-        .bind(q.worker.to_string())
-        .bind(q.now)
-        .bind(q.unix)
-        .bind(q.max_failures)
-        .bind(q.live_since)
-        .bind(i64::from(q.replicated_only))
-        .bind(q.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(q.worker.to_string())
+            .bind(q.now)
+            .bind(q.unix)
+            .bind(q.max_failures)
+            .bind(q.live_since)
+            .bind(i64::from(q.replicated_only))
+            .bind(q.limit)
+            .bind(Tag::NONE.to_string());
+        for tag in &q.unserved_tags {
+            query = query.bind(tag.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(task).collect()
+    }
+
+    /// The distinct tags of the pool's deals, as stored.
+    pub(crate) async fn deal_tags(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT tag FROM deals")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("tag")?))
+            .collect()
     }
 
     /// The ACTIVE tasks that used up `max_failures` failed attempts and hold no live
@@ -805,6 +850,24 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(task).collect()
+    }
+
+    /// Records the enclave challenge the SMS made for `taskid`, unless one is recorded
+    /// already; returns the task's challenge (the first one recorded: a task keeps one).
+    pub(crate) async fn set_enclave_challenge(
+        &self,
+        taskid: B256,
+        challenge: Address,
+    ) -> Result<Option<Address>> {
+        sqlx::query(
+            "UPDATE tasks SET enclave_challenge = $2
+             WHERE taskid = $1 AND enclave_challenge IS NULL",
+        )
+        .bind(taskid.to_string())
+        .bind(challenge.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(self.task(taskid).await?.and_then(|t| t.enclave_challenge))
     }
 
     /// Hands a replicate of `taskid` to `worker` until `lease_until`.
@@ -939,15 +1002,33 @@ impl Db {
         Ok(())
     }
 
-    /// The number of workers seen since `since`.
-    pub(crate) async fn live_workers(&self, since: i64) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen >= $1")
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+    /// The number of workers seen since `since` that registered every bit of `tag` (all of
+    /// them for no tag): those that could take a task of a deal with that tag.
+    pub(crate) async fn live_workers(&self, since: i64, tag: Tag) -> Result<i64> {
+        if tag.is_empty() {
+            return Ok(
+                sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen >= $1")
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?,
+            );
+        }
+        // Only those registering the tag could take a task of it.
+        let rows = sqlx::query("SELECT tags FROM workers WHERE last_seen >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut serving = 0;
+        for row in &rows {
+            let tags: Tag = Decode {
+                row,
+                table: "workers",
+            }
+            .parsed("tags", TAG)?;
+            serving += i64::from(tags.contains(tag));
+        }
+        Ok(serving)
     }
 
     /// Stores a session token.
@@ -1281,7 +1362,7 @@ impl Db {
 mod tests {
     use super::{Db, DealRow, Write};
     use alloy::primitives::{Address, Bytes, B256};
-    use poco_types::{Fault, PoolTaskState, ReplicateState};
+    use poco_types::{Fault, PoolTaskState, ReplicateState, Tag};
 
     const TASK: B256 = B256::repeat_byte(0x71);
     const WORKER: Address = Address::repeat_byte(0x33);
@@ -1302,7 +1383,66 @@ mod tests {
             fast_deal: Bytes::new(),
             requester: Some(Address::repeat_byte(2)),
             beneficiary: None,
+            tag: Tag::NONE,
         }
+    }
+
+    /// A deal's tag and a task's enclave challenge round-trip; a task keeps its first
+    /// challenge; a worker's registered tags are read back as a tag.
+    #[tokio::test]
+    async fn tags_and_enclave_challenges_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("tag.db").display());
+        // Opened twice, as in `rows_are_typed_and_unknown_states_refused`.
+        Db::open(&url).await.unwrap().pool.close().await;
+        let db = Db::open(&url).await.unwrap();
+        let tee = DealRow {
+            tag: Tag::TEE | Tag::TDX | Tag::GPU,
+            ..sample_deal()
+        };
+        db.insert_deal(&tee, &[(TASK, 0)], PoolTaskState::Active, 1, 100)
+            .await
+            .unwrap();
+        assert_eq!(db.deal(tee.dealid).await.unwrap().unwrap().tag, tee.tag);
+        assert_eq!(
+            db.task(TASK).await.unwrap().unwrap().enclave_challenge,
+            None
+        );
+        let first = Address::repeat_byte(0xc1);
+        let kept = db.set_enclave_challenge(TASK, first).await.unwrap();
+        assert_eq!(kept, Some(first));
+        let again = db
+            .set_enclave_challenge(TASK, Address::repeat_byte(0xc2))
+            .await
+            .unwrap();
+        assert_eq!(again, Some(first));
+        // Registered as the bytes32 bitmap's hex, read back as a tag.
+        let tags = (Tag::TEE | Tag::GPU).0;
+        db.register(WORKER, 1, 1, &tags.to_string(), 1, 1)
+            .await
+            .unwrap();
+        let record = db.worker_record(WORKER).await.unwrap().unwrap();
+        assert_eq!(record.tags, Tag::TEE | Tag::GPU);
+        // Live workers able to take a task of a tag: those registering every bit of it.
+        let plain = Address::repeat_byte(0x34);
+        db.register(plain, 1, 1, &B256::ZERO.to_string(), 1, 1)
+            .await
+            .unwrap();
+        for (tag, live) in [
+            (Tag::NONE, 2),
+            (Tag::TEE, 1),
+            (Tag::TEE | Tag::GPU, 1),
+            (Tag::TEE | Tag::TDX, 0),
+        ] {
+            assert_eq!(db.live_workers(0, tag).await.unwrap(), live, "{tag}");
+        }
+        assert_eq!(db.live_workers(2, Tag::NONE).await.unwrap(), 0);
+        // A deal of an older database (no tag column value) has no tag.
+        sqlx::query("UPDATE deals SET tag = ''")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(db.deal(tee.dealid).await.unwrap().unwrap().tag, Tag::NONE);
     }
 
     /// The writes of one decision land together or not at all.

@@ -501,6 +501,7 @@ mod tests {
             failure: None,
             results: None,
             failures: 0,
+            enclave_challenge: None,
         }
     }
 

@@ -39,8 +39,8 @@ use alloy::{
 };
 use poco_chain::{bindings::hub::IPoco, LogWatcher, PocoClient};
 use poco_types::{
-    task_id, Category, Order as _, PoolTaskState, ResultLink, SignedWorkerpoolOrder, TaskStatus,
-    WorkerpoolOrder,
+    task_id, Category, Order as _, PoolTaskState, ResultLink, SignedWorkerpoolOrder, Tag,
+    TaskStatus, WorkerpoolOrder,
 };
 use tokio::sync::{Mutex, Notify};
 use tracing::{debug, info, warn};
@@ -59,8 +59,9 @@ const TICK_TIMEOUT: Duration = Duration::from_secs(300);
 /// The longest the check of one reveal candidate may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why a deal asking for encrypted results is given up.
-pub(crate) const NO_ENCRYPTION: &str = "this pool does not support result encryption yet; \
-    send the request again without iexec_result_encryption, or to a pool that encrypts results";
+pub(crate) const NO_ENCRYPTION: &str = "this pool does not support result encryption yet \
+    outside TEE tasks; send the request again without iexec_result_encryption, or with the tee \
+    tag (the enclave encrypts the result), or to a pool that encrypts results";
 const CURSOR: &str = "cursor";
 
 pub(crate) use crate::metrics::Metrics;
@@ -98,6 +99,12 @@ pub(crate) struct Shared {
     scores: Mutex<HashMap<Address, u64>>,
     /// When each worker last asked for work: the workers the replication policy may ask.
     pub(crate) pollers: std::sync::Mutex<HashMap<Address, std::time::Instant>>,
+    /// The SMS that makes the enclave challenges of TEE tasks ([`SchedulerConfig::sms_url`]).
+    pub(crate) sms: Option<poco_sms::SmsClient>,
+    /// Until when the SMS is not asked again after it failed (TEE tasks wait meanwhile).
+    pub(crate) sms_down_until: std::sync::Mutex<Option<Instant>>,
+    /// When the last warning that TEE tasks wait for the SMS was logged.
+    pub(crate) sms_warned: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Seconds since the epoch, by the machine's clock (leases).
@@ -134,6 +141,7 @@ impl Shared {
                 })
         };
         let store = poco_store::StoreState::new(&store_config)?;
+        let sms = config.sms_url.as_deref().map(poco_sms::SmsClient::new);
         Ok(Self {
             store_url,
             store,
@@ -155,6 +163,9 @@ impl Shared {
             stakes: Mutex::new(HashMap::new()),
             scores: Mutex::new(HashMap::new()),
             pollers: std::sync::Mutex::new(HashMap::new()),
+            sms,
+            sms_down_until: std::sync::Mutex::new(None),
+            sms_warned: std::sync::Mutex::new(None),
         })
     }
 
@@ -493,6 +504,7 @@ async fn classic_deal(shared: &Shared, dealid: B256) -> Result<()> {
         fast_deal: Bytes::new(),
         requester: Some(deal.requester),
         beneficiary: Some(deal.beneficiary),
+        tag: Tag(deal.tag),
     };
     let tasks = deal_tasks(dealid, first, size);
     let replicas = replicas_for(trust) as i64;
@@ -535,6 +547,7 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         // A fast deal is paid by its sponsor, the requester unless someone sponsored it.
         requester: Some(deal.sponsor),
         beneficiary: Some(e.beneficiary),
+        tag: Tag(deal.tag),
     };
     let tasks = deal_tasks(e.dealid, first, size);
     let deadline = clamped(category.contribution_deadline(start));
@@ -563,13 +576,14 @@ fn deal_tasks(dealid: B256, first: i64, size: i64) -> Vec<(B256, i64)> {
         .collect()
 }
 
-/// Gives up at once the tasks of a deal whose params ask for encrypted results: this pool
-/// would hand the requester's results out in plain text.
+/// Gives up at once the tasks of a deal whose params ask for encrypted results, unless the
+/// deal is TEE-tagged (the enclave encrypts the result for the beneficiary with the key the
+/// SMS gives it): a standard worker would hand the requester's results out in plain text.
 async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(B256, i64)]) -> Result<()> {
     let encrypted = poco_types::DealParams::parse(&deal.params)
         .map(|p| p.result_encryption())
         .unwrap_or(false);
-    if encrypted {
+    if encrypted && !deal.tag.is_tee() {
         warn!(dealid = %deal.dealid, "{NO_ENCRYPTION}");
         for (taskid, _) in tasks {
             shared
@@ -585,9 +599,16 @@ async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(B256, i64)
 /// workers (the hub's view is read when a decision asks for it).
 async fn view_of(shared: &Shared, task: &TaskRow) -> Result<(Vec<ReplicateRow>, i64)> {
     let replicates = shared.db.replicates(task.taskid).await?;
+    // Only the workers registering the deal's tag could take the task (a TEE task's).
+    let tag = shared
+        .db
+        .deal(task.dealid)
+        .await?
+        .map(|d| d.tag)
+        .unwrap_or_default();
     let live = shared
         .db
-        .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
+        .live_workers(unix_now() - shared.config.lease.as_secs() as i64, tag)
         .await?;
     Ok((replicates, live))
 }

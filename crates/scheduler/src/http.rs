@@ -15,9 +15,9 @@ use axum::{
     routing::{get, post},
     Extension, Json, Router,
 };
-use poco_types::{PoolTaskState, TaskStatus, WorkerAuthorization};
+use poco_types::{PoolTaskState, Tag, TaskStatus, WorkerAuthorization};
 use serde::Deserialize;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::{
     api::{
@@ -488,6 +488,17 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         mode != Admission::Unrestricted && !workers::qualifies_unreplicated(mode, &record);
     let now = s.chain_now.load(Ordering::Relaxed);
     let live_since = unix_now() - s.config.lease.as_secs() as i64;
+    // The deals' tags this worker does not register (a TEE deal's for a plain worker): their
+    // tasks are not among its candidates (an unreadable tag is not served either).
+    let unserved_tags =
+        s.db.deal_tags()
+            .await?
+            .into_iter()
+            .filter(|text| {
+                text.parse::<Tag>()
+                    .map_or(true, |tag| workers::serves(w, record.tags, tag).is_err())
+            })
+            .collect();
     let tasks =
         s.db.next_tasks_for(&WorkQuery {
             worker: w,
@@ -497,6 +508,7 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
             live_since,
             replicated_only,
             limit: CANDIDATE_TASKS,
+            unserved_tags,
         })
         .await?;
     let mut balance = None;
@@ -506,6 +518,10 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         let Some(deal) = s.db.deal(task.dealid).await? else {
             continue;
         };
+        if let Err(refusal) = workers::serves(w, record.tags, deal.tag) {
+            debug!(%w, taskid = %task.taskid, "not handed out: {refusal}");
+            continue;
+        }
         let mut kind = TaskKind {
             fast: deal.fast,
             trust: deal.trust,
@@ -526,19 +542,29 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
                 available = Some(available_workers(s, &record).await?);
             }
             let available = available.as_deref().unwrap_or_default();
-            if !policy_asks(s, w, &task, deal.trust, available).await? {
+            if !policy_asks(s, w, &task, &deal, available).await? {
                 continue;
             }
         }
-        picked = Some((task, deal));
+        // A TEE task is handed out with its enclave challenge only: without one (the SMS is
+        // down) it waits, and nobody is charged for it.
+        let challenge = if deal.tag.is_tee() {
+            match enclave_challenge(s, &task).await? {
+                Some(challenge) => challenge,
+                None => continue,
+            }
+        } else {
+            Address::ZERO
+        };
+        picked = Some((task, deal, challenge));
         break;
     }
-    let Some((task, deal)) = picked else {
+    let Some((task, deal, challenge)) = picked else {
         return Ok(None);
     };
     let taskid = task.taskid;
     let (app, dataset) = s.app_ref(&deal).await?;
-    let authorization = WorkerAuthorization::sign(&s.signer, w, taskid, Address::ZERO)
+    let authorization = WorkerAuthorization::sign(&s.signer, w, taskid, challenge)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     s.db.assign(taskid, w, unix_now() + secs(s.config.lease))
         .await?;
@@ -560,10 +586,101 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
         fast_deal: deal.fast.then(|| deal.fast_deal.clone()),
         callback: deal.callback,
         store_url: s.store_url.clone(),
-        tag: B256::ZERO,
-        enclave_challenge: Address::ZERO,
-        sms_url: None,
+        tag: deal.tag.0,
+        enclave_challenge: challenge,
+        sms_url: deal
+            .tag
+            .is_tee()
+            .then(|| s.sms.as_ref().map(|sms| sms.url().to_owned()))
+            .flatten(),
     }))
+}
+
+/// How long the SMS may take to answer for an enclave challenge (the assignment lock is held
+/// meanwhile).
+const SMS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long TEE tasks wait after the SMS failed before it is asked again.
+const SMS_RETRY: Duration = Duration::from_secs(3);
+
+/// The enclave challenge of a TEE task: the one recorded, else asked of the SMS (once per
+/// task: the first one recorded is kept). `None` when there is none now: no SMS configured,
+/// or the SMS failed or answered something else than a challenge for this task; the reason
+/// is logged with its fix (at most once per [`SMS_RETRY`]), and the task is tried again
+/// later.
+async fn enclave_challenge(s: &Shared, task: &crate::db::TaskRow) -> Result<Option<Address>> {
+    if let Some(challenge) = task.enclave_challenge {
+        return Ok(Some(challenge));
+    }
+    let taskid = task.taskid;
+    let Some(sms) = &s.sms else {
+        warn_sms(
+            s,
+            format!(
+                "task {taskid} is a TEE task but this scheduler has no SMS to make its enclave \
+                 challenge: restart it with --sms URL (the SMS serving the pool's TEE tasks)"
+            ),
+        );
+        return Ok(None);
+    };
+    if s.sms_down_until
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|until| Instant::now() < until)
+    {
+        return Ok(None);
+    }
+    let request = poco_sms::tee::ChallengeRequest {
+        dealid: task.dealid,
+        idx: u64::try_from(task.idx).unwrap_or_default(),
+    };
+    let answer = tokio::time::timeout(SMS_TIMEOUT, sms.tee_challenge(&request)).await;
+    let problem = match answer {
+        Ok(Ok(r)) if r.taskid == taskid && r.enclave_challenge != Address::ZERO => {
+            let kept =
+                s.db.set_enclave_challenge(taskid, r.enclave_challenge)
+                    .await?;
+            debug!(%taskid, challenge = %r.enclave_challenge, "enclave challenge from the SMS");
+            return Ok(kept);
+        }
+        Ok(Ok(r)) => format!(
+            "answered the enclave challenge {} for task {} instead of a nonzero one for task \
+             {taskid}; check that --sms names the SMS of this pool's chain",
+            r.enclave_challenge, r.taskid
+        ),
+        Ok(Err(e)) => format!(
+            "gave no enclave challenge for TEE task {taskid}: {e}; check that the SMS is up and \
+             reachable at this URL (--sms) and follows the pool's chain"
+        ),
+        Err(_) => format!(
+            "did not answer within {}s for the enclave challenge of TEE task {taskid}; check \
+             that the SMS is up and reachable at this URL (--sms)",
+            SMS_TIMEOUT.as_secs()
+        ),
+    };
+    s.metrics.sms_errors.inc();
+    *s.sms_down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SMS_RETRY);
+    warn_sms(
+        s,
+        format!(
+            "the SMS at {} {problem}; TEE tasks wait (no worker is charged) and the SMS is \
+             asked again in {}s",
+            sms.url(),
+            SMS_RETRY.as_secs()
+        ),
+    );
+    Ok(None)
+}
+
+/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`], a
+/// debug line otherwise (every poll of every worker would repeat it).
+fn warn_sms(s: &Shared, message: String) {
+    let mut last = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
+        debug!("{message}");
+    } else {
+        *last = Some(Instant::now());
+        warn!("{message}");
+    }
 }
 
 /// A worker that asked for work this recently (a free slot long-polls `/work`, looked at
@@ -610,18 +727,20 @@ async fn policy_asks(
     s: &Shared,
     w: Address,
     task: &crate::db::TaskRow,
-    trust: i64,
+    deal: &crate::db::DealRow,
     available: &[workers::Available],
 ) -> Result<bool> {
     let replicates = s.db.replicates(task.taskid).await?;
     let live = held(s, &replicates).await?;
     let tried = |a: &Address| *a != w && replicates.iter().any(|r| r.worker == *a);
+    // Only workers registering the deal's tag are asked (a TEE task never to a plain worker).
     let available: Vec<workers::Available> = available
         .iter()
         .filter(|a| !tried(&a.record.address))
+        .filter(|a| workers::serves(a.record.address, a.record.tags, deal.tag).is_ok())
         .cloned()
         .collect();
-    let trust = u64::try_from(trust).unwrap_or(0);
+    let trust = u64::try_from(deal.trust).unwrap_or(0);
     let among: Vec<Address> = live
         .iter()
         .map(|h| h.worker)

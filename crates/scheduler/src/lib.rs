@@ -95,6 +95,10 @@ pub struct SchedulerConfig {
     /// one replicated task together), in open admission only; 0 turns it off. Workers on the
     /// scheduler's own host (loopback) are exempt.
     pub registration_window: u64,
+    /// The SMS (`http://host:port`) that makes the enclave challenge of each TEE task and
+    /// holds its secrets; given to the workers with their TEE assignments. Required when the
+    /// published order offers TEE; without one, TEE tasks are not handed out.
+    pub sms_url: Option<String>,
 }
 
 impl SchedulerConfig {
@@ -126,7 +130,22 @@ impl SchedulerConfig {
             admission: workers::Admission::Unrestricted,
             trusted_proxies: Vec::new(),
             registration_window: 60,
+            sms_url: None,
         }
+    }
+}
+
+/// Refuses a configuration whose published order offers TEE without an SMS: its TEE tasks
+/// could never be handed out.
+pub fn check_tee(config: &SchedulerConfig) -> Result<()> {
+    let offered = config.publish.as_ref().map(|p| poco_types::Tag(p.tag));
+    match offered {
+        Some(tag) if tag.is_tee() && config.sms_url.is_none() => Err(Error::Config(format!(
+            "the pool's order offers TEE (tag {tag}) but no SMS is configured, so its TEE tasks \
+             could never be handed out: give the SMS's URL (--sms, or `sms` in the chain \
+             configuration), or offer a tag without tee (--tag)"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -147,6 +166,7 @@ pub struct Started {
 /// Starts the scheduler: opens the database, checks the chain and the workerpool, binds the
 /// API, then drives the pool until it is shut down, aborted or fails.
 pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<Started> {
+    check_tee(&config)?;
     let tls = config
         .tls
         .as_ref()

@@ -25,6 +25,8 @@ pub(crate) struct Metrics {
     pub(crate) rate_limited: IntCounter,
     /// Workers excluded for a vote against the consensus.
     pub(crate) exclusions: IntCounter,
+    /// Enclave challenges the SMS did not give (down, refused, or a wrong answer).
+    pub(crate) sms_errors: IntCounter,
 }
 
 impl Default for Metrics {
@@ -58,6 +60,10 @@ impl Default for Metrics {
             exclusions: counter(
                 "poco_scheduler_worker_exclusions_total",
                 "Workers excluded for a vote against the consensus.",
+            ),
+            sms_errors: counter(
+                "poco_scheduler_sms_errors_total",
+                "Enclave challenges of TEE tasks the SMS did not give (down, refused, wrong).",
             ),
             registry,
         }

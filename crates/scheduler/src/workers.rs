@@ -36,6 +36,8 @@ use poco_trust::policy;
 use rand::{rngs::StdRng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use poco_types::Tag;
+
 use crate::{db::Db, Result};
 
 /// Who may sign in to the pool.
@@ -130,6 +132,10 @@ pub struct WorkerRecord {
     pub last_seen: i64,
     /// The network prefix it last signed in from (/24 IPv4, /48 IPv6).
     pub ip_prefix: Option<String>,
+    /// The tags it registered (tee, gpu, ...): it takes only the tasks of deals whose tag
+    /// these contain ([`serves`]).
+    #[serde(default)]
+    pub tags: Tag,
 }
 
 /// A refusal, with the text the worker or operator reads.
@@ -381,6 +387,31 @@ pub fn may_take(
         }
     }
     Ok(())
+}
+
+/// Whether a worker that registered the tags `registered` may take a task of a deal tagged
+/// `asked`: only when it registered every bit of the deal's tag. A TEE task (bit 0) thus goes
+/// only to a worker that registered TEE, a GPU task only to one that registered GPU; an
+/// untagged task to any worker.
+pub fn serves(worker: Address, registered: Tag, asked: Tag) -> std::result::Result<(), Refusal> {
+    if registered.contains(asked) {
+        return Ok(());
+    }
+    let missing = asked & !registered;
+    Err(Refusal(format!(
+        "{worker} did not register the tag {missing} the deal asks for (it registered {}): \
+         only a worker registering {asked} takes this task{}",
+        if registered.is_empty() {
+            "none".to_string()
+        } else {
+            registered.to_string()
+        },
+        if missing.is_tee() {
+            " (a TEE task: run the worker in TEE mode, inside a confidential VM)"
+        } else {
+            ""
+        }
+    )))
 }
 
 /// Whether [`may_take`] needs the worker's free balance for a task of `kind`.
@@ -642,6 +673,52 @@ mod tests {
         trust: 3,
         worker_stake: Some(U256::from_limbs([100, 0, 0, 0])),
     };
+
+    #[test]
+    fn tagged_tasks_go_to_workers_registering_every_bit() {
+        let tee = Tag::TEE;
+        let tdx = Tag::TEE | Tag::TDX;
+        let gpu = Tag::GPU;
+        let all = Tag::TEE | Tag::TDX | Tag::GPU;
+        let none = Tag::NONE;
+        // (registered, asked, refusal naming)
+        let table: &[(Tag, Tag, Option<&str>)] = &[
+            (none, none, None),
+            (tee, none, None),
+            (all, none, None),
+            (none, tee, Some("TEE mode")),
+            (gpu, tee, Some("TEE mode")),
+            (tee, tee, None),
+            (tdx, tee, None),
+            (tee, tdx, Some("tdx")),
+            (tdx, tdx, None),
+            (all, tdx, None),
+            (none, gpu, Some("gpu")),
+            (tee, gpu, Some("gpu")),
+            (gpu, gpu, None),
+            (tdx, tee | gpu, Some("gpu")),
+            (all, tee | gpu, None),
+            // A bit without a name is a plain subset condition too.
+            (Tag::bit(200), Tag::bit(200), None),
+            (all, Tag::bit(200), Some("0x")),
+        ];
+        for (registered, asked, refusal) in table {
+            match (serves(W, *registered, *asked), refusal) {
+                (Ok(()), None) => {}
+                (Err(e), Some(part)) => {
+                    assert!(e.0.contains(part), "{registered} {asked}: {e}");
+                    assert!(e.0.contains(&W.to_string()), "{e}");
+                    // The TEE hint only when the TEE bit is what is missing.
+                    assert_eq!(
+                        e.0.contains("TEE mode"),
+                        asked.is_tee() && !registered.is_tee(),
+                        "{e}"
+                    );
+                }
+                (got, want) => panic!("{registered} {asked}: {got:?}, wanted {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn sign_in_follows_the_mode_the_allowlist_and_exclusion() {

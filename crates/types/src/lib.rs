@@ -31,9 +31,9 @@ pub use order::{
 };
 pub use params::DealParams;
 pub use result::{
-    authorization_hash, callback_digest, enclave_hash, recover_enclave, result_hash, result_seal,
-    sha256_digest, sign_enclave, sign_enclave_async, verify_enclave, Contribution, ResultLink,
-    WorkerAuthorization,
+    authorization_hash, callback_digest, enclave_hash, fast_enclave_hash, recover_enclave,
+    result_hash, result_seal, sha256_digest, sign_enclave, sign_enclave_async, sign_enclave_fast,
+    verify_enclave, Contribution, ResultLink, WorkerAuthorization,
 };
 pub use tag::Tag;
 pub use units::{format_rlc, parse_rlc, NRLC_PER_RLC};

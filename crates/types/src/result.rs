@@ -10,7 +10,10 @@
 //! * authorization: the scheduler personal-signs
 //!   `keccak256(abi.encodePacked(worker, taskid, enclaveChallenge))` ([`WorkerAuthorization`]);
 //! * enclave: the enclave challenge key personal-signs
-//!   `keccak256(abi.encodePacked(resultHash, resultSeal))` ([`sign_enclave`]).
+//!   `keccak256(abi.encodePacked(resultHash, resultSeal))` ([`sign_enclave`]) in `contribute`
+//!   and `contributeAndFinalize`, and
+//!   `keccak256(abi.encodePacked(worker, taskid, resultDigest))` ([`sign_enclave_fast`]) in
+//!   the fast path's `pushResultFast`.
 
 use crate::{
     signature::{check_signer, recover_personal, sign_personal, sign_personal_async},
@@ -99,6 +102,23 @@ pub fn verify_enclave(
     enclave: Address,
 ) -> Result<()> {
     check_signer(enclave, recover_enclave(result_hash, result_seal, sign)?)
+}
+
+/// `keccak256(abi.encodePacked(worker, taskid, resultDigest))`: what the enclave personal-signs
+/// for `pushResultFast` (the fast path has no vote: its message is the worker's commitment,
+/// [`result_seal`]).
+pub fn fast_enclave_hash(worker: Address, task_id: B256, result_digest: B256) -> B256 {
+    result_seal(worker, task_id, result_digest)
+}
+
+/// The enclave's personal signature of [`fast_enclave_hash`] (`pushResultFast`).
+pub fn sign_enclave_fast<S: SignerSync + ?Sized>(
+    enclave: &S,
+    worker: Address,
+    task_id: B256,
+    result_digest: B256,
+) -> Result<Bytes> {
+    sign_personal(enclave, &fast_enclave_hash(worker, task_id, result_digest))
 }
 
 /// The values a worker contributes for a task.
@@ -312,6 +332,21 @@ mod tests {
         verify_enclave(c.result_hash, c.result_seal, &sign, enclave.address()).unwrap();
         let err = verify_enclave(c.result_seal, c.result_hash, &sign, enclave.address());
         assert!(matches!(err, Err(Error::WrongSigner { .. })));
+
+        // The fast path's message is another one: a contribute signature does not serve there.
+        let digest = sha256_digest(b"out");
+        assert_eq!(
+            fast_enclave_hash(worker, task, digest),
+            keccak256((worker, task, digest).abi_encode_packed())
+        );
+        assert_ne!(fast_enclave_hash(worker, task, digest), c.enclave_hash());
+        let fast = sign_enclave_fast(&enclave, worker, task, digest).unwrap();
+        let signer = recover_personal(&fast_enclave_hash(worker, task, digest), &fast).unwrap();
+        assert_eq!(signer, enclave.address());
+        assert_ne!(
+            recover_enclave(c.result_hash, c.result_seal, &fast).ok(),
+            Some(enclave.address())
+        );
     }
 
     #[test]

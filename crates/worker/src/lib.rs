@@ -731,6 +731,7 @@ impl Worker {
                             U256::from(a.idx),
                             &pushed,
                             a.authorization.clone(),
+                            None,
                         )
                         .await,
                     ReplicateState::Done,
@@ -739,7 +740,7 @@ impl Worker {
             }
             Mode::ContributeAndFinalize => (
                 self.chain
-                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone())
+                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone(), None)
                     .await,
                 ReplicateState::Done,
                 "contributeAndFinalize",
@@ -761,7 +762,7 @@ impl Worker {
                     .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
                 (
                     self.chain
-                        .contribute(a.taskid, digest, a.authorization.clone())
+                        .contribute(a.taskid, digest, a.authorization.clone(), None)
                         .await,
                     ReplicateState::Contributed,
                     "contribute",

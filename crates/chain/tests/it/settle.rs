@@ -1,17 +1,21 @@
 //! The typed settle calls and the owner and administration calls of `PocoClient` against a real
 //! anvil: a fast push, contribute-and-finalize, contribute and reveal with the contribution
-//! read back, and the registry, policy, category and transfer methods.
+//! read back, the same calls on TEE deals (the enclave's signatures as the hub checks them),
+//! and the registry, policy, category and transfer methods.
 
+use alloy::signers::local::PrivateKeySigner;
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
     providers::Provider,
+    rpc::types::TransactionReceipt,
 };
 use poco_chain::{
-    bindings::hub::IPoco::IPocoErrors, devchain::DevPoco, AssetKind, ContributionStatus,
+    bindings::hub::IPoco::IPocoErrors, devchain::DevPoco, AssetKind, ContributionStatus, Enclave,
     PocoClient, WorkerResult,
 };
 use poco_types::{
-    result_hash, AppOrder, RequestOrder, TaskStatus, WorkerAuthorization, WorkerpoolOrder,
+    result_hash, sign_enclave, sign_enclave_fast, AppOrder, Contribution, RequestOrder, Tag,
+    TaskStatus, WorkerAuthorization, WorkerpoolOrder,
 };
 
 use crate::client::{app_spec, funded_client, SignWithClient, RLC};
@@ -32,6 +36,8 @@ struct Market {
     workers: Vec<PocoClient>,
     pool: Address,
     app_order: poco_types::SignedOrder<AppOrder>,
+    /// The same app's order for TEE deals (the app order must carry the tee tag too).
+    tee_app_order: poco_types::SignedOrder<AppOrder>,
 }
 
 impl Market {
@@ -55,12 +61,20 @@ impl Market {
             ..Default::default()
         }
         .sign_with_client(&app_owner)?;
+        let tee_app_order = AppOrder {
+            app,
+            volume: U256::from(100u64),
+            tag: Tag::TEE.0,
+            ..Default::default()
+        }
+        .sign_with_client(&app_owner)?;
         Ok(Self {
             requester,
             scheduler,
             workers,
             pool,
             app_order,
+            tee_app_order,
         })
     }
 
@@ -72,11 +86,25 @@ impl Market {
         poco_types::SignedOrder<WorkerpoolOrder>,
         poco_types::SignedOrder<RequestOrder>,
     )> {
+        self.tagged_orders(trust, salt, Tag::NONE)
+    }
+
+    /// The orders of a deal whose pool offers and request asks for `tag`.
+    fn tagged_orders(
+        &self,
+        trust: u64,
+        salt: u8,
+        tag: Tag,
+    ) -> eyre::Result<(
+        poco_types::SignedOrder<WorkerpoolOrder>,
+        poco_types::SignedOrder<RequestOrder>,
+    )> {
         let pool = WorkerpoolOrder {
             workerpool: self.pool,
             workerpoolprice: U256::from(RLC),
             volume: U256::from(1u64),
             trust: U256::from(trust),
+            tag: tag.0,
             salt: B256::repeat_byte(salt),
             ..Default::default()
         }
@@ -90,6 +118,7 @@ impl Market {
             volume: U256::from(1u64),
             trust: U256::from(trust),
             params: r#"{"iexec_args":"x"}"#.into(),
+            tag: tag.0,
             salt: B256::repeat_byte(salt),
             ..Default::default()
         }
@@ -133,6 +162,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             idx,
             &pushed(0x11),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await?;
     assert!(receipt.status());
@@ -150,6 +180,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             idx,
             &pushed(0x11),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await
         .unwrap_err();
@@ -175,6 +206,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
             taskid,
             &pushed(0x22),
             authorize(&m.scheduler, worker, taskid)?,
+            None,
         )
         .await?;
     let task = worker.task(taskid).await?;
@@ -208,7 +240,7 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
         ContributionStatus::Unset
     );
     for w in &m.workers {
-        w.contribute(taskid, digest, authorize(&m.scheduler, w, taskid)?)
+        w.contribute(taskid, digest, authorize(&m.scheduler, w, taskid)?, None)
             .await?;
         let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Contributed);
@@ -230,6 +262,167 @@ async fn workers_settle_through_typed_calls() -> eyre::Result<()> {
         let c = w.contribution(taskid, w.sender()?).await?;
         assert_eq!(c.status, ContributionStatus::Proved);
     }
+    Ok(())
+}
+
+/// The scheduler's signature authorizing `worker` on `taskid` with the enclave `challenge`.
+fn authorize_enclave(
+    scheduler: &PocoClient,
+    worker: &PocoClient,
+    taskid: B256,
+    challenge: Address,
+) -> eyre::Result<Bytes> {
+    let key = scheduler
+        .signer()
+        .ok_or_else(|| eyre::eyre!("client without a signer"))?;
+    Ok(WorkerAuthorization::sign(key, worker.sender()?, taskid, challenge)?.sign)
+}
+
+/// What a TEE settle call is tried with: the scheduler's authorization without and with the
+/// enclave challenge, the enclave signatures the hub must refuse, and the right one.
+struct TeeCase {
+    plain_auth: Bytes,
+    auth: Bytes,
+    refused: Vec<Enclave>,
+    signed: Enclave,
+}
+
+impl TeeCase {
+    /// Tries `settle` (authorization, enclave): refused without an enclave
+    /// (`EnclaveChallengeRequired`), with each of `refused` (`InvalidEnclaveSignature`);
+    /// accepted with `signed`.
+    async fn check<F, Fut>(self, settle: F) -> eyre::Result<()>
+    where
+        F: Fn(Bytes, Option<Enclave>) -> Fut,
+        Fut: std::future::Future<Output = poco_chain::Result<TransactionReceipt>>,
+    {
+        let err = settle(self.plain_auth, None).await.unwrap_err();
+        let code = err.revert().and_then(|r| r.as_poco());
+        assert!(
+            matches!(code, Some(IPocoErrors::EnclaveChallengeRequired(_))),
+            "{err}"
+        );
+        for enclave in self.refused {
+            let err = settle(self.auth.clone(), Some(enclave)).await.unwrap_err();
+            let code = err.revert().and_then(|r| r.as_poco());
+            assert!(
+                matches!(code, Some(IPocoErrors::InvalidEnclaveSignature(_))),
+                "{err}"
+            );
+        }
+        settle(self.auth, Some(self.signed)).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tee_deals_settle_only_with_the_enclave_signature() -> eyre::Result<()> {
+    let dev = DevPoco::start().await?;
+    let m = Market::new(&dev).await?;
+    let worker = &m.workers[0];
+    let me = worker.sender()?;
+    let enclave = PrivateKeySigner::random();
+    let impostor = PrivateKeySigner::random();
+    let challenge = enclave.address();
+    let with = |sign: Bytes| Enclave { challenge, sign };
+    let case = |taskid: B256, signed: Bytes, refused: Vec<Bytes>| -> eyre::Result<TeeCase> {
+        Ok(TeeCase {
+            plain_auth: authorize(&m.scheduler, worker, taskid)?,
+            auth: authorize_enclave(&m.scheduler, worker, taskid, challenge)?,
+            refused: refused.into_iter().map(with).collect(),
+            signed: with(signed),
+        })
+    };
+    let m = &m;
+    let initialize = |dealid: B256, idx: U256| async move {
+        let hub = m.scheduler.hub();
+        let call = hub.initialize(dealid, idx);
+        m.scheduler
+            .send(call.into_transaction_request(), "initialize")
+            .await
+    };
+
+    // Fast path: the enclave signs keccak256(worker ‖ taskid ‖ resultDigest); another key's
+    // signature, or the contribute message, is refused.
+    let (pool, request) = m.tagged_orders(1, 0x41, Tag::TEE)?;
+    let (deal, fast) = m
+        .requester
+        .match_orders_fast(&m.tee_app_order, None, &pool, &request)
+        .await?;
+    let (idx, taskid) = (deal.first_task, deal.tasks[0]);
+    let result = pushed(0x41);
+    let c = Contribution::new(me, taskid, result.digest);
+    case(
+        taskid,
+        sign_enclave_fast(&enclave, me, taskid, result.digest)?,
+        vec![
+            sign_enclave_fast(&impostor, me, taskid, result.digest)?,
+            sign_enclave(&enclave, c.result_hash, c.result_seal)?,
+        ],
+    )?
+    .check(|auth, enclave| {
+        let (fast, result) = (fast.clone(), result.clone());
+        async move {
+            worker
+                .push_result_fast(fast, deal.dealid, idx, &result, auth, enclave.as_ref())
+                .await
+        }
+    })
+    .await?;
+    assert_eq!(
+        worker.fast_task_state(fast, deal.dealid, idx).await?,
+        TaskStatus::Completed
+    );
+
+    // Classic deals: the enclave signs keccak256(resultHash ‖ resultSeal). A deal of one task
+    // at `trust`, initialized: its task and the case of the digest `byte` repeated.
+    let (case, enclave, impostor, initialize) = (&case, &enclave, &impostor, &initialize);
+    let classic = |trust: u64, byte: u8| async move {
+        let (pool, request) = m.tagged_orders(trust, byte, Tag::TEE)?;
+        let deal = m
+            .requester
+            .match_orders(&m.tee_app_order, None, &pool, &request)
+            .await?;
+        let taskid = deal.tasks[0];
+        initialize(deal.dealid, deal.first_task).await?;
+        let c = Contribution::new(me, taskid, B256::repeat_byte(byte));
+        let tee = case(
+            taskid,
+            sign_enclave(enclave, c.result_hash, c.result_seal)?,
+            vec![sign_enclave(impostor, c.result_hash, c.result_seal)?],
+        )?;
+        eyre::Ok((taskid, tee))
+    };
+
+    // Trust 1: contributed and finalized at once.
+    let result = pushed(0x42);
+    let (taskid, tee) = classic(1, 0x42).await?;
+    tee.check(|auth, enclave| {
+        let result = result.clone();
+        async move {
+            worker
+                .contribute_and_finalize(taskid, &result, auth, enclave.as_ref())
+                .await
+        }
+    })
+    .await?;
+    assert_eq!(
+        worker.contribution(taskid, me).await?.status,
+        ContributionStatus::Proved
+    );
+
+    // Replicated: each contribution carries its own enclave signature.
+    let (taskid, tee) = classic(3, 0x43).await?;
+    tee.check(|auth, enclave| async move {
+        worker
+            .contribute(taskid, B256::repeat_byte(0x43), auth, enclave.as_ref())
+            .await
+    })
+    .await?;
+    assert_eq!(
+        worker.contribution(taskid, me).await?.status,
+        ContributionStatus::Contributed
+    );
     Ok(())
 }
 

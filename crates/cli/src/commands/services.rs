@@ -23,7 +23,7 @@ use poco_scheduler::{
     workers::{Admission, WorkerRecord, Workers},
     PublishConfig, SchedulerConfig,
 };
-use poco_types::{OrderKind, SignedWorkerpoolOrder, WorkerpoolOrder};
+use poco_types::{OrderKind, SignedWorkerpoolOrder, Tag, WorkerpoolOrder};
 use poco_worker::WorkerConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -97,6 +97,17 @@ pub(crate) struct SchedulerArgs {
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     publish_trust: Option<u64>,
+    /// What the pool's published order offers: tag names (tee, tdx, gpu, ...) joined by
+    /// commas, or a 0x hex bitmap [default: none]. A deal's tasks go only to workers that
+    /// registered every bit of its tag; offering tee needs an SMS (--sms).
+    #[arg(long, value_name = "TAGS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<Tag>,
+    /// The SMS that makes the enclave challenge of each TEE task, given to the TEE workers
+    /// [default: the chain's `sms` in chain.json].
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sms: Option<String>,
     /// Also publish the order on this market (with the scheduler's URL) [default: $POCO_MARKET,
     /// else the chain's `iexecGateway`; skipped with a warning when no market answers].
     #[command(flatten)]
@@ -217,6 +228,10 @@ pub(crate) struct SchedulerSettings {
     pub(crate) publish_volume: u64,
     pub(crate) publish_category: u64,
     pub(crate) publish_trust: u64,
+    /// What the published order offers (tee, gpu, ...; `None`: no tag).
+    pub(crate) tag: Option<Tag>,
+    /// The SMS of the pool's TEE tasks (`None`: the chain's `sms` in chain.json).
+    pub(crate) sms: Option<String>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
     /// Who may work for the pool (`None`: closed, unrestricted on a devnet).
@@ -247,6 +262,8 @@ impl Default for SchedulerSettings {
             publish_volume: 1_000,
             publish_category: 0,
             publish_trust: 100,
+            tag: None,
+            sms: None,
             tls_cert: None,
             tls_key: None,
             admission: None,
@@ -456,6 +473,22 @@ impl SchedulerArgs {
         }
         let settings = self.settings()?;
         let tls = super::market::tls_files(&settings.tls_cert, &settings.tls_key)?;
+        // Checked before anything connects: a TEE offer without an SMS is refused outright.
+        let sms_url = settings.sms.clone().or_else(|| chain_sms(ctx));
+        let tag = settings.tag.unwrap_or_default();
+        if tag.is_tee() && sms_url.is_none() {
+            bail!(
+                "--tag {tag} offers TEE but no SMS is configured, so the pool's TEE tasks could \
+                 never be handed out: pass --sms URL (or add \"sms\" to the chain in \
+                 chain.json; run one with `poco sms`), or drop tee from --tag"
+            );
+        }
+        if !tag.is_empty() && settings.publish_price.is_none() {
+            tracing::warn!(
+                "--tag {tag} is the tag of the published order: without --publish-price no \
+                 order is published, and the pool's orders signed elsewhere offer their own tags"
+            );
+        }
         let client = ctx.sender().await?;
         let signer = client
             .signer()
@@ -489,6 +522,7 @@ impl SchedulerArgs {
         config.admission = settings.admission.unwrap_or_else(|| default_admission(ctx));
         config.trusted_proxies = settings.trusted_proxies.clone();
         config.registration_window = settings.registration_window;
+        config.sms_url = sms_url;
         if config.admission == Admission::Unrestricted {
             tracing::warn!(
                 "admission is unrestricted: any wallet may work for this pool and take trust-1                  tasks; set --admission closed or open for a pool strangers can reach"
@@ -504,7 +538,7 @@ impl SchedulerArgs {
                 volume: U256::from(settings.publish_volume),
                 category: U256::from(settings.publish_category),
                 trust: U256::from(settings.publish_trust),
-                tag: Default::default(),
+                tag: tag.0,
                 salt: None,
             };
             // A restarted scheduler signs its earlier order again (same salt, same hash)
@@ -699,6 +733,12 @@ async fn earlier_orders(
         .into_iter()
         .filter(|e| e.signer == owner)
         .collect())
+}
+
+/// The chain's `sms` in chain.json, when present.
+fn chain_sms(ctx: &Context) -> Option<String> {
+    let (_, _, entry) = ctx.chain_entry().ok()?;
+    entry.other.get("sms")?.as_str().map(str::to_owned)
 }
 
 /// An earlier order the scheduler can publish again: the same offer, open to everyone.
@@ -919,6 +959,33 @@ allow_http = true
         store.validate().unwrap();
         let objects = store.object_store().unwrap();
         assert!(objects.to_string().contains("results"), "{objects}");
+    }
+
+    /// The tag and the SMS: from the file, the environment's tag overridden by the flag; a
+    /// tag parses from names or hex.
+    #[test]
+    fn the_tag_and_the_sms_layer_like_the_other_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("scheduler.toml");
+        std::fs::write(&file, "tag = \"tee,tdx\"\nsms = \"http://sms.example\"\n").unwrap();
+        let cli = Cli::try_parse_from(["scheduler", "--config", file.to_str().unwrap()]).unwrap();
+        let settings = cli.args.settings().unwrap();
+        assert_eq!(settings.tag, Some(Tag::TEE | Tag::TDX));
+        assert_eq!(settings.sms.as_deref(), Some("http://sms.example"));
+        let cli = Cli::try_parse_from([
+            "scheduler",
+            "--config",
+            file.to_str().unwrap(),
+            "--tag",
+            "0x101",
+            "--sms",
+            "http://other.example",
+        ])
+        .unwrap();
+        let settings = cli.args.settings().unwrap();
+        assert_eq!(settings.tag, Some(Tag::TEE | Tag::GPU));
+        assert_eq!(settings.sms.as_deref(), Some("http://other.example"));
+        assert!(Cli::try_parse_from(["scheduler", "--tag", "teee"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `poco scheduler workers add|remove|list|exclude|readmit`, and a closed pool's gate seen by
-//! `poco worker`.
+//! `poco worker`, and `poco scheduler --tag` refused without an SMS.
 
 use std::{
     io::Read,
@@ -213,4 +213,18 @@ fn a_closed_pool_admits_its_allowlist_only() {
     let record = listed(&poco.json(&["scheduler", "workers", "list"]), &worker);
     assert_eq!(record["ip_prefix"], Value::from("127.0.0.0/24"), "{record}");
     assert!(record["first_seen"].as_i64().is_some(), "{record}");
+}
+
+/// A scheduler offering TEE without an SMS refuses to start, naming both fixes; a bad tag is
+/// refused by the flag's parser.
+#[test]
+fn a_tee_scheduler_without_an_sms_refuses_to_start() {
+    let poco = Poco::new(crate::POCO);
+    let err = poco.error(&["scheduler", "--tag", "tee,tdx", "--publish-price", "1 RLC"]);
+    assert!(
+        err.contains("offers TEE") && err.contains("--sms") && err.contains("drop tee"),
+        "{err}"
+    );
+    let err = poco.error(&["scheduler", "--tag", "teee"]);
+    assert!(err.contains("teee"), "{err}");
 }

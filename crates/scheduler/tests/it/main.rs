@@ -5,6 +5,7 @@
 mod attacks;
 mod restarts;
 mod retries;
+mod tee;
 mod tls;
 
 use std::{path::PathBuf, time::Duration};
@@ -236,11 +237,21 @@ struct TestWorker {
 
 impl TestWorker {
     async fn new(pool: &Pool, key: PrivateKeySigner, slots: u32) -> eyre::Result<Self> {
+        Self::with_tags(pool, key, slots, B256::ZERO).await
+    }
+
+    /// A worker registering `tags` (the bytes32 bitmap).
+    async fn with_tags(
+        pool: &Pool,
+        key: PrivateKeySigner,
+        slots: u32,
+        tags: B256,
+    ) -> eyre::Result<Self> {
         let api = pool.signed_in(&key).await?;
         api.register(&Registration {
             cores: 1,
             memory_bytes: 1 << 30,
-            tags: B256::ZERO,
+            tags,
             slots,
         })
         .await?;

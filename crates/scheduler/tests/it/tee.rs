@@ -1,0 +1,271 @@
+//! TEE tasks: a TEE-tagged deal goes only to a worker that registered TEE, with the task's
+//! enclave challenge from the SMS (answered here by a small server of the test that plays the
+//! SMS's `POST /tee/challenges`), the SMS's URL, the deal's tag, and an authorization over
+//! (worker, task, challenge) that the hub accepts with the enclave's signature; a TEE worker's
+//! own failure gives the task back to it (plain workers are no other worker for it) with the
+//! same challenge; a down SMS holds the task back without charging anyone.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use alloy::{
+    primitives::{Address, B256},
+    signers::local::PrivateKeySigner,
+};
+use axum::{extract::State, routing::post, Json, Router};
+use poco_chain::{Enclave, MatchedDeal, WorkerResult};
+use poco_scheduler::api::Assignment;
+use poco_sms::tee::{ChallengeRequest, ChallengeResponse};
+use poco_testkit::Role;
+use poco_types::{sign_enclave, task_id, Contribution, Order as _, Tag, WorkerAuthorization};
+
+use crate::{Pool, TestWorker, RLC};
+
+/// The test's SMS: answers each task's enclave challenge with the address of one key the
+/// test holds, and counts the requests.
+struct FakeSms {
+    url: String,
+    enclave: PrivateKeySigner,
+    requests: Arc<AtomicUsize>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeSms {
+    /// Serves on `addr` (a port of 0: any).
+    async fn start(addr: SocketAddr) -> eyre::Result<Self> {
+        let enclave = PrivateKeySigner::random();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let state = (enclave.address(), requests.clone());
+        let app = Router::new()
+            .route("/tee/challenges", post(challenge))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url,
+            enclave,
+            requests,
+            _server: server,
+        })
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+async fn challenge(
+    State((enclave, requests)): State<(Address, Arc<AtomicUsize>)>,
+    Json(r): Json<ChallengeRequest>,
+) -> Json<ChallengeResponse> {
+    requests.fetch_add(1, Ordering::SeqCst);
+    Json(ChallengeResponse {
+        taskid: task_id(r.dealid, alloy::primitives::U256::from(r.idx)),
+        enclave_challenge: enclave,
+    })
+}
+
+impl Pool {
+    /// A classic deal of one task at `trust` whose app, pool and request orders carry `tag`.
+    async fn tagged_deal(&mut self, trust: u64, tag: Tag) -> eyre::Result<MatchedDeal> {
+        let (app_order, pool_order, request) = self.orders(trust, 1, "{}")?;
+        let domain = &self.chain.domain;
+        let app_order = poco_types::AppOrder {
+            tag: tag.0,
+            ..app_order.order
+        }
+        .sign(domain, self.chain.key(Role::AppOwner))?;
+        let pool_order = poco_types::WorkerpoolOrder {
+            tag: tag.0,
+            ..pool_order.order
+        }
+        .sign(domain, self.chain.key(Role::Scheduler))?;
+        let request = poco_types::RequestOrder {
+            tag: tag.0,
+            ..request.order
+        }
+        .sign(domain, self.chain.key(Role::Requester))?;
+        Ok(self
+            .requester
+            .match_orders(&app_order, None, &pool_order, &request)
+            .await?)
+    }
+
+    /// A worker on `Role::Worker(n)`'s account registering `tag`.
+    async fn tagged_worker(&self, n: usize, tag: Tag) -> eyre::Result<TestWorker> {
+        TestWorker::with_tags(self, self.chain.key(Role::Worker(n)).clone(), 1, tag.0).await
+    }
+}
+
+/// Checks a TEE assignment: the deal's tag, the SMS's challenge and URL, and an authorization
+/// by the pool's owner over (worker, task, challenge).
+fn check_tee_assignment(
+    pool: &Pool,
+    a: &Assignment,
+    worker: &TestWorker,
+    sms: &FakeSms,
+) -> eyre::Result<()> {
+    assert_eq!(Tag(a.tag), Tag::TEE);
+    assert_eq!(a.enclave_challenge, sms.enclave.address());
+    assert_ne!(a.enclave_challenge, Address::ZERO);
+    assert_eq!(a.sms_url.as_deref(), Some(sms.url.as_str()));
+    let authorization = WorkerAuthorization {
+        worker: worker.address(),
+        task_id: a.taskid,
+        enclave_challenge: a.enclave_challenge,
+        sign: a.authorization.clone(),
+    };
+    authorization.verify(pool.chain.address(Role::Scheduler))?;
+    // Not an authorization of the standard task.
+    let standard = WorkerAuthorization {
+        enclave_challenge: Address::ZERO,
+        ..authorization
+    };
+    assert!(standard
+        .verify(pool.chain.address(Role::Scheduler))
+        .is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tee_tasks_go_only_to_tee_workers_with_their_enclave_challenge() -> eyre::Result<()> {
+    let sms = FakeSms::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = sms.url.clone();
+    let mut pool = Pool::start_with(|c| {
+        c.sms_url = Some(url);
+        c.retry_backoff = Duration::from_secs(1);
+    })
+    .await?;
+    let plain = pool.worker(0, 1).await?;
+    let gpu = pool.tagged_worker(1, Tag::GPU).await?;
+    let tee = pool.tagged_worker(2, Tag::TEE).await?;
+
+    let deal = pool.tagged_deal(1, Tag::TEE).await?;
+    let taskid = deal.tasks[0];
+    pool.wait_task(taskid, "activation", |i| i.status == "ACTIVE")
+        .await?;
+    // Workers without the TEE tag get nothing, however long they poll.
+    for w in [&plain, &gpu] {
+        let got = w.api.next_work(Duration::from_secs(2)).await?;
+        assert!(got.is_none(), "{}: {got:?}", w.address());
+    }
+    // An untagged deal behind it still reaches the plain worker.
+    let untagged = pool.tagged_deal(1, Tag::NONE).await?;
+    let a = plain.take().await?;
+    assert_eq!(a.taskid, untagged.tasks[0]);
+    assert_eq!(
+        (Tag(a.tag), a.enclave_challenge, a.sms_url),
+        (Tag::NONE, Address::ZERO, None)
+    );
+
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, taskid);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    assert_eq!(sms.requests(), 1, "one challenge per task");
+
+    // The TEE worker fails on its own: the plain worker, live, is not another worker for this
+    // task, so the TEE worker gets it back (after the backoff), with the same challenge.
+    tee.api
+        .report(
+            taskid,
+            &crate::failed_report("the enclave ran out of memory"),
+        )
+        .await?;
+    let again = plain.api.next_work(Duration::from_secs(1)).await?;
+    assert!(again.is_none(), "{again:?}");
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, taskid);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    assert_eq!(sms.requests(), 1, "the task keeps its challenge");
+
+    // The hub takes the result with the enclave's signature under that authorization.
+    let digest = B256::repeat_byte(0x5e);
+    let c = Contribution::new(tee.address(), taskid, digest);
+    let enclave = Enclave {
+        challenge: a.enclave_challenge,
+        sign: sign_enclave(&sms.enclave, c.result_hash, c.result_seal)?,
+    };
+    let result = WorkerResult {
+        digest,
+        results: poco_types::ResultLink::new("poco", "/x").to_bytes(),
+        callback: Default::default(),
+    };
+    tee.chain
+        .contribute_and_finalize(taskid, &result, a.authorization.clone(), Some(&enclave))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_down_sms_holds_tee_tasks_back_without_charging_anyone() -> eyre::Result<()> {
+    // A port nothing listens on yet: the SMS is down.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut pool = Pool::start_with(|c| {
+        c.sms_url = Some(format!("http://{addr}"));
+        c.max_attempts = 1;
+    })
+    .await?;
+    let tee = pool.tagged_worker(0, Tag::TEE).await?;
+    let deal = pool.tagged_deal(1, Tag::TEE).await?;
+    let taskid = deal.tasks[0];
+    pool.wait_task(taskid, "activation", |i| i.status == "ACTIVE")
+        .await?;
+    let got = tee.api.next_work(Duration::from_secs(3)).await?;
+    assert!(got.is_none(), "{got:?}");
+    assert!(pool.metric("poco_scheduler_sms_errors_total").await? >= 1);
+    assert_eq!(pool.metric("poco_scheduler_assignments_total").await?, 0);
+    // Nothing counted: with one attempt allowed, a counted failure would have given it up.
+    let info = pool
+        .wait_task(taskid, "a view", |i| i.status == "ACTIVE")
+        .await?;
+    assert!(
+        info.replicas.is_empty() && info.failure.is_none(),
+        "{info:?}"
+    );
+
+    // The SMS comes up: the task is handed out with its challenge.
+    let sms = FakeSms::start(addr).await?;
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, taskid);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pool_offering_tee_without_an_sms_refuses_to_start() -> eyre::Result<()> {
+    let chain = poco_testkit::Chain::start().await?;
+    let pool = chain.create_workerpool(Role::Scheduler, "tee pool").await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = chain.scheduler_config(pool, dir.path());
+    config.publish = Some(poco_scheduler::PublishConfig {
+        price: alloy::primitives::U256::from(RLC),
+        volume: alloy::primitives::U256::from(10u64),
+        category: alloy::primitives::U256::ZERO,
+        trust: alloy::primitives::U256::ZERO,
+        tag: (Tag::TEE | Tag::TDX).0,
+        salt: None,
+    });
+    let err = chain
+        .start_scheduler(config.clone())
+        .await
+        .err()
+        .ok_or_else(|| eyre::eyre!("a TEE pool without an SMS started"))?
+        .to_string();
+    assert!(
+        err.contains("no SMS") && err.contains("--sms") && err.contains("--tag"),
+        "{err}"
+    );
+    // With an SMS it starts.
+    config.sms_url = Some("http://127.0.0.1:9".into());
+    chain.start_scheduler(config).await?;
+    Ok(())
+}
