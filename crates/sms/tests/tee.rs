@@ -569,6 +569,16 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
         StatusCode::GONE,
         "past its deadline",
     );
+    // past the final deadline (10 × 300 s) the requester claims it: failed, nothing released
+    dev.provider.anvil_increase_time(3 * 300).await.unwrap();
+    dev.provider.evm_mine(None).await.unwrap();
+    tee.client.claim_deal(dealid).await.unwrap();
+    refused(
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
+            .await,
+        StatusCode::GONE,
+        "is FAILED",
+    );
     running.shutdown().await.unwrap().unwrap();
 }
 

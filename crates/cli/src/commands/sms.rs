@@ -58,12 +58,20 @@ pub(crate) struct SmsArgs {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     insecure_dev_attestation: bool,
     /// A launch measurement to accept from TEE workers, PLATFORM:HEX with PLATFORM one of tdx
-    /// (MRTD), sgx (MRENCLAVE), sev-snp (MEASUREMENT): that of a released poco TEE worker image.
+    /// (MRTD, RTMR0, RTMR1 and RTMR2 concatenated), sgx (MRENCLAVE), sev-snp (MEASUREMENT):
+    /// that of a released poco TEE worker image.
     /// Repeat for several; without any, only development attestation (with
     /// --insecure-dev-attestation) can be granted.
     #[arg(long = "accept-measurement", value_name = "PLATFORM:HEX")]
     #[serde(rename = "accept_measurements", skip_serializing_if = "Vec::is_empty")]
     accept_measurement: Vec<String>,
+    /// A folder of attestation collateral, read at start and never fetched: Intel DCAP
+    /// collateral as a PCCS serves it (*.dcap.json), AMD SEV-SNP roots (<product>.ark.pem and
+    /// <product>.ask.pem) and chip keys (vcek/*). Needed to grant real TDX, SGX or SEV-SNP
+    /// evidence.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation_collateral: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     tls: TlsArgs,
@@ -81,6 +89,7 @@ pub(crate) struct SmsSettings {
     pub(crate) tls_key: Option<PathBuf>,
     pub(crate) insecure_dev_attestation: bool,
     pub(crate) accept_measurements: Vec<String>,
+    pub(crate) attestation_collateral: Option<PathBuf>,
 }
 
 impl Default for SmsSettings {
@@ -93,6 +102,7 @@ impl Default for SmsSettings {
             tls_key: None,
             insecure_dev_attestation: false,
             accept_measurements: Vec::new(),
+            attestation_collateral: None,
         }
     }
 }
@@ -127,6 +137,12 @@ impl SmsArgs {
             .map(|m| poco_sms::parse_measurement(m))
             .collect::<Result<_, _>>()?;
         config.policy.allow_dev = settings.insecure_dev_attestation;
+        if let Some(dir) = &settings.attestation_collateral {
+            config
+                .policy
+                .load_collateral(dir)
+                .wrap_err("--attestation-collateral")?;
+        }
         let running = poco_sms::start(config).await?;
         eprintln!(
             "SMS of chain {} at {}; Ctrl-C to stop",
@@ -144,6 +160,7 @@ impl SmsArgs {
             "chainId": client.chain_id(),
             "insecureDevAttestation": settings.insecure_dev_attestation,
             "acceptedMeasurements": settings.accept_measurements.len(),
+            "attestationCollateral": settings.attestation_collateral,
         }));
         let url = running.url.clone();
         super::services::run_until_signal(ctx, "sms", &client, running).await?;
@@ -687,7 +704,8 @@ mod tests {
         let file = dir.path().join("sms.toml");
         std::fs::write(
             &file,
-            "insecure_dev_attestation = true\naccept_measurements = [\"sgx:cc\"]\n",
+            "insecure_dev_attestation = true\naccept_measurements = [\"sgx:cc\"]\n\
+             attestation_collateral = \"/etc/poco/collateral\"\n",
         )
         .unwrap();
         let file = file.to_str().unwrap();
@@ -696,5 +714,14 @@ mod tests {
         assert_eq!(from_file.accept_measurements, ["sgx:cc"]);
         let overridden = settings(&["--config", file, "--accept-measurement", "tdx:dd"]);
         assert_eq!(overridden.accept_measurements, ["tdx:dd"]);
+        assert_eq!(
+            from_file.attestation_collateral.as_deref(),
+            Some(std::path::Path::new("/etc/poco/collateral"))
+        );
+        let flag = settings(&["--config", file, "--attestation-collateral", "/srv/pccs"]);
+        assert_eq!(
+            flag.attestation_collateral.as_deref(),
+            Some(std::path::Path::new("/srv/pccs"))
+        );
     }
 }
