@@ -214,7 +214,8 @@ pub struct ExecutionRequest {
     /// the deal's block timestamp.
     pub clock_start: Option<SystemTime>,
     /// The secrets of a TEE task, given to the app as environment variables (never printed).
-    #[serde(default, skip_serializing_if = "AppSecrets::is_empty")]
+    // Always written: the runner protocol (postcard) is not self-describing.
+    #[serde(default)]
     pub secrets: AppSecrets,
 }
 
