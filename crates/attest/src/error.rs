@@ -30,6 +30,32 @@ pub enum Error {
          certificates for this platform"
     )]
     NoCollateral(Platform),
+    /// The collateral, or a certificate of the chain, is not valid at the verification time.
+    #[error(
+        "the {platform} attestation is refused: {what} is valid from {not_before} to \
+         {not_after} (unix seconds), not at {now}: refresh the collateral from the vendor \
+         (PCCS or AMD KDS) and check the verifier's clock"
+    )]
+    Expired {
+        /// The platform.
+        platform: Platform,
+        /// Which collateral or certificate.
+        what: String,
+        /// When it starts being valid (unix seconds).
+        not_before: u64,
+        /// When it stops being valid: its next update or its expiry (unix seconds).
+        not_after: u64,
+        /// The verification time (unix seconds).
+        now: u64,
+    },
+    /// A collateral file or setting cannot be used.
+    #[error("cannot use the attestation collateral {what}: {reason}")]
+    Collateral {
+        /// Which file or setting.
+        what: String,
+        /// What is wrong, and what to give instead.
+        reason: String,
+    },
     /// The verifier cannot check reports of this platform.
     #[error("{0} attestation is not supported by this verifier")]
     Unsupported(Platform),

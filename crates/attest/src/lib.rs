@@ -1,14 +1,18 @@
 #![doc = include_str!("../README.md")]
 
+mod collateral;
+mod dcap;
 mod dev;
 mod error;
 mod provider;
 mod seal;
+mod snp;
 
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 
+pub use dcap_qvl::QuoteCollateralV3;
 pub use error::{Error, Result};
 pub use provider::{ConfigfsTsm, DevProvider, Provider};
 pub use seal::{seal, EnclaveKey, Sealed};
@@ -68,16 +72,17 @@ pub struct Evidence {
 pub struct Verified {
     /// The platform.
     pub platform: Platform,
-    /// The launch measurement, lowercase hex (TDX: `MRTD`; SGX: `MRENCLAVE`; SEV-SNP:
-    /// `MEASUREMENT`; development: `dev`).
+    /// The launch measurement, lowercase hex (TDX: `MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2`, 192 bytes;
+    /// SGX: `MRENCLAVE`; SEV-SNP: `MEASUREMENT`; development: `dev`). See the crate docs.
     pub measurement: String,
     /// The report's user data.
     #[serde(with = "hex_64")]
     pub report_data: [u8; REPORT_DATA_LEN],
     /// Whether the report comes from real hardware (false for the development provider).
     pub confidential: bool,
-    /// The platform's TCB status as the collateral rates it (`UpToDate`, ...; empty for
-    /// the development provider).
+    /// The platform's TCB status as Intel's collateral rates it (`UpToDate`, ...; empty for
+    /// SEV-SNP, whose TCB is checked against [`Policy::sev_min_tcb`], and for the development
+    /// provider).
     pub tcb_status: String,
 }
 
@@ -97,6 +102,93 @@ pub struct Policy {
     pub measurements: Vec<Measurement>,
     /// Accept the development provider (insecure: for a devnet only).
     pub allow_dev: bool,
+    /// Intel DCAP collateral as a PCCS serves it, one per platform family (FMSPC) and TEE
+    /// type; a TDX or SGX quote is verified against the ones whose TCB info is for its type.
+    pub dcap_collateral: Vec<QuoteCollateralV3>,
+    /// TCB statuses accepted besides `UpToDate` (default: none). `OutOfDate` and `Revoked`
+    /// are never accepted.
+    pub allow_tcb: Vec<AllowedTcb>,
+    /// AMD root certificates (ARK, pinned) and signing keys (ASK), one pair per product.
+    pub sev_ca: Vec<SevCa>,
+    /// Chips' VCEKs (DER), used when the evidence does not carry its own.
+    pub vceks: Vec<Vec<u8>>,
+    /// The lowest SEV-SNP `REPORTED_TCB` accepted, if any.
+    pub sev_min_tcb: Option<SevTcb>,
+}
+
+/// A TCB status below `UpToDate` that a [`Policy`] may accept for Intel platforms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AllowedTcb {
+    /// `SWHardeningNeeded`: up to date; the enclave software must mitigate some advisories.
+    #[serde(rename = "SWHardeningNeeded")]
+    SwHardeningNeeded,
+    /// `ConfigurationNeeded`: up to date; the platform's configuration needs a change.
+    ConfigurationNeeded,
+    /// `ConfigurationAndSWHardeningNeeded`: both of the above.
+    #[serde(rename = "ConfigurationAndSWHardeningNeeded")]
+    ConfigurationAndSwHardeningNeeded,
+}
+
+impl std::str::FromStr for AllowedTcb {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "SWHardeningNeeded" => Ok(Self::SwHardeningNeeded),
+            "ConfigurationNeeded" => Ok(Self::ConfigurationNeeded),
+            "ConfigurationAndSWHardeningNeeded" => Ok(Self::ConfigurationAndSwHardeningNeeded),
+            other => Err(Error::Collateral {
+                what: "the accepted TCB statuses".into(),
+                reason: format!(
+                    "{other:?} cannot be accepted: give SWHardeningNeeded, ConfigurationNeeded \
+                     or ConfigurationAndSWHardeningNeeded"
+                ),
+            }),
+        }
+    }
+}
+
+/// An AMD product's certificate authority: the pinned root key certificate and the signing
+/// key certificate it issued (which issues the chips' VCEKs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SevCa {
+    /// The AMD Root Key certificate (DER), self-signed.
+    pub ark: Vec<u8>,
+    /// The AMD SEV Key certificate (DER), signed by the ARK.
+    pub ask: Vec<u8>,
+}
+
+/// An SEV-SNP TCB version: the security version numbers of the platform's firmware parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SevTcb {
+    /// The PSP bootloader's SVN.
+    pub bootloader: u8,
+    /// The PSP operating system's SVN.
+    pub tee: u8,
+    /// The SNP firmware's SVN.
+    pub snp: u8,
+    /// The lowest microcode patch level of the cores.
+    pub microcode: u8,
+}
+
+impl SevTcb {
+    /// Whether every part is at least `min`'s.
+    pub fn at_least(&self, min: &SevTcb) -> bool {
+        self.bootloader >= min.bootloader
+            && self.tee >= min.tee
+            && self.snp >= min.snp
+            && self.microcode >= min.microcode
+    }
+}
+
+impl std::fmt::Display for SevTcb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bootloader {} tee {} snp {} microcode {}",
+            self.bootloader, self.tee, self.snp, self.microcode
+        )
+    }
 }
 
 /// The 64 bytes of user data that bind an enclave's fresh key to one task and its enclave
@@ -122,9 +214,9 @@ pub fn verify(policy: &Policy, evidence: &Evidence, now: u64) -> Result<Verified
     let verified = match evidence.platform {
         Platform::Dev if policy.allow_dev => dev::verify(evidence)?,
         Platform::Dev => return Err(Error::DevRefused),
-        platform => return Err(Error::Unsupported(platform)),
+        Platform::Tdx | Platform::Sgx => dcap::verify(policy, evidence, now)?,
+        Platform::SevSnp => snp::verify(policy, evidence, now)?,
     };
-    let _ = now;
     accept_measurement(policy, &verified)?;
     Ok(verified)
 }

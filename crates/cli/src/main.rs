@@ -86,7 +86,7 @@ enum Command {
     /// Run an app: find orders, match, follow the tasks, download and check the results.
     Run(commands::run::RunArgs),
     /// Run a workerpool's scheduler (its owner's wallet) until Ctrl-C or SIGTERM.
-    Scheduler(commands::services::SchedulerArgs),
+    Scheduler(Box<commands::services::SchedulerArgs>),
     /// Run a worker for a scheduler until Ctrl-C or SIGTERM.
     Worker(commands::services::WorkerArgs),
     /// Run the market (order book API, chain watcher, web UI) until Ctrl-C or SIGTERM.

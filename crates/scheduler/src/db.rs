@@ -781,10 +781,12 @@ impl Db {
     /// replicas than they have live ones, and not held by this worker already. A worker whose
     /// replicate was lost or failed for a passing reason may take the task again; not after an
     /// app or deal fault, nor after a fault of its own while another live worker has not tried
-    /// the task yet. In the order they are to be handed out.
+    /// the task yet (untagged deals only: whether another worker registers a tagged deal's tag
+    /// is not known here, so there the worker may take the task again after its backoff). In
+    /// the order they are to be handed out.
     pub(crate) async fn next_tasks_for(&self, q: &WorkQuery) -> Result<Vec<TaskRow>> {
         let unserved = (0..q.unserved_tags.len())
-            .map(|i| format!("${}", i + 8))
+            .map(|i| format!("${}", i + 9))
             .collect::<Vec<_>>()
             .join(", ");
         let tags = if unserved.is_empty() {
@@ -801,7 +803,8 @@ impl Db {
                AND NOT EXISTS (SELECT 1 FROM replicates r WHERE r.taskid = t.taskid
                     AND r.worker = $1 AND (r.state IN ('assigned', 'contributed', 'done')
                     OR r.app_fault = 1 OR r.fault = 'deal'
-                    OR (r.state = 'failed' AND r.fault = 'worker' AND EXISTS (
+                    OR (r.state = 'failed' AND r.fault = 'worker' AND d.tag IN ('', $8)
+                        AND EXISTS (
                         SELECT 1 FROM workers w WHERE w.last_seen >= $5 AND w.address <> $1
                         AND NOT EXISTS (SELECT 1 FROM replicates o
                             WHERE o.taskid = t.taskid AND o.worker = w.address)))))
@@ -815,7 +818,8 @@ impl Db {
             .bind(q.max_failures)
             .bind(q.live_since)
             .bind(i64::from(q.replicated_only))
-            .bind(q.limit);
+            .bind(q.limit)
+            .bind(Tag::NONE.to_string());
         for tag in &q.unserved_tags {
             query = query.bind(tag.as_str());
         }
@@ -998,15 +1002,33 @@ impl Db {
         Ok(())
     }
 
-    /// The number of workers seen since `since`.
-    pub(crate) async fn live_workers(&self, since: i64) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen >= $1")
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+    /// The number of workers seen since `since` that registered every bit of `tag` (all of
+    /// them for no tag): those that could take a task of a deal with that tag.
+    pub(crate) async fn live_workers(&self, since: i64, tag: Tag) -> Result<i64> {
+        if tag.is_empty() {
+            return Ok(
+                sqlx::query("SELECT COUNT(*) AS n FROM workers WHERE last_seen >= $1")
+                    .bind(since)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("n")?,
+            );
+        }
+        // Only those registering the tag could take a task of it.
+        let rows = sqlx::query("SELECT tags FROM workers WHERE last_seen >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut serving = 0;
+        for row in &rows {
+            let tags: Tag = Decode {
+                row,
+                table: "workers",
+            }
+            .parsed("tags", TAG)?;
+            serving += i64::from(tags.contains(tag));
+        }
+        Ok(serving)
     }
 
     /// Stores a session token.
@@ -1401,6 +1423,20 @@ mod tests {
             .unwrap();
         let record = db.worker_record(WORKER).await.unwrap().unwrap();
         assert_eq!(record.tags, Tag::TEE | Tag::GPU);
+        // Live workers able to take a task of a tag: those registering every bit of it.
+        let plain = Address::repeat_byte(0x34);
+        db.register(plain, 1, 1, &B256::ZERO.to_string(), 1, 1)
+            .await
+            .unwrap();
+        for (tag, live) in [
+            (Tag::NONE, 2),
+            (Tag::TEE, 1),
+            (Tag::TEE | Tag::GPU, 1),
+            (Tag::TEE | Tag::TDX, 0),
+        ] {
+            assert_eq!(db.live_workers(0, tag).await.unwrap(), live, "{tag}");
+        }
+        assert_eq!(db.live_workers(2, Tag::NONE).await.unwrap(), 0);
         // A deal of an older database (no tag column value) has no tag.
         sqlx::query("UPDATE deals SET tag = ''")
             .execute(&db.pool)

@@ -599,9 +599,16 @@ async fn refuse_encryption(shared: &Shared, deal: &DealRow, tasks: &[(B256, i64)
 /// workers (the hub's view is read when a decision asks for it).
 async fn view_of(shared: &Shared, task: &TaskRow) -> Result<(Vec<ReplicateRow>, i64)> {
     let replicates = shared.db.replicates(task.taskid).await?;
+    // Only the workers registering the deal's tag could take the task (a TEE task's).
+    let tag = shared
+        .db
+        .deal(task.dealid)
+        .await?
+        .map(|d| d.tag)
+        .unwrap_or_default();
     let live = shared
         .db
-        .live_workers(unix_now() - shared.config.lease.as_secs() as i64)
+        .live_workers(unix_now() - shared.config.lease.as_secs() as i64, tag)
         .await?;
     Ok((replicates, live))
 }

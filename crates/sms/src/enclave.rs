@@ -122,7 +122,7 @@ async fn tee_task(shared: &Shared, dealid: B256, idx: u64) -> Result<(DealFacts,
             "task index {idx} is not in deal {dealid} (its tasks are {} to {}): give the index \
              of one of the deal's tasks",
             deal.bot_first,
-            deal.bot_first + deal.bot_size - U256::from(1)
+            (deal.bot_first + deal.bot_size).saturating_sub(U256::from(1))
         )));
     }
     Ok((deal, task_id(dealid, idx)))

@@ -435,7 +435,44 @@ mod tests {
     #[tokio::test]
     async fn one_enclave_challenge_per_task_its_key_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let s = std::sync::Arc::new(store(dir.path(), "sms.key").await.unwrap());
+        challenges_once(store(dir.path(), "sms.key").await.unwrap()).await;
+    }
+
+    /// The same on PostgreSQL: a fresh database on the server at `POCO_TEST_POSTGRES_URL`
+    /// (skipped without it, except in CI).
+    #[tokio::test]
+    async fn one_enclave_challenge_per_task_on_postgresql() {
+        use sqlx::Connection;
+        let Ok(server) = std::env::var("POCO_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must provide PostgreSQL in POCO_TEST_POSTGRES_URL"
+            );
+            return;
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("poco_sms_{}_{nanos}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let (base, _) = server.rsplit_once('/').expect("a database in the URL");
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open_or_create(&dir.path().join("sms.key")).unwrap();
+        let s = Store::open(&format!("{base}/{name}"), vault).await.unwrap();
+        challenges_once(s).await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+
+    async fn challenges_once(s: Store) {
+        let s = std::sync::Arc::new(s);
         let task = B256::repeat_byte(9);
         assert!(s.enclave_challenge_key(&task).await.unwrap().is_none());
         let calls = (0..8).map(|_| {

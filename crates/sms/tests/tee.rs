@@ -235,6 +235,24 @@ impl Tee {
         )
     }
 
+    /// [`Tee::session`] of [`Tee::honest`].
+    async fn honest_session(
+        &self,
+        url: &str,
+        (dealid, idx): (B256, u64),
+        challenge: Address,
+        key: &EnclaveKey,
+    ) -> (StatusCode, String) {
+        let request = self.honest(dealid, idx, challenge, key);
+        self.session(url, &request).await
+    }
+
+    /// The text of `GET url`.
+    async fn get(&self, url: String) -> String {
+        let res = self.http.get(url).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     async fn session(&self, url: &str, request: &SessionRequest) -> (StatusCode, String) {
         self.post(url, "/tee/sessions", request).await
     }
@@ -310,7 +328,7 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
     let key = EnclaveKey::generate();
     // not initialized yet
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::CONFLICT,
         "not initialized",
@@ -340,7 +358,7 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
         .await
         .unwrap();
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::NOT_FOUND,
         "the dataset's owner has not pushed its key",
@@ -353,7 +371,7 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
 
     // the requester secret the params name is missing, then the result key
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::NOT_FOUND,
         "\"api-token\"",
@@ -363,7 +381,7 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
         .await
         .unwrap();
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::NOT_FOUND,
         "poco result push-encryption-key",
@@ -393,7 +411,7 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
     );
     // a challenge that is not the task's
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, other_task, &key))
+        tee.honest_session(&url, (dealid, idx), other_task, &key)
             .await,
         StatusCode::UNAUTHORIZED,
         "is not the enclave challenge of task",
@@ -521,39 +539,17 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
         StatusCode::UNAUTHORIZED,
         "development attestation is refused",
     );
-    let health: serde_json::Value = tee
-        .http
-        .get(format!("{}/health", strict.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value =
+        serde_json::from_str(&tee.get(format!("{}/health", strict.url)).await).unwrap();
     assert_eq!(health["insecureDevAttestation"], false, "{health}");
     strict.shutdown().await.unwrap().unwrap();
 
     // /health says the flag is on; /metrics counts grants and refusals
-    let health: serde_json::Value = tee
-        .http
-        .get(format!("{url}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value =
+        serde_json::from_str(&tee.get(format!("{url}/health")).await).unwrap();
     assert_eq!(health["insecureDevAttestation"], true, "{health}");
     assert!(health["warning"].as_str().unwrap().contains("INSECURE"));
-    let metrics = tee
-        .http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tee.get(format!("{url}/metrics")).await;
     assert!(
         metrics.contains("poco_sms_tee_sessions_total{outcome=\"granted\"} 2"),
         "{metrics}"
@@ -568,10 +564,20 @@ async fn a_classic_tee_task_gets_its_secrets_only_when_everything_checks() {
     dev.provider.anvil_increase_time(7 * 300 + 1).await.unwrap();
     dev.provider.evm_mine(None).await.unwrap();
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::GONE,
         "past its deadline",
+    );
+    // past the final deadline (10 × 300 s) the requester claims it: failed, nothing released
+    dev.provider.anvil_increase_time(3 * 300).await.unwrap();
+    dev.provider.evm_mine(None).await.unwrap();
+    tee.client.claim_deal(dealid).await.unwrap();
+    refused(
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
+            .await,
+        StatusCode::GONE,
+        "is FAILED",
     );
     running.shutdown().await.unwrap().unwrap();
 }
@@ -613,7 +619,7 @@ async fn a_fast_tee_task_gets_its_secrets_until_its_result_is_pushed() {
     };
     set_broker(broker.address()).await;
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::UNAUTHORIZED,
         "the hub's TEE broker",
@@ -664,7 +670,7 @@ async fn a_fast_tee_task_gets_its_secrets_until_its_result_is_pushed() {
 
     // completed: nothing more is released
     refused(
-        tee.session(&url, &tee.honest(dealid, idx, challenge, &key))
+        tee.honest_session(&url, (dealid, idx), challenge, &key)
             .await,
         StatusCode::GONE,
         "COMPLETED",

@@ -7,6 +7,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
     providers::Provider,
+    rpc::types::TransactionReceipt,
 };
 use poco_chain::{
     bindings::hub::IPoco::IPocoErrors, devchain::DevPoco, AssetKind, ContributionStatus, Enclave,
@@ -277,9 +278,41 @@ fn authorize_enclave(
     Ok(WorkerAuthorization::sign(key, worker.sender()?, taskid, challenge)?.sign)
 }
 
-/// The hub's error of a refused settle call.
-fn hub_error(err: &poco_chain::Error) -> Option<&IPocoErrors> {
-    err.revert().and_then(|r| r.as_poco())
+/// What a TEE settle call is tried with: the scheduler's authorization without and with the
+/// enclave challenge, the enclave signatures the hub must refuse, and the right one.
+struct TeeCase {
+    plain_auth: Bytes,
+    auth: Bytes,
+    refused: Vec<Enclave>,
+    signed: Enclave,
+}
+
+impl TeeCase {
+    /// Tries `settle` (authorization, enclave): refused without an enclave
+    /// (`EnclaveChallengeRequired`), with each of `refused` (`InvalidEnclaveSignature`);
+    /// accepted with `signed`.
+    async fn check<F, Fut>(self, settle: F) -> eyre::Result<()>
+    where
+        F: Fn(Bytes, Option<Enclave>) -> Fut,
+        Fut: std::future::Future<Output = poco_chain::Result<TransactionReceipt>>,
+    {
+        let err = settle(self.plain_auth, None).await.unwrap_err();
+        let code = err.revert().and_then(|r| r.as_poco());
+        assert!(
+            matches!(code, Some(IPocoErrors::EnclaveChallengeRequired(_))),
+            "{err}"
+        );
+        for enclave in self.refused {
+            let err = settle(self.auth.clone(), Some(enclave)).await.unwrap_err();
+            let code = err.revert().and_then(|r| r.as_poco());
+            assert!(
+                matches!(code, Some(IPocoErrors::InvalidEnclaveSignature(_))),
+                "{err}"
+            );
+        }
+        settle(self.auth, Some(self.signed)).await?;
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -291,8 +324,26 @@ async fn tee_deals_settle_only_with_the_enclave_signature() -> eyre::Result<()> 
     let enclave = PrivateKeySigner::random();
     let impostor = PrivateKeySigner::random();
     let challenge = enclave.address();
+    let with = |sign: Bytes| Enclave { challenge, sign };
+    let case = |taskid: B256, signed: Bytes, refused: Vec<Bytes>| -> eyre::Result<TeeCase> {
+        Ok(TeeCase {
+            plain_auth: authorize(&m.scheduler, worker, taskid)?,
+            auth: authorize_enclave(&m.scheduler, worker, taskid, challenge)?,
+            refused: refused.into_iter().map(with).collect(),
+            signed: with(signed),
+        })
+    };
+    let m = &m;
+    let initialize = |dealid: B256, idx: U256| async move {
+        let hub = m.scheduler.hub();
+        let call = hub.initialize(dealid, idx);
+        m.scheduler
+            .send(call.into_transaction_request(), "initialize")
+            .await
+    };
 
-    // Fast path: the enclave signs keccak256(worker ‖ taskid ‖ resultDigest).
+    // Fast path: the enclave signs keccak256(worker ‖ taskid ‖ resultDigest); another key's
+    // signature, or the contribute message, is refused.
     let (pool, request) = m.tagged_orders(1, 0x41, Tag::TEE)?;
     let (deal, fast) = m
         .requester
@@ -300,198 +351,74 @@ async fn tee_deals_settle_only_with_the_enclave_signature() -> eyre::Result<()> 
         .await?;
     let (idx, taskid) = (deal.first_task, deal.tasks[0]);
     let result = pushed(0x41);
-    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
-    let err = worker
-        .push_result_fast(
-            fast.clone(),
-            deal.dealid,
-            idx,
-            &result,
-            authorize(&m.scheduler, worker, taskid)?,
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::EnclaveChallengeRequired(_))
-        ),
-        "{err}"
-    );
-    let forged = Enclave {
-        challenge,
-        sign: sign_enclave_fast(&impostor, me, taskid, result.digest)?,
-    };
-    let err = worker
-        .push_result_fast(
-            fast.clone(),
-            deal.dealid,
-            idx,
-            &result,
-            auth.clone(),
-            Some(&forged),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::InvalidEnclaveSignature(_))
-        ),
-        "{err}"
-    );
-    // The contribute message does not serve on the fast path.
     let c = Contribution::new(me, taskid, result.digest);
-    let wrong_message = Enclave {
-        challenge,
-        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
-    };
-    let err = worker
-        .push_result_fast(
-            fast.clone(),
-            deal.dealid,
-            idx,
-            &result,
-            auth.clone(),
-            Some(&wrong_message),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::InvalidEnclaveSignature(_))
-        ),
-        "{err}"
-    );
-    let signed = Enclave {
-        challenge,
-        sign: sign_enclave_fast(&enclave, me, taskid, result.digest)?,
-    };
-    worker
-        .push_result_fast(fast.clone(), deal.dealid, idx, &result, auth, Some(&signed))
-        .await?;
+    case(
+        taskid,
+        sign_enclave_fast(&enclave, me, taskid, result.digest)?,
+        vec![
+            sign_enclave_fast(&impostor, me, taskid, result.digest)?,
+            sign_enclave(&enclave, c.result_hash, c.result_seal)?,
+        ],
+    )?
+    .check(|auth, enclave| {
+        let (fast, result) = (fast.clone(), result.clone());
+        async move {
+            worker
+                .push_result_fast(fast, deal.dealid, idx, &result, auth, enclave.as_ref())
+                .await
+        }
+    })
+    .await?;
     assert_eq!(
         worker.fast_task_state(fast, deal.dealid, idx).await?,
         TaskStatus::Completed
     );
 
-    // Classic trust 1: the enclave signs keccak256(resultHash ‖ resultSeal).
-    let (pool, request) = m.tagged_orders(1, 0x42, Tag::TEE)?;
-    let deal = m
-        .requester
-        .match_orders(&m.tee_app_order, None, &pool, &request)
-        .await?;
-    let taskid = deal.tasks[0];
-    let hub = m.scheduler.hub();
-    let call = hub.initialize(deal.dealid, deal.first_task);
-    m.scheduler
-        .send(call.into_transaction_request(), "initialize")
-        .await?;
-    let result = pushed(0x42);
-    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
-    let err = worker
-        .contribute_and_finalize(
+    // Classic deals: the enclave signs keccak256(resultHash ‖ resultSeal). A deal of one task
+    // at `trust`, initialized: its task and the case of the digest `byte` repeated.
+    let (case, enclave, impostor, initialize) = (&case, &enclave, &impostor, &initialize);
+    let classic = |trust: u64, byte: u8| async move {
+        let (pool, request) = m.tagged_orders(trust, byte, Tag::TEE)?;
+        let deal = m
+            .requester
+            .match_orders(&m.tee_app_order, None, &pool, &request)
+            .await?;
+        let taskid = deal.tasks[0];
+        initialize(deal.dealid, deal.first_task).await?;
+        let c = Contribution::new(me, taskid, B256::repeat_byte(byte));
+        let tee = case(
             taskid,
-            &result,
-            authorize(&m.scheduler, worker, taskid)?,
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::EnclaveChallengeRequired(_))
-        ),
-        "{err}"
-    );
-    let c = Contribution::new(me, taskid, result.digest);
-    let forged = Enclave {
-        challenge,
-        sign: sign_enclave(&impostor, c.result_hash, c.result_seal)?,
+            sign_enclave(enclave, c.result_hash, c.result_seal)?,
+            vec![sign_enclave(impostor, c.result_hash, c.result_seal)?],
+        )?;
+        eyre::Ok((taskid, tee))
     };
-    let err = worker
-        .contribute_and_finalize(taskid, &result, auth.clone(), Some(&forged))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::InvalidEnclaveSignature(_))
-        ),
-        "{err}"
-    );
-    let signed = Enclave {
-        challenge,
-        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
-    };
-    worker
-        .contribute_and_finalize(taskid, &result, auth, Some(&signed))
-        .await?;
-    let task = worker.task(taskid).await?;
-    assert_eq!(
-        TaskStatus::try_from(task.status).ok(),
-        Some(TaskStatus::Completed)
-    );
+
+    // Trust 1: contributed and finalized at once.
+    let result = pushed(0x42);
+    let (taskid, tee) = classic(1, 0x42).await?;
+    tee.check(|auth, enclave| {
+        let result = result.clone();
+        async move {
+            worker
+                .contribute_and_finalize(taskid, &result, auth, enclave.as_ref())
+                .await
+        }
+    })
+    .await?;
     assert_eq!(
         worker.contribution(taskid, me).await?.status,
         ContributionStatus::Proved
     );
 
     // Replicated: each contribution carries its own enclave signature.
-    let (pool, request) = m.tagged_orders(3, 0x43, Tag::TEE)?;
-    let deal = m
-        .requester
-        .match_orders(&m.tee_app_order, None, &pool, &request)
-        .await?;
-    let taskid = deal.tasks[0];
-    let call = hub.initialize(deal.dealid, deal.first_task);
-    m.scheduler
-        .send(call.into_transaction_request(), "initialize")
-        .await?;
-    let digest = B256::repeat_byte(0x43);
-    let err = worker
-        .contribute(
-            taskid,
-            digest,
-            authorize(&m.scheduler, worker, taskid)?,
-            None,
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::EnclaveChallengeRequired(_))
-        ),
-        "{err}"
-    );
-    let c = Contribution::new(me, taskid, digest);
-    let forged = Enclave {
-        challenge,
-        sign: sign_enclave(&impostor, c.result_hash, c.result_seal)?,
-    };
-    let auth = authorize_enclave(&m.scheduler, worker, taskid, challenge)?;
-    let err = worker
-        .contribute(taskid, digest, auth.clone(), Some(&forged))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            hub_error(&err),
-            Some(IPocoErrors::InvalidEnclaveSignature(_))
-        ),
-        "{err}"
-    );
-    let signed = Enclave {
-        challenge,
-        sign: sign_enclave(&enclave, c.result_hash, c.result_seal)?,
-    };
-    worker
-        .contribute(taskid, digest, auth, Some(&signed))
-        .await?;
+    let (taskid, tee) = classic(3, 0x43).await?;
+    tee.check(|auth, enclave| async move {
+        worker
+            .contribute(taskid, B256::repeat_byte(0x43), auth, enclave.as_ref())
+            .await
+    })
+    .await?;
     assert_eq!(
         worker.contribution(taskid, me).await?.status,
         ContributionStatus::Contributed

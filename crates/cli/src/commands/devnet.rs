@@ -3,7 +3,8 @@
 //! `start` runs anvil (the project's pinned build) in the background, deploys poco with the
 //! default categories on first start, gives RLC to named accounts and writes the `devnet` chain
 //! into the chain configuration file. It also starts the devnet's SMS (`poco sms` on a free port,
-//! logging to `$POCO_HOME/devnet/sms.log`), writes its URL as the chain's `sms` in chain.json,
+//! logging to `$POCO_HOME/devnet/sms.log`) with `--insecure-dev-attestation`, since a devnet
+//! has no TEE hardware (its output says so), writes its URL as the chain's `sms` in chain.json,
 //! where the iExec SDK and `poco ... push-secret` find it, and `stop` stops it with anvil.
 //! anvil dumps its state to `$POCO_HOME/devnet/state.json` every two seconds and when stopped,
 //! and loads it on the next start, so a stopped devnet
@@ -354,6 +355,8 @@ async fn start(
         "pid": pid,
         "rpcUrl": rpc_url,
         "sms": sms_url,
+        "smsAttestation": "insecure development attestation accepted (a devnet has no TEE \
+                           hardware): nothing run there is confidential",
         "chainId": entry.id,
         "hub": entry.hub,
         "chainConfig": chain_path,

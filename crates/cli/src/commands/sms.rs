@@ -27,7 +27,7 @@ pub(crate) const SMS_ENV: &str = "POCO_SMS";
 pub(crate) const DEFAULT_SMS_PORT: u16 = 13300;
 
 /// The secret name of the result encryption public key (as the iExec SDK names it).
-pub(crate) const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
+pub(crate) const RESULT_KEY_NAME: &str = poco_sms::RESULT_KEY_NAME;
 
 /// `poco sms`
 #[derive(Args, Debug, Serialize)]
@@ -51,6 +51,27 @@ pub(crate) struct SmsArgs {
     #[arg(long, value_name = "FILE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     key_file: Option<PathBuf>,
+    /// INSECURE, devnets only: accept the development attestation provider, which proves
+    /// nothing (any process can then obtain the secrets of TEE tasks). Logged loudly at start
+    /// and on every development session, and shown by /health.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure_dev_attestation: bool,
+    /// A launch measurement to accept from TEE workers, PLATFORM:HEX with PLATFORM one of tdx
+    /// (MRTD, RTMR0, RTMR1 and RTMR2 concatenated), sgx (MRENCLAVE), sev-snp (MEASUREMENT):
+    /// that of a released poco TEE worker image.
+    /// Repeat for several; without any, only development attestation (with
+    /// --insecure-dev-attestation) can be granted.
+    #[arg(long = "accept-measurement", value_name = "PLATFORM:HEX")]
+    #[serde(rename = "accept_measurements", skip_serializing_if = "Vec::is_empty")]
+    accept_measurement: Vec<String>,
+    /// A folder of attestation collateral, read at start and never fetched: Intel DCAP
+    /// collateral as a PCCS serves it (*.dcap.json), AMD SEV-SNP roots (<product>.ark.pem and
+    /// <product>.ask.pem) and chip keys (vcek/*). Needed to grant real TDX, SGX or SEV-SNP
+    /// evidence.
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation_collateral: Option<PathBuf>,
     #[command(flatten)]
     #[serde(flatten)]
     tls: TlsArgs,
@@ -66,6 +87,9 @@ pub(crate) struct SmsSettings {
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
+    pub(crate) insecure_dev_attestation: bool,
+    pub(crate) accept_measurements: Vec<String>,
+    pub(crate) attestation_collateral: Option<PathBuf>,
 }
 
 impl Default for SmsSettings {
@@ -76,13 +100,22 @@ impl Default for SmsSettings {
             key_file: None,
             tls_cert: None,
             tls_key: None,
+            insecure_dev_attestation: false,
+            accept_measurements: Vec::new(),
+            attestation_collateral: None,
         }
     }
 }
 
 impl SmsArgs {
+    /// The SMS's settings: the defaults, then the TOML file, the `POCO_SMS_*` environment and
+    /// the flags.
+    fn settings(&self) -> Result<SmsSettings> {
+        resolve_settings("sms", self.config.as_deref(), self)
+    }
+
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
-        let settings: SmsSettings = resolve_settings("sms", self.config.as_deref(), &self)?;
+        let settings = self.settings()?;
         let client = ctx.reader().await?;
         let home = poco_home()?.join("sms");
         std::fs::create_dir_all(&home)
@@ -98,14 +131,37 @@ impl SmsArgs {
         config.key_file = settings.key_file.unwrap_or_else(|| home.join("sms.key"));
         config.listen = settings.listen;
         config.tls = tls_files(&settings.tls_cert, &settings.tls_key)?;
+        config.policy.measurements = settings
+            .accept_measurements
+            .iter()
+            .map(|m| poco_sms::parse_measurement(m))
+            .collect::<Result<_, _>>()?;
+        config.policy.allow_dev = settings.insecure_dev_attestation;
+        if let Some(dir) = &settings.attestation_collateral {
+            config
+                .policy
+                .load_collateral(dir)
+                .wrap_err("--attestation-collateral")?;
+        }
         let running = poco_sms::start(config).await?;
         eprintln!(
             "SMS of chain {} at {}; Ctrl-C to stop",
             client.chain_id(),
             running.url
         );
-        ctx.out
-            .print_line(&json!({ "sms": running.url, "chainId": client.chain_id() }));
+        if settings.insecure_dev_attestation {
+            eprintln!(
+                "WARNING: --insecure-dev-attestation: this SMS gives the secrets of TEE tasks to \
+                 development attestation, which proves nothing; use it on a devnet only"
+            );
+        }
+        ctx.out.print_line(&json!({
+            "sms": running.url,
+            "chainId": client.chain_id(),
+            "insecureDevAttestation": settings.insecure_dev_attestation,
+            "acceptedMeasurements": settings.accept_measurements.len(),
+            "attestationCollateral": settings.attestation_collateral,
+        }));
         let url = running.url.clone();
         super::services::run_until_signal(ctx, "sms", &client, running).await?;
         Ok(json!({ "url": url, "stopped": true }))
@@ -543,8 +599,8 @@ impl ResultCommand {
 }
 
 /// Starts `poco sms` for the devnet in `chain_path` (in its own process group unless
-/// `foreground`), on a free port, logging to `dir/sms.log`; returns its pid and URL once it
-/// serves.
+/// `foreground`), on a free port, logging to `dir/sms.log`, accepting development attestation
+/// (a devnet has no TEE hardware); returns its pid and URL once it serves.
 pub(crate) async fn spawn_for_devnet(
     dir: &std::path::Path,
     chain_path: &std::path::Path,
@@ -563,7 +619,13 @@ pub(crate) async fn spawn_for_devnet(
     command
         .args(["--json", "--chain", super::devnet::DEVNET, "--chain-config"])
         .arg(chain_path)
-        .args(["sms", "--listen", "127.0.0.1:0"])
+        // a devnet has no TEE hardware: its workers attest with the development provider
+        .args([
+            "sms",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure-dev-attestation",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(out)
         .stderr(log);
@@ -597,5 +659,69 @@ pub(crate) async fn spawn_for_devnet(
             ));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SmsArgs,
+    }
+
+    fn settings(args: &[&str]) -> SmsSettings {
+        let mut argv = vec!["sms"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().args.settings().unwrap()
+    }
+
+    /// The attestation settings: off and empty by default, from the file, and the flags
+    /// override the file's list.
+    #[test]
+    fn attestation_settings_are_layered() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let empty = empty.to_str().unwrap();
+        assert_eq!(settings(&["--config", empty]), SmsSettings::default());
+        assert!(!SmsSettings::default().insecure_dev_attestation);
+        let flags = settings(&[
+            "--config",
+            empty,
+            "--insecure-dev-attestation",
+            "--accept-measurement",
+            "tdx:aa",
+            "--accept-measurement",
+            "sev-snp:bb",
+        ]);
+        assert!(flags.insecure_dev_attestation);
+        assert_eq!(flags.accept_measurements, ["tdx:aa", "sev-snp:bb"]);
+
+        let file = dir.path().join("sms.toml");
+        std::fs::write(
+            &file,
+            "insecure_dev_attestation = true\naccept_measurements = [\"sgx:cc\"]\n\
+             attestation_collateral = \"/etc/poco/collateral\"\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let from_file = settings(&["--config", file]);
+        assert!(from_file.insecure_dev_attestation);
+        assert_eq!(from_file.accept_measurements, ["sgx:cc"]);
+        let overridden = settings(&["--config", file, "--accept-measurement", "tdx:dd"]);
+        assert_eq!(overridden.accept_measurements, ["tdx:dd"]);
+        assert_eq!(
+            from_file.attestation_collateral.as_deref(),
+            Some(std::path::Path::new("/etc/poco/collateral"))
+        );
+        let flag = settings(&["--config", file, "--attestation-collateral", "/srv/pccs"]);
+        assert_eq!(
+            flag.attestation_collateral.as_deref(),
+            Some(std::path::Path::new("/srv/pccs"))
+        );
     }
 }

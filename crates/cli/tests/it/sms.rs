@@ -17,6 +17,20 @@ fn the_devnet_sms_keeps_dataset_keys_and_result_keys() {
         serde_json::from_str(&std::fs::read_to_string(text(&devnet, "chainConfig")).unwrap())
             .unwrap();
     assert_eq!(chains["chains"]["devnet"]["sms"], sms.as_str(), "{chains}");
+    // a devnet has no TEE hardware: its SMS accepts development attestation, and says so
+    assert!(
+        text(&devnet, "smsAttestation").contains("insecure development attestation"),
+        "{devnet}"
+    );
+    let health: serde_json::Value = reqwest::blocking::get(format!("{sms}/health"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["insecureDevAttestation"], true, "{health}");
+    assert!(
+        health["warning"].as_str().unwrap().contains("INSECURE"),
+        "{health}"
+    );
 
     // encrypt: FILE.enc and FILE.key beside it, the checksum of the encrypted file
     let plain = poco.write("model.bin", "weights of a small classifier\n");

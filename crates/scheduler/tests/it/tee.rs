@@ -1,8 +1,9 @@
 //! TEE tasks: a TEE-tagged deal goes only to a worker that registered TEE, with the task's
 //! enclave challenge from the SMS (answered here by a small server of the test that plays the
 //! SMS's `POST /tee/challenges`), the SMS's URL, the deal's tag, and an authorization over
-//! (worker, task, challenge) that the hub accepts with the enclave's signature; a down SMS
-//! holds the task back without charging anyone.
+//! (worker, task, challenge) that the hub accepts with the enclave's signature; a TEE worker's
+//! own failure gives the task back to it (plain workers are no other worker for it) with the
+//! same challenge; a down SMS holds the task back without charging anyone.
 
 use std::{
     net::SocketAddr,
@@ -139,7 +140,11 @@ fn check_tee_assignment(
 async fn tee_tasks_go_only_to_tee_workers_with_their_enclave_challenge() -> eyre::Result<()> {
     let sms = FakeSms::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let url = sms.url.clone();
-    let mut pool = Pool::start_with(|c| c.sms_url = Some(url)).await?;
+    let mut pool = Pool::start_with(|c| {
+        c.sms_url = Some(url);
+        c.retry_backoff = Duration::from_secs(1);
+    })
+    .await?;
     let plain = pool.worker(0, 1).await?;
     let gpu = pool.tagged_worker(1, Tag::GPU).await?;
     let tee = pool.tagged_worker(2, Tag::TEE).await?;
@@ -166,6 +171,21 @@ async fn tee_tasks_go_only_to_tee_workers_with_their_enclave_challenge() -> eyre
     assert_eq!(a.taskid, taskid);
     check_tee_assignment(&pool, &a, &tee, &sms)?;
     assert_eq!(sms.requests(), 1, "one challenge per task");
+
+    // The TEE worker fails on its own: the plain worker, live, is not another worker for this
+    // task, so the TEE worker gets it back (after the backoff), with the same challenge.
+    tee.api
+        .report(
+            taskid,
+            &crate::failed_report("the enclave ran out of memory"),
+        )
+        .await?;
+    let again = plain.api.next_work(Duration::from_secs(1)).await?;
+    assert!(again.is_none(), "{again:?}");
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, taskid);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    assert_eq!(sms.requests(), 1, "the task keeps its challenge");
 
     // The hub takes the result with the enclave's signature under that authorization.
     let digest = B256::repeat_byte(0x5e);
