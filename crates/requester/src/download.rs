@@ -103,16 +103,62 @@ pub async fn download(
             error: e.to_string(),
         },
     })?;
+    unpack(&bytes, digest, dir).map_err(|e| match e {
+        DownloadError::DigestMismatch(why) => {
+            DownloadError::DigestMismatch(format!("the result at {}: {why}", link.location))
+        }
+        e => e,
+    })?;
+    std::fs::write(dir.with_extension("zip"), &bytes).ok();
+    Ok(())
+}
+
+/// What a result archive that matches its on-chain digest holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unpacked {
+    /// A result archive, unpacked.
+    Plain,
+    /// A result encrypted for the beneficiary (iExec's format: `aes-key.rsa` and
+    /// `iexec_out.zip.aes`), left packed: `poco result decrypt` opens it.
+    Encrypted,
+}
+
+/// Checks a result archive against the digest the chain certified and unpacks it into `dir`
+/// (emptied first). The digest is either the result's own (the digest of its deterministic
+/// output, as a standard worker settles it) or the sha256 of the archive (a TEE task's
+/// archive, which holds `tee.json` and may be encrypted for the beneficiary): either way the
+/// chain certified these very bytes.
+pub fn unpack(bytes: &[u8], digest: B256, dir: &Path) -> Result<Unpacked, DownloadError> {
     let _ = std::fs::remove_dir_all(dir);
-    let actual = poco_runtime::archive_digest(&bytes, dir)
+    let archive_sha256 = poco_types::sha256_digest(bytes);
+    if archive_sha256 == digest {
+        if is_encrypted_result(bytes) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                DownloadError::Archive(format!("cannot create {}: {e}", dir.display()))
+            })?;
+            return Ok(Unpacked::Encrypted);
+        }
+        poco_runtime::archive_digest(bytes, dir)
+            .map_err(|e| DownloadError::Archive(e.to_string()))?;
+        return Ok(Unpacked::Plain);
+    }
+    let actual = poco_runtime::archive_digest(bytes, dir)
         .map_err(|e| DownloadError::Archive(e.to_string()))?;
     if actual != digest {
         return Err(DownloadError::DigestMismatch(format!(
-            "the result at {} has digest {actual}, but the chain certified {digest}: it is not \
-             the certified result (do not trust it)",
-            link.location
+            "the result has digest {actual} (archive sha256 {archive_sha256}), but the chain \
+             certified {digest}: it is not the certified result (do not trust it)"
         )));
     }
-    std::fs::write(dir.with_extension("zip"), &bytes).ok();
-    Ok(())
+    Ok(Unpacked::Plain)
+}
+
+/// Whether `bytes` is a result encrypted for its beneficiary (a zip of `aes-key.rsa` and
+/// `iexec_out.zip.aes`).
+pub fn is_encrypted_result(bytes: &[u8]) -> bool {
+    use poco_sms::result_crypto::{KEY_ENTRY, RESULT_ENTRY};
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_ok_and(|zip| {
+        let names: Vec<&str> = zip.file_names().collect();
+        names.len() == 2 && names.contains(&KEY_ENTRY) && names.contains(&RESULT_ENTRY)
+    })
 }

@@ -393,11 +393,9 @@ impl<'a> Requester<'a> {
         else {
             return Ok(None);
         };
-        let _ = std::fs::remove_dir_all(dir);
-        match poco_runtime::archive_digest(&bytes, dir) {
-            Ok(actual) if actual == digest => Ok(Some(digest)),
-            _ => Ok(None),
-        }
+        Ok(crate::download::unpack(&bytes, digest, dir)
+            .ok()
+            .map(|_| digest))
     }
 
     /// Follows the tasks at their scheduler until each is completed or given up, then

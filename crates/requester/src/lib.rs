@@ -14,7 +14,9 @@ mod request;
 pub mod source;
 
 #[cfg(feature = "follow")]
-pub use download::{download, onchain_result, DownloadError};
+pub use download::{
+    download, is_encrypted_result, onchain_result, unpack, DownloadError, Unpacked,
+};
 pub use error::{Error, OfferError, Result};
 #[cfg(feature = "follow")]
 pub use follow::{
@@ -22,7 +24,7 @@ pub use follow::{
 };
 pub use offer::{best_offer, Candidate, Offer, OfferQuery};
 #[cfg(feature = "follow")]
-pub use plan::{check_input_files, AppInput, AppToRun, Plan, PlanError, Prepared};
+pub use plan::{check_input_files, check_sms, AppInput, AppToRun, Plan, PlanError, Prepared};
 pub use request::RequestBuilder;
 #[cfg(feature = "follow")]
 pub use source::{SourceError, Sourced};

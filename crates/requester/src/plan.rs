@@ -126,6 +126,44 @@ pub enum PlanError {
         /// Its free balance.
         free: U256,
     },
+    /// Result encryption asked, but the SMS holds no result key of the beneficiary.
+    #[error(
+        "the run asks for an encrypted result but the SMS at {sms} holds no result encryption \
+         key of the beneficiary {beneficiary}: make one with `poco result generate-keypair` \
+         and push it with `poco result push-encryption-key --public-key \
+         .secrets/beneficiary/{beneficiary}_key.pub` (nothing was paid)"
+    )]
+    NoResultKey {
+        /// The SMS asked.
+        sms: String,
+        /// The beneficiary.
+        beneficiary: Address,
+    },
+    /// A requester secret named by the run is not at the SMS.
+    #[error(
+        "the run gives the app secret {index} from the requester secret {name:?}, which the SMS \
+         at {sms} does not hold for {requester}: push it with `poco requester push-secret \
+         {name} --secret-file FILE` (nothing was paid)"
+    )]
+    MissingSecret {
+        /// The SMS asked.
+        sms: String,
+        /// The requester.
+        requester: Address,
+        /// The secret's index (`IEXEC_REQUESTER_SECRET_<index>`).
+        index: String,
+        /// The secret's name.
+        name: String,
+    },
+    /// A requester secret's index is not a positive number.
+    #[error(
+        "the requester secret index {0:?} is not a positive number: give --secret 1=NAME, \
+         2=NAME, ... (the app reads IEXEC_REQUESTER_SECRET_1, ...)"
+    )]
+    BadSecretIndex(String),
+    /// The SMS did not answer the check.
+    #[error("cannot check the run's secrets at the SMS: {0}; start the SMS or give its URL")]
+    Sms(String),
     /// The app was registered elsewhere than its registry predicted.
     #[error("the app was deployed at {deployed}, not at the predicted {predicted}")]
     Misdeployed {
@@ -195,6 +233,50 @@ pub fn check_input_files(urls: &[String], devnet: Option<bool>) -> Result<()> {
             Some(("file", _)) => return Err(PlanError::LocalInputFile(url.clone()).into()),
             _ => return Err(PlanError::NotAnInputUrl(url.clone()).into()),
         }
+    }
+    Ok(())
+}
+
+/// Checks at the SMS, before anything is paid, what a TEE run needs from it: with `encrypt`,
+/// the beneficiary's result encryption key; each requester secret `secrets` names (index →
+/// name, `iexec_secrets`).
+pub async fn check_sms(
+    sms: &poco_sms::SmsClient,
+    requester: Address,
+    beneficiary: Address,
+    secrets: &std::collections::BTreeMap<String, String>,
+    encrypt: bool,
+) -> Result<()> {
+    let unreachable = |e: poco_sms::Error| PlanError::Sms(e.to_string());
+    for (index, name) in secrets {
+        if index.parse::<u32>().map_or(true, |n| n == 0) {
+            return Err(PlanError::BadSecretIndex(index.clone()).into());
+        }
+        if !sms
+            .requester_secret_exists(requester, name)
+            .await
+            .map_err(unreachable)?
+        {
+            return Err(PlanError::MissingSecret {
+                sms: sms.url().to_owned(),
+                requester,
+                index: index.clone(),
+                name: name.clone(),
+            }
+            .into());
+        }
+    }
+    if encrypt
+        && !sms
+            .named_secret_exists(beneficiary, poco_sms::RESULT_KEY_NAME)
+            .await
+            .map_err(unreachable)?
+    {
+        return Err(PlanError::NoResultKey {
+            sms: sms.url().to_owned(),
+            beneficiary,
+        }
+        .into());
     }
     Ok(())
 }

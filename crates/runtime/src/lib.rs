@@ -19,8 +19,9 @@ pub use self::{
         run_as_runner_if_requested, ProcessConfig, ProcessExecutor, DEFAULT_RUNNER_START_TIMEOUT,
     },
     request::{
-        AppSource, BagOfTasks, Dataset, ExecutionRequest, Limits, TaskWorkspace, COMPUTED_JSON,
-        DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, IEXEC_IN, IEXEC_OUT,
+        AppSecrets, AppSource, BagOfTasks, Dataset, ExecutionRequest, Limits, TaskWorkspace,
+        COMPUTED_JSON, DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_WALL_TIME, IEXEC_IN,
+        IEXEC_OUT,
     },
     result::{
         archive_digest, archive_digest_with_limits, callback_digest, output_digest, ArchiveLimits,

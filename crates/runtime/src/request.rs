@@ -213,6 +213,49 @@ pub struct ExecutionRequest {
     /// the task id. A worker may pass a value every replica agrees on, such as
     /// the deal's block timestamp.
     pub clock_start: Option<SystemTime>,
+    /// The secrets of a TEE task, given to the app as environment variables (never printed).
+    // Always written: the runner protocol (postcard) is not self-describing.
+    #[serde(default)]
+    pub secrets: AppSecrets,
+}
+
+/// The secrets a TEE task's app gets in its environment, as iExec names them: the app
+/// developer's secret (`IEXEC_APP_DEVELOPER_SECRET`) and the requester secrets by index
+/// (`IEXEC_REQUESTER_SECRET_<n>`). `Debug` shows the names only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSecrets {
+    /// The app developer's secret.
+    pub app_developer: Option<String>,
+    /// The requester secrets, by index (`1`, `2`, ...).
+    pub requester: std::collections::BTreeMap<u32, String>,
+}
+
+impl std::fmt::Debug for AppSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSecrets")
+            .field("app_developer", &self.app_developer.as_ref().map(|_| ".."))
+            .field("requester", &self.requester.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl AppSecrets {
+    /// Whether there is no secret.
+    pub fn is_empty(&self) -> bool {
+        self.app_developer.is_none() && self.requester.is_empty()
+    }
+
+    /// The environment variables of the secrets.
+    pub fn environment(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some(secret) = &self.app_developer {
+            env.push(("IEXEC_APP_DEVELOPER_SECRET".to_owned(), secret.clone()));
+        }
+        for (index, secret) in &self.requester {
+            env.push((format!("IEXEC_REQUESTER_SECRET_{index}"), secret.clone()));
+        }
+        env
+    }
 }
 
 impl ExecutionRequest {
@@ -236,6 +279,7 @@ impl ExecutionRequest {
             bot: BagOfTasks::default(),
             limits: Limits::default(),
             clock_start: None,
+            secrets: AppSecrets::default(),
         }
     }
 
@@ -244,7 +288,7 @@ impl ExecutionRequest {
     ///
     /// Without a dataset, `IEXEC_DATASET_ADDRESS` and `IEXEC_DATASET_FILENAME`
     /// are set to the empty string, so apps can test them without a lookup
-    /// failure.
+    /// failure. A TEE task's secrets come last ([`AppSecrets::environment`]).
     pub fn environment(&self) -> Vec<(String, String)> {
         let mut env = vec![("IEXEC_TASK_ID".to_owned(), format!("{:#x}", self.task_id))];
         if let Some(deal_id) = self.deal_id {
@@ -281,6 +325,7 @@ impl ExecutionRequest {
         for (i, name) in self.input_files.iter().enumerate() {
             env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name.clone()));
         }
+        env.extend(self.secrets.environment());
         env
     }
 
@@ -373,6 +418,19 @@ mod tests {
         assert_eq!(get("IEXEC_INPUT_FILE_NAME_1"), Some("a.txt"));
         assert_eq!(get("IEXEC_INPUT_FILE_NAME_2"), Some("b.bin"));
         assert_eq!(get("IEXEC_INPUT_FILE_NAME_3"), None);
+        assert_eq!(get("IEXEC_APP_DEVELOPER_SECRET"), None);
+        req.secrets.app_developer = Some("dev-secret".into());
+        req.secrets.requester.insert(2, "req-secret".into());
+        let env = req.environment();
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("IEXEC_APP_DEVELOPER_SECRET"), Some("dev-secret"));
+        assert_eq!(get("IEXEC_REQUESTER_SECRET_2"), Some("req-secret"));
+        assert_eq!(get("IEXEC_REQUESTER_SECRET_1"), None);
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains("dev-secret") && !shown.contains("req-secret"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// Header carrying the scheduler's [`poco_types::WorkerAuthorization`] signature (0x hex,
 /// 65 bytes) over `authorization_hash(worker, taskid, 0x0)`.
 pub const AUTHORIZATION_HEADER: &str = "x-poco-authorization";
+/// Header carrying the task's enclave challenge (0x hex address) when the scheduler's
+/// authorization covers one (a TEE task: `authorization_hash(worker, taskid, challenge)`);
+/// without it, `0x0`.
+pub const ENCLAVE_HEADER: &str = "x-poco-enclave";
 /// Header carrying the uploading worker's address (0x hex).
 pub const WORKER_HEADER: &str = "x-poco-worker";
 /// Header carrying the worker's personal signature (0x hex, 65 bytes) of [`upload_hash`].

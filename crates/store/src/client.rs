@@ -104,8 +104,8 @@ impl StoreClient {
     }
 
     /// Uploads the result archive `bytes` of `task_id` as the worker `worker`, under the
-    /// scheduler's `authorization` of that worker for that task. Uploading the same bytes again
-    /// returns the same receipt.
+    /// scheduler's `authorization` of that worker for that task (a standard task's: enclave
+    /// `0x0`). Uploading the same bytes again returns the same receipt.
     pub async fn upload<S: Signer + ?Sized>(
         &self,
         task_id: B256,
@@ -113,7 +113,31 @@ impl StoreClient {
         authorization: &WorkerAuthorization,
         worker: &S,
     ) -> Result<UploadReceipt> {
-        let bytes = bytes.into();
+        self.upload_with(task_id, bytes.into(), authorization, worker, false)
+            .await
+    }
+
+    /// [`StoreClient::upload`] of a TEE task's result, whose authorization covers the task's
+    /// enclave challenge (sent in [`crate::api::ENCLAVE_HEADER`]).
+    pub async fn upload_tee<S: Signer + ?Sized>(
+        &self,
+        task_id: B256,
+        bytes: impl Into<Bytes>,
+        authorization: &WorkerAuthorization,
+        worker: &S,
+    ) -> Result<UploadReceipt> {
+        self.upload_with(task_id, bytes.into(), authorization, worker, true)
+            .await
+    }
+
+    async fn upload_with<S: Signer + ?Sized>(
+        &self,
+        task_id: B256,
+        bytes: Bytes,
+        authorization: &WorkerAuthorization,
+        worker: &S,
+        tee: bool,
+    ) -> Result<UploadReceipt> {
         if authorization.task_id != task_id {
             return Err(Error::authorization_mismatch(
                 "task",
@@ -128,7 +152,7 @@ impl StoreClient {
                 authorization.worker,
             ));
         }
-        if authorization.enclave_challenge != Address::ZERO {
+        if !tee && authorization.enclave_challenge != Address::ZERO {
             return Err(Error::authorization_mismatch(
                 "enclave",
                 Address::ZERO,
@@ -140,9 +164,14 @@ impl StoreClient {
         let signature = sign_personal_async(worker, &upload_hash(task_id, sha256))
             .await
             .map_err(Error::Signing)?;
-        let response = self
-            .http
-            .put(self.endpoint(&format!("results/{task_id}"))?)
+        let mut request = self.http.put(self.endpoint(&format!("results/{task_id}"))?);
+        if authorization.enclave_challenge != Address::ZERO {
+            request = request.header(
+                crate::api::ENCLAVE_HEADER,
+                authorization.enclave_challenge.to_checksum(None),
+            );
+        }
+        let response = request
             .header(header::CONTENT_TYPE, "application/zip")
             .header(
                 AUTHORIZATION_HEADER,

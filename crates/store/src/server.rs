@@ -3,8 +3,8 @@
 use crate::{
     api::{
         object_key, object_name, parse_object_name, upload_hash, ErrorBody, StoredObject,
-        TaskObjects, UploadReceipt, AUTHORIZATION_HEADER, SIGNATURE_HEADER, STORAGE_KIND,
-        WORKER_HEADER,
+        TaskObjects, UploadReceipt, AUTHORIZATION_HEADER, ENCLAVE_HEADER, SIGNATURE_HEADER,
+        STORAGE_KIND, WORKER_HEADER,
     },
     config::StoreConfig,
     metrics::{Metrics, RejectReason},
@@ -385,10 +385,21 @@ fn authorize(
             header: WORKER_HEADER,
             expected: "the worker's 20-byte address as 0x-prefixed hex",
         })?;
+    // A TEE task's authorization covers its enclave challenge; a standard task's, 0x0.
+    let enclave_challenge = match headers.get(ENCLAVE_HEADER) {
+        None => Address::ZERO,
+        Some(_) => header(headers, ENCLAVE_HEADER)?
+            .trim()
+            .parse()
+            .map_err(|_| Rejection::MalformedHeader {
+                header: ENCLAVE_HEADER,
+                expected: "the task's enclave challenge, a 20-byte address as 0x-prefixed hex",
+            })?,
+    };
     let authorization = WorkerAuthorization {
         worker,
         task_id,
-        enclave_challenge: Address::ZERO,
+        enclave_challenge,
         sign: hex_header(headers, AUTHORIZATION_HEADER)?.into(),
     };
     let signature = hex_header(headers, SIGNATURE_HEADER)?;

@@ -474,13 +474,15 @@ impl<'a> Fetcher<'a> {
         Ok(path)
     }
 
-    /// The dataset file into `dir`; returns its file name.
+    /// The dataset file into `dir`, checked against its checksum, then decrypted with `key` for a
+    /// TEE task; returns its file name.
     pub(crate) async fn dataset(
         &self,
         dir: &Path,
         url: &str,
         checksum: B256,
         address: Address,
+        key: Option<&poco_sms::dataset::DatasetKey>,
     ) -> Result<String, Failure> {
         let bytes = self.get(url, "dataset", true).await?;
         let actual = sha256(&bytes);
@@ -495,7 +497,25 @@ impl<'a> Fetcher<'a> {
             ));
         }
         let name = file_name(url, &format!("{address:x}"));
-        write_input(dir, &name, &bytes)?;
+        match key {
+            None => write_input(dir, &name, &bytes)?,
+            // A TEE task: the checksum is of the encrypted bytes; the plaintext goes only to
+            // the task's own scratch (memory), removed with the task's folder.
+            Some(key) => {
+                let plain = poco_sms::dataset::decrypt(&bytes, key).map_err(|e| {
+                    (
+                        format!(
+                            "the dataset at {} does not decrypt with the key its owner gave \
+                             the SMS ({e}): the owner must register the file `poco dataset \
+                             encrypt` wrote and push its key",
+                            shown(url)
+                        ),
+                        true,
+                    )
+                })?;
+                write_input(dir, &name, &plain)?
+            }
+        }
         Ok(name)
     }
 

@@ -2,8 +2,10 @@
 
 mod fetch;
 mod secrets;
+mod tee;
 
 pub use secrets::{forget_secret_env, SECRET_ENV};
+pub use tee::{check_scratch, is_memory_backed, tags_of, TeeReport, TEE_JSON};
 
 use std::{
     path::{Path, PathBuf},
@@ -43,6 +45,9 @@ pub enum Error {
     /// The HTTP client cannot be built (TLS roots).
     #[error("cannot build the worker's HTTP client: {0}")]
     Http(String),
+    /// TEE mode cannot start (no attestation, a scratch on disk).
+    #[error("TEE mode: {0}")]
+    Tee(String),
     /// The work folder is unusable.
     #[error("work folder {path}: {reason}")]
     WorkDir {
@@ -90,6 +95,10 @@ pub struct WorkerConfig {
     /// times the task's worker reward, so a pool cannot raise its stake ratio to make honest
     /// workers risk far more than they earn.
     pub max_stake: Option<U256>,
+    /// TEE mode: the attestation provider of the enclave this worker runs in (`None`: a
+    /// standard worker, which refuses TEE tasks). With the development provider nothing is
+    /// confidential.
+    pub tee: Option<Arc<dyn poco_attest::Provider>>,
 }
 
 /// Without [`WorkerConfig::max_stake`], the worker locks at most this many times the task's
@@ -104,6 +113,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("slots", &self.slots)
             .field("executor", &self.executor.name())
             .field("allow_local_fetch", &self.allow_local_fetch)
+            .field("tee", &self.tee)
             .finish()
     }
 }
@@ -131,6 +141,7 @@ impl WorkerConfig {
             max_fetch_time: Duration::from_secs(600),
             allow_local_fetch: false,
             max_stake: None,
+            tee: None,
         }
     }
 }
@@ -156,13 +167,30 @@ pub async fn run(config: WorkerConfig, signer: PrivateKeySigner) -> Result<()> {
         Some(signer.clone()),
     )
     .await?;
+    let tags = match &config.tee {
+        None => poco_types::Tag::NONE,
+        Some(provider) => {
+            let platform = provider.platform().map_err(|e| Error::Tee(e.to_string()))?;
+            let confidential = platform != poco_attest::Platform::Dev;
+            if let Some(warning) =
+                check_scratch(&config.work_dir.join("tasks"), confidential).map_err(Error::Tee)?
+            {
+                warn!("{warning}");
+            }
+            if !confidential {
+                warn!("{DEV_TEE_WARNING}");
+            }
+            info!(%platform, "TEE mode");
+            tags_of(platform)
+        }
+    };
     let scheduler = SchedulerClient::new(&config.scheduler_url)?;
     sign_in(&scheduler, &signer).await;
     scheduler
         .register(&Registration {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
             memory_bytes: 0,
-            tags: B256::ZERO,
+            tags: tags.0,
             slots: config.slots as u32,
         })
         .await?;
@@ -283,6 +311,11 @@ async fn sign_in(scheduler: &SchedulerClient, signer: &PrivateKeySigner) {
 fn failure(error: String, app_fault: bool) -> Report {
     Failed::from((error, app_fault)).report()
 }
+
+/// What a worker with the development TEE provider says at start and on every TEE task.
+pub const DEV_TEE_WARNING: &str = "development TEE provider: no enclave, no attestation \
+    hardware; nothing of a TEE task is confidential (datasets and secrets are in the clear in \
+    this worker's memory, and its operator can read them); for a devnet only";
 
 /// Why the deal's callback cannot be fed: the chain refuses the settlement of such a task.
 pub const NO_CALLBACK_DATA: &str = "the app wrote no callback data but the deal has a callback: \
@@ -556,6 +589,14 @@ impl Worker {
                 false,
             ))
         };
+        let tee_task =
+            tee::check_assignment(a, self.config.tee.as_ref()).map_err(|(error, fault)| {
+                Failed {
+                    error,
+                    fault,
+                    logs: None,
+                }
+            })?;
         std::fs::create_dir_all(dir).map_err(|e| local("create the task's folder", &e))?;
         std::fs::write(
             dir.join("assignment.json"),
@@ -579,6 +620,33 @@ impl Worker {
             fault: Fault::Deal,
             logs: None,
         })?;
+        let session = match (&self.config.tee, tee_task) {
+            (Some(provider), true) => {
+                let session = tee::open_session(provider.clone(), a, self.signer.address())
+                    .await
+                    .map_err(|(error, fault)| Failed {
+                        error,
+                        fault,
+                        logs: None,
+                    })?;
+                if !session.report.confidential {
+                    warn!(taskid = %a.taskid, "{DEV_TEE_WARNING}");
+                }
+                if params.result_encryption() && session.result_key.is_none() {
+                    return Err(Failed {
+                        error: "the deal asks for result encryption but the SMS holds no result \
+                                key of its beneficiary: the beneficiary must push one (`poco \
+                                result push-encryption-key`)"
+                            .into(),
+                        fault: Fault::Deal,
+                        logs: None,
+                    });
+                }
+                info!(taskid = %a.taskid, platform = %session.report.platform, "TEE session opened");
+                Some(session)
+            }
+            _ => None,
+        };
         let time_left = Duration::from_secs(a.deadline.saturating_sub(unix_now()));
         let fetcher = fetch::Fetcher::new(
             &self.http,
@@ -595,8 +663,15 @@ impl Worker {
             .await?;
         let dataset = match &a.dataset {
             Some(d) => {
+                let key = session.as_ref().and_then(|s| s.dataset_key.as_ref());
                 let name = fetcher
-                    .dataset(&workspace.input_dir(), &d.multiaddr, d.checksum, d.address)
+                    .dataset(
+                        &workspace.input_dir(),
+                        &d.multiaddr,
+                        d.checksum,
+                        d.address,
+                        key,
+                    )
                     .await?;
                 Some(Dataset {
                     address: d.address,
@@ -622,6 +697,9 @@ impl Worker {
         };
         request.limits = Limits::for_category(a.max_execution_time.max(1));
         request.clock_start = Some(UNIX_EPOCH + Duration::from_secs(a.start_time));
+        if let Some(session) = &session {
+            request.secrets = session.secrets.clone();
+        }
         let output = self
             .config
             .executor
@@ -667,22 +745,37 @@ impl Worker {
                 }
             }
         }
-        let archive = std::fs::read(&result.archive)
+        let mut archive = std::fs::read(&result.archive)
             .map_err(|e| local("read the result archive", &e).with_logs(&logs))?;
+        let mut digest = result.digest;
+        if let Some(session) = &session {
+            archive = tee::seal_result(archive, &session.report, session.result_key.as_deref())
+                .map_err(|e| local("seal the result", &e).with_logs(&logs))?;
+            if result.callback_data.is_none() {
+                // What the requester downloads is what the chain certifies.
+                digest = tee::uploaded_digest(&archive);
+            }
+        }
         let authorization = WorkerAuthorization {
             worker: self.signer.address(),
             task_id: a.taskid,
-            enclave_challenge: Address::ZERO,
+            enclave_challenge: a.enclave_challenge,
             sign: a.authorization.clone(),
         };
         let store = poco_store::StoreClient::new(&a.store_url).map_err(|e| infra(e.to_string()))?;
         // The store may be briefly away (a restart): retry until the task's deadline.
         let mut backoff = Duration::from_millis(200);
         let receipt = loop {
-            match store
-                .upload(a.taskid, archive.clone(), &authorization, &self.signer)
-                .await
-            {
+            let upload = if session.is_some() {
+                store
+                    .upload_tee(a.taskid, archive.clone(), &authorization, &self.signer)
+                    .await
+            } else {
+                store
+                    .upload(a.taskid, archive.clone(), &authorization, &self.signer)
+                    .await
+            };
+            match upload {
                 Ok(receipt) => break receipt,
                 Err(e) if e.is_retryable() && unix_now() < a.deadline => {
                     warn!(taskid = %a.taskid, "cannot upload the result yet: {e}");
@@ -696,7 +789,6 @@ impl Worker {
         };
         let link = ResultLink::new(receipt.storage.clone(), receipt.location.clone());
         let callback: Bytes = result.callback_data.clone().unwrap_or_default().into();
-        let digest = result.digest;
         // What a restart needs to report this replicate once it is settled.
         let settled = Settled {
             digest,
@@ -713,6 +805,27 @@ impl Worker {
             digest,
             results: link.to_bytes(),
             callback: callback.clone(),
+        };
+        // A TEE task: the enclave challenge's key signs the result (the hub checks it).
+        let enclave = match &session {
+            None => None,
+            Some(session) => {
+                let me = self.signer.address();
+                let sign = match a.mode {
+                    Mode::Fast => {
+                        poco_types::sign_enclave_fast(&session.enclave, me, a.taskid, digest)
+                    }
+                    _ => {
+                        let c = poco_types::Contribution::new(me, a.taskid, digest);
+                        poco_types::sign_enclave(&session.enclave, c.result_hash, c.result_seal)
+                    }
+                }
+                .map_err(|e| local("sign the result with the enclave key", &e).with_logs(&logs))?;
+                Some(poco_chain::Enclave {
+                    challenge: a.enclave_challenge,
+                    sign,
+                })
+            }
         };
         let (tx, state, what) = match a.mode {
             Mode::Fast => {
@@ -731,7 +844,7 @@ impl Worker {
                             U256::from(a.idx),
                             &pushed,
                             a.authorization.clone(),
-                            None,
+                            enclave.as_ref(),
                         )
                         .await,
                     ReplicateState::Done,
@@ -740,7 +853,12 @@ impl Worker {
             }
             Mode::ContributeAndFinalize => (
                 self.chain
-                    .contribute_and_finalize(a.taskid, &pushed, a.authorization.clone(), None)
+                    .contribute_and_finalize(
+                        a.taskid,
+                        &pushed,
+                        a.authorization.clone(),
+                        enclave.as_ref(),
+                    )
                     .await,
                 ReplicateState::Done,
                 "contributeAndFinalize",
@@ -762,7 +880,7 @@ impl Worker {
                     .map_err(|e| local("keep the result digest", &e).with_logs(&logs))?;
                 (
                     self.chain
-                        .contribute(a.taskid, digest, a.authorization.clone(), None)
+                        .contribute(a.taskid, digest, a.authorization.clone(), enclave.as_ref())
                         .await,
                     ReplicateState::Contributed,
                     "contribute",

@@ -3,7 +3,10 @@
 //! itself when given a module file on a devnet, signs the request, matches, follows the tasks,
 //! downloads each result and checks it against the digest on chain. A run given up while
 //! following (the chain or the scheduler away for longer than `--rpc-patience`, or a killed
-//! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`.
+//! command) is resumed with `poco run --resume DEALID` or `poco deal follow DEALID`. A TEE run
+//! (`--tag tee`, with `--secret` and `--encrypt-result`) is checked at the SMS before paying;
+//! its encrypted result is decrypted after download with the beneficiary's key file when it is
+//! there, and whether the run was confidential is read from its `tee.json`.
 //!
 //! The work is poco-requester's (the checks before money moves are its `Plan` and `Prepared`,
 //! the choice of orders its `best_offer`, matching and following its `Requester`); this module
@@ -29,7 +32,7 @@ use poco_types::{format_rlc, ChainOrders, DealParams};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::market::MarketOpt;
+use super::{market::MarketOpt, sms::SmsOpt};
 use crate::{
     context::Context,
     files,
@@ -89,11 +92,24 @@ pub(crate) struct RunArgs {
     /// A dataset to run on.
     #[arg(long, value_name = "ADDRESS")]
     dataset: Option<Address>,
-    /// The deal's params as a JSON object (`{"poco_public_results":true}`, ...); --args and
-    /// --input-files override its keys. `iexec_result_encryption` is refused: no poco pool
-    /// encrypts results yet.
+    /// The deal's params as a JSON object (`{"poco_public_results":true}`, ...); --args,
+    /// --input-files, --secret and --encrypt-result override its keys.
     #[arg(long, value_name = "JSON")]
     params: Option<String>,
+    /// The request's tag: the features the workerpool must offer (`tee`, `tee,tdx`, `gpu`, or
+    /// a 0x hex bitmap); a `tee` run goes to a TEE pool, whose workers get the dataset key and
+    /// the secrets from the SMS inside an attested enclave.
+    #[arg(long, value_name = "TAG")]
+    tag: Option<poco_types::Tag>,
+    /// A requester secret given to the app of a TEE run as IEXEC_REQUESTER_SECRET_<INDEX>
+    /// (`iexec_secrets`), pushed before with `poco requester push-secret NAME`; repeatable.
+    #[arg(long = "secret", value_name = "INDEX=NAME")]
+    secrets: Vec<String>,
+    /// Have a TEE run encrypt its result for the beneficiary (`iexec_result_encryption`): its
+    /// public key must be at the SMS (`poco result push-encryption-key`); the result is
+    /// decrypted after download with .secrets/beneficiary/<address>_key when it is there.
+    #[arg(long)]
+    encrypt_result: bool,
     /// Input files, comma-separated http(s) URLs (`iexec_input_files`; `#sha256=<hex>` is
     /// checked).
     #[arg(long, value_delimiter = ',', value_name = "URL,...")]
@@ -124,6 +140,8 @@ pub(crate) struct RunArgs {
     no_watch: bool,
     #[command(flatten)]
     market: MarketOpt,
+    #[command(flatten)]
+    sms: SmsOpt,
 }
 
 /// The orders of the local order files, with the scheduler URL of each workerpool order.
@@ -140,7 +158,7 @@ impl RunArgs {
             workerpool: self.workerpool,
             category: self.category,
             trust: self.trust,
-            tag: Default::default(),
+            tag: self.tag.unwrap_or_default(),
             volume,
             requester,
         }
@@ -217,12 +235,26 @@ impl RunArgs {
                     .map_err(|e| eyre!("--params: {e}"))?
             }
         };
-        if params.result_encryption() {
+        if self.encrypt_result {
+            params.iexec_result_encryption = Some(true);
+        }
+        for secret in &self.secrets {
+            let (index, name) = secret
+                .split_once('=')
+                .filter(|(i, n)| !i.trim().is_empty() && !n.trim().is_empty())
+                .ok_or_else(|| {
+                    eyre!("--secret {secret:?} is not INDEX=NAME: give e.g. --secret 1=my-api-key")
+                })?;
+            params
+                .iexec_secrets
+                .get_or_insert_with(Default::default)
+                .insert(index.trim().to_owned(), name.trim().to_owned());
+        }
+        let tee = self.tag.is_some_and(|t| t.is_tee());
+        if !tee && (params.result_encryption() || params.iexec_secrets.is_some()) {
             bail!(
-                "--params asks for iexec_result_encryption, which poco pools do not support yet \
-                 (the results would be stored in plain text, and the pool gives such deals up): \
-                 remove it; to keep results private, leave out poco_public_results, and only \
-                 the requester and beneficiary can read them"
+                "secrets and result encryption are for TEE runs, whose enclave gets them from the \
+                 SMS: add --tag tee (or tee,tdx for the official SDK's pools)"
             );
         }
         if !self.args.is_empty() || params.iexec_args.is_none() {
@@ -274,6 +306,19 @@ impl RunArgs {
             .prepare(&client, app, dataset, pool, self.volume)
             .await
             .map_err(|e| requester_error(e, &client, None))?;
+        if params.result_encryption() || params.iexec_secrets.is_some() {
+            // What the enclave will ask the SMS for is there, before anything is paid.
+            let secrets = params.iexec_secrets.clone().unwrap_or_default();
+            poco_requester::check_sms(
+                &self.sms.client(ctx)?,
+                me,
+                me,
+                &secrets,
+                params.result_encryption(),
+            )
+            .await
+            .map_err(|e| requester_error(e, &client, None))?;
+        }
 
         // Every check passed: deploy, publish, sign and match.
         if let Some(spec) = prepared.app.to_deploy() {
@@ -329,6 +374,7 @@ impl RunArgs {
         .volume(volume)
         .trust(self.trust)
         .callback(self.callback.unwrap_or_default())
+        .tag(self.tag.unwrap_or_default())
         .params(params.to_json_string())
         .sign(
             &client.domain(),
@@ -753,13 +799,27 @@ async fn follow(
         .await;
     printer.clear();
     let outcomes = outcomes.map_err(|e| requester_error(e, client, Some(target.dealid)))?;
+    // Where `poco result generate-keypair` writes the beneficiary's private key.
+    let key = client.sender().ok().map(|b| {
+        PathBuf::from(super::sms::BENEFICIARY_KEY_DIR)
+            .join(poco_sms::result_crypto::private_key_file_name(&b))
+    });
     Ok(outcomes
         .into_iter()
         .map(|TaskOutcome { taskid, outcome }| match outcome {
-            Outcome::Verified { digest, folder } => json!({
-                "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
-                "verified": true, "folder": folder,
-            }),
+            Outcome::Verified { digest, folder } => {
+                let mut out = json!({
+                    "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
+                    "verified": true, "folder": folder,
+                });
+                if let (Some(map), Value::Object(tee)) = (
+                    out.as_object_mut(),
+                    open_tee_result(ctx.opts.json, key.as_deref(), &folder),
+                ) {
+                    map.extend(tee);
+                }
+                out
+            }
             Outcome::Unverified { digest, failure } => json!({
                 "taskid": taskid, "status": "COMPLETED", "resultDigest": digest,
                 "verified": false, "failure": failure,
@@ -769,6 +829,75 @@ async fn follow(
             }),
         })
         .collect())
+}
+
+/// A TEE task's result after download: an encrypted one is decrypted into its folder with the
+/// beneficiary's private key `key` when the file is there (else the command that decrypts it
+/// is printed); `tee.json` tells whether the run was confidential. Nothing for a standard
+/// task's result.
+fn open_tee_result(json: bool, key: Option<&Path>, folder: &Path) -> Value {
+    use poco_sms::result_crypto;
+    let mut out = serde_json::Map::new();
+    let archive = folder.with_extension("zip");
+    let Ok(bytes) = std::fs::read(&archive) else {
+        return Value::Object(out);
+    };
+    if poco_requester::is_encrypted_result(&bytes) {
+        out.insert("encrypted".into(), json!(true));
+        let decrypt_command = format!(
+            "poco result decrypt {} --key <the beneficiary's private key> --out results.zip",
+            archive.display()
+        );
+        match key.filter(|k| k.is_file()) {
+            None => eprintln!(
+                "the result is encrypted for the beneficiary; decrypt it with `{decrypt_command}`"
+            ),
+            Some(key) => {
+                let opened = std::fs::read_to_string(key)
+                    .map_err(|e| e.to_string())
+                    .and_then(|pem| {
+                        result_crypto::decrypt_result(&bytes, &pem).map_err(|e| e.to_string())
+                    })
+                    .and_then(|plain| {
+                        poco_runtime::archive_digest(&plain, folder).map_err(|e| e.to_string())
+                    });
+                match opened {
+                    Ok(_) => {
+                        out.insert("decrypted".into(), json!(true));
+                        eprintln!("decrypted the result with {}", key.display());
+                        print_result(json, folder);
+                    }
+                    Err(e) => {
+                        out.insert("decrypted".into(), json!(false));
+                        eprintln!(
+                            "warning: the result does not decrypt with {} ({e}); decrypt it with \
+                             `{decrypt_command}`",
+                            key.display()
+                        )
+                    }
+                }
+            }
+        }
+    }
+    let tee = std::fs::read(folder.join(poco_worker::TEE_JSON))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<poco_worker::TeeReport>(&b).ok());
+    if let Some(tee) = tee {
+        out.insert("confidential".into(), json!(tee.confidential));
+        out.insert("platform".into(), json!(tee.platform));
+        if tee.confidential {
+            eprintln!(
+                "the run was confidential: an attested {} enclave (measurement {})",
+                tee.platform, tee.measurement
+            );
+        } else {
+            eprintln!(
+                "the run was NOT confidential: the worker used the development TEE provider \
+                 (no enclave; its operator could read the dataset, the secrets and the result)"
+            );
+        }
+    }
+    Value::Object(out)
 }
 
 fn print_result(json: bool, dir: &Path) {
@@ -822,4 +951,70 @@ pub(crate) async fn download(
     poco_requester::download(signer, link, digest, dir, &printer)
         .await
         .map_err(eyre::Report::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in files {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// An encrypted result is decrypted into its folder with the beneficiary's key, and its
+    /// tee.json read; without the key it stays packed; a standard result gets nothing.
+    #[test]
+    fn a_tee_result_is_decrypted_with_the_beneficiary_s_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("task");
+        let result = zip_of(&[
+            (
+                "computed.json",
+                br#"{"deterministic-output-path":"/iexec_out/result.txt"}"#,
+            ),
+            ("result.txt", b"42 quokkas"),
+            (
+                "tee.json",
+                br#"{"platform":"dev","measurement":"dev","confidential":false}"#,
+            ),
+        ]);
+        let keys = poco_sms::result_crypto::generate_keypair().unwrap();
+        let sealed = poco_sms::result_crypto::encrypt_result(&result, &keys.public_pem).unwrap();
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.with_extension("zip"), &sealed).unwrap();
+
+        let missing = dir.path().join("no_key");
+        let out = open_tee_result(true, Some(&missing), &folder);
+        assert_eq!(out, json!({ "encrypted": true }));
+        assert!(!folder.join("result.txt").exists());
+
+        let key = dir.path().join("key");
+        std::fs::write(&key, keys.private_pem.as_bytes()).unwrap();
+        let out = open_tee_result(true, Some(&key), &folder);
+        assert_eq!(
+            out,
+            json!({ "encrypted": true, "decrypted": true, "confidential": false, "platform": "dev" })
+        );
+        assert_eq!(
+            std::fs::read(folder.join("result.txt")).unwrap(),
+            b"42 quokkas"
+        );
+
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"not a key").unwrap();
+        let out = open_tee_result(true, Some(&other), &folder);
+        assert_eq!(out["decrypted"], false);
+
+        let plain = dir.path().join("plain");
+        std::fs::create_dir_all(&plain).unwrap();
+        std::fs::write(plain.with_extension("zip"), zip_of(&[("result.txt", b"x")])).unwrap();
+        assert_eq!(open_tee_result(true, Some(&key), &plain), json!({}));
+    }
 }

@@ -325,6 +325,26 @@ pub(crate) struct WorkerArgs {
     /// than it earns].
     #[arg(long, value_name = "AMOUNT")]
     max_stake: Option<String>,
+    /// Run TEE tasks: `tsm` inside a TDX or SEV-SNP guest (attestation through the kernel's
+    /// configfs-tsm; the work folder must be a tmpfs), `dev` without hardware (nothing is
+    /// confidential; only an SMS started with its insecure development flag accepts it).
+    /// Without it the worker takes no TEE task.
+    #[arg(long, value_enum, value_name = "PROVIDER")]
+    tee: Option<TeeProvider>,
+    /// Where configfs-tsm is mounted (--tee tsm).
+    #[arg(long, default_value = "/sys/kernel/config/tsm", value_name = "PATH")]
+    tsm_path: PathBuf,
+}
+
+/// `poco worker --tee`: where the worker's attestation comes from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TeeProvider {
+    // (Plain comments: documented values would turn `poco worker --help` into its long form;
+    // the flag's help names them.)
+    // The development provider: no hardware, nothing confidential.
+    Dev,
+    // The kernel's configfs-tsm interface of a TDX or SEV-SNP guest.
+    Tsm,
 }
 
 /// Runs `service` until SIGINT (Ctrl-C) or SIGTERM, or until its chain endpoint moves
@@ -892,7 +912,19 @@ impl WorkerArgs {
             .map(poco_types::parse_rlc)
             .transpose()
             .map_err(|e| eyre!("--max-stake: {e}"))?;
-        ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots }));
+        config.tee = match self.tee {
+            None => None,
+            Some(TeeProvider::Dev) => {
+                eprintln!("warning: {}", poco_worker::DEV_TEE_WARNING);
+                Some(Arc::new(poco_attest::DevProvider))
+            }
+            Some(TeeProvider::Tsm) => Some(Arc::new(poco_attest::ConfigfsTsm::new(&self.tsm_path))),
+        };
+        let tee = self.tee.map(|t| match t {
+            TeeProvider::Dev => "dev",
+            TeeProvider::Tsm => "tsm",
+        });
+        ctx.out.print_line(&json!({ "worker": signer.address(), "scheduler": self.scheduler, "slots": config.slots, "tee": tee }));
         until_signal(ctx, "worker", &client, poco_worker::run(config, signer)).await?;
         Ok(json!({ "stopped": true }))
     }

@@ -177,7 +177,7 @@ pub(crate) struct SmsOpt {
 }
 
 impl SmsOpt {
-    fn client(&self, ctx: &Context) -> Result<SmsClient> {
+    pub(crate) fn client(&self, ctx: &Context) -> Result<SmsClient> {
         let url = self
             .sms
             .clone()
@@ -443,7 +443,7 @@ impl RequesterCommand {
 }
 
 /// Where the iExec SDK keeps a beneficiary's keypair (below the working directory).
-const BENEFICIARY_KEY_DIR: &str = ".secrets/beneficiary";
+pub(crate) const BENEFICIARY_KEY_DIR: &str = ".secrets/beneficiary";
 
 /// `poco result ...`
 #[derive(Subcommand, Debug)]

@@ -364,3 +364,69 @@ async fn a_module_file_is_deployed_once_and_only_after_every_check() -> eyre::Re
     assert!(again.app.to_deploy().is_none());
     Ok(())
 }
+
+/// A TEE run's needs at the SMS are checked before paying: a requester secret the run names
+/// and the beneficiary's result key must be there; each refusal names the push command, and
+/// nothing is sent.
+#[tokio::test]
+async fn a_tee_run_missing_a_secret_or_its_result_key_is_refused_before_paying() -> eyre::Result<()>
+{
+    let dev = DevPoco::start().await?;
+    let requester = client_of(&dev, 3).await?;
+    let wallet = dev.keys[3].clone();
+    let me = requester.sender()?;
+    let dir = tempfile::tempdir()?;
+    let mut config = poco_sms::SmsConfig::new(dev.anvil.endpoint(), dev.deployment.hub);
+    config.database_url = "sqlite::memory:".into();
+    config.key_file = dir.path().join("sms.key");
+    config.listen = "127.0.0.1:0".parse()?;
+    let running = poco_sms::start(config).await?;
+    let sms = poco_sms::SmsClient::new(&running.url);
+    let sent = nonce(&requester).await?;
+
+    let secrets: std::collections::BTreeMap<String, String> =
+        [("1".to_owned(), "api-key".to_owned())].into();
+    let e = plan_error(poco_requester::check_sms(&sms, me, me, &secrets, false).await);
+    assert!(
+        matches!(&e, PlanError::MissingSecret { index, name, .. } if index == "1" && name == "api-key"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("poco requester push-secret api-key"),
+        "{e}"
+    );
+    let bad: std::collections::BTreeMap<String, String> =
+        [("0".to_owned(), "api-key".to_owned())].into();
+    let e = plan_error(poco_requester::check_sms(&sms, me, me, &bad, false).await);
+    assert!(matches!(e, PlanError::BadSecretIndex(_)), "{e}");
+
+    sms.push_requester_secret(&wallet, "api-key", "s3cret")
+        .await?;
+    poco_requester::check_sms(&sms, me, me, &secrets, false).await?;
+    let e = plan_error(poco_requester::check_sms(&sms, me, me, &secrets, true).await);
+    assert!(
+        matches!(e, PlanError::NoResultKey { beneficiary, .. } if beneficiary == me),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("poco result push-encryption-key"),
+        "{e}"
+    );
+    // Another beneficiary's key is not the one the run needs.
+    let other = dev.keys[4].clone();
+    sms.push_named_secret(&other, poco_sms::RESULT_KEY_NAME, "a2V5", false)
+        .await?;
+    assert!(poco_requester::check_sms(&sms, me, me, &secrets, true)
+        .await
+        .is_err());
+    sms.push_named_secret(&wallet, poco_sms::RESULT_KEY_NAME, "a2V5", false)
+        .await?;
+    poco_requester::check_sms(&sms, me, me, &secrets, true).await?;
+    assert_eq!(nonce(&requester).await?, sent, "nothing was sent");
+
+    // An SMS that does not answer is said so.
+    let away = poco_sms::SmsClient::new("http://127.0.0.1:9");
+    let e = plan_error(poco_requester::check_sms(&away, me, me, &secrets, false).await);
+    assert!(matches!(e, PlanError::Sms(_)), "{e}");
+    Ok(())
+}

@@ -263,3 +263,48 @@ async fn large_refused_upload_still_gets_the_explanation() {
     }
     assert!(store.files().is_empty());
 }
+
+/// A TEE task's upload names its enclave challenge, which the scheduler's authorization covers;
+/// the same authorization presented as a standard one (enclave 0x0) recovers to another signer
+/// and is refused.
+#[tokio::test]
+async fn a_tee_upload_names_its_enclave_challenge() {
+    let store = Store::start().await;
+    let challenge = Address::repeat_byte(0xe);
+    let authorization =
+        WorkerAuthorization::sign(&store.scheduler, store.worker.address(), task(5), challenge)
+            .unwrap();
+    let receipt = store
+        .client
+        .upload_tee(task(5), archive(5, 10), &authorization, &store.worker)
+        .await
+        .unwrap();
+    assert_eq!(receipt.sha256, sha256_digest(&archive(5, 10)));
+
+    // Without the header, the server checks the signature over 0x0: not the scheduler's.
+    let signed =
+        WorkerAuthorization::sign(&store.scheduler, store.worker.address(), task(6), challenge)
+            .unwrap();
+    let stripped = WorkerAuthorization {
+        enclave_challenge: Address::ZERO,
+        ..signed
+    };
+    let err = store
+        .client
+        .upload(task(6), archive(6, 10), &stripped, &store.worker)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not trust"), "{err}");
+    // A standard worker's authorization (0x0) is refused under an enclave challenge.
+    let standard = store.authorization(task(7));
+    let claimed = WorkerAuthorization {
+        enclave_challenge: challenge,
+        ..standard
+    };
+    let err = store
+        .client
+        .upload_tee(task(7), archive(7, 10), &claimed, &store.worker)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not trust"), "{err}");
+}

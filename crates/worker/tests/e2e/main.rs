@@ -5,6 +5,7 @@
 mod failures;
 mod scenarios;
 mod security;
+mod tee;
 mod trust;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
