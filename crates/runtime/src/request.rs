@@ -214,8 +214,7 @@ pub struct ExecutionRequest {
     /// the deal's block timestamp.
     pub clock_start: Option<SystemTime>,
     /// The secrets of a TEE task, given to the app as environment variables (never printed).
-    /// Always serialized: the runner framing (postcard) is not self-describing, so a skipped
-    /// field would shift every byte after it.
+    // Always written: the runner protocol (postcard) is not self-describing.
     #[serde(default)]
     pub secrets: AppSecrets,
 }

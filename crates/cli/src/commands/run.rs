@@ -257,6 +257,14 @@ impl RunArgs {
                  SMS: add --tag tee (or tee,tdx for the official SDK's pools)"
             );
         }
+        if tee && self.trust > 1 {
+            bail!(
+                "a TEE task runs once: --trust {} would replicate it, and enclaves that each \
+                 encrypt their result cannot agree on it; the attestation already vouches for the \
+                 run: use --trust 1",
+                self.trust
+            );
+        }
         if !self.args.is_empty() || params.iexec_args.is_none() {
             params.iexec_args = Some(self.args.clone());
         }

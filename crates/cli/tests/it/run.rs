@@ -103,6 +103,13 @@ fn preflight_refusals_send_nothing() {
             "there is no dataset at 0x00000000000000000000000000000000000000AA on chain 31337",
         ),
         (vec![HELLO, "--volume", "500"], "poco account deposit"),
+        (vec![HELLO, "--secret", "1=api-key"], "add --tag tee"),
+        (vec![HELLO, "--encrypt-result"], "add --tag tee"),
+        (vec![HELLO, "--tag", "tee", "--trust", "3"], "use --trust 1"),
+        (
+            vec![HELLO, "--tag", "tee", "--secret", "api-key"],
+            "is not INDEX=NAME",
+        ),
     ];
     for (args, expected) in cases {
         let mut all = vec!["run"];

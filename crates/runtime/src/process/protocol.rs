@@ -210,6 +210,14 @@ mod tests {
         assert_eq!(back.args, request.args);
         assert_eq!(back.limits, request.limits);
         assert_eq!(back.workspace, request.workspace);
+        // A TEE task's secrets reach the runner too.
+        request.secrets.app_developer = Some("dev".into());
+        request.secrets.requester.insert(1, "req".into());
+        let frame = encode(&ToRunner::Run(Box::new(request.clone()))).unwrap();
+        let ToRunner::Run(back) = decode(&frame).unwrap() else {
+            panic!("not a run")
+        };
+        assert_eq!(back.secrets, request.secrets);
 
         let logs = Logs {
             stderr: b"boom\n".to_vec(),
