@@ -6,7 +6,7 @@ export POCO_ANVIL ?= $(ANVIL)
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
 
-.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo bench-gas bench-runtime bench-e2e bench-market bench-trust fuzz fuzz-ci clean
+.PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo demo-confidential bench-gas bench-runtime bench-e2e bench-market bench-trust fuzz fuzz-ci clean
 
 ## setup: install the pinned tools (forge, anvil, solc, OpenZeppelin)
 setup: node_modules/.package-lock.json
@@ -54,6 +54,10 @@ gates:
 ## demo: a devnet, the requester's flow through the poco CLI, and a first task end to end
 demo: setup
 	scripts/demo.sh
+
+## demo-confidential: a model sold as an encrypted dataset per task: trained, encrypted, its key on the SMS, run by a TEE worker (development attestation) for a requester who alone reads the encrypted result; the owner paid, a second requester left with ciphertext
+demo-confidential: setup
+	scripts/demo-confidential.sh
 
 ## bench-gas: gas per call and per task on anvil (table on stdout, JSON in target/bench/gas.json)
 bench-gas: setup

@@ -12,7 +12,7 @@
 # Override with CC=... (any clang that targets wasm32-wasi with a WASI sysroot).
 set -euo pipefail
 
-APPS=(hello wordcount pi imagefilter)
+APPS=(hello wordcount pi imagefilter classify)
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CC="${CC:-clang}"
 

@@ -20,21 +20,8 @@ project="$root/target/demo/project"
 rm -rf "$root/target/demo" && mkdir -p "$project" "$POCO_HOME"
 cd "$project"
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$poco" devnet stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-# Waits until a background service (pid $2) has written its JSON start line into $1.
-wait_start() {
-  until node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$1" 2>/dev/null; do
-    kill -0 "$2" 2>/dev/null || { cat "$3"; exit 1; }
-    sleep 0.2
-  done
-}
+# shellcheck source=scripts/demo-lib.sh
+source "$root/scripts/demo-lib.sh"
 
 step "poco devnet start: anvil, poco deployed, named accounts funded"
 "$poco" devnet start --port 0 --fresh

@@ -285,7 +285,8 @@ fn poco_run_with_a_scheduler_and_a_worker() {
     let err = poco.error(&["run", HELLO, "--volume", "500", "--account", "requester"]);
     assert!(err.contains("poco account deposit"), "{err}");
 
-    // M1: a request for encrypted results is refused before any transaction.
+    // M1: a request for encrypted results outside a TEE deal is refused before any
+    // transaction (only an enclave gets the beneficiary's key from the SMS).
     let err = poco.error(&[
         "run",
         HELLO,
@@ -294,5 +295,8 @@ fn poco_run_with_a_scheduler_and_a_worker() {
         "--account",
         "requester",
     ]);
-    assert!(err.contains("iexec_result_encryption"), "{err}");
+    assert!(
+        err.contains("result encryption are for TEE runs") && err.contains("--tag tee"),
+        "{err}"
+    );
 }

@@ -6,6 +6,7 @@ mod flow;
 mod market;
 mod restarts;
 mod run;
+mod sdk;
 mod sms;
 mod snapshots;
 mod worker;

@@ -310,3 +310,154 @@ where
     }
     outs
 }
+
+/// The repository's root (scripts/ and apps/ live there).
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs scripts/train-model.py (Python 3, standard library only) with `args`; its stdout.
+fn train_model(args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(repository().join("scripts/train-model.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs scripts/train-model.py (install Python 3)");
+    assert!(
+        out.status.success(),
+        "scripts/train-model.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// A classify task on `weights` (the dataset) with `args`.
+fn classify_task(id: u8, weights: &[u8], args: &str) -> Task {
+    let mut task = Task::new(task_id(id), app_module("classify"));
+    task.input("model.txt", weights);
+    task.request.dataset = Some(Dataset {
+        address: Address::repeat_byte(0xda),
+        filename: "model.txt".into(),
+    });
+    task.request.args = args.into();
+    task
+}
+
+/// Lines `class C` then `score NAME SCORE PROBABILITY`: the class and the exact scores must
+/// be equal, the probabilities (through exp, the only floating-point step) within 1e-4.
+fn assert_same_prediction(app: &str, script: &str) {
+    let (a, s): (Vec<_>, Vec<_>) = (app.lines().collect(), script.lines().collect());
+    assert_eq!(a.len(), s.len(), "app:\n{app}\nscript:\n{script}");
+    assert_eq!(a[0], s[0], "app:\n{app}\nscript:\n{script}");
+    for (x, y) in a[1..].iter().zip(&s[1..]) {
+        let (x, y): (Vec<_>, Vec<_>) = (x.split(' ').collect(), y.split(' ').collect());
+        assert_eq!(x.len(), 4, "{app}");
+        assert_eq!(x[..3], y[..3], "app:\n{app}\nscript:\n{script}");
+        let (p, q): (f64, f64) = (x[3].parse().unwrap(), y[3].parse().unwrap());
+        assert!((p - q).abs() <= 1e-4, "app:\n{app}\nscript:\n{script}");
+    }
+}
+
+#[tokio::test]
+async fn classify_predicts_what_the_training_script_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.txt");
+    let report = train_model(&["--out", model.to_str().unwrap()]);
+    assert!(report.contains("held-out"), "{report}");
+    let weights = fs::read(&model).unwrap();
+
+    let cases = [
+        "82.0 6.5 2.5 14.0",
+        "61 2.2 3.3 9.5",
+        "71.5 4.2 2.9 11.0",
+        "-1.5 0 +0.001 1000000",
+        "0 0 0 0",
+    ];
+    let mut classes = std::collections::BTreeSet::new();
+    for (i, features) in cases.iter().enumerate() {
+        let task = classify_task(0x60 + i as u8, &weights, features);
+        let out = executor()
+            .execute(task.request.clone())
+            .await
+            .expect("classify runs");
+        let text = fs::read_to_string(task.output_file("result.txt")).unwrap();
+        let expected = train_model(&["--predict", features, "--weights", model.to_str().unwrap()]);
+        assert_same_prediction(&text, &expected);
+        assert_eq!(out.result.digest, sha256(text.as_bytes()));
+        classes.insert(text.lines().next().unwrap().to_owned());
+    }
+    // the cases reach every class of the model, so the comparison covers each row
+    assert_eq!(classes.len(), 3, "{classes:?}");
+
+    // deterministic: a second run gives the same bytes
+    let run = |id| {
+        let task = classify_task(id, &weights, cases[2]);
+        async move {
+            executor()
+                .execute(task.request.clone())
+                .await
+                .expect("classify runs");
+            fs::read(task.output_file("result.txt")).unwrap()
+        }
+    };
+    assert_eq!(run(0x70).await, run(0x71).await);
+}
+
+#[tokio::test]
+async fn classify_scores_a_hand_written_model_exactly() {
+    // scale 10: real weights are tenths; features 1.5 and -2 → scores in 1/10000
+    let weights = b"# two classes\npoco-classify 1\nfeatures 2\nclasses 2\nscale 10\n\
+        class cold 5 -10 0\nclass hot -5 10 3\n";
+    let task = classify_task(0x72, weights, "1.5 -2");
+    executor()
+        .execute(task.request.clone())
+        .await
+        .expect("classify runs");
+    let text = fs::read_to_string(task.output_file("result.txt")).unwrap();
+    // cold: 0.5 - 1.0 * 1.5 = -1.0; hot: -0.5 + 1.0 * 1.5 + 0.3 * -2 = 0.4
+    let (cold, hot) = (1.0f64.exp().recip(), 0.4f64.exp());
+    let p_hot = hot / (hot + cold);
+    assert_eq!(
+        text,
+        format!(
+            "class hot\nscore cold -1.0000 {:.4}\nscore hot 0.4000 {:.4}\n",
+            1.0 - p_hot,
+            p_hot
+        )
+    );
+}
+
+#[tokio::test]
+async fn classify_refuses_bad_input() {
+    let model = b"poco-classify 1\nfeatures 2\nclasses 2\nscale 10\nclass a 1 2 3\nclass b 4 5 6\n";
+    let cases: [(&[u8], &str, &str); 8] = [
+        (model, "1", "the model takes 2 features as arguments, got 1"),
+        (model, "1 1e3", "feature 2 '1e3' is not a decimal number"),
+        (model, "1.2345 0", "feature 1 '1.2345' is not a decimal number"),
+        (model, "1 2000000", "feature 2 '2000000' is out of range"),
+        // the encrypted file a standard worker would hand the app
+        (b"\x8f\x00\x13\xe2 ciphertext", "1 2", "the dataset is binary"),
+        (b"weights\n", "1 2", "is not a poco-classify 1 weights file"),
+        (
+            b"poco-classify 1\nfeatures 2\nclasses 2\nscale 10\nclass a 1 2 3\n",
+            "1 2",
+            "the weights file is incomplete",
+        ),
+        (
+            b"poco-classify 1\nfeatures 2\nclasses 2\nscale 10\nclass a 1 2 99999999\nclass b 1 2 3\n",
+            "1 2",
+            "'99999999' is not an integer within",
+        ),
+    ];
+    for (i, (weights, args, message)) in cases.into_iter().enumerate() {
+        let task = classify_task(0x80 + i as u8, weights, args);
+        let err = executor().execute(task.request.clone()).await.unwrap_err();
+        assert!(matches!(err, Error::NonZeroExit { code: 1, .. }), "{err:?}");
+        assert!(err.to_string().contains(message), "{args}: {err}");
+    }
+    // no dataset at all
+    let mut task = Task::new(task_id(0x8f), app_module("classify"));
+    task.request.args = "1 2".into();
+    let err = executor().execute(task.request.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("no dataset"), "{err}");
+}
