@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What `make test` needs besides the pinned npm tools and the Rust toolchain, from Debian's
-# packages: PostgreSQL (the market's and the scheduler's PostgreSQL tests) and Chromium (the
-# market web UI test, driven by the npm-pinned playwright-core). Installs what is missing (as
+# packages: PostgreSQL (the market's and the scheduler's PostgreSQL tests), Chromium (the
+# market web UI test, driven by the npm-pinned playwright-core) and Python 3 (the classify app's
+# tests run the model script). Installs what is missing (as
 # root), starts PostgreSQL on 127.0.0.1 and makes sure the `poco` test role and database exist.
 # Without root, it says the one command that installs the packages and stops.
 set -euo pipefail
@@ -9,6 +10,8 @@ set -euo pipefail
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# the classify app's tests compare its output with scripts/train-model.py's own prediction
+command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "make test needs Debian packages that are not installed: ${missing[*]}" >&2
