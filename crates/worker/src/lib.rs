@@ -345,6 +345,16 @@ impl From<(String, bool)> for Failed {
     }
 }
 
+impl From<(String, Fault)> for Failed {
+    fn from((error, fault): (String, Fault)) -> Self {
+        Self {
+            error,
+            fault,
+            logs: None,
+        }
+    }
+}
+
 impl Failed {
     fn report(self) -> Report {
         Report {
@@ -589,14 +599,7 @@ impl Worker {
                 false,
             ))
         };
-        let tee_task =
-            tee::check_assignment(a, self.config.tee.as_ref()).map_err(|(error, fault)| {
-                Failed {
-                    error,
-                    fault,
-                    logs: None,
-                }
-            })?;
+        let tee_task = tee::check_assignment(a, self.config.tee.as_ref()).map_err(Failed::from)?;
         std::fs::create_dir_all(dir).map_err(|e| local("create the task's folder", &e))?;
         std::fs::write(
             dir.join("assignment.json"),
@@ -624,11 +627,7 @@ impl Worker {
             (Some(provider), true) => {
                 let session = tee::open_session(provider.clone(), a, self.signer.address())
                     .await
-                    .map_err(|(error, fault)| Failed {
-                        error,
-                        fault,
-                        logs: None,
-                    })?;
+                    .map_err(Failed::from)?;
                 if !session.report.confidential {
                     warn!(taskid = %a.taskid, "{DEV_TEE_WARNING}");
                 }
