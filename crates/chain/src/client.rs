@@ -461,6 +461,16 @@ impl PocoClient {
         Ok(score.saturating_to())
     }
 
+    /// The hub's TEE broker: when set (non-zero), it signs the authorizations of TEE tasks in
+    /// place of the workerpools' owners.
+    pub async fn teebroker(&self) -> Result<Address> {
+        self.hub()
+            .teebroker()
+            .call()
+            .await
+            .map_err(|e| Error::call("teebroker", e))
+    }
+
     /// The RLC held by a wallet (outside the hub), in nRLC.
     pub async fn wallet_rlc(&self, account: Address) -> Result<U256> {
         self.token()

@@ -6,7 +6,7 @@
 use std::{future::Future, pin::Pin};
 
 use alloy_primitives::{Address, B256, U256};
-use poco_chain::{bindings::hub::IPoco, PocoClient};
+use poco_chain::{FastDealRecord, PocoClient};
 use poco_types::TaskStatus;
 
 use crate::Error;
@@ -37,14 +37,14 @@ pub struct DealFacts {
     pub bot_first: U256,
     /// The number of tasks.
     pub bot_size: U256,
-    /// The fast deal's settlement fields (`None` for a classic deal).
-    pub fast: Option<IPoco::FastDeal>,
+    /// The fast deal as its match announced it (`None` for a classic deal).
+    pub fast: Option<FastDealRecord>,
 }
 
 impl DealFacts {
     /// Whether the deal is TEE-tagged (bit 0 of its tag).
     pub fn is_tee(&self) -> bool {
-        self.tag[31] & 1 == 1
+        poco_types::Tag(self.tag).is_tee()
     }
 
     /// Whether `idx` is one of the deal's tasks.
@@ -108,7 +108,7 @@ impl Deals for PocoClient {
                 params: r.params.clone(),
                 bot_first: r.deal.botFirst,
                 bot_size: r.deal.botSize,
-                fast: Some(r.deal.clone()),
+                fast: Some(r),
             }))
         })
     }
@@ -116,16 +116,14 @@ impl Deals for PocoClient {
     fn task_state<'a>(&'a self, deal: &'a DealFacts, idx: U256) -> ChainFuture<'a, TaskState> {
         Box::pin(async move {
             match &deal.fast {
-                Some(fast) => {
-                    let status = self.fast_task_state(fast.clone(), deal.dealid, idx).await?;
-                    // the push deadline: startTime + 7 × timeref (`pushResultFast`)
-                    let deadline = poco_types::Category {
-                        name: String::new(),
-                        description: String::new(),
-                        work_clock_time_ref: fast.timeref.saturating_to(),
-                    }
-                    .contribution_deadline(fast.startTime.saturating_to());
-                    Ok(TaskState { status, deadline })
+                Some(record) => {
+                    let status = self
+                        .fast_task_state(record.deal.clone(), deal.dealid, idx)
+                        .await?;
+                    Ok(TaskState {
+                        status,
+                        deadline: record.contribution_deadline().saturating_to(),
+                    })
                 }
                 None => {
                     let task = self.task(poco_types::task_id(deal.dealid, idx)).await?;
@@ -139,13 +137,7 @@ impl Deals for PocoClient {
     }
 
     fn teebroker(&self) -> ChainFuture<'_, Address> {
-        Box::pin(async move {
-            self.hub()
-                .teebroker()
-                .call()
-                .await
-                .map_err(|e| Error::Chain(poco_chain::Error::call("teebroker", e)))
-        })
+        Box::pin(async move { Ok(PocoClient::teebroker(self).await?) })
     }
 
     fn now(&self) -> ChainFuture<'_, u64> {

@@ -16,14 +16,14 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::{Address, Signature, B256, U256};
+use alloy_primitives::{Address, B256, U256};
 use axum::{
     extract::State,
     response::{IntoResponse, Response},
     Json,
 };
 use poco_attest::{report_data, seal, verify_binding, Platform, Sealed};
-use poco_types::{result::authorization_hash, task_id, DealParams, TaskStatus};
+use poco_types::{task_id, DealParams, TaskStatus, WorkerAuthorization};
 use tracing::{info, warn};
 
 use crate::{
@@ -243,17 +243,19 @@ async fn check_authorization(
     request: &SessionRequest,
     taskid: B256,
 ) -> Result<(), Error> {
-    let hash = authorization_hash(request.worker, taskid, request.enclave_challenge);
-    let signer = Signature::try_from(request.authorization.as_ref())
-        .ok()
-        .and_then(|s| s.recover_address_from_msg(hash.as_slice()).ok())
-        .ok_or_else(|| {
-            Error::Unauthorized(
-                "the authorization is not a 65-byte signature that recovers a signer: send the \
+    let authorization = WorkerAuthorization {
+        worker: request.worker,
+        task_id: taskid,
+        enclave_challenge: request.enclave_challenge,
+        sign: request.authorization.clone(),
+    };
+    let signer = authorization.recover().map_err(|_| {
+        Error::Unauthorized(
+            "the authorization is not a 65-byte signature that recovers a signer: send the \
                  scheduler's personal signature of keccak256(worker ‖ taskid ‖ enclaveChallenge)"
-                    .into(),
-            )
-        })?;
+                .into(),
+        )
+    })?;
     let broker = shared.deals.teebroker().await?;
     let (allowed, who) = if broker == Address::ZERO {
         (deal.workerpool_owner, "the deal's workerpool owner")
