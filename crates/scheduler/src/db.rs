@@ -827,11 +827,16 @@ impl Db {
         rows.iter().map(task).collect()
     }
 
-    /// The distinct tags of the pool's deals, as stored.
+    /// The distinct tags, as stored, of the deals that have ACTIVE tasks: the only ones whose
+    /// tasks can be candidates (read through the tasks' status index, so a `/work` call does
+    /// not scan every deal the pool ever had).
     pub(crate) async fn deal_tags(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT tag FROM deals")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT DISTINCT d.tag FROM tasks t JOIN deals d ON d.dealid = t.dealid
+             WHERE t.status = 'ACTIVE'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<String, _>("tag")?))
             .collect()
