@@ -5,6 +5,10 @@ export POCO_ANVIL ?= $(ANVIL)
 # The PostgreSQL server `make test-deps` prepares (the market's and the scheduler's PostgreSQL
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
+# A CI run builds once from a clean clone: cargo's incremental caches (GBs) would only take disk.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 
 .PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo demo-confidential bench-gas bench-runtime bench-e2e bench-market bench-trust fuzz fuzz-ci clean
 
