@@ -290,6 +290,75 @@ async fn start(
         )
     })?;
     let pid = child.id();
+    let value = match bring_up(ctx, &paths, &chain_path, chains, pid, log_start, foreground).await {
+        Ok(value) => value,
+        Err(e) => {
+            // Nothing half-started is left behind: a later `start` would take the bare anvil
+            // for a running devnet.
+            abort_start(&paths, &mut child);
+            return Err(e.wrap_err(
+                "the devnet did not start, and what it had started was stopped; fix the cause \
+                 below and run `poco devnet start` again",
+            ));
+        }
+    };
+    if foreground {
+        ctx.out.print(&value);
+        let rpc_url = value["rpcUrl"].as_str().unwrap_or_default().to_owned();
+        eprintln!("devnet running at {rpc_url}; Ctrl-C stops it");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            status = tokio::task::spawn_blocking(move || child.wait()) => {
+                bail!("anvil exited: {status:?}; see {}", paths.log.display());
+            }
+        }
+        return stop(ctx).await;
+    }
+    Ok(value)
+}
+
+/// Stops what a failed start left running (the SMS if it was started, then anvil, which saves
+/// its state on SIGINT) and forgets it.
+fn abort_start(paths: &Paths, anvil: &mut std::process::Child) {
+    if let Some(sms) = paths
+        .running()
+        .ok()
+        .flatten()
+        .and_then(|r| r.sms_pid)
+        .filter(|&pid| alive(pid))
+    {
+        // SAFETY: sending a signal to a process id has no memory-safety requirement.
+        unsafe {
+            libc::kill(sms as libc::pid_t, libc::SIGTERM);
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(anvil.id() as libc::pid_t, libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while matches!(anvil.try_wait(), Ok(None)) {
+        if Instant::now() > deadline {
+            let _ = anvil.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = anvil.wait();
+    let _ = std::fs::remove_file(&paths.running);
+}
+
+/// What `start` does once anvil runs: waits for it, deploys poco (or resumes the saved
+/// deployment), writes chain.json and starts the SMS. Returns the command's output.
+async fn bring_up(
+    ctx: &Context,
+    paths: &Paths,
+    chain_path: &Path,
+    mut chains: ChainFile,
+    pid: u32,
+    log_start: u64,
+    foreground: bool,
+) -> Result<Value> {
     let (rpc_url, keys) = wait_for_anvil(&paths.log, pid, log_start)?;
     if keys.len() < ACCOUNT_NAMES.len() {
         bail!(
@@ -334,12 +403,12 @@ async fn start(
     if chains.default.is_none() {
         chains.default = Some(DEVNET.into());
     }
-    chains.save(&chain_path)?;
+    chains.save(chain_path)?;
 
     // The devnet's SMS, once the chain is in chain.json; its URL is the chain's `sms`, where
     // the iExec SDK and `poco ... push-secret` find it.
     let (sms_pid, sms_url) =
-        super::sms::spawn_for_devnet(&paths.dir, &chain_path, foreground).await?;
+        super::sms::spawn_for_devnet(&paths.dir, chain_path, foreground).await?;
     running.sms_pid = Some(sms_pid);
     std::fs::write(&paths.running, serde_json::to_string_pretty(&running)?)?;
     let mut entry = entry;
@@ -347,9 +416,9 @@ async fn start(
         .other
         .insert("sms".into(), serde_json::Value::String(sms_url.clone()));
     chains.chains.insert(DEVNET.into(), entry.clone());
-    chains.save(&chain_path)?;
+    chains.save(chain_path)?;
 
-    let value = json!({
+    Ok(json!({
         "started": true,
         "resumed": was_resumed,
         "pid": pid,
@@ -362,19 +431,7 @@ async fn start(
         "chainConfig": chain_path,
         "stateFile": paths.state,
         "accounts": entry.accounts.iter().map(|(name, a)| json!({ "name": name, "address": a.address })).collect::<Vec<_>>(),
-    });
-    if foreground {
-        ctx.out.print(&value);
-        eprintln!("devnet running at {rpc_url}; Ctrl-C stops it");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            status = tokio::task::spawn_blocking(move || child.wait()) => {
-                bail!("anvil exited: {status:?}; see {}", paths.log.display());
-            }
-        }
-        return stop(ctx).await;
-    }
-    Ok(value)
+    }))
 }
 
 /// The saved devnet entry when its hub still exists on the restarted chain.

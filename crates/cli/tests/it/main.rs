@@ -118,22 +118,28 @@ fn start_scheduler(poco: &Poco, extra: &[&str], stderr: Stdio) -> (Service, Stri
     (service, text(&started, "scheduler"))
 }
 
-/// `poco --json worker` of the devnet's `worker1` account, one slot, for the scheduler at `api`.
+/// `poco --json worker` of the devnet's `worker1` account, one slot, for the scheduler at `api`
+/// (not started).
+fn worker1_command(poco: &Poco, api: &str) -> std::process::Command {
+    let mut command = poco.command(&[
+        "--json",
+        "worker",
+        "--account",
+        "worker1",
+        "--scheduler",
+        api,
+        "--slots",
+        "1",
+    ]);
+    command.stdout(Stdio::null());
+    command
+}
+
+/// [`worker1_command`], started, fetching from file:// URLs (`poco run` registers the app at
+/// one on the devnet).
 fn start_worker(poco: &Poco, api: &str) -> Service {
-    let worker = poco
-        .command(&[
-            "--json",
-            "worker",
-            "--account",
-            "worker1",
-            "--scheduler",
-            api,
-            "--slots",
-            "1",
-            // `poco run` registers the app at a file:// URL (devnet).
-            "--allow-local-fetch",
-        ])
-        .stdout(Stdio::null())
+    let worker = worker1_command(poco, api)
+        .arg("--allow-local-fetch")
         .stderr(Stdio::null())
         .spawn()
         .expect("start the worker");

@@ -122,6 +122,36 @@ fn devnet_keeps_its_url_and_services_say_when_it_moves() {
     assert_eq!(text(&poco.json(&["devnet", "start"]), "rpcUrl"), moved_url);
 }
 
+#[test]
+fn a_devnet_whose_sms_cannot_start_leaves_nothing_running() {
+    let poco = Poco::new(crate::POCO);
+    // The SMS's key file is a folder: `poco sms` exits at start, after anvil and the deployment.
+    let key = poco.home().join("sms").join("sms.key");
+    std::fs::create_dir_all(&key).expect("create the folder");
+    let error = poco.error(&["devnet", "start", "--port", "0"]);
+    assert!(
+        error.contains("the devnet did not start, and what it had started was stopped")
+            && error.contains("the devnet's SMS exited"),
+        "{error}"
+    );
+    assert_eq!(poco.json(&["devnet", "status"])["running"], false);
+    // anvil is gone: its port is free.
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(poco.home().join("devnet").join("port.json"))
+            .expect("the port anvil listened on"),
+    )
+    .expect("port.json");
+    let port = saved["port"].as_u64().expect("a port") as u16;
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("anvil still holds its port");
+
+    // Once the cause is fixed, the next start works (and resumes the saved deployment).
+    std::fs::remove_dir(&key).expect("remove the folder");
+    let started = poco.json(&["devnet", "start"]);
+    assert_eq!(started["started"], true, "{started}");
+    assert!(started["sms"].is_string(), "{started}");
+    poco.json(&["devnet", "stop"]);
+}
+
 /// The open workerpool orders of `pool` on the market.
 fn open_pool_orders(market: &str, pool: &str) -> Vec<Value> {
     let url =

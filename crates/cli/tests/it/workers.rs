@@ -165,21 +165,11 @@ fn without_colors(text: &str) -> String {
 
 /// `poco --json worker` of `worker1` for `api`, its stderr piped.
 fn worker1(poco: &Poco, api: &str) -> Child {
-    poco.command(&[
-        "--json",
-        "worker",
-        "--account",
-        "worker1",
-        "--scheduler",
-        api,
-        "--slots",
-        "1",
-    ])
-    .env("POCO_LOG", "info")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("start the worker")
+    crate::worker1_command(poco, api)
+        .env("POCO_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the worker")
 }
 
 /// A closed pool refuses a worker off its allowlist with the fix; once the operator adds it
