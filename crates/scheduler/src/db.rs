@@ -842,6 +842,36 @@ impl Db {
             .collect()
     }
 
+    /// The ACTIVE tasks, before their deadline (`now`, chain time), of the deals tagged one of
+    /// `tags` (as stored) that have no enclave challenge yet: at most `limit`, by deal and
+    /// index.
+    pub(crate) async fn tasks_awaiting_challenge(
+        &self,
+        tags: &[String],
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listed = (0..tags.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
+             WHERE t.status = 'ACTIVE' AND t.enclave_challenge IS NULL AND t.deadline > $1
+               AND d.tag IN ({listed})
+             ORDER BY t.dealid, t.idx LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(now).bind(limit);
+        for tag in tags {
+            query = query.bind(tag.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(task).collect()
+    }
+
     /// The ACTIVE tasks that used up `max_failures` failed attempts and hold no live
     /// replicate: nothing will hand them out again.
     pub(crate) async fn exhausted_tasks(&self, max_failures: i64) -> Result<Vec<TaskRow>> {
@@ -1413,8 +1443,26 @@ mod tests {
             db.task(TASK).await.unwrap().unwrap().enclave_challenge,
             None
         );
+        // Awaiting its challenge: listed under its tag only, before its deadline only.
+        let tag = tee.tag.to_string();
+        let awaiting = |tags: Vec<String>, now| {
+            let db = &db;
+            async move {
+                db.tasks_awaiting_challenge(&tags, now, 10)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.taskid)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(awaiting(vec![tag.clone()], 99).await, vec![TASK]);
+        assert!(awaiting(vec![Tag::TEE.to_string()], 99).await.is_empty());
+        assert!(awaiting(vec![tag.clone()], 100).await.is_empty());
+        assert!(awaiting(vec![], 99).await.is_empty());
         let first = Address::repeat_byte(0xc1);
         let kept = db.set_enclave_challenge(TASK, first).await.unwrap();
+        assert!(awaiting(vec![tag.clone()], 99).await.is_empty());
         assert_eq!(kept, Some(first));
         let again = db
             .set_enclave_challenge(TASK, Address::repeat_byte(0xc2))

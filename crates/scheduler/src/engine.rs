@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     /// Wakes the engine early (a report came in).
     pub(crate) wake: Notify,
+    /// Wakes the loop that asks the SMS for enclave challenges ([`crate::challenges`]).
+    pub(crate) tee: Notify,
     /// Serializes assignments.
     pub(crate) assign_lock: Mutex<()>,
     /// The latest block's timestamp.
@@ -152,6 +154,7 @@ impl Shared {
             url,
             work: Notify::new(),
             wake: Notify::new(),
+            tee: Notify::new(),
             assign_lock: Mutex::new(()),
             chain_now: AtomicI64::new(now),
             challenges: std::sync::Mutex::new(crate::http::Challenges::default()),
@@ -560,6 +563,7 @@ async fn fast_deal(shared: &Shared, e: &IPoco::SchedulerNoticeFast) -> Result<()
         info!(dealid = %e.dealid, tasks = size, "new fast deal");
         refuse_encryption(shared, &row, &tasks).await?;
         shared.work.notify_waiters();
+        shared.tee.notify_one();
     }
     Ok(())
 }
@@ -764,6 +768,7 @@ async fn initialize(shared: &Shared) -> Result<()> {
         }
     }
     shared.work.notify_waiters();
+    shared.tee.notify_one();
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use axum::{
 };
 use poco_types::{PoolTaskState, Tag, TaskStatus, WorkerAuthorization};
 use serde::Deserialize;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::{
     api::{
@@ -546,12 +546,16 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
                 continue;
             }
         }
-        // A TEE task is handed out with its enclave challenge only: without one (the SMS is
-        // down) it waits, and nobody is charged for it.
+        // A TEE task is handed out with its enclave challenge only, which `challenges` asks
+        // of the SMS ahead (never here, under the assignment lock): without one yet it waits,
+        // and nobody is charged for it.
         let challenge = if deal.tag.is_tee() {
-            match enclave_challenge(s, &task).await? {
+            match task.enclave_challenge {
                 Some(challenge) => challenge,
-                None => continue,
+                None => {
+                    s.tee.notify_one();
+                    continue;
+                }
             }
         } else {
             Address::ZERO
@@ -594,93 +598,6 @@ async fn try_assign(s: &Shared, w: Address) -> Result<Option<Assignment>, ApiErr
             .then(|| s.sms.as_ref().map(|sms| sms.url().to_owned()))
             .flatten(),
     }))
-}
-
-/// How long the SMS may take to answer for an enclave challenge (the assignment lock is held
-/// meanwhile).
-const SMS_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long TEE tasks wait after the SMS failed before it is asked again.
-const SMS_RETRY: Duration = Duration::from_secs(3);
-
-/// The enclave challenge of a TEE task: the one recorded, else asked of the SMS (once per
-/// task: the first one recorded is kept). `None` when there is none now: no SMS configured,
-/// or the SMS failed or answered something else than a challenge for this task; the reason
-/// is logged with its fix (at most once per [`SMS_RETRY`]), and the task is tried again
-/// later.
-async fn enclave_challenge(s: &Shared, task: &crate::db::TaskRow) -> Result<Option<Address>> {
-    if let Some(challenge) = task.enclave_challenge {
-        return Ok(Some(challenge));
-    }
-    let taskid = task.taskid;
-    let Some(sms) = &s.sms else {
-        warn_sms(
-            s,
-            format!(
-                "task {taskid} is a TEE task but this scheduler has no SMS to make its enclave \
-                 challenge: restart it with --sms URL (the SMS serving the pool's TEE tasks)"
-            ),
-        );
-        return Ok(None);
-    };
-    if s.sms_down_until
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some_and(|until| Instant::now() < until)
-    {
-        return Ok(None);
-    }
-    let request = poco_sms::tee::ChallengeRequest {
-        dealid: task.dealid,
-        idx: u64::try_from(task.idx).unwrap_or_default(),
-    };
-    let answer = tokio::time::timeout(SMS_TIMEOUT, sms.tee_challenge(&request)).await;
-    let problem = match answer {
-        Ok(Ok(r)) if r.taskid == taskid && r.enclave_challenge != Address::ZERO => {
-            let kept =
-                s.db.set_enclave_challenge(taskid, r.enclave_challenge)
-                    .await?;
-            debug!(%taskid, challenge = %r.enclave_challenge, "enclave challenge from the SMS");
-            return Ok(kept);
-        }
-        Ok(Ok(r)) => format!(
-            "answered the enclave challenge {} for task {} instead of a nonzero one for task \
-             {taskid}; check that --sms names the SMS of this pool's chain",
-            r.enclave_challenge, r.taskid
-        ),
-        Ok(Err(e)) => format!(
-            "gave no enclave challenge for TEE task {taskid}: {e}; check that the SMS is up and \
-             reachable at this URL (--sms) and follows the pool's chain"
-        ),
-        Err(_) => format!(
-            "did not answer within {}s for the enclave challenge of TEE task {taskid}; check \
-             that the SMS is up and reachable at this URL (--sms)",
-            SMS_TIMEOUT.as_secs()
-        ),
-    };
-    s.metrics.sms_errors.inc();
-    *s.sms_down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SMS_RETRY);
-    warn_sms(
-        s,
-        format!(
-            "the SMS at {} {problem}; TEE tasks wait (no worker is charged) and the SMS is \
-             asked again in {}s",
-            sms.url(),
-            SMS_RETRY.as_secs()
-        ),
-    );
-    Ok(None)
-}
-
-/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`], a
-/// debug line otherwise (every poll of every worker would repeat it).
-fn warn_sms(s: &Shared, message: String) {
-    let mut last = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
-    if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
-        debug!("{message}");
-    } else {
-        *last = Some(Instant::now());
-        warn!("{message}");
-    }
 }
 
 /// A worker that asked for work this recently (a free slot long-polls `/work`, looked at

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod challenges;
 mod db;
 mod decide;
 mod engine;
@@ -209,7 +210,16 @@ pub async fn start(config: SchedulerConfig, signer: PrivateKeySigner) -> Result<
     let shared = Arc::new(engine::Shared::new(config, client, signer, db, url.clone()).await?);
     let workerpool_order = shared.published.clone();
     let router = http::router(shared.clone())?;
-    let engine = engine::run(shared.clone());
+    // The engine, and beside it the loop asking the SMS for TEE tasks' enclave challenges.
+    let engine = {
+        let shared = shared.clone();
+        async move {
+            tokio::select! {
+                result = engine::run(shared.clone()) => result,
+                () = challenges::run(shared) => Ok(()),
+            }
+        }
+    };
     let options = poco_service::ServeOptions {
         tls,
         ..Default::default()

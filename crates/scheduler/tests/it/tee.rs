@@ -24,6 +24,7 @@ use poco_scheduler::api::Assignment;
 use poco_sms::tee::{ChallengeRequest, ChallengeResponse};
 use poco_testkit::Role;
 use poco_types::{sign_enclave, task_id, Contribution, Order as _, Tag, WorkerAuthorization};
+use tokio::sync::watch;
 
 use crate::{Pool, TestWorker, RLC};
 
@@ -36,12 +37,26 @@ struct FakeSms {
     _server: tokio::task::JoinHandle<()>,
 }
 
+/// What the test's SMS handler shares: the challenge it answers, the request count, and
+/// whether it answers at all yet (a hanging SMS until it is sent `true`).
+type SmsState = (Address, Arc<AtomicUsize>, watch::Receiver<bool>);
+
 impl FakeSms {
     /// Serves on `addr` (a port of 0: any).
     async fn start(addr: SocketAddr) -> eyre::Result<Self> {
+        let (_, answering) = watch::channel(true);
+        Self::serve(addr, answering).await
+    }
+
+    /// Serves on any port, answering no request until `answering` turns true.
+    async fn hanging(answering: watch::Receiver<bool>) -> eyre::Result<Self> {
+        Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), answering).await
+    }
+
+    async fn serve(addr: SocketAddr, answering: watch::Receiver<bool>) -> eyre::Result<Self> {
         let enclave = PrivateKeySigner::random();
         let requests = Arc::new(AtomicUsize::new(0));
-        let state = (enclave.address(), requests.clone());
+        let state: SmsState = (enclave.address(), requests.clone(), answering);
         let app = Router::new()
             .route("/tee/challenges", post(challenge))
             .with_state(state);
@@ -64,10 +79,11 @@ impl FakeSms {
 }
 
 async fn challenge(
-    State((enclave, requests)): State<(Address, Arc<AtomicUsize>)>,
+    State((enclave, requests, mut answering)): State<SmsState>,
     Json(r): Json<ChallengeRequest>,
 ) -> Json<ChallengeResponse> {
     requests.fetch_add(1, Ordering::SeqCst);
+    let _ = answering.wait_for(|yes| *yes).await;
     Json(ChallengeResponse {
         taskid: task_id(r.dealid, alloy::primitives::U256::from(r.idx)),
         enclave_challenge: enclave,
@@ -234,6 +250,51 @@ async fn a_down_sms_holds_tee_tasks_back_without_charging_anyone() -> eyre::Resu
 
     // The SMS comes up: the task is handed out with its challenge.
     let sms = FakeSms::start(addr).await?;
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, taskid);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    Ok(())
+}
+
+/// An SMS that takes the request and never answers (slow, overloaded or hostile) holds back
+/// the TEE task only: the other tasks are handed out meanwhile, while the request for the
+/// challenge is still outstanding (before the scheduler's timeout counts an SMS error), and a
+/// TEE worker polling for work does not wait on the SMS either.
+#[tokio::test]
+async fn a_hanging_sms_holds_back_only_the_tee_tasks() -> eyre::Result<()> {
+    let (answer, answering) = watch::channel(false);
+    let sms = FakeSms::hanging(answering).await?;
+    let url = sms.url.clone();
+    let mut pool = Pool::start_with(|c| c.sms_url = Some(url)).await?;
+    let plain = pool.worker(0, 1).await?;
+    let tee = pool.tagged_worker(1, Tag::TEE).await?;
+    let untagged = pool.tagged_deal(1, Tag::NONE).await?;
+    let deal = pool.tagged_deal(1, Tag::TEE).await?;
+    let taskid = deal.tasks[0];
+    for task in [untagged.tasks[0], taskid] {
+        pool.wait_task(task, "activation", |i| i.status == "ACTIVE")
+            .await?;
+    }
+    poco_testkit::wait_for("the scheduler to ask the SMS", poco_testkit::WAIT, || {
+        let asked = sms.requests() > 0;
+        async move { eyre::Ok(asked.then_some(())) }
+    })
+    .await?;
+
+    // While the SMS holds the request: the plain worker gets the untagged task, before the
+    // scheduler gives up on the SMS (10 s), and the TEE worker polling gets nothing.
+    let a = plain.take().await?;
+    assert_eq!(a.taskid, untagged.tasks[0]);
+    let got = tee.api.next_work(Duration::from_secs(1)).await?;
+    assert!(got.is_none(), "{got:?}");
+    assert_eq!(
+        pool.metric("poco_scheduler_sms_errors_total").await?,
+        0,
+        "the assignments waited for the SMS to time out"
+    );
+
+    // The SMS answers: the TEE task goes out with its challenge.
+    answer.send(true)?;
     let a = tee.take().await?;
     assert_eq!(a.taskid, taskid);
     check_tee_assignment(&pool, &a, &tee, &sms)?;

@@ -1,0 +1,139 @@
+//! The enclave challenges of TEE tasks, asked of the SMS ahead of the workers.
+//!
+//! A TEE task is handed out only with its enclave challenge (the address of the key the SMS
+//! makes for the task, which the worker's enclave gets from the SMS once attested). This loop
+//! asks the SMS for the challenges of the ACTIVE TEE tasks that have none yet, beside the
+//! engine and never under the assignment lock: an SMS that is slow, down or hostile holds back
+//! only the TEE tasks, not the assignments of other tasks or the engine's tick.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::primitives::Address;
+use poco_types::Tag;
+use tracing::{debug, warn};
+
+use crate::{db::TaskRow, engine::Shared, Result};
+
+/// The most tasks one round asks challenges for (the next round goes on).
+const BATCH: i64 = 64;
+
+/// Runs forever: a round each poll interval, or at once when woken (`Shared::tee`: a TEE task
+/// without its challenge was passed over, or a TEE deal came in).
+pub(crate) async fn run(shared: Arc<Shared>) {
+    loop {
+        if let Err(e) = round(&shared).await {
+            warn!("cannot ask the SMS for enclave challenges: {e}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.poll_interval) => {}
+            _ = shared.tee.notified() => {}
+        }
+    }
+}
+
+/// Asks challenges for the ACTIVE TEE tasks without one, until the SMS fails; wakes the
+/// long-polling workers when one is recorded.
+async fn round(s: &Shared) -> Result<()> {
+    let tee_tags: Vec<String> =
+        s.db.deal_tags()
+            .await?
+            .into_iter()
+            .filter(|text| text.parse::<Tag>().is_ok_and(|tag| tag.is_tee()))
+            .collect();
+    if tee_tags.is_empty() {
+        return Ok(());
+    }
+    let now = s.chain_now.load(std::sync::atomic::Ordering::Relaxed);
+    for task in s.db.tasks_awaiting_challenge(&tee_tags, now, BATCH).await? {
+        if enclave_challenge(s, &task).await?.is_none() {
+            break;
+        }
+        s.work.notify_waiters();
+    }
+    Ok(())
+}
+
+/// How long the SMS may take to answer for an enclave challenge.
+const SMS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long TEE tasks wait after the SMS failed before it is asked again.
+const SMS_RETRY: Duration = Duration::from_secs(3);
+
+/// Asks the SMS for the enclave challenge of a TEE task and records it (once per task: the
+/// first one recorded is kept). `None` when there is none now: no SMS configured, or the SMS
+/// failed or answered something else than a challenge for this task; the reason is logged with
+/// its fix (at most once per [`SMS_RETRY`]), and the task is tried again later.
+async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>> {
+    let taskid = task.taskid;
+    let Some(sms) = &s.sms else {
+        warn_sms(
+            s,
+            format!(
+                "task {taskid} is a TEE task but this scheduler has no SMS to make its enclave \
+                 challenge: restart it with --sms URL (the SMS serving the pool's TEE tasks)"
+            ),
+        );
+        return Ok(None);
+    };
+    if s.sms_down_until
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some_and(|until| Instant::now() < until)
+    {
+        return Ok(None);
+    }
+    let request = poco_sms::tee::ChallengeRequest {
+        dealid: task.dealid,
+        idx: u64::try_from(task.idx).unwrap_or_default(),
+    };
+    let answer = tokio::time::timeout(SMS_TIMEOUT, sms.tee_challenge(&request)).await;
+    let problem = match answer {
+        Ok(Ok(r)) if r.taskid == taskid && r.enclave_challenge != Address::ZERO => {
+            let kept =
+                s.db.set_enclave_challenge(taskid, r.enclave_challenge)
+                    .await?;
+            debug!(%taskid, challenge = %r.enclave_challenge, "enclave challenge from the SMS");
+            return Ok(kept);
+        }
+        Ok(Ok(r)) => format!(
+            "answered the enclave challenge {} for task {} instead of a nonzero one for task \
+             {taskid}; check that --sms names the SMS of this pool's chain",
+            r.enclave_challenge, r.taskid
+        ),
+        Ok(Err(e)) => format!(
+            "gave no enclave challenge for TEE task {taskid}: {e}; check that the SMS is up and \
+             reachable at this URL (--sms) and follows the pool's chain"
+        ),
+        Err(_) => format!(
+            "did not answer within {}s for the enclave challenge of TEE task {taskid}; check \
+             that the SMS is up and reachable at this URL (--sms)",
+            SMS_TIMEOUT.as_secs()
+        ),
+    };
+    s.metrics.sms_errors.inc();
+    *s.sms_down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SMS_RETRY);
+    warn_sms(
+        s,
+        format!(
+            "the SMS at {} {problem}; TEE tasks wait (no worker is charged) and the SMS is \
+             asked again in {}s",
+            sms.url(),
+            SMS_RETRY.as_secs()
+        ),
+    );
+    Ok(None)
+}
+
+/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`], a
+/// debug line otherwise (every poll of every worker would repeat it).
+fn warn_sms(s: &Shared, message: String) {
+    let mut last = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
+        debug!("{message}");
+    } else {
+        *last = Some(Instant::now());
+        warn!("{message}");
+    }
+}
