@@ -114,6 +114,9 @@ pub struct Policy {
     pub vceks: Vec<Vec<u8>>,
     /// The lowest SEV-SNP `REPORTED_TCB` accepted, if any.
     pub sev_min_tcb: Option<SevTcb>,
+    /// The highest VMPL an SEV-SNP report may come from (default 0: the guest's most
+    /// privileged level, where its kernel runs without an SVSM).
+    pub sev_max_vmpl: u32,
 }
 
 /// A TCB status below `UpToDate` that a [`Policy`] may accept for Intel platforms.

@@ -72,6 +72,11 @@ pub(crate) struct SmsArgs {
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     attestation_collateral: Option<PathBuf>,
+    /// The highest VMPL an SEV-SNP report may come from [default: 0, the guest kernel's level
+    /// without an SVSM]; raise it only for worker guests whose kernel runs under an SVSM.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sev_max_vmpl: Option<u32>,
     #[command(flatten)]
     #[serde(flatten)]
     tls: TlsArgs,
@@ -90,6 +95,7 @@ pub(crate) struct SmsSettings {
     pub(crate) insecure_dev_attestation: bool,
     pub(crate) accept_measurements: Vec<String>,
     pub(crate) attestation_collateral: Option<PathBuf>,
+    pub(crate) sev_max_vmpl: u32,
 }
 
 impl Default for SmsSettings {
@@ -103,6 +109,7 @@ impl Default for SmsSettings {
             insecure_dev_attestation: false,
             accept_measurements: Vec::new(),
             attestation_collateral: None,
+            sev_max_vmpl: 0,
         }
     }
 }
@@ -137,6 +144,7 @@ impl SmsArgs {
             .map(|m| poco_sms::parse_measurement(m))
             .collect::<Result<_, _>>()?;
         config.policy.allow_dev = settings.insecure_dev_attestation;
+        config.policy.sev_max_vmpl = settings.sev_max_vmpl;
         if let Some(dir) = &settings.attestation_collateral {
             config
                 .policy
@@ -705,7 +713,7 @@ mod tests {
         std::fs::write(
             &file,
             "insecure_dev_attestation = true\naccept_measurements = [\"sgx:cc\"]\n\
-             attestation_collateral = \"/etc/poco/collateral\"\n",
+             attestation_collateral = \"/etc/poco/collateral\"\nsev_max_vmpl = 2\n",
         )
         .unwrap();
         let file = file.to_str().unwrap();
@@ -714,6 +722,12 @@ mod tests {
         assert_eq!(from_file.accept_measurements, ["sgx:cc"]);
         let overridden = settings(&["--config", file, "--accept-measurement", "tdx:dd"]);
         assert_eq!(overridden.accept_measurements, ["tdx:dd"]);
+        assert_eq!(SmsSettings::default().sev_max_vmpl, 0);
+        assert_eq!(from_file.sev_max_vmpl, 2);
+        assert_eq!(
+            settings(&["--config", file, "--sev-max-vmpl", "1"]).sev_max_vmpl,
+            1
+        );
         assert_eq!(
             from_file.attestation_collateral.as_deref(),
             Some(std::path::Path::new("/etc/poco/collateral"))
