@@ -15,7 +15,7 @@ use sha2::{Digest, Sha512};
 pub use dcap_qvl::QuoteCollateralV3;
 pub use error::{Error, Result};
 pub use provider::{ConfigfsTsm, DevProvider, Provider};
-pub use seal::{seal, EnclaveKey, Sealed};
+pub use seal::{check_recipient, seal, EnclaveKey, Sealed};
 
 /// The length of the user data an attestation report carries (TDX `REPORTDATA`, SGX
 /// `report_data`, SEV-SNP `REPORT_DATA`).

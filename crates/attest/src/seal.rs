@@ -76,12 +76,22 @@ impl EnclaveKey {
     }
 }
 
+/// Checks that `recipient` is an enclave public key [`seal`] takes (a secp256k1 point,
+/// compressed or uncompressed SEC1).
+pub fn check_recipient(recipient: &[u8]) -> Result<()> {
+    recipient_key(recipient).map(|_| ())
+}
+
+fn recipient_key(recipient: &[u8]) -> Result<PublicKey> {
+    PublicKey::from_sec1_bytes(recipient).map_err(|_| {
+        Error::Seal("the enclave key is not a secp256k1 public key (SEC1 encoding)".into())
+    })
+}
+
 /// Seals `plaintext` to the enclave public key `recipient` (compressed or uncompressed SEC1)
 /// under `label` (what the value is, e.g. `dataset`).
 pub fn seal(recipient: &[u8], label: &str, plaintext: &[u8]) -> Result<Sealed> {
-    let recipient = PublicKey::from_sec1_bytes(recipient).map_err(|_| {
-        Error::Seal("the enclave key is not a secp256k1 public key (SEC1 encoding)".into())
-    })?;
+    let recipient = recipient_key(recipient)?;
     let recipient_bytes = recipient.to_encoded_point(true).as_bytes().to_vec();
     let ephemeral = SecretKey::random(&mut rand::thread_rng());
     let ephemeral_pub = ephemeral
@@ -144,5 +154,13 @@ mod tests {
     #[test]
     fn a_bad_recipient_key_is_refused() {
         assert!(matches!(seal(&[2u8; 5], "x", b"y"), Err(Error::Seal(_))));
+        assert!(check_recipient(&[2u8; 5]).is_err());
+        // 33 bytes with a compressed point's prefix, but x = 2^256 - 1 is above the field's
+        // prime: no point
+        let mut off_curve = [0xffu8; 33];
+        off_curve[0] = 2;
+        assert!(check_recipient(&off_curve).is_err());
+        let key = EnclaveKey::generate();
+        check_recipient(&key.public()).unwrap();
     }
 }

@@ -135,8 +135,8 @@ async fn grant(
     taskid: B256,
 ) -> Result<SessionResponse, Error> {
     let enclave_key = request.enclave_key.as_ref();
-    // a well-formed enclave key, before any chain read (sealing a probe fails on a bad key)
-    seal(enclave_key, "probe", &[]).map_err(|_| {
+    // a well-formed enclave key, before any chain read
+    poco_attest::check_recipient(enclave_key).map_err(|_| {
         Error::BadRequest(
             "enclave_key is not a secp256k1 public key (SEC1): send the enclave's fresh public \
              key, compressed (33 bytes)"
