@@ -156,7 +156,7 @@ pub fn unpack(bytes: &[u8], digest: B256, dir: &Path) -> Result<Unpacked, Downlo
 /// Whether `bytes` is a result encrypted for its beneficiary (a zip of `aes-key.rsa` and
 /// `iexec_out.zip.aes`).
 pub fn is_encrypted_result(bytes: &[u8]) -> bool {
-    use poco_sms::result_crypto::{KEY_ENTRY, RESULT_ENTRY};
+    use poco_sms_api::result_crypto::{KEY_ENTRY, RESULT_ENTRY};
     zip::ZipArchive::new(std::io::Cursor::new(bytes)).is_ok_and(|zip| {
         let names: Vec<&str> = zip.file_names().collect();
         names.len() == 2 && names.contains(&KEY_ENTRY) && names.contains(&RESULT_ENTRY)

@@ -241,13 +241,13 @@ pub fn check_input_files(urls: &[String], devnet: Option<bool>) -> Result<()> {
 /// the beneficiary's result encryption key; each requester secret `secrets` names (index →
 /// name, `iexec_secrets`).
 pub async fn check_sms(
-    sms: &poco_sms::SmsClient,
+    sms: &poco_sms_api::SmsClient,
     requester: Address,
     beneficiary: Address,
     secrets: &std::collections::BTreeMap<String, String>,
     encrypt: bool,
 ) -> Result<()> {
-    let unreachable = |e: poco_sms::Error| PlanError::Sms(e.to_string());
+    let unreachable = |e: poco_sms_api::Error| PlanError::Sms(e.to_string());
     for (index, name) in secrets {
         if index.parse::<u32>().map_or(true, |n| n == 0) {
             return Err(PlanError::BadSecretIndex(index.clone()).into());
@@ -268,7 +268,7 @@ pub async fn check_sms(
     }
     if encrypt
         && !sms
-            .named_secret_exists(beneficiary, poco_sms::RESULT_KEY_NAME)
+            .named_secret_exists(beneficiary, poco_sms_api::RESULT_KEY_NAME)
             .await
             .map_err(unreachable)?
     {

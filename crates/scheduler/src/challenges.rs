@@ -84,7 +84,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>
     {
         return Ok(None);
     }
-    let request = poco_sms::tee::ChallengeRequest {
+    let request = poco_sms_api::tee::ChallengeRequest {
         dealid: task.dealid,
         idx: u64::try_from(task.idx).unwrap_or_default(),
     };

@@ -102,7 +102,7 @@ pub(crate) struct Shared {
     /// When each worker last asked for work: the workers the replication policy may ask.
     pub(crate) pollers: std::sync::Mutex<HashMap<Address, std::time::Instant>>,
     /// The SMS that makes the enclave challenges of TEE tasks ([`SchedulerConfig::sms_url`]).
-    pub(crate) sms: Option<poco_sms::SmsClient>,
+    pub(crate) sms: Option<poco_sms_api::SmsClient>,
     /// Until when the SMS is not asked again after it failed (TEE tasks wait meanwhile).
     pub(crate) sms_down_until: std::sync::Mutex<Option<Instant>>,
     /// When the last warning that TEE tasks wait for the SMS was logged.
@@ -143,7 +143,7 @@ impl Shared {
                 })
         };
         let store = poco_store::StoreState::new(&store_config)?;
-        let sms = config.sms_url.as_deref().map(poco_sms::SmsClient::new);
+        let sms = config.sms_url.as_deref().map(poco_sms_api::SmsClient::new);
         Ok(Self {
             store_url,
             store,

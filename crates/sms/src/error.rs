@@ -72,6 +72,24 @@ pub enum Error {
     ResultDecrypt(String),
 }
 
+impl From<poco_sms_api::Error> for Error {
+    fn from(e: poco_sms_api::Error) -> Self {
+        use poco_sms_api::Error as Api;
+        match e {
+            Api::Unauthorized(m) => Self::Unauthorized(m),
+            Api::NotFound(m) => Self::NotFound(m),
+            Api::Conflict(m) => Self::Conflict(m),
+            Api::Forbidden(m) => Self::Forbidden(m),
+            Api::Gone(m) => Self::Gone(m),
+            Api::DatasetKey => Self::DatasetKey,
+            Api::DatasetDecrypt(m) => Self::DatasetDecrypt(m),
+            Api::ResultKey(m) => Self::ResultKey(m),
+            Api::ResultDecrypt(m) => Self::ResultDecrypt(m),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

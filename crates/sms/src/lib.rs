@@ -1,17 +1,16 @@
 #![doc = include_str!("../README.md")]
 
-pub mod auth;
-pub mod client;
-pub mod dataset;
 pub mod deals;
 mod enclave;
 mod error;
 mod http;
 pub mod owners;
-pub mod result_crypto;
 pub mod store;
-pub mod tee;
 pub mod vault;
+
+pub use poco_sms_api::RESULT_KEY_NAME;
+/// The API without the server, from `poco-sms-api` (at their old paths).
+pub use poco_sms_api::{auth, client, dataset, result_crypto, tee, Pushed, SmsClient};
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -21,7 +20,6 @@ use prometheus::{IntCounter, IntCounterVec, Registry};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-pub use client::{Pushed, SmsClient};
 pub use deals::{DealFacts, Deals, TaskState};
 pub use error::{Error, Result};
 pub use http::{MAX_NAME_CHARS, MAX_SECRET_BYTES, MAX_TEE_BODY_BYTES};
@@ -68,10 +66,6 @@ impl SmsConfig {
         }
     }
 }
-
-/// The secret name of a beneficiary's result encryption public key (as the iExec SDK names
-/// it).
-pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
 /// An accepted launch measurement from its text `PLATFORM:HEX` (`tdx`, `sgx` or `sev-snp`,
 /// then the measurement in hex), as `poco sms --accept-measurement` takes it.

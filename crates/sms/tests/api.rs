@@ -228,7 +228,7 @@ async fn the_sdk_routes_with_owners_on_chain_and_the_attacks() {
         .push_dataset_secret(&stranger, dataset, "k")
         .await
         .unwrap_err();
-    assert!(matches!(err, poco_sms::Error::Unauthorized(_)), "{err}");
+    assert!(matches!(err, poco_sms_api::Error::Unauthorized(_)), "{err}");
     assert!(client.dataset_secret_exists(dataset).await.unwrap());
     client
         .push_requester_secret(&beneficiary, "token", "requester-value-44")

@@ -482,7 +482,7 @@ impl<'a> Fetcher<'a> {
         url: &str,
         checksum: B256,
         address: Address,
-        key: Option<&poco_sms::dataset::DatasetKey>,
+        key: Option<&poco_sms_api::dataset::DatasetKey>,
     ) -> Result<String, Failure> {
         let bytes = self.get(url, "dataset", true).await?;
         let actual = sha256(&bytes);
@@ -502,7 +502,7 @@ impl<'a> Fetcher<'a> {
             // A TEE task: the checksum is of the encrypted bytes; the plaintext goes only to
             // the task's own scratch (memory), removed with the task's folder.
             Some(key) => {
-                let plain = poco_sms::dataset::decrypt(&bytes, key).map_err(|e| {
+                let plain = poco_sms_api::dataset::decrypt(&bytes, key).map_err(|e| {
                     (
                         format!(
                             "the dataset at {} does not decrypt with the key its owner gave \

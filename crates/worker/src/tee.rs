@@ -25,7 +25,7 @@ use alloy::{
 use poco_attest::{report_data, EnclaveKey, Platform, Provider};
 use poco_runtime::AppSecrets;
 use poco_scheduler_api::{Assignment, Fault};
-use poco_sms::{
+use poco_sms_api::{
     dataset::DatasetKey,
     tee::{SessionRequest, LABEL_APP, LABEL_CHALLENGE, LABEL_DATASET, LABEL_REQUESTER},
     SmsClient,
@@ -150,7 +150,7 @@ pub(crate) async fn open_session(
         .await
         .map_err(|e| {
             let fault = match e {
-                poco_sms::Error::Config(_) => Fault::Transient,
+                poco_sms_api::Error::Unreachable(_) => Fault::Transient,
                 _ => Fault::Worker,
             };
             (
@@ -324,7 +324,7 @@ pub fn check_scratch(dir: &Path, confidential: bool) -> Result<Option<String>, S
 }
 
 /// The result a TEE task uploads: `archive` with [`TEE_JSON`] added, encrypted for the
-/// beneficiary when `result_key` is set (iExec's format, [`poco_sms::result_crypto`]).
+/// beneficiary when `result_key` is set (iExec's format, [`poco_sms_api::result_crypto`]).
 pub(crate) fn seal_result(
     archive: Vec<u8>,
     report: &TeeReport,
@@ -345,7 +345,7 @@ pub(crate) fn seal_result(
         .into_inner();
     match result_key {
         None => Ok(archive),
-        Some(pem) => poco_sms::result_crypto::encrypt_result(&archive, pem)
+        Some(pem) => poco_sms_api::result_crypto::encrypt_result(&archive, pem)
             .map_err(|e| format!("cannot encrypt the result for the beneficiary: {e}")),
     }
 }
@@ -470,12 +470,13 @@ mod tests {
         assert_eq!(json["platform"], "dev");
         assert_eq!(json["measurement"], "dev");
 
-        let keys = poco_sms::result_crypto::generate_keypair().unwrap();
+        let keys = poco_sms_api::result_crypto::generate_keypair().unwrap();
         let sealed = seal_result(archive, &report, Some(&keys.public_pem)).unwrap();
         assert!(!sealed
             .windows(b"the prediction".len())
             .any(|w| w == b"the prediction"));
-        let opened = poco_sms::result_crypto::decrypt_result(&sealed, &keys.private_pem).unwrap();
+        let opened =
+            poco_sms_api::result_crypto::decrypt_result(&sealed, &keys.private_pem).unwrap();
         assert_eq!(entry(&opened, "result.txt"), b"the prediction");
         assert_eq!(entry(&opened, TEE_JSON), entry(&plain, TEE_JSON));
         assert_ne!(uploaded_digest(&sealed), uploaded_digest(&plain));

@@ -21,7 +21,7 @@ use alloy::{
 use axum::{extract::State, routing::post, Json, Router};
 use poco_chain::{Enclave, MatchedDeal, WorkerResult};
 use poco_scheduler::api::Assignment;
-use poco_sms::tee::{ChallengeRequest, ChallengeResponse};
+use poco_sms_api::tee::{ChallengeRequest, ChallengeResponse};
 use poco_testkit::Role;
 use poco_types::{sign_enclave, task_id, Contribution, Order as _, Tag, WorkerAuthorization};
 use tokio::sync::watch;

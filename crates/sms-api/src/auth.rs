@@ -1,7 +1,7 @@
 //! The authorization of iExec's SMS API: the caller signs (EIP-191 personal sign) a keccak
 //! challenge over what it asks, and sends the signature in the `Authorization` header. The
 //! challenge binds the target and the value, so a signature for one request does not authorize
-//! another; the store also remembers each challenge once used (see [`crate::store`]) so an
+//! another; the SMS also remembers each challenge once used (its store, in `poco-sms`) so an
 //! observed request cannot be replayed later to put back an older value.
 //!
 //! - dataset key (web3 secret): `keccak(keccak("IEXEC_SMS_DOMAIN") ‖ dataset ‖ keccak(value))`;

@@ -56,7 +56,7 @@ impl SmsClient {
                 .body(value.to_vec());
         }
         let res = req.send().await.map_err(|e| {
-            Error::Config(format!(
+            Error::Unreachable(format!(
                 "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
                 self.url
             ))
@@ -85,7 +85,7 @@ impl SmsClient {
         let signature = wallet
             .sign_message(challenge.as_slice())
             .await
-            .map_err(|e| Error::Config(format!("cannot sign the SMS challenge: {e}")))?;
+            .map_err(|e| Error::Sign(e.to_string()))?;
         let authorization = format!("0x{}", hex::encode(signature.as_bytes()));
         match self
             .send(method, path, query, Some((value, authorization)))
@@ -236,7 +236,7 @@ impl SmsClient {
             .send()
             .await
             .map_err(|e| {
-                Error::Config(format!(
+                Error::Unreachable(format!(
                     "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
                     self.url
                 ))

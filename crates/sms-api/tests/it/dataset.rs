@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use poco_sms::dataset::{self, DatasetKey, IV_LEN};
+use poco_sms_api::dataset::{self, DatasetKey, IV_LEN};
 
 fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use std::{
     process::Command,
 };
 
-use poco_sms::result_crypto::{self, KEY_ENTRY, RESULT_ENTRY};
+use poco_sms_api::result_crypto::{self, KEY_ENTRY, RESULT_ENTRY};
 use zip::{write::SimpleFileOptions, ZipWriter};
 
 fn repository() -> PathBuf {

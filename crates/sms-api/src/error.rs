@@ -1,0 +1,50 @@
+//! The errors of the SMS's client and of the encryption formats. None of them holds a secret
+//! value.
+
+/// Why a request to the SMS, or an encryption format operation, failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The SMS does not answer, or the request could not be made (a transient failure).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The wallet could not sign the request's challenge.
+    #[error("cannot sign the SMS challenge: {0}")]
+    Sign(String),
+    /// The request is malformed, or the SMS's answer is not what the API says (400, or
+    /// another status).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The authorization is missing, wrong or replayed, or its signer may not set this
+    /// secret (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The secret does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The secret exists and cannot be created again, or the task is not in a state that
+    /// allows the request yet (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is not allowed for this deal (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The task is over (410).
+    #[error("{0}")]
+    Gone(String),
+    /// A dataset key is not 32 bytes in base64.
+    #[error("a dataset key must be 32 bytes in base64 (44 characters, as `iexec dataset encrypt` and `poco dataset encrypt` write it); give the key file written beside the encrypted dataset")]
+    DatasetKey,
+    /// An encrypted dataset does not decrypt.
+    #[error("the dataset does not decrypt: {0}; give the file written by `dataset encrypt` and its own key file")]
+    DatasetDecrypt(String),
+    /// A result encryption key is unusable (not an RSA key in PEM, or generation failed).
+    #[error("result encryption key: {0}")]
+    ResultKey(String),
+    /// An encrypted result does not decrypt (wrong key, altered or foreign archive).
+    #[error("the encrypted result: {0}")]
+    ResultDecrypt(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
