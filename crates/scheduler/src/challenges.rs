@@ -15,7 +15,11 @@ use alloy::primitives::Address;
 use poco_types::Tag;
 use tracing::{debug, warn};
 
-use crate::{db::TaskRow, engine::Shared, Result};
+use crate::{
+    db::TaskRow,
+    engine::{secs, unix_now, Shared},
+    Result,
+};
 
 /// The most tasks one round asks challenges for (the next round goes on).
 const BATCH: i64 = 64;
@@ -47,14 +51,35 @@ async fn round(s: &Shared) -> Result<()> {
         return Ok(());
     }
     let now = s.chain_now.load(std::sync::atomic::Ordering::Relaxed);
-    for task in s.db.tasks_awaiting_challenge(&tee_tags, now, BATCH).await? {
-        if enclave_challenge(s, &task).await?.is_none() {
-            break;
+    let tasks =
+        s.db.tasks_awaiting_challenge(&tee_tags, now, unix_now(), BATCH)
+            .await?;
+    for task in tasks {
+        match enclave_challenge(s, &task).await? {
+            Asked::Recorded => s.work.notify_waiters(),
+            Asked::Refused => {
+                s.db.hold_back(task.taskid, unix_now() + secs(REFUSED_RETRY))
+                    .await?
+            }
+            Asked::Unavailable => break,
         }
-        s.work.notify_waiters();
     }
     Ok(())
 }
+
+/// What asking the SMS for a task's challenge gave.
+enum Asked {
+    /// The task has its challenge.
+    Recorded,
+    /// The SMS refused this task (it is asked again after [`REFUSED_RETRY`]; the other tasks
+    /// go on).
+    Refused,
+    /// No SMS, or it is down or answers beside the point: no task gets a challenge now.
+    Unavailable,
+}
+
+/// How long a task the SMS refused waits before it is asked again.
+const REFUSED_RETRY: Duration = Duration::from_secs(10);
 
 /// How long the SMS may take to answer for an enclave challenge.
 const SMS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,10 +87,9 @@ const SMS_TIMEOUT: Duration = Duration::from_secs(10);
 const SMS_RETRY: Duration = Duration::from_secs(3);
 
 /// Asks the SMS for the enclave challenge of a TEE task and records it (once per task: the
-/// first one recorded is kept). `None` when there is none now: no SMS configured, or the SMS
-/// failed or answered something else than a challenge for this task; the reason is logged with
-/// its fix (at most once per [`SMS_RETRY`]), and the task is tried again later.
-async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>> {
+/// first one recorded is kept). Without one, the reason is logged with its fix (at most once
+/// per [`SMS_RETRY`]) and counted, and the task is tried again later.
+async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
     let taskid = task.taskid;
     let Some(sms) = &s.sms else {
         warn_sms(
@@ -75,14 +99,14 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>
                  challenge: restart it with --sms URL (the SMS serving the pool's TEE tasks)"
             ),
         );
-        return Ok(None);
+        return Ok(Asked::Unavailable);
     };
     if s.sms_down_until
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .is_some_and(|until| Instant::now() < until)
     {
-        return Ok(None);
+        return Ok(Asked::Unavailable);
     }
     let request = poco_sms_api::tee::ChallengeRequest {
         dealid: task.dealid,
@@ -91,11 +115,25 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>
     let answer = tokio::time::timeout(SMS_TIMEOUT, sms.tee_challenge(&request)).await;
     let problem = match answer {
         Ok(Ok(r)) if r.taskid == taskid && r.enclave_challenge != Address::ZERO => {
-            let kept =
-                s.db.set_enclave_challenge(taskid, r.enclave_challenge)
-                    .await?;
+            s.db.set_enclave_challenge(taskid, r.enclave_challenge)
+                .await?;
             debug!(%taskid, challenge = %r.enclave_challenge, "enclave challenge from the SMS");
-            return Ok(kept);
+            return Ok(Asked::Recorded);
+        }
+        // A refusal of this task (an SMS that does not know its deal yet, or says it is no TEE
+        // deal): the other tasks go on.
+        Ok(Err(e)) if !matches!(e, poco_sms_api::Error::Unreachable(_)) => {
+            s.metrics.sms_errors.inc();
+            warn_sms(
+                s,
+                format!(
+                    "the SMS at {} refused the enclave challenge of TEE task {taskid}: {e}; it \
+                     is asked again in {}s (check that the SMS follows the pool's chain)",
+                    sms.url(),
+                    REFUSED_RETRY.as_secs()
+                ),
+            );
+            return Ok(Asked::Refused);
         }
         Ok(Ok(r)) => format!(
             "answered the enclave challenge {} for task {} instead of a nonzero one for task \
@@ -123,7 +161,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Option<Address>
             SMS_RETRY.as_secs()
         ),
     );
-    Ok(None)
+    Ok(Asked::Unavailable)
 }
 
 /// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`], a

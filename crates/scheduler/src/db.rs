@@ -842,29 +842,30 @@ impl Db {
             .collect()
     }
 
-    /// The ACTIVE tasks, before their deadline (`now`, chain time), of the deals tagged one of
-    /// `tags` (as stored) that have no enclave challenge yet: at most `limit`, by deal and
-    /// index.
+    /// The ACTIVE tasks, before their deadline (`now`, chain time) and not held back (`unix`,
+    /// see [`Self::hold_back`]), of the deals tagged one of `tags` (as stored) that have no
+    /// enclave challenge yet: at most `limit`, the nearest deadline first.
     pub(crate) async fn tasks_awaiting_challenge(
         &self,
         tags: &[String],
         now: i64,
+        unix: i64,
         limit: i64,
     ) -> Result<Vec<TaskRow>> {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
         let listed = (0..tags.len())
-            .map(|i| format!("${}", i + 3))
+            .map(|i| format!("${}", i + 4))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "SELECT t.* FROM tasks t JOIN deals d ON d.dealid = t.dealid
              WHERE t.status = 'ACTIVE' AND t.enclave_challenge IS NULL AND t.deadline > $1
-               AND d.tag IN ({listed})
-             ORDER BY t.dealid, t.idx LIMIT $2"
+               AND t.not_before <= $2 AND d.tag IN ({listed})
+             ORDER BY t.deadline, t.dealid, t.idx LIMIT $3"
         );
-        let mut query = sqlx::query(&sql).bind(now).bind(limit);
+        let mut query = sqlx::query(&sql).bind(now).bind(unix).bind(limit);
         for tag in tags {
             query = query.bind(tag.as_str());
         }
@@ -903,6 +904,20 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(self.task(taskid).await?.and_then(|t| t.enclave_challenge))
+    }
+
+    /// Holds `taskid` back until `not_before` (unix seconds) at least: neither handed out nor
+    /// listed by [`Self::tasks_awaiting_challenge`] before.
+    pub(crate) async fn hold_back(&self, taskid: B256, not_before: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET not_before = CASE WHEN not_before < $2 THEN $2 ELSE not_before END
+             WHERE taskid = $1",
+        )
+        .bind(taskid.to_string())
+        .bind(not_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Hands a replicate of `taskid` to `worker` until `lease_until`.
@@ -1448,7 +1463,7 @@ mod tests {
         let awaiting = |tags: Vec<String>, now| {
             let db = &db;
             async move {
-                db.tasks_awaiting_challenge(&tags, now, 10)
+                db.tasks_awaiting_challenge(&tags, now, 1_000, 10)
                     .await
                     .unwrap()
                     .iter()
@@ -1460,6 +1475,17 @@ mod tests {
         assert!(awaiting(vec![Tag::TEE.to_string()], 99).await.is_empty());
         assert!(awaiting(vec![tag.clone()], 100).await.is_empty());
         assert!(awaiting(vec![], 99).await.is_empty());
+        // Held back (the SMS refused it): not listed until then.
+        db.hold_back(TASK, 1_001).await.unwrap();
+        assert!(awaiting(vec![tag.clone()], 99).await.is_empty());
+        // an earlier time does not shorten it
+        db.hold_back(TASK, 900).await.unwrap();
+        assert!(awaiting(vec![tag.clone()], 99).await.is_empty());
+        sqlx::query("UPDATE tasks SET not_before = 0")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(awaiting(vec![tag.clone()], 99).await, vec![TASK]);
         let first = Address::repeat_byte(0xc1);
         let kept = db.set_enclave_challenge(TASK, first).await.unwrap();
         assert!(awaiting(vec![tag.clone()], 99).await.is_empty());

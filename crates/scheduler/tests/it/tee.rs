@@ -18,7 +18,7 @@ use alloy::{
     primitives::{Address, B256},
     signers::local::PrivateKeySigner,
 };
-use axum::{extract::State, routing::post, Json, Router};
+use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use poco_chain::{Enclave, MatchedDeal, WorkerResult};
 use poco_scheduler::api::Assignment;
 use poco_sms_api::tee::{ChallengeRequest, ChallengeResponse};
@@ -29,17 +29,23 @@ use tokio::sync::watch;
 use crate::{Pool, TestWorker, RLC};
 
 /// The test's SMS: answers each task's enclave challenge with the address of one key the
-/// test holds, and counts the requests.
+/// test holds (or refuses the deals it is told to), and counts the requests.
 struct FakeSms {
     url: String,
     enclave: PrivateKeySigner,
-    requests: Arc<AtomicUsize>,
+    state: SmsState,
     _server: tokio::task::JoinHandle<()>,
 }
 
-/// What the test's SMS handler shares: the challenge it answers, the request count, and
-/// whether it answers at all yet (a hanging SMS until it is sent `true`).
-type SmsState = (Address, Arc<AtomicUsize>, watch::Receiver<bool>);
+/// What the test's SMS handler shares: the challenge it answers, the request count, the deals
+/// it refuses (403), and whether it answers at all yet (a hanging SMS until it is sent `true`).
+#[derive(Clone)]
+struct SmsState {
+    enclave: Address,
+    requests: Arc<AtomicUsize>,
+    refused: Arc<std::sync::Mutex<Vec<B256>>>,
+    answering: watch::Receiver<bool>,
+}
 
 impl FakeSms {
     /// Serves on `addr` (a port of 0: any).
@@ -55,11 +61,15 @@ impl FakeSms {
 
     async fn serve(addr: SocketAddr, answering: watch::Receiver<bool>) -> eyre::Result<Self> {
         let enclave = PrivateKeySigner::random();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let state: SmsState = (enclave.address(), requests.clone(), answering);
+        let state = SmsState {
+            enclave: enclave.address(),
+            requests: Arc::new(AtomicUsize::new(0)),
+            refused: Default::default(),
+            answering,
+        };
         let app = Router::new()
             .route("/tee/challenges", post(challenge))
-            .with_state(state);
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let server = tokio::spawn(async move {
@@ -68,31 +78,61 @@ impl FakeSms {
         Ok(Self {
             url,
             enclave,
-            requests,
+            state,
             _server: server,
         })
     }
 
     fn requests(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the scheduler has asked for a challenge (`what` names the wait).
+    async fn wait_asked(&self, what: &str) -> eyre::Result<()> {
+        poco_testkit::wait_for(what, poco_testkit::WAIT, || {
+            let asked = self.requests() > 0;
+            async move { eyre::Ok(asked.then_some(())) }
+        })
+        .await
+    }
+
+    /// Refuses the challenges of `dealid`'s tasks from now on.
+    fn refuse(&self, dealid: B256) {
+        self.state.refused.lock().unwrap().push(dealid);
     }
 }
 
 async fn challenge(
-    State((enclave, requests, mut answering)): State<SmsState>,
+    State(mut s): State<SmsState>,
     Json(r): Json<ChallengeRequest>,
-) -> Json<ChallengeResponse> {
-    requests.fetch_add(1, Ordering::SeqCst);
-    let _ = answering.wait_for(|yes| *yes).await;
-    Json(ChallengeResponse {
+) -> Result<Json<ChallengeResponse>, (StatusCode, String)> {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let _ = s.answering.wait_for(|yes| *yes).await;
+    if s.refused.lock().unwrap().contains(&r.dealid) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("deal {} is not a TEE deal", r.dealid),
+        ));
+    }
+    Ok(Json(ChallengeResponse {
         taskid: task_id(r.dealid, alloy::primitives::U256::from(r.idx)),
-        enclave_challenge: enclave,
-    })
+        enclave_challenge: s.enclave,
+    }))
 }
 
 impl Pool {
     /// A classic deal of one task at `trust` whose app, pool and request orders carry `tag`.
     async fn tagged_deal(&mut self, trust: u64, tag: Tag) -> eyre::Result<MatchedDeal> {
+        self.tagged_deal_then(trust, tag, |_| {}).await
+    }
+
+    /// [`Self::tagged_deal`], calling `before` with the deal's id before it is made.
+    async fn tagged_deal_then(
+        &mut self,
+        trust: u64,
+        tag: Tag,
+        before: impl FnOnce(B256),
+    ) -> eyre::Result<MatchedDeal> {
         let (app_order, pool_order, request) = self.orders(trust, 1, "{}")?;
         let domain = &self.chain.domain;
         let app_order = poco_types::AppOrder {
@@ -110,6 +150,11 @@ impl Pool {
             ..request.order
         }
         .sign(domain, self.chain.key(Role::Requester))?;
+        // a fresh request order: nothing consumed yet
+        before(poco_types::deal_id(
+            request.order_hash(domain),
+            alloy::primitives::U256::ZERO,
+        ));
         Ok(self
             .requester
             .match_orders(&app_order, None, &pool_order, &request)
@@ -275,11 +320,7 @@ async fn a_hanging_sms_holds_back_only_the_tee_tasks() -> eyre::Result<()> {
         pool.wait_task(task, "activation", |i| i.status == "ACTIVE")
             .await?;
     }
-    poco_testkit::wait_for("the scheduler to ask the SMS", poco_testkit::WAIT, || {
-        let asked = sms.requests() > 0;
-        async move { eyre::Ok(asked.then_some(())) }
-    })
-    .await?;
+    sms.wait_asked("the scheduler to ask the SMS").await?;
 
     // While the SMS holds the request: the plain worker gets the untagged task, before the
     // scheduler gives up on the SMS (10 s), and the TEE worker polling gets nothing.
@@ -298,6 +339,53 @@ async fn a_hanging_sms_holds_back_only_the_tee_tasks() -> eyre::Result<()> {
     let a = tee.take().await?;
     assert_eq!(a.taskid, taskid);
     check_tee_assignment(&pool, &a, &tee, &sms)?;
+    Ok(())
+}
+
+/// The SMS refusing one task's challenge (it does not know the deal yet, or says it is no TEE
+/// deal) holds back that task only: a later TEE deal's task is handed out meanwhile, and the
+/// refused one is asked again later and handed out once the SMS agrees.
+#[tokio::test]
+async fn a_task_the_sms_refuses_does_not_hold_back_the_others() -> eyre::Result<()> {
+    let sms = FakeSms::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let url = sms.url.clone();
+    let mut pool = Pool::start_with(|c| c.sms_url = Some(url)).await?;
+    let tee = pool.tagged_worker(0, Tag::TEE).await?;
+    // The first deal (the nearest deadline, asked first) is refused from the start.
+    let refused = pool
+        .tagged_deal_then(1, Tag::TEE, |dealid| sms.refuse(dealid))
+        .await?;
+    let first = refused.tasks[0];
+    sms.wait_asked("the SMS to refuse the first task").await?;
+    // A block at least a second later: the later deal's deadline is strictly after the first
+    // one's, so the refused task keeps coming first in the scheduler's list.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let later = pool.tagged_deal(1, Tag::TEE).await?.tasks[0];
+    let a = tee.take().await?;
+    assert_eq!(a.taskid, later);
+    check_tee_assignment(&pool, &a, &tee, &sms)?;
+    assert!(pool.metric("poco_scheduler_sms_errors_total").await? >= 1);
+    let info = pool
+        .wait_task(first, "a view", |i| i.status == "ACTIVE")
+        .await?;
+    assert!(info.replicas.is_empty(), "{info:?}");
+
+    // The SMS agrees: the refused task is asked again and handed out (to another TEE worker:
+    // the first one's only slot holds the later task).
+    let other = pool.tagged_worker(1, Tag::TEE).await?;
+    sms.state.refused.lock().unwrap().clear();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let a = loop {
+        if let Some(a) = other.api.next_work(Duration::from_secs(5)).await? {
+            break a;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused task was never asked again"
+        );
+    };
+    assert_eq!(a.taskid, first);
+    check_tee_assignment(&pool, &a, &other, &sms)?;
     Ok(())
 }
 
