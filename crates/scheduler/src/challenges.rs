@@ -81,8 +81,6 @@ enum Asked {
 /// How long a task the SMS refused waits before it is asked again.
 const REFUSED_RETRY: Duration = Duration::from_secs(10);
 
-/// How long the SMS may take to answer for an enclave challenge.
-const SMS_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long TEE tasks wait after the SMS failed before it is asked again.
 const SMS_RETRY: Duration = Duration::from_secs(3);
 
@@ -112,7 +110,8 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         dealid: task.dealid,
         idx: u64::try_from(task.idx).unwrap_or_default(),
     };
-    let answer = tokio::time::timeout(SMS_TIMEOUT, sms.tee_challenge(&request)).await;
+    let timeout = s.config.sms_timeout;
+    let answer = tokio::time::timeout(timeout, sms.tee_challenge(&request)).await;
     let problem = match answer {
         Ok(Ok(r)) if r.taskid == taskid && r.enclave_challenge != Address::ZERO => {
             s.db.set_enclave_challenge(taskid, r.enclave_challenge)
@@ -122,7 +121,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         }
         // A refusal of this task (an SMS that does not know its deal yet, or says it is no TEE
         // deal): the other tasks go on.
-        Ok(Err(e)) if !matches!(e, poco_sms_api::Error::Unreachable(_)) => {
+        Ok(Err(e)) if e.is_refusal() => {
             s.metrics.sms_errors.inc();
             warn_sms(
                 s,
@@ -147,7 +146,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         Err(_) => format!(
             "did not answer within {}s for the enclave challenge of TEE task {taskid}; check \
              that the SMS is up and reachable at this URL (--sms)",
-            SMS_TIMEOUT.as_secs()
+            timeout.as_secs()
         ),
     };
     s.metrics.sms_errors.inc();

@@ -100,6 +100,9 @@ pub struct SchedulerConfig {
     /// holds its secrets; given to the workers with their TEE assignments. Required when the
     /// published order offers TEE; without one, TEE tasks are not handed out.
     pub sms_url: Option<String>,
+    /// How long the SMS may take to answer for a TEE task's enclave challenge before it counts
+    /// as down (the TEE tasks then wait a few seconds) [default: 10 s].
+    pub sms_timeout: Duration,
 }
 
 impl SchedulerConfig {
@@ -132,6 +135,7 @@ impl SchedulerConfig {
             trusted_proxies: Vec::new(),
             registration_window: 60,
             sms_url: None,
+            sms_timeout: Duration::from_secs(10),
         }
     }
 }

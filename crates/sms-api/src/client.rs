@@ -1,12 +1,25 @@
 //! [`SmsClient`]: the client side of the API, as the iExec SDK calls it: each write is signed
 //! (personal sign of the request's challenge) by the wallet that may set the secret.
 
+use std::time::Duration;
+
 use alloy_primitives::{Address, B256};
 use alloy_signer::Signer;
 use alloy_signer_local::PrivateKeySigner;
 use reqwest::{Method, StatusCode};
 
 use crate::{auth, Error};
+
+/// How long connecting to the SMS may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a whole request to the SMS may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest answer read from an SMS (a TEE session's sealed secrets fit many times): a
+/// larger one is refused unread, so an SMS cannot make its clients run out of memory.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// The most characters of an SMS's message kept in an error (the message comes from the
+/// SMS, which the client does not trust with its logs).
+const MAX_MESSAGE_CHARS: usize = 500;
 
 /// A client of one SMS.
 #[derive(Clone, Debug)]
@@ -27,10 +40,40 @@ pub enum Pushed {
 impl SmsClient {
     /// A client of the SMS at `url` (`http://host:port`).
     pub fn new(url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
             url: url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            http,
         }
+    }
+
+    /// Reads an answer's body, at most [`MAX_ANSWER_BYTES`].
+    async fn body(&self, mut res: reqwest::Response) -> Result<String, Error> {
+        let mut body = Vec::new();
+        loop {
+            let chunk = res.chunk().await.map_err(|e| self.unreachable(e))?;
+            let Some(chunk) = chunk else { break };
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Error::Failed(format!(
+                    "the SMS at {} answered more than {MAX_ANSWER_BYTES} bytes; is it a poco \
+                     SMS?",
+                    self.url
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        Error::Unreachable(format!(
+            "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
+            self.url
+        ))
     }
 
     /// The SMS's URL.
@@ -55,14 +98,9 @@ impl SmsClient {
                 .header(reqwest::header::AUTHORIZATION, authorization)
                 .body(value.to_vec());
         }
-        let res = req.send().await.map_err(|e| {
-            Error::Unreachable(format!(
-                "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
-                self.url
-            ))
-        })?;
+        let res = req.send().await.map_err(|e| self.unreachable(e))?;
         let status = res.status();
-        Ok((status, res.text().await.unwrap_or_default()))
+        Ok((status, self.body(res).await?))
     }
 
     async fn exists(&self, path: &str, query: &[(&str, String)]) -> Result<bool, Error> {
@@ -222,7 +260,6 @@ impl SmsClient {
     }
 }
 
-/// The error of a refused request: the SMS's own message (it never holds a value).
 impl SmsClient {
     async fn post_json<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
         &self,
@@ -235,19 +272,14 @@ impl SmsClient {
             .json(body)
             .send()
             .await
-            .map_err(|e| {
-                Error::Unreachable(format!(
-                    "the SMS at {} does not answer ({e}); start it with `poco sms`, or give its URL",
-                    self.url
-                ))
-            })?;
+            .map_err(|e| self.unreachable(e))?;
         let status = res.status();
-        let text = res.text().await.unwrap_or_default();
+        let text = self.body(res).await?;
         if !status.is_success() {
             return Err(refused(status, text));
         }
         serde_json::from_str(&text).map_err(|e| {
-            Error::BadRequest(format!(
+            Error::Failed(format!(
                 "the SMS at {} answered {path} with a body that is not the expected JSON ({e}); \
                  is it a poco SMS?",
                 self.url
@@ -272,12 +304,33 @@ impl SmsClient {
     }
 }
 
+/// The error of a refused request: the SMS's own message (it never holds a value), cut to
+/// [`MAX_MESSAGE_CHARS`] with its control characters escaped, so that it cannot forge lines in
+/// the client's logs.
 fn refused(status: StatusCode, text: String) -> Error {
-    let text = if text.is_empty() {
+    let text = if text.trim().is_empty() {
         format!("the SMS answered {status}")
     } else {
-        text
+        let mut kept: String = text
+            .chars()
+            .take(MAX_MESSAGE_CHARS)
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
+        if text.chars().count() > MAX_MESSAGE_CHARS {
+            kept.push('…');
+        }
+        kept
     };
+    if status.is_server_error() {
+        return Error::Failed(format!("the SMS failed: {text} ({status})"));
+    }
     match status {
         StatusCode::UNAUTHORIZED => Error::Unauthorized(text),
         StatusCode::NOT_FOUND => Error::NotFound(text),
@@ -285,5 +338,67 @@ fn refused(status: StatusCode, text: String) -> Error {
         StatusCode::FORBIDDEN => Error::Forbidden(text),
         StatusCode::GONE => Error::Gone(text),
         _ => Error::BadRequest(format!("{text} ({status})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tee::ChallengeRequest;
+
+    #[test]
+    fn refusals_failures_and_their_messages() {
+        assert!(matches!(
+            refused(StatusCode::FORBIDDEN, "no".into()),
+            Error::Forbidden(m) if m == "no"
+        ));
+        let failed = refused(StatusCode::SERVICE_UNAVAILABLE, "chain down".into());
+        assert!(failed.is_transient() && !failed.is_refusal(), "{failed}");
+        assert_eq!(
+            failed.to_string(),
+            "the SMS failed: chain down (503 Service Unavailable)"
+        );
+        let empty = refused(StatusCode::NOT_FOUND, " ".into());
+        assert!(empty.is_refusal());
+        assert_eq!(empty.to_string(), "the SMS answered 404 Not Found");
+        // a message that would forge a log line, or flood it
+        let forged = refused(StatusCode::CONFLICT, "taken\nINFO granted".into());
+        assert_eq!(forged.to_string(), "taken\\nINFO granted");
+        let long = refused(StatusCode::BAD_REQUEST, "x".repeat(10_000)).to_string();
+        assert!(
+            long.chars().count() < MAX_MESSAGE_CHARS + 30,
+            "{}",
+            long.len()
+        );
+    }
+
+    /// An SMS answering more than [`MAX_ANSWER_BYTES`] is a failure, read no further.
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let size = 2 * MAX_ANSWER_BYTES;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&vec![b'{'; size]).await;
+        });
+        let request = ChallengeRequest {
+            dealid: B256::ZERO,
+            idx: 0,
+        };
+        let err = SmsClient::new(&url)
+            .tee_challenge(&request)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Failed(m) if m.contains("more than")),
+            "{err}"
+        );
+        assert!(err.is_transient());
     }
 }

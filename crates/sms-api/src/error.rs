@@ -8,11 +8,14 @@ pub enum Error {
     /// The SMS does not answer, or the request could not be made (a transient failure).
     #[error("{0}")]
     Unreachable(String),
+    /// The SMS failed (a 5xx answer) or answered something else than the API says: a
+    /// failure of the SMS, not a refusal of this request (transient).
+    #[error("{0}")]
+    Failed(String),
     /// The wallet could not sign the request's challenge.
     #[error("cannot sign the SMS challenge: {0}")]
     Sign(String),
-    /// The request is malformed, or the SMS's answer is not what the API says (400, or
-    /// another status).
+    /// The request is malformed (400, or another 4xx status).
     #[error("{0}")]
     BadRequest(String),
     /// The authorization is missing, wrong or replayed, or its signer may not set this
@@ -44,6 +47,28 @@ pub enum Error {
     /// An encrypted result does not decrypt (wrong key, altered or foreign archive).
     #[error("the encrypted result: {0}")]
     ResultDecrypt(String),
+}
+
+impl Error {
+    /// Whether the SMS refused this very request (a 4xx answer), as opposed to being down or
+    /// failing ([`Error::Unreachable`], [`Error::Failed`]): asking again for something else
+    /// may succeed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::BadRequest(_)
+                | Self::Unauthorized(_)
+                | Self::NotFound(_)
+                | Self::Conflict(_)
+                | Self::Forbidden(_)
+                | Self::Gone(_)
+        )
+    }
+
+    /// Whether the SMS is down or failing, so the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Failed(_))
+    }
 }
 
 /// Result alias of this crate.

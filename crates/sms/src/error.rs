@@ -37,6 +37,9 @@ pub enum Error {
     /// The server failed.
     #[error("the SMS server failed: {0}")]
     Serve(#[from] std::io::Error),
+    /// Something failed inside the SMS (500).
+    #[error("{0}")]
+    Internal(String),
     /// A request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
@@ -85,7 +88,8 @@ impl From<poco_sms_api::Error> for Error {
             Api::DatasetDecrypt(m) => Self::DatasetDecrypt(m),
             Api::ResultKey(m) => Self::ResultKey(m),
             Api::ResultDecrypt(m) => Self::ResultDecrypt(m),
-            other => Self::BadRequest(other.to_string()),
+            Api::BadRequest(m) => Self::BadRequest(m),
+            other => Self::Internal(other.to_string()),
         }
     }
 }

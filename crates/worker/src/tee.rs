@@ -149,9 +149,10 @@ pub(crate) async fn open_session(
         .tee_session(&request)
         .await
         .map_err(|e| {
-            let fault = match e {
-                poco_sms_api::Error::Unreachable(_) => Fault::Transient,
-                _ => Fault::Worker,
+            let fault = if e.is_transient() {
+                Fault::Transient
+            } else {
+                Fault::Worker
             };
             (
                 format!("the SMS at {sms_url} refused the task's session: {e}"),
