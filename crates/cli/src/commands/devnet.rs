@@ -232,6 +232,9 @@ async fn start(
             return Ok(value);
         }
     }
+    // What is left of a devnet that is not running any more names processes that are gone
+    // (their pids may be anyone's now).
+    let _ = std::fs::remove_file(&paths.running);
     std::fs::create_dir_all(&paths.dir)
         .wrap_err_with(|| format!("cannot create {}", paths.dir.display()))?;
     let chain_path = chain_file_path(ctx.opts.chain_config.as_deref())?;
@@ -290,12 +293,23 @@ async fn start(
         )
     })?;
     let pid = child.id();
-    let value = match bring_up(ctx, &paths, &chain_path, chains, pid, log_start, foreground).await {
+    let mut sms = None;
+    let started = bring_up(
+        ctx,
+        &paths,
+        &chain_path,
+        chains,
+        pid,
+        log_start,
+        foreground,
+        &mut sms,
+    );
+    let value = match started.await {
         Ok(value) => value,
         Err(e) => {
             // Nothing half-started is left behind: a later `start` would take the bare anvil
             // for a running devnet.
-            abort_start(&paths, &mut child);
+            abort_start(&paths, &mut child, sms);
             return Err(e.wrap_err(
                 "the devnet did not start, and what it had started was stopped; fix the cause \
                  below and run `poco devnet start` again",
@@ -317,16 +331,10 @@ async fn start(
     Ok(value)
 }
 
-/// Stops what a failed start left running (the SMS if it was started, then anvil, which saves
-/// its state on SIGINT) and forgets it.
-fn abort_start(paths: &Paths, anvil: &mut std::process::Child) {
-    if let Some(sms) = paths
-        .running()
-        .ok()
-        .flatten()
-        .and_then(|r| r.sms_pid)
-        .filter(|&pid| alive(pid))
-    {
+/// Stops what a failed start started (the SMS if it got that far, then anvil, which saves its
+/// state on SIGINT) and forgets it.
+fn abort_start(paths: &Paths, anvil: &mut std::process::Child, sms: Option<u32>) {
+    if let Some(sms) = sms.filter(|&pid| alive(pid)) {
         // SAFETY: sending a signal to a process id has no memory-safety requirement.
         unsafe {
             libc::kill(sms as libc::pid_t, libc::SIGTERM);
@@ -349,7 +357,9 @@ fn abort_start(paths: &Paths, anvil: &mut std::process::Child) {
 }
 
 /// What `start` does once anvil runs: waits for it, deploys poco (or resumes the saved
-/// deployment), writes chain.json and starts the SMS. Returns the command's output.
+/// deployment), writes chain.json and starts the SMS (its pid goes to `sms` as soon as it
+/// runs). Returns the command's output.
+#[allow(clippy::too_many_arguments)]
 async fn bring_up(
     ctx: &Context,
     paths: &Paths,
@@ -358,6 +368,7 @@ async fn bring_up(
     pid: u32,
     log_start: u64,
     foreground: bool,
+    sms: &mut Option<u32>,
 ) -> Result<Value> {
     let (rpc_url, keys) = wait_for_anvil(&paths.log, pid, log_start)?;
     if keys.len() < ACCOUNT_NAMES.len() {
@@ -409,6 +420,7 @@ async fn bring_up(
     // the iExec SDK and `poco ... push-secret` find it.
     let (sms_pid, sms_url) =
         super::sms::spawn_for_devnet(&paths.dir, chain_path, foreground).await?;
+    *sms = Some(sms_pid);
     running.sms_pid = Some(sms_pid);
     std::fs::write(&paths.running, serde_json::to_string_pretty(&running)?)?;
     let mut entry = entry;
