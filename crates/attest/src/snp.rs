@@ -205,11 +205,16 @@ fn issued_for(vcek: &x509_cert::Certificate) -> Result<IssuedFor> {
                 ))
             })?,
     };
-    Ok(IssuedFor {
-        tcb,
-        fmc: spl(OID_FMC, "FMC")?,
-        hw_id,
-    })
+    let fmc = spl(OID_FMC, "FMC")?;
+    // the short id comes with the FMC SPL (Turin and later), the long one without
+    if (hw_id.len() == 8) != fmc.is_some() {
+        return Err(invalid(format!(
+            "the VCEK's hwID has {} bytes, which its {} FMC SPL does not go with",
+            hw_id.len(),
+            if fmc.is_some() { "present" } else { "missing" }
+        )));
+    }
+    Ok(IssuedFor { tcb, fmc, hw_id })
 }
 
 fn accept(policy: &Policy, report: &AttestationReport, vcek: &IssuedFor) -> Result<Verified> {
@@ -390,11 +395,14 @@ mod tests {
         let err = accept(&Policy::default(), &report, &other_chip).unwrap_err();
         assert!(err.to_string().contains("another chip"), "{err}");
         // an 8-byte id (Turin) is compared with the start of CHIP_ID
+        let mut turin_report = sample();
+        turin_report.reported_tcb.fmc = Some(1);
         let short = IssuedFor {
             hw_id: report.chip_id[..8].to_vec(),
+            fmc: Some(1),
             ..sample_vcek()
         };
-        accept(&Policy::default(), &report, &short).unwrap();
+        accept(&Policy::default(), &turin_report, &short).unwrap();
         // a masked CHIP_ID binds by the TCB alone
         let mut masked = sample();
         masked.chip_id = [0; 64];

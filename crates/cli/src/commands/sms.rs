@@ -9,7 +9,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use alloy::primitives::Address;
 use clap::{Args, Subcommand};
-use eyre::{eyre, Result, WrapErr};
+use eyre::{bail, eyre, Result, WrapErr};
 use poco_sms::{dataset, result_crypto, SmsClient, SmsConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -74,7 +74,7 @@ pub(crate) struct SmsArgs {
     attestation_collateral: Option<PathBuf>,
     /// The highest VMPL an SEV-SNP report may come from [default: 0, the guest kernel's level
     /// without an SVSM]; raise it only for worker guests whose kernel runs under an SVSM.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=3))]
     #[serde(skip_serializing_if = "Option::is_none")]
     sev_max_vmpl: Option<u32>,
     #[command(flatten)]
@@ -118,7 +118,15 @@ impl SmsArgs {
     /// The SMS's settings: the defaults, then the TOML file, the `POCO_SMS_*` environment and
     /// the flags.
     fn settings(&self) -> Result<SmsSettings> {
-        resolve_settings("sms", self.config.as_deref(), self)
+        let settings: SmsSettings = resolve_settings("sms", self.config.as_deref(), self)?;
+        if settings.sev_max_vmpl > 3 {
+            bail!(
+                "sev_max_vmpl is {}: SEV-SNP has VMPLs 0 to 3; give 0 (the default) unless the \
+                 worker guests' kernel runs under an SVSM",
+                settings.sev_max_vmpl
+            );
+        }
+        Ok(settings)
     }
 
     pub(crate) async fn run(self, ctx: &Context) -> Result<Value> {
@@ -728,6 +736,16 @@ mod tests {
             settings(&["--config", file, "--sev-max-vmpl", "1"]).sev_max_vmpl,
             1
         );
+        // VMPLs go 0 to 3, from the flag or the file
+        assert!(Cli::try_parse_from(["sms", "--sev-max-vmpl", "4"]).is_err());
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "sev_max_vmpl = 4\n").unwrap();
+        let err = Cli::try_parse_from(["sms", "--config", bad.to_str().unwrap()])
+            .unwrap()
+            .args
+            .settings()
+            .unwrap_err();
+        assert!(err.to_string().contains("VMPLs 0 to 3"), "{err}");
         assert_eq!(
             from_file.attestation_collateral.as_deref(),
             Some(std::path::Path::new("/etc/poco/collateral"))
