@@ -5,10 +5,6 @@ export POCO_ANVIL ?= $(ANVIL)
 # The PostgreSQL server `make test-deps` prepares (the market's and the scheduler's PostgreSQL
 # tests run against it; point it elsewhere to use another server).
 export POCO_TEST_POSTGRES_URL ?= postgres://poco:poco@127.0.0.1/poco
-# A CI run builds once from a clean clone: cargo's incremental caches (GBs) would only take disk.
-ifdef CI
-export CARGO_INCREMENTAL := 0
-endif
 
 .PHONY: test-deps setup build artifacts check-artifacts test test-contracts test-rust lint gates demo demo-confidential bench-gas bench-runtime bench-e2e bench-market bench-trust fuzz fuzz-ci clean
 
@@ -35,6 +31,9 @@ check-artifacts: setup
 
 ## test: the whole test suite (what CI runs); installs what the tests need first
 test: test-deps lint gates check-artifacts test-contracts test-rust fuzz-ci
+# The whole suite builds everything once (CI does it from a clean clone): cargo's incremental
+# caches would only take gigabytes of disk.
+test: export CARGO_INCREMENTAL = 0
 
 ## test-deps: Debian's postgresql and chromium (installed when missing, as root), PostgreSQL started with the test role
 test-deps: setup
