@@ -291,7 +291,7 @@ pub fn dispatch(
             }
         })
         .collect();
-    let candidates: Vec<policy::Candidate<Address>> = available
+    let mut candidates: Vec<policy::Candidate<Address>> = available
         .iter()
         .map(|a| {
             let (record, hints) = policy_view(&a.record);
@@ -303,6 +303,10 @@ pub fn dispatch(
             }
         })
         .collect();
+    // In one order whoever asks (each asker lists itself first, then the other pollers in no
+    // set order): with the same seed, every asker then reads the same decision. Otherwise two
+    // askers could each be told to leave the replica to the other, and neither take it.
+    candidates.sort_by_key(|c| c.worker);
     let seed = keccak256((taskid, U256::from(live.len())).abi_encode());
     let mut rng = StdRng::from_seed(seed.0);
     let view = policy::TaskView {
@@ -1154,8 +1158,15 @@ mod tests {
                 for m in never {
                     assert!(!d.ask.contains(&addr(*m)), "row {i} {mode}: {d:?}");
                 }
-                // Every worker asking reads the same decision while nothing changed.
+                // Every worker asking reads the same decision while nothing changed, whatever
+                // the order it lists the available workers in (each lists itself first).
                 assert_eq!(d, dispatch(mode, 0, task, *trust, false, live, avail, &[]));
+                let reversed: Vec<Available> = avail.iter().rev().cloned().collect();
+                assert_eq!(
+                    d,
+                    dispatch(mode, 0, task, *trust, false, live, &reversed, &[]),
+                    "row {i} {mode}"
+                );
             }
         }
         // At consensus every pending replica is useless and nobody is asked.
