@@ -989,7 +989,13 @@ async fn check_candidate(
         .bytes()
         .await
         .map_err(|e| Unusable::Unchecked(format!("the store: {e}")))?;
+    // A TEE task's digest is the sha256 of the archive its enclave uploaded (which holds the
+    // enclave's tee.json); a standard task's is the runtime's digest of the archive's content.
+    let tee = deal.tag.is_tee();
     let actual = tokio::task::spawn_blocking(move || -> std::result::Result<B256, String> {
+        if tee {
+            return Ok(poco_types::sha256_digest(&archive));
+        }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         poco_runtime::archive_digest(&archive, dir.path()).map_err(|e| e.to_string())
     })

@@ -257,11 +257,12 @@ impl RunArgs {
                  SMS: add --tag tee (or tee,tdx for the official SDK's pools)"
             );
         }
-        if tee && self.trust > 1 {
+        if tee && self.trust > 1 && params.result_encryption() {
             bail!(
-                "a TEE task runs once: --trust {} would replicate it, and enclaves that each \
-                 encrypt their result cannot agree on it; the attestation already vouches for the \
-                 run: use --trust 1",
+                "an encrypted TEE result cannot be replicated: with --trust {} several enclaves \
+                 would each encrypt their result under a key of their own, and their votes would \
+                 never agree; use --trust 1 (the attestation vouches for the run), or replicate \
+                 without --encrypt-result",
                 self.trust
             );
         }

@@ -105,7 +105,10 @@ fn preflight_refusals_send_nothing() {
         (vec![HELLO, "--volume", "500"], "poco account deposit"),
         (vec![HELLO, "--secret", "1=api-key"], "add --tag tee"),
         (vec![HELLO, "--encrypt-result"], "add --tag tee"),
-        (vec![HELLO, "--tag", "tee", "--trust", "3"], "use --trust 1"),
+        (
+            vec![HELLO, "--tag", "tee", "--trust", "3", "--encrypt-result"],
+            "an encrypted TEE result cannot be replicated",
+        ),
         (
             vec![HELLO, "--tag", "tee", "--secret", "api-key"],
             "is not INDEX=NAME",

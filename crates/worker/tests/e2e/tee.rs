@@ -7,7 +7,8 @@
 //! on the TEE worker only, the result in the store is ciphertext that the beneficiary's key
 //! opens to what the same app computes on the plaintext (a standard deal run beside it), with
 //! `tee.json` saying the run was not confidential; the dataset owner is paid. A TEE task on a
-//! pool whose only worker is standard stays unassigned.
+//! pool whose only worker is standard stays unassigned. A replicated TEE deal (trust 3, result
+//! in the clear) reaches consensus among three TEE workers.
 //!
 //! `cargo test -p poco-worker --test e2e tee -- --nocapture` prints the gas and the
 //! match-to-result latency of the TEE task against the standard one.
@@ -72,13 +73,30 @@ async fn dataset_at(pool: &Pool, name: &str, file: &std::path::Path) -> eyre::Re
         .await?)
 }
 
-/// The signed orders of a fast deal of `app` on `dataset`, tagged `tag`, with `params`.
+/// [`PLAINTEXT`] encrypted, registered by [`Role::DatasetOwner`], its key pushed to the SMS.
+async fn encrypted_dataset(pool: &Pool, sms_url: &str) -> eyre::Result<Address> {
+    let key = dataset::DatasetKey::generate();
+    let file = pool.dir.path().join("data.enc");
+    std::fs::write(&file, dataset::encrypt(PLAINTEXT, &key))?;
+    let dataset = dataset_at(pool, "data", &file).await?;
+    SmsClient::new(sms_url)
+        .push_dataset_secret(
+            pool.chain.key(Role::DatasetOwner),
+            dataset,
+            &key.to_base64(),
+        )
+        .await?;
+    Ok(dataset)
+}
+
+/// The signed orders of a deal of `app` on `dataset` at `trust`, tagged `tag`, with `params`.
 fn orders(
     pool: &mut Pool,
     app: Address,
     dataset: Address,
     tag: Tag,
     params: &str,
+    trust: u64,
 ) -> eyre::Result<(
     SignedAppOrder,
     SignedDatasetOrder,
@@ -108,7 +126,7 @@ fn orders(
         workerpool: pool.pool,
         workerpoolprice: U256::from(2 * RLC),
         volume: U256::from(100u64),
-        trust: U256::from(1u64),
+        trust: U256::from(trust),
         tag: (Tag::TEE | Tag::TDX).0,
         salt: pool.next_salt(),
         ..Default::default()
@@ -124,7 +142,7 @@ fn orders(
         requester: pool.chain.address(Role::Requester),
         beneficiary: pool.chain.address(Role::Requester),
         volume: U256::from(1u64),
-        trust: U256::from(1u64),
+        trust: U256::from(trust),
         tag: tag.0,
         params: params.into(),
         salt: pool.next_salt(),
@@ -158,7 +176,7 @@ async fn fast_match(
     tag: Tag,
     params: &str,
 ) -> eyre::Result<(MatchedDeal, Instant)> {
-    let (a, d, w, r) = orders(pool, app, dataset, tag, params)?;
+    let (a, d, w, r) = orders(pool, app, dataset, tag, params, 1)?;
     let (deal, _) = pool
         .requester
         .match_orders_fast(&a, Some(&d), &w, &r)
@@ -356,6 +374,45 @@ async fn a_tee_deal_decrypts_the_dataset_in_the_enclave_and_encrypts_the_result(
     Ok(())
 }
 
+/// A replicated TEE deal (trust 3, the result in the clear): each enclave gets the dataset's
+/// key, computes the same result, and signs its contribution with the task's challenge key;
+/// the votes agree and the task completes on the TEE workers alone, paying the dataset owner.
+#[tokio::test]
+async fn a_replicated_tee_deal_reaches_consensus_among_enclaves() -> eyre::Result<()> {
+    let mut pool = Pool::start().await?;
+    let sms = start_sms(&pool).await?;
+    with_sms(&mut pool, &sms.url).await?;
+    let enclaves: Vec<Address> = (0..3).map(|n| pool.worker_address(n)).collect();
+    for n in 0..3 {
+        pool.start_worker_configured(n, |c| {
+            c.tee = Some(std::sync::Arc::new(poco_attest::DevProvider));
+        });
+    }
+    pool.start_worker(3);
+    let app = pool.app("apps/wordcount/wordcount.wasm").await?;
+    let dataset = encrypted_dataset(&pool, &sms.url).await?;
+    let owner = pool.chain.address(Role::DatasetOwner);
+    let (owner_before, _) = pool.balance(owner).await?;
+
+    let (a, d, w, r) = orders(&mut pool, app, dataset, Tag::TEE | Tag::TDX, "", 3)?;
+    let deal = pool.requester.match_orders(&a, Some(&d), &w, &r).await?;
+    let infos = wait_final(&pool, &deal).await?;
+    assert_eq!(infos[0].status.as_str(), "COMPLETED", "{infos:#?}");
+    let voters: Vec<Address> = infos[0].replicas.iter().map(|r| r.worker).collect();
+    assert!(voters.len() >= 2, "{infos:#?}");
+    assert!(voters.iter().all(|w| enclaves.contains(w)), "{infos:#?}");
+
+    // The consensus result is the wordcount of the plaintext, with the enclaves' tee.json.
+    let (bytes, digest) = stored_result(&pool, &deal).await?;
+    assert_eq!(poco_types::sha256_digest(&bytes), digest);
+    assert!(contains(&entry(&bytes, "result.txt")?, b"quokka"));
+    let tee: serde_json::Value = serde_json::from_slice(&entry(&bytes, "tee.json")?)?;
+    assert_eq!(tee["platform"], "dev", "{tee}");
+    let (owner_after, _) = pool.balance(owner).await?;
+    assert_eq!(owner_after - owner_before, U256::from(DATASET_PRICE));
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_tee_task_waits_when_the_pool_has_no_tee_worker() -> eyre::Result<()> {
     let mut pool = Pool::start().await?;
@@ -363,17 +420,7 @@ async fn a_tee_task_waits_when_the_pool_has_no_tee_worker() -> eyre::Result<()> 
     with_sms(&mut pool, &sms.url).await?;
     pool.start_worker(1);
     let app = pool.app("apps/wordcount/wordcount.wasm").await?;
-    let key = dataset::DatasetKey::generate();
-    let file = pool.dir.path().join("data.enc");
-    std::fs::write(&file, dataset::encrypt(PLAINTEXT, &key))?;
-    let dataset = dataset_at(&pool, "data", &file).await?;
-    SmsClient::new(&sms.url)
-        .push_dataset_secret(
-            pool.chain.key(Role::DatasetOwner),
-            dataset,
-            &key.to_base64(),
-        )
-        .await?;
+    let dataset = encrypted_dataset(&pool, &sms.url).await?;
     let (deal, _) = fast_match(&mut pool, app, dataset, Tag::TEE | Tag::TDX, "").await?;
     let taskid = deal.tasks[0];
     pool.wait_task(taskid, "the task at the scheduler", |_| true)
