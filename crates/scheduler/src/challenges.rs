@@ -92,6 +92,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
     let Some(sms) = &s.sms else {
         warn_sms(
             s,
+            Warning::Down,
             format!(
                 "task {taskid} is a TEE task but this scheduler has no SMS to make its enclave \
                  challenge: restart it with --sms URL (the SMS serving the pool's TEE tasks)"
@@ -125,6 +126,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
             s.metrics.sms_errors.inc();
             warn_sms(
                 s,
+                Warning::Refused,
                 format!(
                     "the SMS at {} refused the enclave challenge of TEE task {taskid}: {e}; it \
                      is asked again in {}s (check that the SMS follows the pool's chain)",
@@ -153,6 +155,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
     *s.sms_down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SMS_RETRY);
     warn_sms(
         s,
+        Warning::Down,
         format!(
             "the SMS at {} {problem}; TEE tasks wait (no worker is charged) and the SMS is \
              asked again in {}s",
@@ -163,10 +166,21 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
     Ok(Asked::Unavailable)
 }
 
-/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`], a
-/// debug line otherwise (every poll of every worker would repeat it).
-fn warn_sms(s: &Shared, message: String) {
-    let mut last = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
+/// Which of the two reasons TEE tasks wait a warning is about: each is logged at its own
+/// pace, so that one does not hide the other.
+#[derive(Clone, Copy)]
+pub(crate) enum Warning {
+    /// No SMS, or it is down or failing: every TEE task waits.
+    Down = 0,
+    /// The SMS refused a task: that task waits.
+    Refused = 1,
+}
+
+/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`] for
+/// each kind, a debug line otherwise (every round would repeat it).
+fn warn_sms(s: &Shared, kind: Warning, message: String) {
+    let mut warned = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
+    let last = &mut warned[kind as usize];
     if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
         debug!("{message}");
     } else {
