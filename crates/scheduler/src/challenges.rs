@@ -27,8 +27,9 @@ const BATCH: i64 = 64;
 /// Runs forever: a round each poll interval, or at once when woken (`Shared::tee`: a TEE task
 /// without its challenge was passed over, or a TEE deal came in).
 pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut pacing = Pacing::default();
     loop {
-        if let Err(e) = round(&shared).await {
+        if let Err(e) = round(&shared, &mut pacing).await {
             warn!("cannot ask the SMS for enclave challenges: {e}");
         }
         tokio::select! {
@@ -38,9 +39,24 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// What the loop keeps between rounds (it alone asks the SMS for challenges).
+#[derive(Default)]
+struct Pacing {
+    /// Until when the SMS is not asked again after it failed (TEE tasks wait meanwhile).
+    down_until: Option<Instant>,
+    /// When the last warning of each [`Warning`] kind was logged.
+    warned: [Option<Instant>; 2],
+}
+
 /// Asks challenges for the ACTIVE TEE tasks without one, until the SMS fails; wakes the
 /// long-polling workers when one is recorded.
-async fn round(s: &Shared) -> Result<()> {
+async fn round(s: &Shared, pacing: &mut Pacing) -> Result<()> {
+    if pacing
+        .down_until
+        .is_some_and(|until| Instant::now() < until)
+    {
+        return Ok(());
+    }
     let tee_tags: Vec<String> =
         s.db.deal_tags()
             .await?
@@ -55,7 +71,7 @@ async fn round(s: &Shared) -> Result<()> {
         s.db.tasks_awaiting_challenge(&tee_tags, now, unix_now(), BATCH)
             .await?;
     for task in tasks {
-        match enclave_challenge(s, &task).await? {
+        match enclave_challenge(s, pacing, &task).await? {
             Asked::Recorded => s.work.notify_waiters(),
             Asked::Refused => {
                 s.db.hold_back(task.taskid, unix_now() + secs(REFUSED_RETRY))
@@ -87,11 +103,10 @@ const SMS_RETRY: Duration = Duration::from_secs(3);
 /// Asks the SMS for the enclave challenge of a TEE task and records it (once per task: the
 /// first one recorded is kept). Without one, the reason is logged with its fix (at most once
 /// per [`SMS_RETRY`]) and counted, and the task is tried again later.
-async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
+async fn enclave_challenge(s: &Shared, pacing: &mut Pacing, task: &TaskRow) -> Result<Asked> {
     let taskid = task.taskid;
     let Some(sms) = &s.sms else {
-        warn_sms(
-            s,
+        pacing.warn(
             Warning::Down,
             format!(
                 "task {taskid} is a TEE task but this scheduler has no SMS to make its enclave \
@@ -100,13 +115,6 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         );
         return Ok(Asked::Unavailable);
     };
-    if s.sms_down_until
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_some_and(|until| Instant::now() < until)
-    {
-        return Ok(Asked::Unavailable);
-    }
     let request = poco_sms_api::tee::ChallengeRequest {
         dealid: task.dealid,
         idx: u64::try_from(task.idx).unwrap_or_default(),
@@ -124,8 +132,7 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         // deal): the other tasks go on.
         Ok(Err(e)) if e.is_refusal() => {
             s.metrics.sms_errors.inc();
-            warn_sms(
-                s,
+            pacing.warn(
                 Warning::Refused,
                 format!(
                     "the SMS at {} refused the enclave challenge of TEE task {taskid}: {e}; it \
@@ -152,9 +159,8 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
         ),
     };
     s.metrics.sms_errors.inc();
-    *s.sms_down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SMS_RETRY);
-    warn_sms(
-        s,
+    pacing.down_until = Some(Instant::now() + SMS_RETRY);
+    pacing.warn(
         Warning::Down,
         format!(
             "the SMS at {} {problem}; TEE tasks wait (no worker is charged) and the SMS is \
@@ -169,22 +175,23 @@ async fn enclave_challenge(s: &Shared, task: &TaskRow) -> Result<Asked> {
 /// Which of the two reasons TEE tasks wait a warning is about: each is logged at its own
 /// pace, so that one does not hide the other.
 #[derive(Clone, Copy)]
-pub(crate) enum Warning {
+enum Warning {
     /// No SMS, or it is down or failing: every TEE task waits.
     Down = 0,
     /// The SMS refused a task: that task waits.
     Refused = 1,
 }
 
-/// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`] for
-/// each kind, a debug line otherwise (every round would repeat it).
-fn warn_sms(s: &Shared, kind: Warning, message: String) {
-    let mut warned = s.sms_warned.lock().unwrap_or_else(|e| e.into_inner());
-    let last = &mut warned[kind as usize];
-    if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
-        debug!("{message}");
-    } else {
-        *last = Some(Instant::now());
-        warn!("{message}");
+impl Pacing {
+    /// Logs a reason TEE tasks are not handed out: a warning at most once per [`SMS_RETRY`]
+    /// for each kind, a debug line otherwise (every round would repeat it).
+    fn warn(&mut self, kind: Warning, message: String) {
+        let last = &mut self.warned[kind as usize];
+        if last.is_some_and(|at| at.elapsed() < SMS_RETRY) {
+            debug!("{message}");
+        } else {
+            *last = Some(Instant::now());
+            warn!("{message}");
+        }
     }
 }

@@ -889,12 +889,12 @@ impl Db {
     }
 
     /// Records the enclave challenge the SMS made for `taskid`, unless one is recorded
-    /// already; returns the task's challenge (the first one recorded: a task keeps one).
+    /// already (the first one recorded is kept: a task keeps one).
     pub(crate) async fn set_enclave_challenge(
         &self,
         taskid: B256,
         challenge: Address,
-    ) -> Result<Option<Address>> {
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE tasks SET enclave_challenge = $2
              WHERE taskid = $1 AND enclave_challenge IS NULL",
@@ -903,7 +903,7 @@ impl Db {
         .bind(challenge.to_string())
         .execute(&self.pool)
         .await?;
-        Ok(self.task(taskid).await?.and_then(|t| t.enclave_challenge))
+        Ok(())
     }
 
     /// Holds `taskid` back until `not_before` (unix seconds) at least: neither handed out nor
@@ -1487,13 +1487,14 @@ mod tests {
             .unwrap();
         assert_eq!(awaiting(vec![tag.clone()], 99).await, vec![TASK]);
         let first = Address::repeat_byte(0xc1);
-        let kept = db.set_enclave_challenge(TASK, first).await.unwrap();
+        db.set_enclave_challenge(TASK, first).await.unwrap();
+        let kept = db.task(TASK).await.unwrap().unwrap().enclave_challenge;
         assert!(awaiting(vec![tag.clone()], 99).await.is_empty());
         assert_eq!(kept, Some(first));
-        let again = db
-            .set_enclave_challenge(TASK, Address::repeat_byte(0xc2))
+        db.set_enclave_challenge(TASK, Address::repeat_byte(0xc2))
             .await
             .unwrap();
+        let again = db.task(TASK).await.unwrap().unwrap().enclave_challenge;
         assert_eq!(again, Some(first));
         // Registered as the bytes32 bitmap's hex, read back as a tag.
         let tags = (Tag::TEE | Tag::GPU).0;

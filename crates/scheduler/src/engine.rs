@@ -103,11 +103,6 @@ pub(crate) struct Shared {
     pub(crate) pollers: std::sync::Mutex<HashMap<Address, std::time::Instant>>,
     /// The SMS that makes the enclave challenges of TEE tasks ([`SchedulerConfig::sms_url`]).
     pub(crate) sms: Option<poco_sms_api::SmsClient>,
-    /// Until when the SMS is not asked again after it failed (TEE tasks wait meanwhile).
-    pub(crate) sms_down_until: std::sync::Mutex<Option<Instant>>,
-    /// When the last warning that TEE tasks wait for the SMS was logged, for each kind
-    /// ([`crate::challenges::Warning`]).
-    pub(crate) sms_warned: std::sync::Mutex<[Option<Instant>; 2]>,
 }
 
 /// Seconds since the epoch, by the machine's clock (leases).
@@ -168,8 +163,6 @@ impl Shared {
             scores: Mutex::new(HashMap::new()),
             pollers: std::sync::Mutex::new(HashMap::new()),
             sms,
-            sms_down_until: std::sync::Mutex::new(None),
-            sms_warned: std::sync::Mutex::new([None; 2]),
         })
     }
 
