@@ -318,8 +318,10 @@ async fn dataset_key(shared: &Shared, dataset: Address) -> Result<DatasetKey, Er
                  then the task is asked again"
             ))
         })?;
-    let text = std::str::from_utf8(&value).map_err(|_| Error::DatasetKey)?;
-    DatasetKey::from_base64(text).map_err(|_| {
+    let key = std::str::from_utf8(&value)
+        .ok()
+        .and_then(|text| DatasetKey::from_base64(text).ok());
+    key.ok_or_else(|| {
         Error::Conflict(format!(
             "the key pushed for dataset {dataset} is not 32 bytes in base64: the dataset cannot \
              be decrypted with it; its owner re-encrypts the dataset and registers it again with \

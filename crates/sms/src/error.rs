@@ -61,18 +61,6 @@ pub enum Error {
     /// The task is over (completed, failed, revealing or past its deadline) (410).
     #[error("{0}")]
     Gone(String),
-    /// A dataset key is not 32 bytes in base64.
-    #[error("a dataset key must be 32 bytes in base64 (44 characters, as `iexec dataset encrypt` and `poco dataset encrypt` write it); give the key file written beside the encrypted dataset")]
-    DatasetKey,
-    /// An encrypted dataset does not decrypt.
-    #[error("the dataset does not decrypt: {0}; give the file written by `dataset encrypt` and its own key file")]
-    DatasetDecrypt(String),
-    /// A result encryption key is unusable (not an RSA key in PEM, or generation failed).
-    #[error("result encryption key: {0}")]
-    ResultKey(String),
-    /// An encrypted result does not decrypt (wrong key, altered or foreign archive).
-    #[error("the encrypted result: {0}")]
-    ResultDecrypt(String),
 }
 
 impl From<poco_sms_api::Error> for Error {
@@ -84,10 +72,6 @@ impl From<poco_sms_api::Error> for Error {
             Api::Conflict(m) => Self::Conflict(m),
             Api::Forbidden(m) => Self::Forbidden(m),
             Api::Gone(m) => Self::Gone(m),
-            Api::DatasetKey => Self::DatasetKey,
-            Api::DatasetDecrypt(m) => Self::DatasetDecrypt(m),
-            Api::ResultKey(m) => Self::ResultKey(m),
-            Api::ResultDecrypt(m) => Self::ResultDecrypt(m),
             Api::BadRequest(m) => Self::BadRequest(m),
             other => Self::Internal(other.to_string()),
         }
